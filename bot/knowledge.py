@@ -36,12 +36,11 @@ from bot.ports import KnowledgeBase
 log = logging.getLogger(__name__)
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _INDEX_FORMAT = 1
 # Words that carry no meaning for retrieval in support questions.
 _STOP_WORDS = frozenset(
-    "a an and are as at be but by can could do does for from have how i i'm in is it its me my "
-    "of on or our please so that the their them there this to us was we what when where which "
-    "why will with would you your hi hello hey thanks team".split()
+    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for", "from", "have", "how", "i", "i'm", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "please", "so", "that", "the", "their", "them", "there", "this", "to", "us", "was", "we", "what", "when", "where", "which", "why", "will", "with", "would", "you", "your", "hi", "hello", "hey", "thanks", "team"]
 )
 
 
@@ -66,7 +65,7 @@ def parse_article(path: Path) -> Article:
         title=meta["title"].strip("'\""),
         url=meta.get("url", "").strip("'\""),
         intents=intents,
-        body=text[match.end():].strip(),
+        body=_HTML_COMMENT.sub("", text[match.end():]).strip(),
     )
 
 
@@ -81,8 +80,19 @@ def split_passages(body: str) -> list[str]:
     return passages
 
 
+def _stem(word: str) -> str:
+    """A light suffix stripper: webhooks/webhook, invoices/invoice, logging/log."""
+    if len(word) <= 4 or not word.isalpha():
+        return word
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: len(word) - len(suffix)] + repl
+    return word
+
+
 def _analyzer(text: str) -> list[str]:
-    words = [w for w in re.findall(r"[a-z0-9][a-z0-9_'\-]*", text.lower()) if w not in _STOP_WORDS]
+    tokens = re.findall(r"[a-z0-9][a-z0-9_'\-]*", text.lower())
+    words = [_stem(w) for w in tokens if w not in _STOP_WORDS]
     return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
 
 
@@ -94,13 +104,14 @@ class _IndexedFile:
     sha256: str
     article: Article
     passages: list[str]
-    counts: sparse.csr_matrix  # row 0: whole article (title weighted); rows 1..: passages
+    counts: sparse.csr_matrix  # row 0: whole article; row 1: title and intents; rows 2..: passages
 
 
 def _index_file(article: Article, sha256: str) -> _IndexedFile:
     passages = split_passages(article.body) or [article.title]
-    whole = " ".join([article.title] * 3 + [" ".join(article.intents).replace("_", " ")] + passages)
-    counts = _HASHER.transform([whole, *passages]).tocsr()
+    heading = " ".join([article.title, " ".join(article.intents).replace("_", " ")])
+    whole = " ".join([heading, *passages])
+    counts = _HASHER.transform([whole, heading, *passages]).tocsr()
     return _IndexedFile(sha256, article, passages, counts)
 
 
@@ -112,6 +123,8 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         self.index_path = index_path
         self._files: dict[str, _IndexedFile] = {}
         self._article_matrix: sparse.csr_matrix | None = None
+        self._section_matrix: sparse.csr_matrix | None = None
+        self._section_owner: np.ndarray | None = None
         self._idf: np.ndarray | None = None
         self.last_refresh: dict[str, int] = {}
         self._load_index()
@@ -156,12 +169,13 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         if not files:
             self._article_matrix, self._idf = None, None
             return
-        passages = sparse.vstack([f.counts[1:] for f in files]).tocsr()
+        passages = sparse.vstack([f.counts[2:] for f in files]).tocsr()
         doc_freq = np.bincount(passages.indices, minlength=passages.shape[1])
         n_docs = passages.shape[0]
         self._idf = np.log((1 + n_docs) / (1 + doc_freq)) + 1.0
-        articles = sparse.vstack([f.counts[0] for f in files]).tocsr()
-        self._article_matrix = self._weigh(articles)
+        self._article_matrix = self._weigh(sparse.vstack([f.counts[0] for f in files]).tocsr())
+        self._section_matrix = self._weigh(sparse.vstack([f.counts[1:] for f in files]).tocsr())
+        self._section_owner = np.concatenate([np.full(f.counts.shape[0] - 1, i) for i, f in enumerate(files)])
 
     def _weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         weighted = counts.astype(np.float64)
@@ -223,7 +237,13 @@ class MarkdownKnowledgeBase(KnowledgeBase):
             return []
         files = list(self._files.values())
         q = self._weigh(_HASHER.transform([query]).tocsr())
-        similarity = (self._article_matrix @ q.T).toarray().ravel()
+        whole = (self._article_matrix @ q.T).toarray().ravel()
+        sections = (self._section_matrix @ q.T).toarray().ravel()
+        best_section = np.zeros(len(files))
+        np.maximum.at(best_section, self._section_owner, sections)
+        # A short question matches one passage or the title far better than a
+        # whole article; the article-level score breaks ties between passages.
+        similarity = 0.7 * best_section + 0.3 * whole
         boosted = similarity + np.array([0.15 if intent and intent in f.article.intents else 0.0 for f in files])
         order = np.argsort(-boosted)[:limit]
         hits = []
@@ -235,7 +255,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         return hits
 
     def _best_passage(self, f: _IndexedFile, q: sparse.csr_matrix) -> str:
-        scores = (self._weigh(f.counts[1:]) @ q.T).toarray().ravel()
+        scores = (self._weigh(f.counts[2:]) @ q.T).toarray().ravel()
         # The first paragraph is written as the short answer: prefer it unless
         # another passage matches the question clearly better.
         best = int(np.argmax(scores)) if scores.size else 0
