@@ -440,13 +440,14 @@ class SupportCore:
             now = self.clock.now()
             with self.uow() as uow:
                 due = uow.outbox.due(now, limit)
-            blocked: set[str] = set()  # conversations whose earlier item is still pending
+                # Messages of one conversation go out in order: nothing overtakes
+                # an earlier message that is waiting for a retry. Reactions are
+                # decoration and neither wait nor hold others up.
+                waiting = self._waiting_since(uow, due, now)
             for item in due:
                 channel = self.channels.get(item.platform)
-                if channel is None:
-                    deferred += 1
-                    continue
-                if item.conversation_id in blocked:
+                held = item.conversation_id in waiting and item.created_at >= waiting[item.conversation_id]
+                if channel is None or (held and item.kind is not OutboundKind.REACTION):
                     deferred += 1
                     continue
                 with self.uow() as uow:
@@ -459,29 +460,44 @@ class SupportCore:
                 except RateLimited as exc:
                     self._retry_later(item, str(exc), timedelta(seconds=max(exc.retry_after, 0.0)))
                     retried += 1
-                    if item.conversation_id:
-                        blocked.add(item.conversation_id)
+                    self._hold(waiting, item)
                     continue
                 except DeliveryError as exc:
                     if exc.permanent:
                         self._give_up(item, str(exc))
                         failed += 1
                     else:
-                        self._retry_later(item, str(exc), timedelta(seconds=min(2 ** item.attempts, 300)))
+                        self._retry_later(item, str(exc), _backoff(item.attempts))
                         retried += 1
-                        if item.conversation_id:
-                            blocked.add(item.conversation_id)
+                        self._hold(waiting, item)
                     continue
                 except Exception as exc:  # an adapter bug must not stop other deliveries
                     log.exception("channel %s failed to send %s", item.platform, item.id)
-                    self._retry_later(item, f"{type(exc).__name__}: {exc}", timedelta(seconds=min(2 ** item.attempts, 300)))
+                    self._retry_later(item, f"{type(exc).__name__}: {exc}", _backoff(item.attempts))
                     retried += 1
-                    if item.conversation_id:
-                        blocked.add(item.conversation_id)
+                    self._hold(waiting, item)
                     continue
                 self._mark_sent(item, external_id)
                 sent += 1
             return DispatchStats(sent, retried, failed, deferred)
+
+    @staticmethod
+    def _waiting_since(uow: UnitOfWork, due: list[Outbound], now: datetime) -> dict[str, datetime]:
+        """Per conversation, the creation time of its oldest message waiting for a retry."""
+        waiting: dict[str, datetime] = {}
+        for conversation_id in {i.conversation_id for i in due if i.conversation_id}:
+            for other in uow.outbox.list(conversation_id=conversation_id):
+                if (other.status is OutboxStatus.PENDING and other.kind is not OutboundKind.REACTION
+                        and other.next_attempt_at is not None and other.next_attempt_at > now):
+                    first = waiting.get(conversation_id)
+                    waiting[conversation_id] = min(first, other.created_at) if first else other.created_at
+        return waiting
+
+    @staticmethod
+    def _hold(waiting: dict[str, datetime], item: Outbound) -> None:
+        if item.conversation_id and item.kind is not OutboundKind.REACTION:
+            first = waiting.get(item.conversation_id)
+            waiting[item.conversation_id] = min(first, item.created_at) if first else item.created_at
 
     def _delivery_for(self, uow: UnitOfWork, item: Outbound) -> Delivery | None:
         conv = uow.conversations.get(item.conversation_id) if item.conversation_id else None
@@ -553,6 +569,10 @@ class SupportCore:
                         raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
                     ))
             uow.commit()
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2 ** attempts, 300))
 
 
 def _lookup_key(lookup: AccountLookup) -> str | None:

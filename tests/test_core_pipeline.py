@@ -50,7 +50,8 @@ async def test_outage_is_handed_off_with_context_whatever_the_confidence(app, al
     assert len(handoff_cards) == 1
     assert {b["action_id"] for b in handoff_cards[0].payload["card"]["buttons"]} == {"handoff_claim",
                                                                                    "handoff_resolve"}
-    assert "passed this to our support team" in channel.texts(audience=Audience.CUSTOMER)[0]
+    (ack,) = channel.texts(audience=Audience.CUSTOMER, kind=OutboundKind.SYSTEM)
+    assert "passed this to our support team" in ack
 
 
 async def test_every_decision_stores_its_reason_and_scores(app, alice, uow_factory):
@@ -191,15 +192,17 @@ async def test_claim_reply_note_and_resolve_a_handoff(app, alice, channel, uow_f
 
 
 async def test_rate_limited_post_is_retried_after_retry_after(app, alice, channel, clock, uow_factory):
-    channel.fail_next(RateLimited(30))
+    channel.fail_next(RateLimited(30), kind=OutboundKind.ANSWER)
     await alice.says("How do I download my invoice?")
-    assert channel.sent == []  # the first (the 👀 reaction) hit the 429; later items of the thread wait
-    stats = await app.core.dispatch_outbox()
-    assert stats.sent == 0
-    clock.advance(seconds=31)
-    stats = await app.core.dispatch_outbox()
-    assert stats.sent == 4
+    assert channel.kinds() == ["reaction", "mirror_open"]  # the answer hit a 429; the notice waits behind it
+    clock.advance(seconds=29)
+    assert (await app.core.dispatch_outbox()).sent == 0
+    clock.advance(seconds=2)
+    assert (await app.core.dispatch_outbox()).sent == 2
     assert channel.kinds() == ["reaction", "mirror_open", "answer", "notice"]
+    with uow_factory() as uow:
+        answer = next(o for o in uow.outbox.list() if o.kind is OutboundKind.ANSWER)
+    assert answer.attempts == 2 and "retry after 30s" in answer.last_error
 
 
 async def test_permanent_failure_is_not_retried_and_the_rest_still_goes(app, alice, channel, uow_factory):

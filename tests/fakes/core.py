@@ -66,12 +66,14 @@ class FakeChannel(Channel):
     def __init__(self, platform: str = "test") -> None:
         self.platform = platform
         self.sent: list[tuple[Outbound, Delivery]] = []
-        self.failures: list[Exception] = []  # raised in order by the next sends
+        self.failures: list[tuple[str | None, Exception]] = []  # (kind or None, error), raised once each
         self._next = 0
 
     async def send(self, outbound: Outbound, delivery: Delivery) -> str | None:
-        if self.failures:
-            raise self.failures.pop(0)
+        for i, (kind, error) in enumerate(self.failures):
+            if kind is None or kind == outbound.kind:
+                del self.failures[i]
+                raise error
         self._next += 1
         self.sent.append((outbound, delivery))
         return f"{self.platform}-{self._next}"
@@ -83,8 +85,9 @@ class FakeChannel(Channel):
     def kinds(self) -> list[str]:
         return [o.kind.value for o, _ in self.sent]
 
-    def fail_next(self, error: Exception) -> None:
-        self.failures.append(error)
+    def fail_next(self, error: Exception, kind: str | None = None) -> None:
+        """The next send (of ``kind``, if given) raises ``error``."""
+        self.failures.append((kind, error))
 
 
 class FakeCRM(CRM):
