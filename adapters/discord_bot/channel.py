@@ -10,7 +10,6 @@ core's outbox retries them (also after a restart).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +49,7 @@ class DiscordChannel(Channel):
             raise RateLimited(exc.retry_after) from None
         except discord.HTTPException as exc:
             raise _delivery_error(exc) from None
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(f"network error talking to Discord: {type(exc).__name__}") from None
 
     async def _send(self, outbound: Outbound, delivery: Delivery) -> str | None:

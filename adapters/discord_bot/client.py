@@ -56,7 +56,7 @@ _base_users = 0
 
 def _acquire_api_base(url: str) -> None:
     global _base_users
-    if _base_users and discord.http.Route.BASE != url:
+    if _base_users and url != discord.http.Route.BASE:
         raise ConfigurationError("SUPPORTBOT_DISCORD_API_URL",
                                  f"another Discord client in this process already uses {discord.http.Route.BASE}")
     discord.http.Route.BASE = url
