@@ -132,7 +132,7 @@ class FakeDiscord:
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> registered commands
         self.faults: list[Fault] = []
         self.denied_channels: set[str] = set()
-        self.replay_overlap = 0  # on RESUME, also replay this many events the client already had
+        self.replay_after: int | None = None  # on RESUME, replay from here instead of the client's seq
         self.event_times: dict[str, float] = {}
         self.interactions: dict[str, dict[str, Any]] = {}  # message id -> when its MESSAGE_CREATE was dispatched
         self._changed = asyncio.Condition()
@@ -244,7 +244,9 @@ class FakeDiscord:
                     value = predicate()
                     if value:
                         return value
-                    await self._changed.wait()
+                    # woken by every request/frame; re-checked every 20 ms for state outside the fake (the DB)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), 0.02)
 
         try:
             return await asyncio.wait_for(_wait(), timeout)
@@ -587,7 +589,9 @@ class FakeDiscord:
                         continue
                     session.ws, session.compressor = ws, compressor
                     self.session = session
-                    after = int(data.get("seq") or 0) - self.replay_overlap
+                    after = int(data.get("seq") or 0)
+                    if self.replay_after is not None:  # at-least-once: re-send events the client already had
+                        after, self.replay_after = min(after, self.replay_after), None
                     async with session.send_lock:
                         for event in [e for e in session.events if e["s"] > after]:
                             await self._send_frame(ws, compressor, self._filtered(session, event), None)
@@ -595,6 +599,7 @@ class FakeDiscord:
                         resumed = {"op": 0, "t": "RESUMED", "s": session.seq, "d": {}}
                         session.events.append(resumed)
                         await self._send_frame(ws, compressor, resumed, None)
+                    connection["resumed"] = True
                 await self._notify()
         finally:
             if session is not None and session.ws is ws:
@@ -663,6 +668,11 @@ class FakeDiscord:
         ws, self.session.ws = self.session.ws, None
         await ws.close(code=code, message=b"dropped by the fake")
         await self._notify()
+
+    def seq_of(self, event_name: str, object_id: str) -> int:
+        """The sequence number of the dispatch of ``event_name`` for ``object_id``."""
+        assert self.session is not None
+        return next(e["s"] for e in self.session.events if e["t"] == event_name and e["d"].get("id") == object_id)
 
     def connected(self) -> bool:
         return self.session is not None and self.session.ws is not None
