@@ -58,9 +58,12 @@ def make_engine(database_url: str | URL, *, echo: bool = False) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # pragma: no cover - exercised via engine
-        # IMMEDIATE takes the write lock up front (waiting up to busy_timeout),
-        # so a read-then-write unit of work never fails with SQLITE_BUSY midway.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Deferred BEGIN: readers never wait (WAL), so a unit of work can read
+        # while another one holds uncommitted writes. A second concurrent
+        # *writer* waits up to busy_timeout. (BEGIN IMMEDIATE would make even a
+        # read-only unit of work wait for any open writer, which deadlocks an
+        # event loop that interleaves two units of work.)
+        conn.exec_driver_sql("BEGIN")
 
     return engine
 
