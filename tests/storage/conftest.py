@@ -74,9 +74,10 @@ def postgres_engine(postgres_url: str) -> Iterator[sa.Engine]:
 
 @pytest.fixture
 def clean_postgres_url(postgres_url: str, postgres_engine: sa.Engine) -> str:
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    # DELETE is much faster than TRUNCATE on a handful of rows
     with postgres_engine.begin() as conn:
-        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY")
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
     return postgres_url
 
 
