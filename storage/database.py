@@ -30,7 +30,7 @@ def normalize_url(database_url: str | URL) -> URL:
     return url
 
 
-def _is_memory_sqlite(url: URL) -> bool:
+def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
@@ -40,7 +40,7 @@ def make_engine(database_url: str | URL, *, echo: bool = False) -> Engine:
         return sa.create_engine(url, echo=echo, pool_pre_ping=True)
 
     kwargs: dict = {"connect_args": {"check_same_thread": False}}
-    if _is_memory_sqlite(url):
+    if is_memory_sqlite(url):
         kwargs["poolclass"] = StaticPool  # one shared connection, or every session sees an empty db
     engine = sa.create_engine(url, echo=echo, **kwargs)
 
@@ -50,7 +50,7 @@ def make_engine(database_url: str | URL, *, echo: bool = False) -> Engine:
         # transactions break SAVEPOINT (begin_nested) and transactional DDL.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        if not _is_memory_sqlite(url):
+        if not is_memory_sqlite(url):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")

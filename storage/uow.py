@@ -53,7 +53,7 @@ from bot.ports import (
     UnitOfWorkFactory,
 )
 from storage import mapping
-from storage.database import make_engine
+from storage.database import is_memory_sqlite, make_engine, normalize_url, upgrade
 from storage.tables import (
     AccountCacheRow,
     AgentActionRow,
@@ -520,14 +520,21 @@ class SqlUnitOfWork(UnitOfWork):
 class SqlUnitOfWorkFactory(UnitOfWorkFactory):
     """Units of work over one engine (one connection pool) per factory.
 
-    ``database_url``: ``sqlite:///path.db``, ``sqlite://`` (in memory, one
-    shared connection), ``postgresql://user@host/db`` (psycopg 3). The schema
-    is not created here: run ``storage.upgrade(url)`` first.
+    ``database_url``: ``sqlite:///path.db``, ``postgresql://user@host/db``
+    (psycopg 3) or ``sqlite://`` (in memory). For files and servers the
+    schema is not created here: run ``storage.upgrade(url)`` first. An
+    in-memory database lives in this factory's single connection and starts
+    empty, so the factory migrates it itself; every factory gets its own.
+    ``engine`` reuses an existing engine (then nothing is migrated).
     """
 
     def __init__(self, database_url: str, *, engine: Engine | None = None, echo: bool = False) -> None:
         self.database_url = database_url
-        self.engine = engine if engine is not None else make_engine(database_url, echo=echo)
+        if engine is None:
+            engine = make_engine(database_url, echo=echo)
+            if is_memory_sqlite(normalize_url(database_url)):
+                upgrade(engine)
+        self.engine = engine
         self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False, autoflush=True)
 
     def __call__(self) -> SqlUnitOfWork:

@@ -57,6 +57,23 @@ def test_migrated_postgres_schema_matches_models(postgres_url: str) -> None:
         engine.dispose()
 
 
+def test_in_memory_sqlite_factory_migrates_itself_and_is_private() -> None:
+    # what `supportbot ask` does: upgrade(url) then SqlUnitOfWorkFactory(url) with "sqlite://"
+    upgrade("sqlite://")
+    first, second = storage.SqlUnitOfWorkFactory("sqlite://"), storage.SqlUnitOfWorkFactory("sqlite://")
+    try:
+        with first() as uow:
+            uow.settings.set("k", 1)
+            uow.commit()
+        with first() as uow:
+            assert uow.settings.get("k") == 1
+        with second() as uow:
+            assert uow.settings.get("k") is None
+    finally:
+        first.dispose()
+        second.dispose()
+
+
 def test_upgrade_accepts_an_engine_for_in_memory_sqlite() -> None:
     engine = make_engine("sqlite://")
     try:
