@@ -355,6 +355,7 @@ class SqlAccountCacheRepository(AccountCacheRepository):
         return mapping.account_from_json(row.account), mapping.from_db(row.fetched_at)
 
     def put(self, key: str, account: Account, fetched_at: datetime) -> None:
+        mapping.check_text("account cache key", key)
         data, when = mapping.account_to_json(account), mapping.to_utc(fetched_at)
         row = self._session.get(AccountCacheRow, key)
         if row is None:
@@ -459,6 +460,7 @@ class SqlSettingRepository(SettingRepository):
         return None if row is None else copy.deepcopy(row.value)
 
     def set(self, key: str, value: Any) -> None:
+        mapping.check_text("setting key", key)
         value = copy.deepcopy(value)
         row = self._session.get(SettingRow, key)
         if row is None:

@@ -10,6 +10,8 @@ contract suite in ``tests/storage`` runs against both):
   ``get``/``list`` are copies, so mutating them without ``save`` never changes
   the store;
 * lists are "oldest first" by ``created_at``; ties keep insertion order;
+* NUL characters in string fields raise ``InvalidInput`` (PostgreSQL cannot
+  store them in text columns);
 * like the SQL tables, stored datetimes come back as aware UTC (naive ones are
   taken to be UTC) and dict/list fields and settings values go through a JSON
   round trip, so a payload that SQL could not store fails here too.
@@ -45,7 +47,7 @@ from bot.domain import (
     OutboxStatus,
     StoredMessage,
 )
-from bot.errors import Conflict, DuplicateDelivery
+from bot.errors import Conflict, DuplicateDelivery, InvalidInput
 from bot.ports import (
     AccountCacheRepository,
     AgentActionRepository,
@@ -90,12 +92,20 @@ def _json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def _check_text(field: str, value: str) -> None:
+    # PostgreSQL text columns cannot hold NUL; every backend rejects it alike
+    if "\x00" in value:
+        raise InvalidInput(f"{field} contains a NUL character, which cannot be stored")
+
+
 def _stored(entity: T) -> T:
     """What the SQL backend would keep of ``entity``: a UTC, JSON-clean deep copy."""
     changes: dict[str, Any] = {}
     for f in dataclasses.fields(entity):  # type: ignore[arg-type]
         value = getattr(entity, f.name)
-        if isinstance(value, datetime):
+        if isinstance(value, str):
+            _check_text(f"{type(entity).__name__}.{f.name}", value)
+        elif isinstance(value, datetime):
             changes[f.name] = _utc(value)
         elif isinstance(value, dict | list):
             changes[f.name] = _json(value)
@@ -308,6 +318,7 @@ class InMemoryAccountCacheRepository(_Repo, AccountCacheRepository):
         return copy.deepcopy(self._data.accounts.get(key))
 
     def put(self, key: str, account: Account, fetched_at: datetime) -> None:
+        _check_text("account cache key", key)
         self._data.accounts[key] = (copy.deepcopy(account), _utc(fetched_at))
 
 
@@ -363,6 +374,7 @@ class InMemorySettingRepository(_Repo, SettingRepository):
         return copy.deepcopy(self._data.settings.get(key))
 
     def set(self, key: str, value: Any) -> None:
+        _check_text("setting key", key)
         self._data.settings[key] = _json(value)
 
     def items(self, prefix: str = "") -> dict[str, Any]:

@@ -18,7 +18,7 @@ from bot.domain import (
     MessageState,
     OutboxStatus,
 )
-from bot.errors import Conflict, DuplicateDelivery
+from bot.errors import Conflict, DuplicateDelivery, InvalidInput
 from bot.ports import UnitOfWorkFactory
 from tests.storage import builders as b
 from tests.storage.builders import T0, at
@@ -193,6 +193,19 @@ def test_long_text_and_control_characters_are_stored_intact(uow_factory: UnitOfW
         assert len(long_text) == 40_000
         assert uow.messages.get(m1.id).text == long_text
         assert uow.messages.get(m2.id) == m2
+
+
+def test_nul_in_text_is_rejected_alike_and_transaction_stays_usable(uow_factory: UnitOfWorkFactory) -> None:
+    ok = b.message(raw={"escaped in JSON": "a\x00b"})  # JSON can hold NUL
+    with uow_factory() as uow:
+        with pytest.raises(InvalidInput):
+            uow.messages.add(b.message(text="a\x00b"))
+        with pytest.raises(InvalidInput):
+            uow.settings.set("bad\x00key", 1)
+        uow.messages.add(ok)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.messages.list() == [ok]
 
 
 # --------------------------------------------------------------------------- conversations
