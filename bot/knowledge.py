@@ -40,7 +40,13 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _INDEX_FORMAT = 1
 # Words that carry no meaning for retrieval in support questions.
 _STOP_WORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for", "from", "have", "how", "i", "i'm", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "please", "so", "that", "the", "their", "them", "there", "this", "to", "us", "was", "we", "what", "when", "where", "which", "why", "will", "with", "would", "you", "your", "hi", "hello", "hey", "thanks", "team"]
+    {
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for", "from",
+        "have", "how", "i", "i'm", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "please",
+        "so", "that", "the", "their", "them", "there", "this", "to", "us", "was", "we", "what", "when",
+        "where", "which", "why", "will", "with", "would", "you", "your", "hi", "hello", "hey", "thanks",
+        "team",
+    }
 )
 
 

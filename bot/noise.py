@@ -6,8 +6,17 @@ import re
 import unicodedata
 
 _NOISE_PHRASES = frozenset(
-    p.strip()
-    for p in ["\n    thanks", " thank you", " thank you so much", " thanks so much", " thanks a lot", " many thanks", " thx", " ty", " tysm", " cheers", "\n    great", " awesome", " perfect", " cool", " nice", " ok", " okay", " k", " kk", " got it", " sounds good", " will do", " noted", " understood", "\n    all good", " that worked", " it worked", " works now", " it works now", " fixed", " hi", " hello", " hey", " yo", " morning", "\n    good morning", " good afternoon", " good evening", " hi there", " hello there", " hey there", " hey team", " hi team", "\n    hello team", " hi all", " hello all", " hey all", " hey folks", " bye", " see you", " have a nice day", " lol", " np", " no problem", "\n    you rock", " appreciated", " much appreciated", " sure", " yes", " no", " yep", " nope", " ack", " done", " great thanks", "\n    perfect thanks", " ok thanks", " okay thanks", " cool thanks", " awesome thanks", " thanks again\n    "]
+    {
+        "thanks", "thank you", "thank you so much", "thanks so much", "thanks a lot", "many thanks", "thx",
+        "ty", "tysm", "cheers", "great", "awesome", "perfect", "cool", "nice", "ok", "okay", "k", "kk",
+        "got it", "sounds good", "will do", "noted", "understood", "all good", "that worked", "it worked",
+        "works now", "it works now", "fixed", "hi", "hello", "hey", "yo", "morning", "good morning",
+        "good afternoon", "good evening", "hi there", "hello there", "hey there", "hey team", "hi team",
+        "hello team", "hi all", "hello all", "hey all", "hey folks", "bye", "see you", "have a nice day",
+        "lol", "np", "no problem", "you rock", "appreciated", "much appreciated", "sure", "yes", "no",
+        "yep", "nope", "ack", "done", "great thanks", "perfect thanks", "ok thanks", "okay thanks",
+        "cool thanks", "awesome thanks", "thanks again",
+    }
 )
 _NOISE_WORDS = frozenset(w for p in _NOISE_PHRASES for w in p.split()) | {"so", "much", "again", "guys"}
 _SHORTCODE = re.compile(r":[a-z0-9_+\-]+:")

@@ -24,6 +24,7 @@ from bot.domain import (
     Account,
     AccountLookup,
     Action,
+    AgentActionRecord,
     Audience,
     Author,
     Citation,
@@ -375,9 +376,8 @@ class SupportCore:
         """The latest context of a conversation (for adapters and commands)."""
         classes = uow.classifications.for_conversation(conv.id)
         decisions = uow.decisions.for_conversation(conv.id)
-        cached = uow.accounts.get(f"id:{conv.account_id}") if conv.account_id else None
         return self._packet(
-            uow, conv, cached[0] if cached else None,
+            uow, conv, self._cached_account(uow, conv),
             classes[-1].classification if classes else None, decisions[-1].decision if decisions else None,
         )
 
@@ -404,6 +404,53 @@ class SupportCore:
               platform: str | None = None) -> bool:
         """Queue an outbound message in the caller's transaction (used by commands and operations)."""
         return self._queue(uow, conv, audience, kind, text, dedupe_key, payload or {}, platform)
+
+    # ================================================================ feedback
+    async def record_feedback(
+        self, conversation_id: str, *, positive: bool, user_id: str, score: int | None = None,
+        comment: str = "", dispatch: bool = True,
+    ) -> InboundResult:
+        """A customer's rating (👍/👎 or 1-5). Negative feedback on a bot answer
+        reopens the conversation and hands it off with the failed answer in context."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            conv = uow.conversations.get(conversation_id)
+            if conv is None:
+                raise InvalidInput(f"no conversation {conversation_id}")
+            if conv.customer_id != user_id:
+                raise InvalidInput("only the customer of this conversation can rate it")
+            uow.actions.add(AgentActionRecord(
+                new_id("act"), user_id, Role.CUSTOMER, "csat", now, conv.id, conv.id,
+                {"positive": positive, "negative": not positive, "score": score, "comment": comment[:1000]},
+            ))
+            result = InboundResult("processed", "thanks for the feedback", conversation_id=conv.id)
+            open_handoffs = uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED],
+                                              conversation_id=conv.id)
+            if not positive and conv.bot_handled and not open_handoffs:
+                answers = [m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.BOT_ANSWER]
+                failed = answers[-1].text if answers else "(no answer found)"
+                reason = "The customer said the bot's answer did not help."
+                decision = Decision(Action.HANDOFF, "answer_failed", reason)
+                decisions = uow.decisions.for_conversation(conv.id)
+                uow.decisions.add(DecisionRecord(new_id("dec"), conv.id, decisions[-1].message_id if decisions else "",
+                                                 decision, None, now))
+                classes = uow.classifications.for_conversation(conv.id)
+                packet = self._packet(uow, conv, self._cached_account(uow, conv),
+                                      classes[-1].classification if classes else None, decision)
+                conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.OPEN, None, now
+                handoff = self._open_handoff(uow, conv, f"{reason} Failed answer: {failed[:300]}", packet,
+                                             f"feedback:{conv.id}:{now.isoformat()}")
+                result.decision, result.handoff_id = decision, handoff.id
+            uow.conversations.save(conv)
+            uow.commit()
+        if dispatch:
+            await self.dispatch_outbox()
+        return result
+
+    @staticmethod
+    def _cached_account(uow: UnitOfWork, conv: Conversation) -> Account | None:
+        cached = uow.accounts.get(f"id:{conv.account_id}") if conv.account_id else None
+        return cached[0] if cached else None
 
     # ================================================================ accounts
     async def account_for(self, lookup: AccountLookup) -> Account | None:
@@ -440,13 +487,14 @@ class SupportCore:
             now = self.clock.now()
             with self.uow() as uow:
                 due = uow.outbox.due(now, limit)
-            blocked: set[str] = set()  # conversations whose earlier item is still pending
+                # Messages of one conversation go out in order: nothing overtakes
+                # an earlier message that is waiting for a retry. Reactions are
+                # decoration and neither wait nor hold others up.
+                waiting = self._waiting_since(uow, due, now)
             for item in due:
                 channel = self.channels.get(item.platform)
-                if channel is None:
-                    deferred += 1
-                    continue
-                if item.conversation_id in blocked:
+                held = item.conversation_id in waiting and item.created_at >= waiting[item.conversation_id]
+                if channel is None or (held and item.kind is not OutboundKind.REACTION):
                     deferred += 1
                     continue
                 with self.uow() as uow:
@@ -459,29 +507,44 @@ class SupportCore:
                 except RateLimited as exc:
                     self._retry_later(item, str(exc), timedelta(seconds=max(exc.retry_after, 0.0)))
                     retried += 1
-                    if item.conversation_id:
-                        blocked.add(item.conversation_id)
+                    self._hold(waiting, item)
                     continue
                 except DeliveryError as exc:
                     if exc.permanent:
                         self._give_up(item, str(exc))
                         failed += 1
                     else:
-                        self._retry_later(item, str(exc), timedelta(seconds=min(2 ** item.attempts, 300)))
+                        self._retry_later(item, str(exc), _backoff(item.attempts))
                         retried += 1
-                        if item.conversation_id:
-                            blocked.add(item.conversation_id)
+                        self._hold(waiting, item)
                     continue
                 except Exception as exc:  # an adapter bug must not stop other deliveries
                     log.exception("channel %s failed to send %s", item.platform, item.id)
-                    self._retry_later(item, f"{type(exc).__name__}: {exc}", timedelta(seconds=min(2 ** item.attempts, 300)))
+                    self._retry_later(item, f"{type(exc).__name__}: {exc}", _backoff(item.attempts))
                     retried += 1
-                    if item.conversation_id:
-                        blocked.add(item.conversation_id)
+                    self._hold(waiting, item)
                     continue
                 self._mark_sent(item, external_id)
                 sent += 1
             return DispatchStats(sent, retried, failed, deferred)
+
+    @staticmethod
+    def _waiting_since(uow: UnitOfWork, due: list[Outbound], now: datetime) -> dict[str, datetime]:
+        """Per conversation, the creation time of its oldest message waiting for a retry."""
+        waiting: dict[str, datetime] = {}
+        for conversation_id in {i.conversation_id for i in due if i.conversation_id}:
+            for other in uow.outbox.list(conversation_id=conversation_id):
+                if (other.status is OutboxStatus.PENDING and other.kind is not OutboundKind.REACTION
+                        and other.next_attempt_at is not None and other.next_attempt_at > now):
+                    first = waiting.get(conversation_id)
+                    waiting[conversation_id] = min(first, other.created_at) if first else other.created_at
+        return waiting
+
+    @staticmethod
+    def _hold(waiting: dict[str, datetime], item: Outbound) -> None:
+        if item.conversation_id and item.kind is not OutboundKind.REACTION:
+            first = waiting.get(item.conversation_id)
+            waiting[item.conversation_id] = min(first, item.created_at) if first else item.created_at
 
     def _delivery_for(self, uow: UnitOfWork, item: Outbound) -> Delivery | None:
         conv = uow.conversations.get(item.conversation_id) if item.conversation_id else None
@@ -553,6 +616,10 @@ class SupportCore:
                         raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
                     ))
             uow.commit()
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2 ** attempts, 300))
 
 
 def _lookup_key(lookup: AccountLookup) -> str | None:
