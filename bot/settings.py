@@ -10,6 +10,7 @@ or a ``[policy]`` table in the TOML file.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -84,6 +85,7 @@ class Settings(BaseSettings):
     note_marker: str = Field("//", min_length=1)
     max_message_chars: int = Field(40_000, ge=100)
     log_level: str = "INFO"
+    heartbeat_file: Path = Path(tempfile.gettempdir()) / "supportbot.heartbeat"
 
     http_host: str = "0.0.0.0"
     http_port: int = Field(3000, ge=1, le=65535)
