@@ -128,8 +128,10 @@ def _print_result(data: dict) -> None:
         click.echo(f"{data['status']}: {data['detail']}")
         return
     account = data["account"]
-    click.echo(f"intent:     {data['intent']} ({data['confidence']:.2f})" + (" [out of scope]" if data["out_of_scope"] else ""))
-    click.echo(f"urgency:    {data['urgency']}" + (f" ({', '.join(data['urgency_reasons'])})" if data["urgency_reasons"] else ""))
+    scope = " [out of scope]" if data["out_of_scope"] else ""
+    cues = f" ({', '.join(data['urgency_reasons'])})" if data["urgency_reasons"] else ""
+    click.echo(f"intent:     {data['intent']} ({data['confidence']:.2f}){scope}")
+    click.echo(f"urgency:    {data['urgency']}{cues}")
     click.echo(f"sentiment:  {data['sentiment']} (frustration {data['frustration']})")
     click.echo(f"account:    {account['name'] + ' (' + account['tier'] + ')' if account else 'unknown'}")
     click.echo(f"action:     {data['action']} — rule {data['rule']}")

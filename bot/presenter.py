@@ -87,7 +87,7 @@ class ContextPacket:
         if c:
             fields += [
                 CardField("Intent", f"{c.intent} ({c.confidence:.0%})"),
-                CardField("Urgency", c.urgency.value + (f" — {', '.join(c.urgency_reasons)}" if c.urgency_reasons else "")),
+                CardField("Urgency", c.urgency.value + (f" — {', '.join(c.urgency_reasons)}" * bool(c.urgency_reasons))),
                 CardField("Sentiment", f"{c.sentiment.value} (frustration {c.frustration:.2f})"),
             ]
         fields.append(CardField("First response due", _when(self.conversation.first_response_due_at)))
