@@ -45,6 +45,7 @@ def run() -> None:
     settings = _settings()
     _logging(settings)
     app = _bootstrap(settings)
+    app.core.register_model_version(str(settings.model_dir))
     if not (settings.slack_enabled or settings.discord_enabled):
         click.echo(
             "No Slack or Discord credentials set: running on the embedded defaults.\n"
@@ -182,6 +183,39 @@ def kb_index() -> None:
     )
 
 
+@click.group()
+def corrections() -> None:
+    """Agents' intent corrections, for retraining the classifier."""
+
+
+@corrections.command("export")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="-", show_default=True,
+              help="CSV file to write (text,intent,predicted_intent); - for stdout.")
+@click.option("--since", default=None, help="Only corrections newer than this period, e.g. 30d.")
+def corrections_export(out_path: str, since: str | None) -> None:
+    """Export relabels so CX-ops can append them to the training CSV and run `supportbot train`."""
+    import csv
+
+    from bot.support_commands import parse_period
+
+    settings = _settings()
+    app = _bootstrap(settings)
+    try:
+        cutoff = datetime.now(UTC) - parse_period(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    rows = app.core.corrections(cutoff)
+    stream = sys.stdout if out_path == "-" else open(out_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+    try:
+        writer = csv.writer(stream)
+        writer.writerow(["text", "intent", "predicted_intent"])
+        writer.writerows(rows)
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    click.echo(f"{len(rows)} corrections exported", err=True)
+
+
 @click.command()
 def health() -> None:
     """Exit 0 when a running `supportbot run` wrote its heartbeat recently (Docker HEALTHCHECK)."""
@@ -195,5 +229,5 @@ def health() -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (run, chat, ask, db, kb, health):
+    for command in (run, chat, ask, db, kb, corrections, health):
         group.add_command(command)

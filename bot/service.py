@@ -41,6 +41,7 @@ from bot.domain import (
     InboundMessage,
     MessageKind,
     MessageState,
+    ModelVersion,
     Outbound,
     OutboundKind,
     OutboxStatus,
@@ -416,6 +417,22 @@ class SupportCore:
               platform: str | None = None) -> bool:
         """Queue an outbound message in the caller's transaction (used by commands and operations)."""
         return self._queue(uow, conv, audience, kind, text, dedupe_key, payload or {}, platform)
+
+    def register_model_version(self, path: str = "", data_hash: str = "", metrics: dict | None = None) -> None:
+        """Record the classifier version in use, so every decision can be traced to a model."""
+        with self.uow() as uow:
+            active = uow.model_versions.active("intent")
+            if active is None or active.id != self.classifier.version:
+                uow.model_versions.add(ModelVersion(self.classifier.version, "intent", path, data_hash,
+                                                    self.clock.now(), metrics or {}))
+                uow.commit()
+
+    def corrections(self, since: datetime | None = None) -> list[tuple[str, str, str]]:
+        """Agents' intent corrections as (text, corrected intent, predicted intent), for retraining."""
+        with self.uow() as uow:
+            relabels = uow.actions.list(since=since, action="relabel")
+        return [(a.detail.get("text", ""), a.detail["intent"], a.detail.get("predicted_intent") or "")
+                for a in relabels if a.detail.get("text") and a.detail.get("intent")]
 
     # ================================================================ feedback
     async def record_feedback(

@@ -280,3 +280,15 @@ async def test_an_outage_reported_while_a_draft_waits_is_handed_off(app, clock, 
     assert follow_up.decision.action.value == "handoff"
     quiet = await bob.says("where do I reset my password?")
     assert quiet.status == "relayed"  # a person owns the conversation now
+
+
+async def test_relabels_are_exported_for_retraining_and_model_versions_recorded(app, alice, uow_factory):
+    from bot.commands import RelabelIntent
+
+    result = await alice.says("where is my refund? also my invoice")
+    await app.commands.execute(RelabelIntent(result.conversation_id, AGENT, "refund"))
+    assert app.core.corrections() == [("where is my refund? also my invoice", "refund", "invoice")]
+    app.core.register_model_version("/models/x")
+    app.core.register_model_version("/models/x")
+    with uow_factory() as uow:
+        assert [v.id for v in uow.model_versions.list()] == ["fake-1"]
