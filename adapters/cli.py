@@ -14,10 +14,14 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from adapters import cli_classifier
+    from adapters import cli_classifier, cli_core
 
-    for module in (cli_classifier,):
+    for module in (cli_core, cli_classifier):
         module.register(main)
 
 
 _register_commands()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""`supportbot run | chat | ask | db upgrade | kb index`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from bot.domain import Author, InboundMessage, Role
+from bot.errors import ConfigurationError
+from bot.settings import Settings, load_settings
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _bootstrap(settings: Settings, **kwargs):
+    from adapters.bootstrap import bootstrap
+
+    try:
+        return bootstrap(settings, **kwargs)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+@click.command()
+def run() -> None:
+    """Start every configured channel, the scheduler and (without chat credentials) the playground."""
+    from adapters.runtime import build_services, serve
+
+    settings = _settings()
+    _logging(settings)
+    app = _bootstrap(settings)
+    if not (settings.slack_enabled or settings.discord_enabled):
+        click.echo(
+            "No Slack or Discord credentials set: running on the embedded defaults.\n"
+            "  Slack:   set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (plus SLACK_APP_TOKEN for Socket Mode);\n"
+            "           `supportbot slack manifest` prints the app manifest.\n"
+            "  Discord: set DISCORD_TOKEN and the SUPPORTBOT_DISCORD_* settings (see README).",
+            err=True,
+        )
+    services = build_services(app)
+    if not services:
+        click.echo("Nothing to serve: no channel is configured and the playground is disabled.", err=True)
+    click.echo(f"supportbot running with database {_safe_url(settings.database_url)}. Ctrl+C stops.", err=True)
+    asyncio.run(serve(app, services))
+
+
+def _safe_url(url: str) -> str:
+    """Database URL without its password, for logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+@click.command()
+@click.option("--account", "account_id", default="acc_demo", show_default=True, help="Example account to act as.")
+@click.option("--name", default="Customer", show_default=True, help="Your display name as a customer.")
+def chat(account_id: str, name: str) -> None:
+    """Chat with the bot in the terminal as a customer; /approve, /claim etc. act as an agent."""
+    from adapters.terminal import TerminalChannel, chat_loop
+
+    settings = _settings()
+    app = _bootstrap(settings, channels=(TerminalChannel(),))
+    click.echo(f"Chatting as {name} of account {account_id}. Type a question; /quit to leave.")
+
+    async def lines():
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                return
+            yield line
+
+    asyncio.run(chat_loop(app, account_id, name, lines(), sys.stdout))
+
+
+@click.command()
+@click.argument("text")
+@click.option("--account", "account_id", default=None, help="Account id from the CRM (default: unknown customer).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--store", is_flag=True, help="Record the message in the configured database (default: in memory).")
+def ask(text: str, account_id: str | None, as_json: bool, store: bool) -> None:
+    """Run one message through the full pipeline and print the decision."""
+    settings = _settings() if store else _settings(database_url="sqlite://")
+    app = _bootstrap(settings)
+    if account_id and asyncio.run(app.core.crm.find_account(_lookup(account_id))) is None:
+        raise click.ClickException(f"unknown account {account_id!r} (see the CRM file)")
+    now = datetime.now(UTC)
+    message = InboundMessage(
+        platform="cli", workspace_id="local", channel_id="ask", message_id=f"ask-{now.timestamp()}",
+        author=Author("cli-user", "CLI user", Role.CUSTOMER), text=text, sent_at=now, account_id=account_id,
+    )
+    result = asyncio.run(app.core.handle_inbound(message, dispatch=False))
+    data = result.to_dict()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        _print_result(data)
+    if result.status in ("rejected", "failed"):
+        sys.exit(1)
+
+
+def _lookup(account_id: str):
+    from bot.domain import AccountLookup
+
+    return AccountLookup(account_id=account_id)
+
+
+def _print_result(data: dict) -> None:
+    if data["action"] is None:
+        click.echo(f"{data['status']}: {data['detail']}")
+        return
+    account = data["account"]
+    click.echo(f"intent:     {data['intent']} ({data['confidence']:.2f})" + (" [out of scope]" if data["out_of_scope"] else ""))
+    click.echo(f"urgency:    {data['urgency']}" + (f" ({', '.join(data['urgency_reasons'])})" if data["urgency_reasons"] else ""))
+    click.echo(f"sentiment:  {data['sentiment']} (frustration {data['frustration']})")
+    click.echo(f"account:    {account['name'] + ' (' + account['tier'] + ')' if account else 'unknown'}")
+    click.echo(f"action:     {data['action']} — rule {data['rule']}")
+    click.echo(f"reason:     {data['reason']}")
+    if data["citations"]:
+        click.echo("citations:  " + "; ".join(f"{c['title']} <{c['url']}>" for c in data["citations"]))
+    if data["reply"]:
+        label = {"answer": "reply", "draft": "draft", "handoff": "to customer"}[data["action"]]
+        click.echo(f"\n{label}:\n{data['reply']}")
+
+
+@click.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Apply schema migrations to SUPPORTBOT_DATABASE_URL."""
+    from storage import current_revision
+    from storage import upgrade as run_upgrade
+
+    settings = _settings()
+    run_upgrade(settings.database_url)
+    click.echo(f"database at revision {current_revision(settings.database_url)}")
+
+
+@click.group()
+def kb() -> None:
+    """Knowledge base maintenance."""
+
+
+@kb.command("index")
+def kb_index() -> None:
+    """(Re)index the knowledge base; only changed articles are re-read."""
+    from adapters.bootstrap import build_kb, kb_index_path
+
+    settings = _settings()
+    try:
+        knowledge = build_kb(settings)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    stats = knowledge.last_refresh  # type: ignore[attr-defined]
+    click.echo(
+        f"{len(knowledge.articles())} articles in {settings.kb_dir}: {stats['added']} added, {stats['updated']} "
+        f"updated, {stats['removed']} removed, {stats['unchanged']} unchanged, {stats['invalid']} invalid"
+        + (f"; index {kb_index_path(settings)}" if kb_index_path(settings) else "")
+    )
+
+
+@click.command()
+def health() -> None:
+    """Exit 0 when a running `supportbot run` wrote its heartbeat recently (Docker HEALTHCHECK)."""
+    from adapters.runtime import HEARTBEAT_MAX_AGE, heartbeat_age
+
+    settings = _settings()
+    age = heartbeat_age(settings.heartbeat_file)
+    if age is None or age > HEARTBEAT_MAX_AGE:
+        raise click.ClickException(f"unhealthy: no heartbeat in {settings.heartbeat_file} for {HEARTBEAT_MAX_AGE:.0f}s")
+    click.echo(f"healthy: heartbeat {age:.0f}s ago")
+
+
+def register(group: click.Group) -> None:
+    for command in (run, chat, ask, db, kb, health):
+        group.add_command(command)

@@ -1,0 +1,41 @@
+"""Cleaning untrusted message text before it reaches models and storage."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from bot.errors import InvalidInput
+
+# C0/C1 control characters except tab and newline; also zero-width and BOM.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")
+# Slack-style markup: <@U123>, <#C123|name>, <https://x|label>, <!here>
+_SLACK_MENTION = re.compile(r"<[@#!][^>]*>")
+_SLACK_LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
+# Discord-style mentions: <@123>, <@!123>, <#123>, <@&123>, custom emoji <:name:123>
+_DISCORD_MENTION = re.compile(r"<(?:@[!&]?|#)\d+>|<a?:\w+:\d+>")
+
+
+def clean_text(text: object, *, max_chars: int) -> str:
+    """Normalise text; raise InvalidInput when nothing usable is left.
+
+    Text longer than ``max_chars`` is rejected rather than silently cut, so a
+    customer is told instead of answered on half a message.
+    """
+    if not isinstance(text, str):
+        raise InvalidInput(f"message text must be a string, got {type(text).__name__}")
+    if len(text) > max_chars:
+        raise InvalidInput(f"message is {len(text):,} characters; the limit is {max_chars:,}")
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL.sub("", text).replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        raise InvalidInput("message is empty")
+    return text
+
+
+def for_model(text: str) -> str:
+    """Text as the classifier and retrieval should see it: markup removed."""
+    text = _SLACK_LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    text = _SLACK_MENTION.sub(" ", text)
+    text = _DISCORD_MENTION.sub(" ", text)
+    return re.sub(r"\s+", " ", text).strip()

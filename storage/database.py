@@ -1,0 +1,110 @@
+"""Engines and schema migrations.
+
+``make_engine(url)`` understands SQLite files (WAL, busy timeout, real
+SAVEPOINTs), in-memory SQLite and PostgreSQL (``postgresql://`` and
+``postgres://`` URLs use psycopg 3). ``upgrade(url)`` runs the alembic
+migrations shipped in ``storage/migrations`` to head; it is idempotent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def normalize_url(database_url: str | URL) -> URL:
+    """Parse ``database_url``; plain PostgreSQL URLs get the psycopg 3 driver."""
+    url = make_url(database_url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def make_engine(database_url: str | URL, *, echo: bool = False) -> Engine:
+    url = normalize_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(url, echo=echo, pool_pre_ping=True)
+
+    kwargs: dict = {"connect_args": {"check_same_thread": False}}
+    if is_memory_sqlite(url):
+        kwargs["poolclass"] = StaticPool  # one shared connection, or every session sees an empty db
+    engine = sa.create_engine(url, echo=echo, **kwargs)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # pragma: no cover - exercised via engine
+        # Let SQLAlchemy, not pysqlite, emit BEGIN: pysqlite's implicit
+        # transactions break SAVEPOINT (begin_nested) and transactional DDL.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not is_memory_sqlite(url):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # pragma: no cover - exercised via engine
+        # Deferred BEGIN: readers never wait (WAL), so a unit of work can read
+        # while another one holds uncommitted writes. A second concurrent
+        # *writer* waits up to busy_timeout. (BEGIN IMMEDIATE would make even a
+        # read-only unit of work wait for any open writer, which deadlocks an
+        # event loop that interleaves two units of work.)
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def alembic_config(database_url: str | URL | None = None) -> Config:
+    """An alembic Config for the bundled migrations; no alembic.ini needed."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if database_url is not None:
+        # configparser interpolation: escape % in passwords
+        rendered = normalize_url(database_url).render_as_string(hide_password=False)
+        cfg.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(database_url: str | URL | Engine, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision`` (default: the newest). Idempotent."""
+    engine = database_url if isinstance(database_url, Engine) else make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+    finally:
+        if engine is not database_url:
+            engine.dispose()
+
+
+def current_revision(database_url: str | URL | Engine) -> str | None:
+    """The migration revision the database is at; None for an empty database."""
+    engine = database_url if isinstance(database_url, Engine) else make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        if engine is not database_url:
+            engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this code."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the supportbot schema; run them with ``storage.upgrade(url)``."""
