@@ -24,6 +24,7 @@ from bot.domain import (
     Account,
     AccountLookup,
     Action,
+    AgentActionRecord,
     Audience,
     Author,
     Citation,
@@ -40,6 +41,7 @@ from bot.domain import (
     InboundMessage,
     MessageKind,
     MessageState,
+    ModelVersion,
     Outbound,
     OutboundKind,
     OutboxStatus,
@@ -257,16 +259,9 @@ class SupportCore:
                 uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id)
             )
             pending_draft = any(d.status.value == "pending" for d in uow.drafts.list(conversation_id=conv.id))
-            if noise or (human_owned and not reopened) or pending_draft:
-                conv.status = ConversationStatus.OPEN if not noise else conv.status
-                uow.conversations.save(conv)
-                self._set_state(uow, stored.id, MessageState.PROCESSED if not noise else MessageState.IGNORED,
-                                conv.id)
-                uow.commit()
-                why = "noise in an existing conversation" if noise else (
-                    "a person owns this conversation" if human_owned else "a draft is awaiting approval")
-                return InboundResult("relayed", f"relayed to staff: {why}", conversation_id=conv.id,
-                                     message_id=stored.id, account=account)
+            if noise or (human_owned and not reopened):
+                why = "noise in an existing conversation" if noise else "a person owns this conversation"
+                return self._relayed(uow, stored, conv, account, why, ignored=noise)
             context = [m.text for m in uow.messages.for_conversation(conv.id)
                        if m.kind is MessageKind.CUSTOMER and m.id != stored.id]
             overrides = self.threshold_overrides(uow)
@@ -279,7 +274,26 @@ class SupportCore:
         decision = self.policy.decide(
             PolicyInput(classification, account, hits, self.classifier.thresholds(), overrides)
         )
+        if pending_draft and decision.action is not Action.HANDOFF:
+            # An agent is already reviewing a reply; only something that needs a
+            # person now (an outage, an angry customer) goes past the draft.
+            with self.uow() as uow:
+                return self._relayed(uow, stored, conv, account, "a draft is awaiting approval")
         return self._record_decision(stored, msg, conv, is_new, account, classification, decision, hits)
+
+    def _relayed(
+        self, uow: UnitOfWork, stored: StoredMessage, conv: Conversation, account: Account | None, why: str,
+        *, ignored: bool = False,
+    ) -> InboundResult:
+        """Finish a message that the bot does not answer: staff already see it in the mirror."""
+        current = uow.conversations.get(conv.id)
+        if current is not None and not ignored and current.status is ConversationStatus.WAITING_ON_CUSTOMER:
+            current.status = ConversationStatus.OPEN  # the customer wrote: we owe them a response again
+            uow.conversations.save(current)
+        self._set_state(uow, stored.id, MessageState.IGNORED if ignored else MessageState.PROCESSED, conv.id)
+        uow.commit()
+        return InboundResult("relayed", f"relayed to staff: {why}", conversation_id=conv.id,
+                             message_id=stored.id, account=account)
 
     def _record_decision(
         self, stored: StoredMessage, msg: InboundMessage, conv: Conversation, is_new: bool,
@@ -375,9 +389,8 @@ class SupportCore:
         """The latest context of a conversation (for adapters and commands)."""
         classes = uow.classifications.for_conversation(conv.id)
         decisions = uow.decisions.for_conversation(conv.id)
-        cached = uow.accounts.get(f"id:{conv.account_id}") if conv.account_id else None
         return self._packet(
-            uow, conv, cached[0] if cached else None,
+            uow, conv, self._cached_account(uow, conv),
             classes[-1].classification if classes else None, decisions[-1].decision if decisions else None,
         )
 
@@ -404,6 +417,69 @@ class SupportCore:
               platform: str | None = None) -> bool:
         """Queue an outbound message in the caller's transaction (used by commands and operations)."""
         return self._queue(uow, conv, audience, kind, text, dedupe_key, payload or {}, platform)
+
+    def register_model_version(self, path: str = "", data_hash: str = "", metrics: dict | None = None) -> None:
+        """Record the classifier version in use, so every decision can be traced to a model."""
+        with self.uow() as uow:
+            active = uow.model_versions.active("intent")
+            if active is None or active.id != self.classifier.version:
+                uow.model_versions.add(ModelVersion(self.classifier.version, "intent", path, data_hash,
+                                                    self.clock.now(), metrics or {}))
+                uow.commit()
+
+    def corrections(self, since: datetime | None = None) -> list[tuple[str, str, str]]:
+        """Agents' intent corrections as (text, corrected intent, predicted intent), for retraining."""
+        with self.uow() as uow:
+            relabels = uow.actions.list(since=since, action="relabel")
+        return [(a.detail.get("text", ""), a.detail["intent"], a.detail.get("predicted_intent") or "")
+                for a in relabels if a.detail.get("text") and a.detail.get("intent")]
+
+    # ================================================================ feedback
+    async def record_feedback(
+        self, conversation_id: str, *, positive: bool, user_id: str, score: int | None = None,
+        comment: str = "", dispatch: bool = True,
+    ) -> InboundResult:
+        """A customer's rating (👍/👎 or 1-5). Negative feedback on a bot answer
+        reopens the conversation and hands it off with the failed answer in context."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            conv = uow.conversations.get(conversation_id)
+            if conv is None:
+                raise InvalidInput(f"no conversation {conversation_id}")
+            if conv.customer_id != user_id:
+                raise InvalidInput("only the customer of this conversation can rate it")
+            uow.actions.add(AgentActionRecord(
+                new_id("act"), user_id, Role.CUSTOMER, "csat", now, conv.id, conv.id,
+                {"positive": positive, "negative": not positive, "score": score, "comment": comment[:1000]},
+            ))
+            result = InboundResult("processed", "thanks for the feedback", conversation_id=conv.id)
+            open_handoffs = uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED],
+                                              conversation_id=conv.id)
+            if not positive and conv.bot_handled and not open_handoffs:
+                answers = [m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.BOT_ANSWER]
+                failed = answers[-1].text if answers else "(no answer found)"
+                reason = "The customer said the bot's answer did not help."
+                decision = Decision(Action.HANDOFF, "answer_failed", reason)
+                decisions = uow.decisions.for_conversation(conv.id)
+                uow.decisions.add(DecisionRecord(new_id("dec"), conv.id, decisions[-1].message_id if decisions else "",
+                                                 decision, None, now))
+                classes = uow.classifications.for_conversation(conv.id)
+                packet = self._packet(uow, conv, self._cached_account(uow, conv),
+                                      classes[-1].classification if classes else None, decision)
+                conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.OPEN, None, now
+                handoff = self._open_handoff(uow, conv, f"{reason} Failed answer: {failed[:300]}", packet,
+                                             f"feedback:{conv.id}:{now.isoformat()}")
+                result.decision, result.handoff_id = decision, handoff.id
+            uow.conversations.save(conv)
+            uow.commit()
+        if dispatch:
+            await self.dispatch_outbox()
+        return result
+
+    @staticmethod
+    def _cached_account(uow: UnitOfWork, conv: Conversation) -> Account | None:
+        cached = uow.accounts.get(f"id:{conv.account_id}") if conv.account_id else None
+        return cached[0] if cached else None
 
     # ================================================================ accounts
     async def account_for(self, lookup: AccountLookup) -> Account | None:

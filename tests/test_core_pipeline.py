@@ -249,3 +249,46 @@ async def test_manager_threshold_override_changes_the_decision(app, alice, clock
     assert result.decision.action.value == "draft"
     assert result.decision.rule == "below_threshold"
     assert "manager override" in result.decision.reason
+
+
+async def test_thumbs_down_on_an_answer_hands_off_with_the_failed_answer(app, alice, channel, uow_factory):
+    result = await alice.says("How do I download my invoice?")
+    rated = await app.core.record_feedback(result.conversation_id, positive=False, user_id="U_ALICE")
+    assert rated.decision.rule == "answer_failed"
+    (card,) = [o for o, _ in channel.sent if o.kind is OutboundKind.HANDOFF]
+    assert "Failed answer: Here's what our docs say" in card.payload["card"]["body"]
+    with uow_factory() as uow:
+        (rating,) = uow.actions.list(action="csat")
+    assert rating.detail["negative"] is True
+
+
+async def test_only_the_customer_of_the_conversation_can_rate_it(app, alice):
+    from bot.errors import InvalidInput
+
+    result = await alice.says("How do I download my invoice?")
+    with pytest.raises(InvalidInput):
+        await app.core.record_feedback(result.conversation_id, positive=True, user_id="U_MALLORY")
+
+
+async def test_an_outage_reported_while_a_draft_waits_is_handed_off(app, clock, channel):
+    bob = Customer(app, clock, user="U_BOB", account="acc_big")
+    drafted = await bob.says("where can I find my invoice?")
+    assert drafted.decision.action.value == "draft"
+    clock.advance(minutes=1)
+    follow_up = await bob.says("never mind that, the whole app is down for all of us")
+    assert follow_up.conversation_id == drafted.conversation_id
+    assert follow_up.decision.action.value == "handoff"
+    quiet = await bob.says("where do I reset my password?")
+    assert quiet.status == "relayed"  # a person owns the conversation now
+
+
+async def test_relabels_are_exported_for_retraining_and_model_versions_recorded(app, alice, uow_factory):
+    from bot.commands import RelabelIntent
+
+    result = await alice.says("where is my refund? also my invoice")
+    await app.commands.execute(RelabelIntent(result.conversation_id, AGENT, "refund"))
+    assert app.core.corrections() == [("where is my refund? also my invoice", "refund", "invoice")]
+    app.core.register_model_version("/models/x")
+    app.core.register_model_version("/models/x")
+    with uow_factory() as uow:
+        assert [v.id for v in uow.model_versions.list()] == ["fake-1"]
