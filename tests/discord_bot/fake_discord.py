@@ -765,7 +765,8 @@ class FakeDiscord:
         if tail == "customer_messages":  # {"channel_id", "contents": [...]} -> message ids
             ids = []
             for content in body["contents"]:
-                message = await self.customer_message(body.get("channel_id") or self.text_id, content)
+                author = self.add_member(f"customer{len(self.users)}", []) if body.get("distinct_authors") else None
+                message = await self.customer_message(body.get("channel_id") or self.text_id, content, author=author)
                 ids.append(message["id"])
             return _json({"ids": ids})
         if tail == "latencies":  # for each message id: seconds from its MESSAGE_CREATE to the bot's reply
