@@ -45,6 +45,7 @@ PLATFORM = "discord"
 REFUSAL = "Only members with the support agent role can do that."
 STAFF_ACTIONS = ("draft_approve", "draft_edit", "draft_reject", "handoff_claim", "handoff_resolve")
 EDIT_MODAL, REJECT_MODAL = "draft_edit_modal", "draft_reject_modal"
+THREAD_NAMES_KEPT = 5000  # bounded memo of thread names / thread parents
 
 # --------------------------------------------------------------------------- REST base
 # discord.py builds every URL from the class attribute ``discord.http.Route.BASE``
@@ -120,6 +121,7 @@ class SupportClient(discord.Client):
         self.tree.add_command(support_group(self))
         self.gateway_url: str | None = config.gateway_url
         self.thread_names: dict[int, str] = {}  # top-level message id -> name for its thread
+        self._thread_parents: dict[int, int | None] = {}  # uncached channel id -> parent id (None: not a thread)
         self._tasks: set[asyncio.Task] = set()
         self._base_acquired = False
 
@@ -187,17 +189,41 @@ class SupportClient(discord.Client):
             return
         if message.type not in (discord.MessageType.default, discord.MessageType.reply):
             return
-        channel = message.channel
-        if isinstance(channel, discord.Thread):
-            if channel.parent_id in self.config.support_channels:
+        channel_id = message.channel.id
+        parent_id = await self._parent_of(message.channel)
+        if parent_id is not None:  # a thread
+            if parent_id in self.config.support_channels:
                 # Forum post starter (id == thread id) or a reply: both map to the thread's root.
-                await self._customer_message(message, channel_id=channel.parent_id, thread_id=channel.id)
-            elif channel.parent_id == self.config.triage_channel:
-                await self._staff_message(message, channel)
-        elif channel.id in self.config.support_channels:
+                await self._customer_message(message, channel_id=parent_id, thread_id=channel_id)
+            elif parent_id == self.config.triage_channel:
+                await self._staff_message(message, channel_id)
+        elif channel_id in self.config.support_channels:
             self.thread_names[message.id] = render.thread_name(message.content, f"Question from "
                                                                f"{message.author.display_name}")
-            await self._customer_message(message, channel_id=channel.id, thread_id=None)
+            while len(self.thread_names) > THREAD_NAMES_KEPT:
+                self.thread_names.pop(next(iter(self.thread_names)))
+            await self._customer_message(message, channel_id=channel_id, thread_id=None)
+
+    async def _parent_of(self, channel: Any) -> int | None:
+        """The parent channel id when ``channel`` is a thread, else None.
+
+        Threads missing from the cache (archived before we connected, so absent from
+        GUILD_CREATE) are looked up once over REST and remembered.
+        """
+        if isinstance(channel, discord.Thread):
+            return channel.parent_id
+        if not isinstance(channel, discord.PartialMessageable):
+            return None
+        if channel.id not in self._thread_parents:
+            try:
+                fetched = await self.fetch_channel(channel.id)
+            except discord.HTTPException as exc:
+                log.warning("cannot look up channel %s: %s", channel.id, exc)
+                return None
+            self._thread_parents[channel.id] = fetched.parent_id if isinstance(fetched, discord.Thread) else None
+            while len(self._thread_parents) > THREAD_NAMES_KEPT:
+                self._thread_parents.pop(next(iter(self._thread_parents)))
+        return self._thread_parents[channel.id]
 
     @staticmethod
     def _text_of(message: discord.Message) -> str:
@@ -219,18 +245,18 @@ class SupportClient(discord.Client):
         if result.status in ("processed", "relayed") and result.conversation_id:
             await self.sync_forum_tags(result.conversation_id)
 
-    async def _staff_message(self, message: discord.Message, thread: discord.Thread) -> None:
+    async def _staff_message(self, message: discord.Message, thread_id: int) -> None:
         actor = self.actor_of(message.author)
         if not actor.role.is_staff:
-            log.info("ignoring a message from a non-agent in triage thread %s", thread.id)
+            log.info("ignoring a message from a non-agent in triage thread %s", thread_id)
             return
-        command = StaffMessage(PLATFORM, str(thread.id), actor, self._text_of(message), str(message.id))
+        command = StaffMessage(PLATFORM, str(thread_id), actor, self._text_of(message), str(message.id))
         try:
             await self.app.commands.execute(command)
         except NotFound:
             return  # a thread in triage that mirrors no conversation: staff chatting
         except (NotAuthorized, InvalidInput, Conflict) as exc:
-            log.info("staff message in %s not relayed: %s", thread.id, exc)
+            log.info("staff message in %s not relayed: %s", thread_id, exc)
 
     # ---------------------------------------------------------------- forum tags
     async def sync_forum_tags(self, conversation_id: str) -> None:

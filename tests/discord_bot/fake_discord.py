@@ -753,6 +753,13 @@ class FakeDiscord:
     def bot_messages(self, channel_id: str) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["channel_id"] == channel_id and m["author"]["id"] == self.app_id]
 
+    def archived_thread(self, parent_id: str, root: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A thread that exists but was never announced (archived before the bot connected)."""
+        thread_id = root["id"] if root else self.snowflake()
+        thread = self._thread(parent_id, thread_id, "old question", self.customer)
+        thread["thread_metadata"]["archived"] = True
+        return thread
+
     def threads_of(self, parent_id: str) -> list[dict[str, Any]]:
         return [c for c in self.channels.values() if c.get("parent_id") == parent_id and c["type"] in (10, 11, 12)]
 
@@ -769,6 +776,8 @@ class FakeDiscord:
                 message = await self.customer_message(body.get("channel_id") or self.text_id, content, author=author)
                 ids.append(message["id"])
             return _json({"ids": ids})
+        if tail == "commands":
+            return _json(self.commands)
         if tail == "latencies":  # for each message id: seconds from its MESSAGE_CREATE to the bot's reply
             return _json(self.reply_latencies())
         return _json({"error": "unknown"}, status=404)

@@ -79,3 +79,32 @@ def test_invite_url_command_reads_the_client_id_from_the_token(monkeypatch):
     assert result.exit_code == 0, result.output
     assert "client_id=1234567890123456789" in result.output
     assert client_id_from_token("MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.x.y") == "1234567890123456789"
+
+
+def test_sync_commands_cli_against_a_fake_in_another_process(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    fake = subprocess.Popen([sys.executable, "-m", "tests.discord_bot.fake_discord"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        info = json.loads(fake.stdout.readline())
+        env = {**os.environ, "DISCORD_TOKEN": info["token"], "SUPPORTBOT_DISCORD_API_URL": info["api_url"],
+               "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS": info["forum_id"],
+               "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL": info["triage_id"],
+               "SUPPORTBOT_DISCORD_AGENT_ROLE": info["agent_role"], "SUPPORTBOT_CONFIG": str(tmp_path / "none.toml")}
+        done = subprocess.run([sys.executable, "-c", "from adapters.cli import main; main()", "discord",
+                               "sync-commands", "--guild", info["guild_id"]], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert f"/support (help, queue, sla, stats, threshold) registered for server {info['guild_id']}" in done.stdout
+        control = info["api_url"].rsplit("/api/", 1)[0] + "/_fake/commands"
+        with urllib.request.urlopen(control, timeout=10) as response:
+            registered = json.load(response)
+        assert [c["name"] for c in registered[info["guild_id"]]] == ["support"]
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)

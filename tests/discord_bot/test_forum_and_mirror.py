@@ -86,3 +86,12 @@ async def test_customer_typing_in_triage_thread_is_ignored(fake, bot):
     with bot.app.uow() as uow:
         texts = [m.text for m in uow.messages.list()]
     assert "let me answer myself" not in texts and "random chat" not in texts
+
+
+async def test_message_in_a_thread_missing_from_the_cache_is_looked_up(fake, bot):
+    thread = fake.archived_thread(fake.forum_id)  # never announced over the gateway
+    await fake.customer_message(thread["id"], "Where do I download my invoice?", message_id=thread["id"])
+    reply = await fake.wait_for_request("POST", rf"/channels/{thread['id']}/messages")
+    assert "Settings → Billing → Invoices" in reply.json["content"]
+    assert fake.find_requests("GET", rf"/channels/{thread['id']}")
+    assert conversation(bot).channel_id == fake.forum_id
