@@ -11,6 +11,7 @@ core's outbox retries them (also after a restart).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -143,6 +144,8 @@ class DiscordChannel(Channel):
 
     async def _post_message(self, channel_id: int, outbound: Outbound) -> discord.Message:
         card = _card(outbound)
+        if card is not None and card.link is None:
+            card = replace(card, link=self._conversation_link(outbound))
         kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
         if card is None:
             kwargs["content"] = render.content(outbound.text)
@@ -154,6 +157,17 @@ class DiscordChannel(Channel):
             if view is not None:
                 kwargs["view"] = view
         return await self._partial(channel_id).send(**kwargs)
+
+    def _conversation_link(self, outbound: Outbound) -> str | None:
+        """Jump link to the customer's thread, so the card's title opens the conversation."""
+        assert self.client is not None
+        if not outbound.conversation_id:
+            return None
+        with self.client.app.uow() as uow:
+            conv = uow.conversations.get(outbound.conversation_id)
+        if conv is None or conv.platform != self.platform:
+            return None
+        return f"https://discord.com/channels/{conv.workspace_id}/{conv.thread_id}"
 
     def _partial(self, channel_id: int) -> discord.PartialMessageable:
         assert self.client is not None

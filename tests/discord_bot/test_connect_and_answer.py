@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import zlib
-
-from tests.discord_bot.fake_discord import GUILD_MESSAGES, GUILDS, MESSAGE_CONTENT
+from tests.discord_bot.conftest import start_bot
+from tests.discord_bot.fake_discord import GUILD_MESSAGES, GUILDS, MESSAGE_CONTENT, FakeDiscord
 
 
 async def test_client_identifies_with_intents_and_gets_the_guild(fake, bot):
@@ -17,7 +16,20 @@ async def test_client_identifies_with_intents_and_gets_the_guild(fake, bot):
     guild = bot.client.get_guild(int(fake.guild_id))
     assert guild is not None and guild.get_channel(int(fake.forum_id)).type.value == 15
     assert fake.heartbeats >= 1  # discord.py heartbeats right after HELLO; the fake ACKs with op 11
-    assert zlib  # frames are zlib-stream compressed (discord.py would fail to parse otherwise)
+
+
+async def test_heartbeats_follow_hello_interval_and_are_acknowledged(tmp_path):
+    fake = await FakeDiscord(heartbeat_interval_ms=100).start()
+    try:
+        bot = await start_bot(fake, tmp_path)
+        try:
+            await fake.wait_until(lambda: fake.heartbeats >= 4, what="four heartbeats")
+            assert bot.client.latency < 1.0  # measured from our op 11 ACKs
+            assert fake.connected() and len(fake.connections) == 1  # ACKed: no zombie reconnect
+        finally:
+            await bot.stop()
+    finally:
+        await fake.close()
 
 
 async def test_question_in_text_channel_is_answered_in_a_new_thread(fake, bot):

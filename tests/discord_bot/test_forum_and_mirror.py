@@ -47,6 +47,7 @@ async def test_each_conversation_gets_a_mirror_thread_in_triage(fake, bot):
     assert card["channel_id"] == fake.triage_id
     (embed,) = card["embeds"]
     assert embed["title"].startswith("New conversation: Alice (Nimbus Fans)")
+    assert embed["url"] == f"https://discord.com/channels/{fake.guild_id}/{question['id']}"  # jump to the thread
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields["Intent"] == "invoice (97%)" and fields["Tier"] == "starter"
     assert fake.channels[staff_thread]["parent_id"] == fake.triage_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.domain import OutboxStatus
 from tests.discord_bot.conftest import start_bot
 
@@ -39,9 +41,10 @@ async def test_events_replayed_after_resume_never_cause_a_second_reply(fake, bot
         assert len([m for m in uow.messages.list() if m.external_id == question["id"]]) == 1
 
 
-async def test_429_is_retried_after_retry_after(fake, bot):
+@pytest.mark.parametrize("is_global", [False, True])
+async def test_429_is_retried_after_retry_after(fake, bot, is_global):
     thread = fake.snowflake()
-    fake.rate_limit("POST", rf"/channels/{thread}/messages", retry_after=0.5)
+    fake.rate_limit("POST", rf"/channels/{thread}/messages", retry_after=0.5, is_global=is_global)
     await fake.customer_message(fake.text_id, "How do I download my invoice?", message_id=thread)
     await fake.wait_for_request("POST", rf"/channels/{thread}/messages", count=2)
     limited, sent = fake.find_requests("POST", rf"/channels/{thread}/messages")
