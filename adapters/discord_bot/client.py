@@ -134,9 +134,9 @@ class SupportClient(discord.Client):
 
     async def close(self) -> None:
         try:
-            await super().close()
-            if self._tasks:
+            if self._tasks:  # let in-flight posts after a click finish while the HTTP session is open
                 await asyncio.wait(list(self._tasks), timeout=5)
+            await super().close()
         finally:
             if self._base_acquired:
                 self._base_acquired = False

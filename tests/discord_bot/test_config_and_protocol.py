@@ -128,3 +128,29 @@ async def test_fake_gateway_strips_content_without_the_message_content_intent(fa
         message = await raw.until("MESSAGE_CREATE")
         assert message["d"]["content"] == "" and message["d"]["embeds"] == []
     assert MESSAGE_CONTENT == 1 << 15
+
+
+async def test_a_second_client_with_another_rest_base_is_refused(fake, bot):
+    from dataclasses import replace
+
+    import discord
+
+    from adapters.discord_bot.client import SupportClient
+
+    assert fake.api_url == discord.http.Route.BASE
+    other = SupportClient(bot.app, replace(bot.service.config, api_url="http://127.0.0.1:9/api/v10"))
+    try:
+        with pytest.raises(ConfigurationError) as err:
+            await other.login(TOKEN)
+        assert err.value.setting == "SUPPORTBOT_DISCORD_API_URL"
+    finally:
+        await other.close()
+    assert fake.api_url == discord.http.Route.BASE  # the running client is unaffected
+
+
+async def test_route_base_is_restored_when_the_client_stops(fake, tmp_path):
+    import discord
+
+    bot = await start_bot(fake, tmp_path)
+    await bot.stop()
+    assert discord.http.Route.BASE == "https://discord.com/api/v10"
