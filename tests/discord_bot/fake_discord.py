@@ -776,6 +776,9 @@ class FakeDiscord:
                 message = await self.customer_message(body.get("channel_id") or self.text_id, content, author=author)
                 ids.append(message["id"])
             return _json({"ids": ids})
+        if tail == "state":
+            return _json({"connections": len(self.connections), "connected": self.connected(),
+                          "identified": sum(1 for c in self.connections if "identify" in c)})
         if tail == "commands":
             return _json(self.commands)
         if tail == "latencies":  # for each message id: seconds from its MESSAGE_CREATE to the bot's reply
