@@ -122,6 +122,7 @@ class SupportClient(discord.Client):
         self.gateway_url: str | None = config.gateway_url
         self.thread_names: dict[int, str] = {}  # top-level message id -> name for its thread
         self._thread_parents: dict[int, int | None] = {}  # uncached channel id -> parent id (None: not a thread)
+        self._tags_sent: dict[int, set[int]] = {}  # forum post -> tags last applied by us
         self._tasks: set[asyncio.Task] = set()
         self._base_acquired = False
 
@@ -279,8 +280,11 @@ class SupportClient(discord.Client):
                       if k in by_key]
             keep = [t.id for t in thread.applied_tags if render.tag_key(t.name) not in managed]
             new = (keep + [t.id for t in wanted if t.id not in keep])[:5]
-            if set(new) != {t.id for t in thread.applied_tags}:
+            if set(new) != {t.id for t in thread.applied_tags} and self._tags_sent.get(thread.id) != set(new):
                 await self.http.edit_channel(thread.id, applied_tags=[str(i) for i in new])
+                self._tags_sent[thread.id] = set(new)  # until THREAD_UPDATE refreshes the cache
+                while len(self._tags_sent) > THREAD_NAMES_KEPT:
+                    self._tags_sent.pop(next(iter(self._tags_sent)))
         except (discord.HTTPException, ValueError) as exc:
             log.warning("could not update forum tags of %s: %s", conversation_id, exc)
 
