@@ -114,3 +114,17 @@ async def test_missing_access_is_a_permanent_failure(fake, bot):
 
     failed = await fake.wait_until(answer, what="the failed answer")
     assert failed.status is OutboxStatus.FAILED and "Missing Access" in failed.last_error
+
+
+async def test_unknown_channel_is_a_permanent_failure(fake, bot):
+    thread = fake.snowflake()
+    fake.fail("POST", rf"/channels/{thread}/messages", status=404, body={"message": "Unknown Channel", "code": 10003})
+    await fake.customer_message(fake.text_id, "How do I download my invoice?", message_id=thread)
+
+    def answer():
+        with bot.app.uow() as uow:
+            return next((o for o in uow.outbox.list() if o.kind.value == "answer" and o.attempts), None)
+
+    failed = await fake.wait_until(answer, what="the failed answer")
+    assert failed.status is OutboxStatus.FAILED and "Unknown Channel" in failed.last_error
+    assert len(fake.find_requests("POST", rf"/channels/{thread}/messages")) == 1  # not retried
