@@ -91,10 +91,16 @@ async def drive(info: dict, args: argparse.Namespace, service: DiscordService) -
                 await asyncio.sleep(max(0.0, started + len(ids) / args.rate - time.monotonic()))
         deadline = time.monotonic() + args.timeout
         latencies: dict[str, float] = {}
+        last_change = time.monotonic()
         while time.monotonic() < deadline:
             async with http.get(control + "latencies") as response:
-                latencies = {k: v for k, v in (await response.json()).items() if k in set(ids)}
-            if len(latencies) == len(ids) or settled(service, len(ids)):
+                current = {k: v for k, v in (await response.json()).items() if k in set(ids)}
+            if len(current) != len(latencies):
+                latencies, last_change = current, time.monotonic()
+            if len(latencies) == len(ids):
+                break
+            # no new reply for a second: check (rarely, it reads the database) whether the rest were drafted
+            if time.monotonic() - last_change > 1.0 and settled(service, len(ids)):
                 break
             await asyncio.sleep(0.1)
         elapsed = time.monotonic() - started
