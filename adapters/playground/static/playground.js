@@ -210,8 +210,8 @@
   }
 
   // ------------------------------------------------------------------ forms
-  async function post(form, submitter) {
-    const data = new FormData(form);
+  async function post(form, submitter, data) {
+    data = data || new FormData(form);
     if (submitter && submitter.name) data.set(submitter.name, submitter.value);
     const role = form.dataset.role || "customer";
     const response = await fetch(form.action, {
@@ -235,12 +235,13 @@
       const textarea = form.querySelector("textarea");
       const text = textarea.value;
       if (!text.trim()) return;
+      const data = new FormData(form);
       appendMessage({ kind: "customer", text: text });
       textarea.value = "";
       const button = form.querySelector("button[type=submit]");
       button.disabled = true;
       try {
-        const result = await post(form);
+        const result = await post(form, null, data);
         if (!result.ok) { toast(result.message, true); return; }
         if (result.conversation_id && main) {
           main.dataset.conversationId = result.conversation_id;
