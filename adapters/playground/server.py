@@ -62,6 +62,9 @@ GUARD = web.AppKey("guard", Guard)
 HUB = web.AppKey("hub", EventHub)
 CORE_APP = web.AppKey("core_app", App)
 JINJA = web.AppKey("jinja", jinja2.Environment)
+_RequestKey = getattr(web, "RequestKey", None)  # aiohttp >= 3.12 types per-request storage
+SESSION: Any = _RequestKey("session", str) if _RequestKey else "session"
+ROLE: Any = _RequestKey("role", str) if _RequestKey else "role"
 
 
 def _environment() -> jinja2.Environment:
@@ -111,11 +114,11 @@ async def guard_middleware(request: web.Request, handler):
                 presented = (await request.post()).get(CSRF_FIELD)
         if role not in ("customer", "agent") or not guard.csrf_ok(session, role, presented):
             return web.Response(status=403, text="Forbidden: missing or invalid CSRF token. Reload the page.")
-        request["role"] = role
-    request["session"] = session or guard.new_session()
+        request[ROLE] = role
+    request[SESSION] = session or guard.new_session()
     response = await handler(request)
     if session is None:
-        guard.set_session_cookie(response, request["session"])
+        guard.set_session_cookie(response, request[SESSION])
     return response
 
 
@@ -131,7 +134,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 def _render(request: web.Request, template: str, **context: Any) -> web.Response:
     guard = request.app[GUARD]
-    session = request["session"]
+    session = request[SESSION]
     env = request.app[JINJA]
     html = env.get_template(template).render(
         csrf_customer=guard.csrf_token(session, "customer"), csrf_agent=guard.csrf_token(session, "agent"),
@@ -356,7 +359,7 @@ async def customer_feedback(request: web.Request) -> web.StreamResponse:
 async def _agent(request: web.Request, build) -> web.StreamResponse:
     """Run one agent command; the role was checked by the middleware (agent CSRF token)."""
     app = request.app[CORE_APP]
-    if request.get("role") != "agent":
+    if request.get(ROLE) != "agent":
         return _done(request, False, "Only the agent console can do that.", status=403)
     form = await _form(request)
     back = form.get("back", "")
