@@ -45,6 +45,7 @@ def run() -> None:
     settings = _settings()
     _logging(settings)
     app = _bootstrap(settings)
+    app.core.register_model_version(str(settings.model_dir))
     if not (settings.slack_enabled or settings.discord_enabled):
         click.echo(
             "No Slack or Discord credentials set: running on the embedded defaults.\n"
@@ -128,8 +129,10 @@ def _print_result(data: dict) -> None:
         click.echo(f"{data['status']}: {data['detail']}")
         return
     account = data["account"]
-    click.echo(f"intent:     {data['intent']} ({data['confidence']:.2f})" + (" [out of scope]" if data["out_of_scope"] else ""))
-    click.echo(f"urgency:    {data['urgency']}" + (f" ({', '.join(data['urgency_reasons'])})" if data["urgency_reasons"] else ""))
+    scope = " [out of scope]" if data["out_of_scope"] else ""
+    cues = f" ({', '.join(data['urgency_reasons'])})" if data["urgency_reasons"] else ""
+    click.echo(f"intent:     {data['intent']} ({data['confidence']:.2f}){scope}")
+    click.echo(f"urgency:    {data['urgency']}{cues}")
     click.echo(f"sentiment:  {data['sentiment']} (frustration {data['frustration']})")
     click.echo(f"account:    {account['name'] + ' (' + account['tier'] + ')' if account else 'unknown'}")
     click.echo(f"action:     {data['action']} — rule {data['rule']}")
@@ -180,6 +183,51 @@ def kb_index() -> None:
     )
 
 
+@click.group()
+def corrections() -> None:
+    """Agents' intent corrections, for retraining the classifier."""
+
+
+@corrections.command("export")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="-", show_default=True,
+              help="CSV file to write (text,intent,predicted_intent); - for stdout.")
+@click.option("--since", default=None, help="Only corrections newer than this period, e.g. 30d.")
+def corrections_export(out_path: str, since: str | None) -> None:
+    """Export relabels so CX-ops can append them to the training CSV and run `supportbot train`."""
+    import csv
+
+    from bot.support_commands import parse_period
+
+    settings = _settings()
+    app = _bootstrap(settings)
+    try:
+        cutoff = datetime.now(UTC) - parse_period(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    rows = app.core.corrections(cutoff)
+    stream = sys.stdout if out_path == "-" else open(out_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+    try:
+        writer = csv.writer(stream)
+        writer.writerow(["text", "intent", "predicted_intent"])
+        writer.writerows(rows)
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    click.echo(f"{len(rows)} corrections exported", err=True)
+
+
+@click.command()
+def health() -> None:
+    """Exit 0 when a running `supportbot run` wrote its heartbeat recently (Docker HEALTHCHECK)."""
+    from adapters.runtime import HEARTBEAT_MAX_AGE, heartbeat_age
+
+    settings = _settings()
+    age = heartbeat_age(settings.heartbeat_file)
+    if age is None or age > HEARTBEAT_MAX_AGE:
+        raise click.ClickException(f"unhealthy: no heartbeat in {settings.heartbeat_file} for {HEARTBEAT_MAX_AGE:.0f}s")
+    click.echo(f"healthy: heartbeat {age:.0f}s ago")
+
+
 def register(group: click.Group) -> None:
-    for command in (run, chat, ask, db, kb):
+    for command in (run, chat, ask, db, kb, corrections, health):
         group.add_command(command)
