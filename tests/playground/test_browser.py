@@ -19,7 +19,7 @@ async def open_playground(page, url: str, query: str = "") -> None:
 
 async def send(page, text: str) -> None:
     await page.get_by_label("Your message").fill(text)
-    await page.get_by_role("button", name="Send", exact=True).click()
+    await page.locator("#customer-pane").get_by_role("button", name="Send", exact=True).click()
 
 
 async def test_question_gets_answer_with_citation(page, pg):

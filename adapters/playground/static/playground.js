@@ -93,7 +93,8 @@
         form.action = "/customer/feedback";
         form.dataset.role = "customer";
         form.append(hidden("csrf_token", csrf("customer")), hidden("conversation_id", conversationId));
-        [["1", "\u{1F44D}", "This helped"], ["0", "\u{1F44E}", "This did not help"]].forEach(function (b) {
+        form.append(el("span", "feedback__q", "Did this help?"));
+        [["1", "\u{1F44D} Yes", "This helped"], ["0", "\u{1F44E} No", "This did not help"]].forEach(function (b) {
           const button = el("button", "icon-btn", b[1]);
           button.name = "positive";
           button.value = b[0];
