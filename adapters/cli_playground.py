@@ -23,6 +23,12 @@ def playground(host: str | None, port: int | None) -> None:
     if port is not None:
         overrides["playground_port"] = port
     settings = _settings(**overrides)
+    from adapters.playground.security import check_binding
+
+    try:
+        check_binding(settings.playground_host, settings.playground_token)  # before loading anything
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
     _logging(settings)
     app = _bootstrap(settings)
     try:

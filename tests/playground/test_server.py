@@ -268,3 +268,14 @@ def test_service_factory_follows_settings(tmp_path):
     assert [s.name for s in playground_services(app)] == ["playground"]
     app.settings = app.settings.model_copy(update={"playground_enabled": None, "slack_bot_token": "xoxb-1"})
     assert playground_services(app) == []
+
+
+def test_cli_refuses_a_public_address_without_token(monkeypatch):
+    from click.testing import CliRunner
+
+    from adapters.cli import main
+
+    monkeypatch.delenv("SUPPORTBOT_PLAYGROUND_TOKEN", raising=False)
+    result = CliRunner().invoke(main, ["playground", "--host", "0.0.0.0", "--port", "0"])
+    assert result.exit_code != 0
+    assert "SUPPORTBOT_PLAYGROUND_TOKEN" in result.output
