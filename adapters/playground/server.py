@@ -362,8 +362,7 @@ async def _agent(request: web.Request, build) -> web.StreamResponse:
     if request.get(ROLE) != "agent":
         return _done(request, False, "Only the agent console can do that.", status=403)
     form = await _form(request)
-    back = form.get("back", "")
-    location = back if CHANNEL_RE.match(back.removeprefix("/?c=")) else "/"
+    location = "/"
     try:
         command = build(form)
         result = await app.commands.execute(command)

@@ -80,13 +80,13 @@
     }
     if (m.kind !== "customer" && conversationId) {
       const actions = el("div", "msg__actions");
-      if (m.decision_id) {
-        const why = el("a", "why-link", "Why?");
-        const path = "/why/" + encodeURIComponent(conversationId) + "?decision=" + encodeURIComponent(m.decision_id);
-        why.href = path;
-        why.dataset.why = path + "&fragment=1";
-        actions.append(why);
-      }
+      // Without a decision id (e.g. a hand-off notice) the panel shows every decision, newest first.
+      const why = el("a", "why-link", "Why?");
+      const path = "/why/" + encodeURIComponent(conversationId) +
+        (m.decision_id ? "?decision=" + encodeURIComponent(m.decision_id) : "");
+      why.href = path;
+      why.dataset.why = path + (m.decision_id ? "&" : "?") + "fragment=1";
+      actions.append(why);
       if (m.feedback) {
         const form = el("form", "js-form feedback");
         form.method = "post";
@@ -140,6 +140,23 @@
     span.dataset.emoji = name;
     box.append(span);
     box.hidden = false;
+  }
+
+  function addConversationTab(channelId, title) {
+    let nav = document.querySelector(".conv-tabs");
+    if (!nav) {
+      nav = el("nav", "conv-tabs");
+      nav.setAttribute("aria-label", "Your conversations");
+      document.querySelector(".pane--customer .pane__head").after(nav);
+    }
+    nav.querySelectorAll(".conv-tab").forEach(function (t) { t.classList.remove("is-active"); t.removeAttribute("aria-current"); });
+    const tab = el("a", "conv-tab is-active");
+    tab.href = "/?c=" + encodeURIComponent(channelId);
+    tab.setAttribute("aria-current", "page");
+    tab.append(el("span", "dot dot--open"), document.createTextNode(title.length > 60 ? title.slice(0, 60) + "…" : title));
+    nav.prepend(tab);
+    const account = document.querySelector("select#account");
+    if (account) account.disabled = true;  // the account is fixed once the conversation started
   }
 
   // ------------------------------------------------------------------ agent console
@@ -246,7 +263,10 @@
         if (!result.ok) { toast(result.message, true); return; }
         if (result.conversation_id && main) {
           main.dataset.conversationId = result.conversation_id;
-          if (!/[?&]c=/.test(window.location.search)) history.replaceState(null, "", "/?c=" + encodeURIComponent(result.channel_id));
+          if (!/[?&]c=/.test(window.location.search)) {
+            history.replaceState(null, "", "/?c=" + encodeURIComponent(result.channel_id));
+            addConversationTab(result.channel_id, text);
+          }
         }
         if (result.status_code === "ignored") toast("No reply needed: " + result.message);
       } catch (err) {
