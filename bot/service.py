@@ -251,9 +251,10 @@ class SupportCore:
                 )
             else:
                 conv = uow.conversations.get(conv.id) or conv
-                self.call_hooks("on_customer_message", uow, conv, now)
+                if not noise:
+                    self.call_hooks("on_customer_message", uow, conv, now)
             previous_status = conv.status
-            reopened = conv.status is ConversationStatus.RESOLVED
+            reopened = conv.status is ConversationStatus.RESOLVED and not noise  # "thanks 👍" does not reopen
             conv.updated_at = now
             conv.last_customer_message_at = now
             if reopened:
@@ -487,8 +488,10 @@ class SupportCore:
         packet = self._packet(uow, conv, self._cached_account(uow, conv),
                               classes[-1].classification if classes else None, decision)
         conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.OPEN, None, now
-        return self._open_handoff(uow, conv, f"{decision.reason} Failed answer: {failed[:300]}", packet,
-                                  key or message_id)
+        handoff = self._open_handoff(uow, conv, f"{decision.reason} Failed answer: {failed[:300]}", packet,
+                                     key or message_id)
+        uow.conversations.save(conv)
+        return handoff
 
     @staticmethod
     def _cached_account(uow: UnitOfWork, conv: Conversation) -> Account | None:

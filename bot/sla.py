@@ -225,6 +225,9 @@ class SlaHooks:
             paused_since = replies[-1].created_at if replies else conv.updated_at
         else:
             return
+        earlier = uow.sla_events.list(conversation_id=conv.id, kinds=[PAUSE])
+        if earlier:  # never count the same paused stretch twice
+            paused_since = max(paused_since, earlier[-1].due_at)
         if now <= paused_since:
             return
         business = self.policy.calendar.elapsed(paused_since, now)

@@ -95,7 +95,8 @@ async def test_waiting_on_the_customer_pauses_the_resolution_clock(make_app, clo
 
 # ---------------------------------------------------------------- the sweep
 def _sla_notices(channel: FakeChannel, level: str) -> list:
-    return [o for o, _ in channel.sent if o.kind is OutboundKind.NOTICE and o.payload.get("sla", {}).get("level") == level]
+    return [o for o, _ in channel.sent
+            if o.kind is OutboundKind.NOTICE and o.payload.get("sla", {}).get("level") == level]
 
 
 async def test_critical_enterprise_conversation_warns_escalates_and_breaches_on_time(make_app, clock):
