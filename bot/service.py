@@ -41,6 +41,7 @@ from bot.domain import (
     InboundMessage,
     MessageKind,
     MessageState,
+    ModelVersion,
     Outbound,
     OutboundKind,
     OutboxStatus,
@@ -285,16 +286,9 @@ class SupportCore:
                 return InboundResult("processed", decision.reason, conversation_id=conv.id, message_id=stored.id,
                                      decision=decision, account=account, handoff_id=handoff.id,
                                      reply=presenter.HANDOFF_ACK)
-            if noise or (human_owned and not reopened) or pending_draft:
-                conv.status = ConversationStatus.OPEN if not noise else conv.status
-                uow.conversations.save(conv)
-                self._set_state(uow, stored.id, MessageState.PROCESSED if not noise else MessageState.IGNORED,
-                                conv.id)
-                uow.commit()
-                why = "noise in an existing conversation" if noise else (
-                    "a person owns this conversation" if human_owned else "a draft is awaiting approval")
-                return InboundResult("relayed", f"relayed to staff: {why}", conversation_id=conv.id,
-                                     message_id=stored.id, account=account)
+            if noise or (human_owned and not reopened):
+                why = "noise in an existing conversation" if noise else "a person owns this conversation"
+                return self._relayed(uow, stored, conv, account, why, ignored=noise)
             context = [m.text for m in uow.messages.for_conversation(conv.id)
                        if m.kind is MessageKind.CUSTOMER and m.id != stored.id]
             overrides = self.threshold_overrides(uow)
@@ -307,7 +301,26 @@ class SupportCore:
         decision = self.policy.decide(
             PolicyInput(classification, account, hits, self.classifier.thresholds(), overrides)
         )
+        if pending_draft and decision.action is not Action.HANDOFF:
+            # An agent is already reviewing a reply; only something that needs a
+            # person now (an outage, an angry customer) goes past the draft.
+            with self.uow() as uow:
+                return self._relayed(uow, stored, conv, account, "a draft is awaiting approval")
         return self._record_decision(stored, msg, conv, is_new, account, classification, decision, hits)
+
+    def _relayed(
+        self, uow: UnitOfWork, stored: StoredMessage, conv: Conversation, account: Account | None, why: str,
+        *, ignored: bool = False,
+    ) -> InboundResult:
+        """Finish a message that the bot does not answer: staff already see it in the mirror."""
+        current = uow.conversations.get(conv.id)
+        if current is not None and not ignored and current.status is ConversationStatus.WAITING_ON_CUSTOMER:
+            current.status = ConversationStatus.OPEN  # the customer wrote: we owe them a response again
+            uow.conversations.save(current)
+        self._set_state(uow, stored.id, MessageState.IGNORED if ignored else MessageState.PROCESSED, conv.id)
+        uow.commit()
+        return InboundResult("relayed", f"relayed to staff: {why}", conversation_id=conv.id,
+                             message_id=stored.id, account=account)
 
     def _record_decision(
         self, stored: StoredMessage, msg: InboundMessage, conv: Conversation, is_new: bool,
@@ -432,6 +445,22 @@ class SupportCore:
               platform: str | None = None) -> bool:
         """Queue an outbound message in the caller's transaction (used by commands and operations)."""
         return self._queue(uow, conv, audience, kind, text, dedupe_key, payload or {}, platform)
+
+    def register_model_version(self, path: str = "", data_hash: str = "", metrics: dict | None = None) -> None:
+        """Record the classifier version in use, so every decision can be traced to a model."""
+        with self.uow() as uow:
+            active = uow.model_versions.active("intent")
+            if active is None or active.id != self.classifier.version:
+                uow.model_versions.add(ModelVersion(self.classifier.version, "intent", path, data_hash,
+                                                    self.clock.now(), metrics or {}))
+                uow.commit()
+
+    def corrections(self, since: datetime | None = None) -> list[tuple[str, str, str]]:
+        """Agents' intent corrections as (text, corrected intent, predicted intent), for retraining."""
+        with self.uow() as uow:
+            relabels = uow.actions.list(since=since, action="relabel")
+        return [(a.detail.get("text", ""), a.detail["intent"], a.detail.get("predicted_intent") or "")
+                for a in relabels if a.detail.get("text") and a.detail.get("intent")]
 
     # ================================================================ feedback
     async def record_feedback(

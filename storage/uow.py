@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -70,9 +70,6 @@ from storage.tables import (
     SettingRow,
     SlaEventRow,
 )
-
-E = TypeVar("E")
-R = TypeVar("R", bound=SQLModel)
 
 
 class _Repo:

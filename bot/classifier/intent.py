@@ -22,6 +22,7 @@ needs numpy and scikit-learn's text analyzer, nothing is unpickled.
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections import Counter
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import scipy
 import sklearn
+from joblib import Parallel, delayed
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.model_selection import StratifiedKFold
@@ -286,6 +288,16 @@ class TrainResult:
     seconds: float
 
 
+def _fold_scores(tr_texts, tr_y, va_texts, n_classes, blocks, c) -> np.ndarray:
+    """Decision scores of one cross-validation fold (runs in a worker process)."""
+    feat = Featurizer.fit(tr_texts, blocks)
+    present = np.unique(tr_y)
+    w, b = _fit_linear(feat.transform(tr_texts), np.searchsorted(present, tr_y), len(present), c)
+    s = np.full((len(va_texts), n_classes), -1e3)  # labels absent from a fold get a low score
+    s[:, present] = np.asarray(feat.transform(va_texts) @ w.T) + b
+    return s
+
+
 def train_intent_model(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -299,6 +311,7 @@ def train_intent_model(
     data_name: str = "",
     progress: Progress = _quiet,
     seed: int = 0,
+    n_jobs: int = -1,
 ) -> TrainResult:
     t0 = time.perf_counter()
     texts = list(texts)
@@ -324,14 +337,14 @@ def train_intent_model(
     # 1) out-of-fold scores for calibration, thresholds and validation metrics
     oof = np.zeros((len(texts), n_classes), dtype=np.float64)
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for i, (tr, va) in enumerate(skf.split(texts_arr, y), start=1):
-        progress(f"cross-validation fold {i}/{k}: fitting on {len(tr)} rows")
-        feat = Featurizer.fit(texts_arr[tr].tolist(), blocks)
-        x_tr = feat.transform(texts_arr[tr].tolist())
-        present = np.unique(y[tr])
-        w, b = _fit_linear(x_tr, np.searchsorted(present, y[tr]), len(present), c)
-        s = np.full((len(va), n_classes), -1e3)  # labels absent from a fold get a low score
-        s[:, present] = np.asarray(feat.transform(texts_arr[va].tolist()) @ w.T) + b
+    splits = list(skf.split(texts_arr, y))
+    n_jobs = max(1, min(k, n_jobs if n_jobs > 0 else (os.cpu_count() or 1)))
+    progress(f"cross-validation: {k} folds of ~{len(splits[0][0])} training rows on {n_jobs} process(es)")
+    fold_scores = Parallel(n_jobs=n_jobs)(
+        delayed(_fold_scores)(texts_arr[tr].tolist(), y[tr], texts_arr[va].tolist(), n_classes, blocks, c)
+        for tr, va in splits
+    )
+    for (_, va), s in zip(splits, fold_scores, strict=True):
         oof[va] = s
 
     scale = fit_scale(oof, y)
@@ -340,7 +353,12 @@ def train_intent_model(
     conf = proba.max(axis=1)
     oos_index = label_set.index(oos_label) if oos_label in label_set else None
     abstain = choose_abstain_threshold(conf, y, pred_idx, oos_index)
-    predicted_oos = (pred_idx == oos_index) | (conf < abstain) if oos_index is not None else conf < abstain
+    if oos_index is not None:
+        predicted_oos = (pred_idx == oos_index) | (conf < abstain)
+    else:
+        # no out-of-scope rows to measure against: validation figures are top-1,
+        # abstentions only ever fall below the automation thresholds anyway
+        predicted_oos = np.zeros(len(y), dtype=bool)
     pred_labels = [OUT_OF_SCOPE if o else label_set[j] for j, o in zip(pred_idx, predicted_oos, strict=True)]
     true_labels = [OUT_OF_SCOPE if oos_label is not None and t == oos_label else t for t in labels]
     answer_conf = np.where(predicted_oos, 0.0, conf)

@@ -37,6 +37,12 @@ _SCOPE_ALL = _rx(
     r"(whole|entire) (company|team|org(ani[sz]ation)?|site|platform)|company[- ]wide|org[- ]wide|"
     r"across (the )?(board|org|company)|all users|any(one|body) (can|could)(n'?t| not))\b"
 )
+# "none of our users can log in": the negation sits in the subject, the verb is positive
+_NOBODY_CAN = _rx(
+    r"\b(none of (our|my|the|your)\s+\w+|no ?one|nobody|no (users?|customers?|employees|staff|agents|one))"
+    r"(\s+\w+){0,3}?\s+(can|could|is able to|are able to|has been able to|have been able to|manages? to)\s+"
+    r"(\w+\s+){0,1}(log ?in|sign ?in|access|connect|load|open|use|login|pay|send|receive|see)\b"
+)
 _PRODUCTION = _rx(r"\b(prod(uction)?|live (site|system|environment)|customer[- ]facing)\b")
 _BROKEN = _rx(
     r"(\b(can ?not|can'?t|cannot|unable to|could ?n[o']t|won'?t|doesn'?t|does not|isn'?t|is not|"
@@ -101,13 +107,13 @@ def assess_urgency(text: str, *, frustration: float = 0.0) -> tuple[Urgency, tup
         if new.rank > level.rank:
             level = new
 
-    broken = _BROKEN.search(text)
+    broken = _BROKEN.search(text) or _NOBODY_CAN.search(text)
     scope = _SCOPE_ALL.search(text)
     prod = _PRODUCTION.search(text)
     if broken and (scope or prod):
-        raise_to(
-            Urgency.CRITICAL, f"widespread impact: '{(scope or prod).group(0)}' + '{broken.group(0).strip()}'"
-        )
+        who, what = (scope or prod).group(0), broken.group(0).strip()
+        cue = what if who.lower() in what.lower() else f"{who}' + '{what}"
+        raise_to(Urgency.CRITICAL, f"widespread impact: '{cue}'")
     elif broken:
         raise_to(Urgency.HIGH, f"something is broken: '{broken.group(0).strip()}'")
     if m := _DATA_LOSS.search(text):
