@@ -118,8 +118,11 @@ class LifecycleSweeper:
 
     async def sweep(self, *, dispatch: bool = True) -> LifecycleResult:
         now = self.core.clock.now()
-        with self.core.uow() as uow:
-            waiting = uow.conversations.list(statuses=[ConversationStatus.WAITING_ON_CUSTOMER])
+        with self.core.uow() as uow:  # one read-only pass finds the candidates
+            waiting = [
+                conv for conv in uow.conversations.list(statuses=[ConversationStatus.WAITING_ON_CUSTOMER])
+                if (replied := last_reply_after_customer(uow, conv)) is not None and now - replied >= self.after / 2
+            ]
         nudged = resolved = 0
         for conv in waiting:
             try:

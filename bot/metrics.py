@@ -39,7 +39,8 @@ Definitions (a conversation belongs to the window it was *opened* in):
 - overrides per intent: edited + rejected drafts + relabels away from the
   predicted intent, over reviewed conversations of that intent.
 - low-confidence topics: classifications the model abstained on or scored
-  below ``LOW_CONFIDENCE``, grouped by the model's best guess.
+  below ``LOW_CONFIDENCE``, grouped by the model's best in-scope guess (with
+  that guess's probability).
 
 Breakdowns: by account tier (from the decision records; "unknown" without a
 CRM account) and by channel (platform).
@@ -449,10 +450,11 @@ def _low_confidence(log: EventLog) -> list[LowConfidenceRow]:
             c = record.classification
             if not (c.out_of_scope or c.confidence < LOW_CONFIDENCE):
                 continue
-            guess = c.intent
+            guess, confidence = c.intent, c.confidence
             if c.out_of_scope or guess == OUT_OF_SCOPE:
-                guess = next((s.intent for s in c.top_intents if s.intent != OUT_OF_SCOPE), OUT_OF_SCOPE)
-            grouped[guess].append((c.confidence, c.out_of_scope))
+                best = next((s for s in c.top_intents if s.intent != OUT_OF_SCOPE), None)
+                guess, confidence = (best.intent, best.probability) if best else (OUT_OF_SCOPE, c.confidence)
+            grouped[guess].append((confidence, c.out_of_scope))
     rows = [LowConfidenceRow(g, len(v), round(sum(x for x, _ in v) / len(v), 3), sum(o for _, o in v))
             for g, v in grouped.items()]
     return sorted(rows, key=lambda r: (-r.count, r.guess))

@@ -55,11 +55,11 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
 
 
 def _nice_max(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten that is >= ``value``."""
+    """The smallest 1, 2, 4 or 8 times a power of ten that is >= ``value`` (quarters stay round)."""
     if value <= 0:
         return 1.0
     magnitude = 10 ** math.floor(math.log10(value))
-    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= value)
+    return next(m * magnitude for m in (1, 2, 4, 8, 10) if m * magnitude >= value)
 
 
 def bar_chart(items: Sequence[tuple[str, float]], *, title: str, width: int = 560, height: int = 240,
@@ -96,7 +96,7 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str, width: int = 56
 def line_chart(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[float | None]]], *, title: str,
                width: int = 560, height: int = 240, label_every: int = 1) -> str:
     """Lines of rates (0..1) over ``labels``; None leaves a gap. ``series`` = (name, color, values)."""
-    left, right, top, bottom = 44, 12, 30, 58
+    left, right, top, bottom = 44, 28, 30, 58
     plot_w, plot_h = width - left - right, height - top - bottom
     body = [f'<text x="{left}" y="18" font-size="13" font-weight="600" fill="{INK}">{_e(title)}</text>']
     for i in range(5):
@@ -137,7 +137,7 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[
 def grouped_bars(groups: Sequence[str], series: Sequence[tuple[str, str, Sequence[float | None]]], *, title: str,
                  width: int = 560, height: int = 240) -> str:
     """Rates (0..1) per group, one bar per series; None draws "n/a"."""
-    left, right, top, bottom = 44, 12, 30, 58
+    left, right, top, bottom = 44, 12, 44, 58
     plot_w, plot_h = width - left - right, height - top - bottom
     body = [f'<text x="{left}" y="18" font-size="13" font-weight="600" fill="{INK}">{_e(title)}</text>']
     for i in range(5):
