@@ -355,7 +355,7 @@ def _customers(accounts, rng: random.Random) -> list[dict]:
 
 
 async def simulate(settings: Settings, *, days: int = 14, seed: int = 7, end: datetime | None = None,
-                   per_weekday: tuple[int, int] = (18, 32)) -> DemoSummary:
+                   per_weekday: tuple[int, int] = (18, 32), classifier=None) -> DemoSummary:
     """Replay example conversations over ``days`` days ending ``end`` (default now) into the database."""
     from adapters.bootstrap import bootstrap, build_crm, build_kb
 
@@ -367,7 +367,7 @@ async def simulate(settings: Settings, *, days: int = 14, seed: int = 7, end: da
     start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     clock = SimClock(start)
     channels = (DemoChannel("slack"), DemoChannel("discord"))
-    app = bootstrap(settings, classifier=_classifier(settings), kb=build_kb(settings), crm=build_crm(settings),
+    app = bootstrap(settings, classifier=classifier or _classifier(settings), kb=build_kb(settings), crm=build_crm(settings),
                     clock=clock, channels=channels)
     rng = random.Random(seed)
     sim = Simulation(app, clock, rng, end)
