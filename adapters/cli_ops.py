@@ -367,8 +367,8 @@ async def simulate(settings: Settings, *, days: int = 14, seed: int = 7, end: da
     start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     clock = SimClock(start)
     channels = (DemoChannel("slack"), DemoChannel("discord"))
-    app = bootstrap(settings, classifier=classifier or _classifier(settings), kb=build_kb(settings), crm=build_crm(settings),
-                    clock=clock, channels=channels)
+    app = bootstrap(settings, classifier=classifier or _classifier(settings), kb=build_kb(settings),
+                    crm=build_crm(settings), clock=clock, channels=channels)
     rng = random.Random(seed)
     sim = Simulation(app, clock, rng, end)
     accounts = await app.core.crm.list_accounts()
