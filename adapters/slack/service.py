@@ -1,0 +1,164 @@
+"""SlackService: what ``supportbot run`` starts when SLACK_BOT_TOKEN is set.
+
+Socket Mode when SLACK_APP_TOKEN is set, else the HTTP Events API on
+SUPPORTBOT_HTTP_PORT at /slack/events (events, interactivity and slash
+commands) plus GET /healthz for the Docker HEALTHCHECK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.bootstrap import App
+from adapters.runtime import SERVICE_FACTORIES, Service
+from adapters.slack.channel import SlackChannel
+from adapters.slack.directory import Directory, slack_error
+from adapters.slack.handlers import SlackHandlers
+from bot.errors import ConfigurationError
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+
+
+def validate(settings: Settings) -> str:
+    """Check the Slack settings; return the transport ("socket" or "http")."""
+    if not settings.slack_bot_token:
+        raise ConfigurationError("SLACK_BOT_TOKEN", "is required for Slack")
+    if not settings.slack_bot_token.startswith("xoxb-"):
+        raise ConfigurationError("SLACK_BOT_TOKEN", "must be a bot token (xoxb-...)")
+    if not settings.slack_triage_channel:
+        raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
+                                 "is required: the id (C...) of the internal channel for drafts and hand-offs")
+    if settings.slack_triage_channel[:1] not in ("C", "G"):
+        raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL", "must be a channel id such as C0123ABCD")
+    for manager in settings.slack_managers:
+        if manager[:1] not in ("U", "W"):
+            raise ConfigurationError("SUPPORTBOT_SLACK_MANAGERS", f"{manager!r} is not a Slack user id (U...)")
+    if settings.slack_app_token:
+        if not settings.slack_app_token.startswith("xapp-"):
+            raise ConfigurationError("SLACK_APP_TOKEN", "must be an app-level token (xapp-...)")
+        return "socket"
+    if not settings.slack_signing_secret:
+        raise ConfigurationError("SLACK_SIGNING_SECRET", "is required in HTTP mode (or set SLACK_APP_TOKEN)")
+    return "http"
+
+
+def web_client(settings: Settings, *, retry_rate_limits: bool) -> AsyncWebClient:
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15)
+    if retry_rate_limits:  # lookups and views wait out a 429; posts go back to the outbox instead
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+class SlackService(Service):
+    name = "slack"
+
+    def __init__(self, app: App, *, host: str | None = None, port: int | None = None) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.host = host or self.settings.http_host
+        self.port = self.settings.http_port if port is None else port  # 0: an ephemeral port (tests)
+        self.mode: str | None = None
+        self.bolt: AsyncApp | None = None
+        self.handlers: SlackHandlers | None = None
+        self.channel: SlackChannel | None = None
+        self.directory: Directory | None = None
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self.bound_port: int | None = None
+
+    async def start(self) -> None:
+        self.mode = validate(self.settings)
+        triage = str(self.settings.slack_triage_channel)
+        client = web_client(self.settings, retry_rate_limits=True)
+        self.directory = Directory(client, self.settings.slack_managers)
+        try:
+            me = await self.directory.whoami()
+        except SlackApiError as exc:
+            raise ConfigurationError("SLACK_BOT_TOKEN", f"auth.test failed: {slack_error(exc)}") \
+                from None
+        info = await self.directory.channel(triage)
+        if info is None:
+            raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
+                                     f"{triage} not found (invite the bot to it, or check the id)")
+        if info.get("is_ext_shared") or info.get("is_pending_ext_shared"):
+            raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
+                                     f"{triage} is shared with another organization: drafts would leak")
+        self.channel = SlackChannel(web_client(self.settings, retry_rate_limits=False), triage,
+                                    directory=self.directory, uow=self.app.core.uow)
+        self.app.core.register_channel(self.channel)
+        self.bolt = AsyncApp(
+            client=client, token=self.settings.slack_bot_token,
+            signing_secret=self.settings.slack_signing_secret or "socket-mode-unused",
+            request_verification_enabled=self.mode == "http",
+            process_before_response=True,  # listeners only ack and spawn; the response returns at once
+        )
+        self.handlers = SlackHandlers(self.app, self.directory, client, triage)
+        self.handlers.register(self.bolt)
+        log.info("Slack bot %s in team %s, %s mode", me.user_id, me.team_id, self.mode)
+        if self.mode == "socket":
+            self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token, web_client=client)
+            await self._socket.connect_async()
+        else:
+            await self._serve_http()
+
+    async def _serve_http(self) -> None:
+        web_app = web.Application(client_max_size=1024 * 1024)
+        web_app.router.add_post(EVENTS_PATH, self._events)
+        web_app.router.add_get("/healthz", self._health)
+        self._runner = web.AppRunner(web_app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        log.info("Slack events endpoint on http://%s:%s%s", self.host, self.bound_port, EVENTS_PATH)
+
+    async def _events(self, request: web.Request) -> web.Response:
+        assert self.bolt is not None
+        bolt_req = await to_bolt_request(request)
+        bolt_resp = await self.bolt.async_dispatch(bolt_req)
+        return await to_aiohttp_response(bolt_resp)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "mode": self.mode})
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        if self.handlers is not None:
+            await self.handlers.drain(timeout)
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                await self._socket.close_async()
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.handlers is not None:
+            with contextlib.suppress(TimeoutError):
+                await self.handlers.drain(10.0)
+            for task in list(self.handlers.tasks):
+                task.cancel()
+            if self.handlers.tasks:
+                await asyncio.gather(*self.handlers.tasks, return_exceptions=True)
+
+
+def _factory(app: App) -> list[Any]:
+    return [SlackService(app)] if app.settings.slack_enabled else []
+
+
+SERVICE_FACTORIES.append(_factory)
