@@ -100,7 +100,7 @@ class SlackService(Service):
                                     directory=self.directory, uow=self.app.core.uow)
         self.app.core.register_channel(self.channel)
         self.bolt = AsyncApp(
-            client=client, token=self.settings.slack_bot_token,
+            client=client,
             signing_secret=self.settings.slack_signing_secret or "socket-mode-unused",
             request_verification_enabled=self.mode == "http",
             process_before_response=True,  # listeners only ack and spawn; the response returns at once
