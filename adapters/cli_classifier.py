@@ -1,7 +1,186 @@
-"""`supportbot train` and `supportbot eval` (filled in by the classifier work)."""
+"""`supportbot train` and `supportbot eval`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
 
 import click
+
+from bot.errors import InvalidInput, ModelError
+
+_TEXT_COL = click.option(
+    "--text-column", default="text", show_default=True, help="Column with the message text."
+)
+_LABEL_COL = click.option(
+    "--label-column", default="intent", show_default=True, help="Column with the label."
+)
+_OOS = click.option(
+    "--oos-label",
+    default=None,
+    help="Label that marks out-of-scope rows (the model should abstain on them).",
+)
+
+
+def _err(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+@click.command("train")
+@click.option(
+    "--data", "data_path", required=True, type=click.Path(path_type=Path), help="Labelled CSV file."
+)
+@_TEXT_COL
+@_LABEL_COL
+@_OOS
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model directory to write."
+)
+@click.option(
+    "--target-precision",
+    default=0.98,
+    show_default=True,
+    type=click.FloatRange(0.5, 1.0),
+    help="Precision the automation thresholds must reach on cross-validated predictions.",
+)
+@click.option(
+    "--folds", default=5, show_default=True, type=click.IntRange(2, 20), help="Cross-validation folds."
+)
+def train_cmd(
+    data_path: Path,
+    text_column: str,
+    label_column: str,
+    oos_label: str | None,
+    out_dir: Path,
+    target_precision: float,
+    folds: int,
+) -> None:
+    """Train an intent model from a CSV and save it (versioned, with metadata)."""
+    from bot.classifier.data import MIN_LABELS, MIN_ROWS, read_labelled_csv
+    from bot.classifier.intent import train_intent_model
+
+    def progress(msg: str) -> None:
+        click.echo(f"[train] {msg}", err=True)
+
+    try:
+        data = read_labelled_csv(
+            data_path,
+            text_column=text_column,
+            label_column=label_column,
+            min_rows=MIN_ROWS,
+            min_labels=MIN_LABELS,
+        )
+        progress(f"read {len(data)} rows, {len(set(data.labels))} labels from {data_path}")
+        result = train_intent_model(
+            data.texts,
+            data.labels,
+            oos_label=oos_label,
+            target_precision=target_precision,
+            folds=folds,
+            data_hash=data.sha256,
+            data_name=data_path.name,
+            progress=progress,
+        )
+        result.model.metadata["data_columns"] = {"text": text_column, "label": label_column}
+        result.model.save(out_dir)
+    except (InvalidInput, ModelError) as exc:
+        _err(str(exc))
+        sys.exit(2)
+    except OSError as exc:
+        _err(f"cannot write model to {out_dir}: {exc}")
+        sys.exit(2)
+    m = result.model
+    click.echo(f"saved model {m.version} to {out_dir} in {result.seconds:.1f}s")
+    click.echo(
+        f"  intents: {len(m.intents)}; global threshold at {target_precision:.2f} precision: "
+        f"{m.thresholds['*']:.4f}; per-intent thresholds: {len(m.thresholds) - 1}; "
+        f"abstain below {m.abstain_threshold:.2f}"
+    )
+
+
+@click.command("eval")
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path), help="Model directory.")
+@click.option(
+    "--data", "data_path", required=True, type=click.Path(path_type=Path), help="Labelled CSV file."
+)
+@_TEXT_COL
+@_LABEL_COL
+@_OOS
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else on stdout.")
+def eval_cmd(
+    model_dir: Path,
+    data_path: Path,
+    text_column: str,
+    label_column: str,
+    oos_label: str | None,
+    as_json: bool,
+) -> None:
+    """Evaluate a model: accuracy, macro-F1, per-intent table, confusions, risk-coverage."""
+    from bot.classifier.data import read_labelled_csv
+    from bot.classifier.evaluation import evaluate_model
+    from bot.classifier.intent import IntentModel
+
+    try:
+        model = IntentModel.load(model_dir)
+        data = read_labelled_csv(
+            data_path, text_column=text_column, label_column=label_column, min_rows=1, min_labels=1
+        )
+        result = evaluate_model(model, data.texts, data.labels, oos_label=oos_label)
+    except (InvalidInput, ModelError) as exc:
+        _err(str(exc))
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result, sort_keys=True))
+        return
+    _print_report(result)
+
+
+def _fmt(x: float | None, spec: str = ".4f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _print_report(r: dict) -> None:
+    echo = click.echo
+    echo(f"model {r['model_version']}  rows {r['n']}")
+    echo(f"accuracy  {r['accuracy']:.4f}")
+    echo(f"macro-F1  {r['macro_f1']:.4f}")
+    if "in_scope_accuracy" in r:
+        echo(f"in-scope accuracy      {_fmt(r['in_scope_accuracy'])}  ({r['n_in_scope']} rows)")
+        echo(f"out-of-scope recall    {_fmt(r['oos_recall'])}  ({r['n_out_of_scope']} rows)")
+        echo(
+            "in-scope coverage at the model's thresholds  "
+            f"{_fmt(r.get('in_scope_coverage_at_model_threshold'))}"
+            f"  (precision {_fmt(r.get('precision_at_model_threshold'))})"
+        )
+    elif "coverage_at_model_threshold" in r:
+        echo(
+            f"coverage at the model's thresholds  {_fmt(r['coverage_at_model_threshold'])}"
+            f"  (precision {_fmt(r.get('precision_at_model_threshold'))})"
+        )
+    echo("")
+    echo("risk-coverage (answer when confidence >= threshold)")
+    echo(f"  {'precision':>9}  {'coverage':>8}  {'threshold':>9}")
+    for key, cov in r["coverage_at_precision"].items():
+        echo(f"  {key:>9}  {cov:8.3f}  {_fmt(r['threshold_at_precision'][key], '9.4f'):>9}")
+    echo("")
+    echo(f"{'intent':<40} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>5}")
+    for row in r["per_intent"]:
+        echo(
+            f"{row['label'][:40]:<40} {row['precision']:6.3f} {row['recall']:6.3f} {row['f1']:6.3f} "
+            f"{row['support']:5d}"
+        )
+    if r["confused_pairs"]:
+        echo("")
+        echo("most confused (true -> predicted)")
+        for pair in r["confused_pairs"]:
+            echo(f"  {pair['count']:4d}  {pair['true']} -> {pair['predicted']}")
+    if r.get("labels_unknown_to_model"):
+        echo("")
+        echo("labels the model was not trained on: " + ", ".join(r["labels_unknown_to_model"]))
 
 
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
+    group.add_command(train_cmd)
+    group.add_command(eval_cmd)

@@ -180,6 +180,18 @@ def kb_index() -> None:
     )
 
 
+@click.command()
+def health() -> None:
+    """Exit 0 when a running `supportbot run` wrote its heartbeat recently (Docker HEALTHCHECK)."""
+    from adapters.runtime import HEARTBEAT_MAX_AGE, heartbeat_age
+
+    settings = _settings()
+    age = heartbeat_age(settings.heartbeat_file)
+    if age is None or age > HEARTBEAT_MAX_AGE:
+        raise click.ClickException(f"unhealthy: no heartbeat in {settings.heartbeat_file} for {HEARTBEAT_MAX_AGE:.0f}s")
+    click.echo(f"healthy: heartbeat {age:.0f}s ago")
+
+
 def register(group: click.Group) -> None:
-    for command in (run, chat, ask, db, kb):
+    for command in (run, chat, ask, db, kb, health):
         group.add_command(command)

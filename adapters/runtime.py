@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -37,7 +39,27 @@ SERVICE_FACTORIES: list[ServiceFactory] = []
 JobFactory = Callable[[App], Callable[[], Awaitable[object]]]
 JOBS: list[tuple[str, float, JobFactory]] = [
     ("outbox", 2.0, lambda app: app.core.dispatch_outbox),
+    ("heartbeat", 10.0, lambda app: lambda: write_heartbeat(app)),
 ]
+HEARTBEAT_MAX_AGE = 60.0
+
+
+async def write_heartbeat(app: App) -> None:
+    """Prove the event loop and the database are alive; `supportbot health` reads it."""
+    with app.uow() as uow:
+        uow.settings.get("heartbeat")  # a real round trip to the database
+    path = app.settings.heartbeat_file
+    try:
+        path.write_text(str(time.time()))
+    except OSError as exc:
+        log.warning("cannot write heartbeat file %s: %s", path, exc)
+
+
+def heartbeat_age(path: Path) -> float | None:
+    try:
+        return time.time() - float(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _load_adapter_factories() -> None:
@@ -81,6 +103,7 @@ async def serve(app: App, services: list[Service], *, stop_event: asyncio.Event 
         log.info("recovered %d messages stored before the last stop", recovered)
     scheduler = build_scheduler(app)
     scheduler.start()
+    await write_heartbeat(app)
     started: list[Service] = []
     try:
         for service in services:

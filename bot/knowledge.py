@@ -96,8 +96,18 @@ def _stem(word: str) -> str:
     return word
 
 
+_PHRASES = (
+    (re.compile(r"\b(?:log|logg|sign)(?:ing|ed)?[\s-]+(?:in|on)(?:to)?\b"), "login"),
+    (re.compile(r"\bsso\b|\bsingle[\s-]+sign[\s-]+on\b"), "sso"),
+    (re.compile(r"\be-?mail\b"), "email"),
+)
+
+
 def _analyzer(text: str) -> list[str]:
-    tokens = re.findall(r"[a-z0-9][a-z0-9_'\-]*", text.lower())
+    text = text.lower()
+    for pattern, replacement in _PHRASES:
+        text = pattern.sub(replacement, text)
+    tokens = re.findall(r"[a-z0-9][a-z0-9_'\-]*", text)
     words = [_stem(w) for w in tokens if w not in _STOP_WORDS]
     return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
 

@@ -57,10 +57,17 @@ class Policy:
             value, source = s.tier_thresholds[tier], f"{tier} tier"
         return value, source
 
-    def matching_article(self, intent: str, hits: Sequence[ArticleHit]) -> ArticleHit | None:
+    def matching_article(
+        self, intent: str, hits: Sequence[ArticleHit], min_score: float | None = None
+    ) -> ArticleHit | None:
+        """The best hit tagged with the intent and similar enough, or any very similar hit.
+
+        ``min_score`` defaults to the bar for drafts; answers need ``min_article_score``.
+        """
+        floor = self.settings.draft_min_article_score if min_score is None else min_score
         for hit in hits:
             tagged = intent in hit.article.intents
-            if (tagged and hit.score >= self.settings.min_article_score) or hit.score >= UNTAGGED_ARTICLE_SCORE:
+            if (tagged and hit.score >= floor) or hit.score >= UNTAGGED_ARTICLE_SCORE:
                 return hit
         return None
 
@@ -123,6 +130,12 @@ class Policy:
             return decision(
                 Action.DRAFT, "below_threshold",
                 f"Confidence {c.confidence:.2f} is below the {threshold:.2f} threshold for {c.intent} ({source}).",
+            )
+        if article.score < s.min_article_score:
+            return decision(
+                Action.DRAFT, "weak_article_match",
+                f"Article '{article.article.title}' matches only weakly ({article.score:.2f} < "
+                f"{s.min_article_score:.2f}); an agent should check it answers the question.",
             )
         return decision(
             Action.ANSWER, "confident_answer",

@@ -139,8 +139,8 @@ def draft_card(draft: Draft, packet: ContextPacket) -> Card:
 
 def handoff_card(handoff: Handoff, packet: ContextPacket) -> Card:
     return Card(
-        title=f"Hand-off: {handoff.reason}",
-        body=packet.transcript_text(),
+        title="Hand-off: a person is needed" + (f" ({packet.decision.rule})" if packet.decision else ""),
+        body=f"{handoff.reason}\n\n{packet.transcript_text()}",
         fields=packet.fields(),
         buttons=(
             CardButton("handoff_claim", "Claim", handoff.id, "primary"),

@@ -24,6 +24,7 @@ from bot.domain import (
     Account,
     AccountLookup,
     Action,
+    AgentActionRecord,
     Audience,
     Author,
     Citation,
@@ -375,9 +376,8 @@ class SupportCore:
         """The latest context of a conversation (for adapters and commands)."""
         classes = uow.classifications.for_conversation(conv.id)
         decisions = uow.decisions.for_conversation(conv.id)
-        cached = uow.accounts.get(f"id:{conv.account_id}") if conv.account_id else None
         return self._packet(
-            uow, conv, cached[0] if cached else None,
+            uow, conv, self._cached_account(uow, conv),
             classes[-1].classification if classes else None, decisions[-1].decision if decisions else None,
         )
 
@@ -404,6 +404,53 @@ class SupportCore:
               platform: str | None = None) -> bool:
         """Queue an outbound message in the caller's transaction (used by commands and operations)."""
         return self._queue(uow, conv, audience, kind, text, dedupe_key, payload or {}, platform)
+
+    # ================================================================ feedback
+    async def record_feedback(
+        self, conversation_id: str, *, positive: bool, user_id: str, score: int | None = None,
+        comment: str = "", dispatch: bool = True,
+    ) -> InboundResult:
+        """A customer's rating (👍/👎 or 1-5). Negative feedback on a bot answer
+        reopens the conversation and hands it off with the failed answer in context."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            conv = uow.conversations.get(conversation_id)
+            if conv is None:
+                raise InvalidInput(f"no conversation {conversation_id}")
+            if conv.customer_id != user_id:
+                raise InvalidInput("only the customer of this conversation can rate it")
+            uow.actions.add(AgentActionRecord(
+                new_id("act"), user_id, Role.CUSTOMER, "csat", now, conv.id, conv.id,
+                {"positive": positive, "negative": not positive, "score": score, "comment": comment[:1000]},
+            ))
+            result = InboundResult("processed", "thanks for the feedback", conversation_id=conv.id)
+            open_handoffs = uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED],
+                                              conversation_id=conv.id)
+            if not positive and conv.bot_handled and not open_handoffs:
+                answers = [m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.BOT_ANSWER]
+                failed = answers[-1].text if answers else "(no answer found)"
+                reason = "The customer said the bot's answer did not help."
+                decision = Decision(Action.HANDOFF, "answer_failed", reason)
+                decisions = uow.decisions.for_conversation(conv.id)
+                uow.decisions.add(DecisionRecord(new_id("dec"), conv.id, decisions[-1].message_id if decisions else "",
+                                                 decision, None, now))
+                classes = uow.classifications.for_conversation(conv.id)
+                packet = self._packet(uow, conv, self._cached_account(uow, conv),
+                                      classes[-1].classification if classes else None, decision)
+                conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.OPEN, None, now
+                handoff = self._open_handoff(uow, conv, f"{reason} Failed answer: {failed[:300]}", packet,
+                                             f"feedback:{conv.id}:{now.isoformat()}")
+                result.decision, result.handoff_id = decision, handoff.id
+            uow.conversations.save(conv)
+            uow.commit()
+        if dispatch:
+            await self.dispatch_outbox()
+        return result
+
+    @staticmethod
+    def _cached_account(uow: UnitOfWork, conv: Conversation) -> Account | None:
+        cached = uow.accounts.get(f"id:{conv.account_id}") if conv.account_id else None
+        return cached[0] if cached else None
 
     # ================================================================ accounts
     async def account_for(self, lookup: AccountLookup) -> Account | None:

@@ -10,6 +10,7 @@ or a ``[policy]`` table in the TOML file.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,7 +46,8 @@ class PolicySettings(BaseModel):
     tier_thresholds: dict[str, float] = Field(default_factory=dict)
     default_threshold: float = Field(0.6, ge=0, le=1)
     draft_min_confidence: float = Field(0.25, ge=0, le=1)
-    min_article_score: float = Field(0.05, ge=0, le=1)
+    min_article_score: float = Field(0.1, ge=0, le=1)  # for automatic answers
+    draft_min_article_score: float = Field(0.02, ge=0, le=1)  # for drafts an agent reviews
     handoff_frustration: float = Field(0.7, ge=0, le=1)
 
     @field_validator("intent_thresholds", "tier_thresholds")
@@ -84,6 +86,7 @@ class Settings(BaseSettings):
     note_marker: str = Field("//", min_length=1)
     max_message_chars: int = Field(40_000, ge=100)
     log_level: str = "INFO"
+    heartbeat_file: Path = Path(tempfile.gettempdir()) / "supportbot.heartbeat"
 
     http_host: str = "0.0.0.0"
     http_port: int = Field(3000, ge=1, le=65535)

@@ -30,7 +30,7 @@ def normalize_url(database_url: str | URL) -> URL:
     return url
 
 
-def _is_memory_sqlite(url: URL) -> bool:
+def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
@@ -40,7 +40,7 @@ def make_engine(database_url: str | URL, *, echo: bool = False) -> Engine:
         return sa.create_engine(url, echo=echo, pool_pre_ping=True)
 
     kwargs: dict = {"connect_args": {"check_same_thread": False}}
-    if _is_memory_sqlite(url):
+    if is_memory_sqlite(url):
         kwargs["poolclass"] = StaticPool  # one shared connection, or every session sees an empty db
     engine = sa.create_engine(url, echo=echo, **kwargs)
 
@@ -50,7 +50,7 @@ def make_engine(database_url: str | URL, *, echo: bool = False) -> Engine:
         # transactions break SAVEPOINT (begin_nested) and transactional DDL.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        if not _is_memory_sqlite(url):
+        if not is_memory_sqlite(url):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -58,9 +58,12 @@ def make_engine(database_url: str | URL, *, echo: bool = False) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # pragma: no cover - exercised via engine
-        # IMMEDIATE takes the write lock up front (waiting up to busy_timeout),
-        # so a read-then-write unit of work never fails with SQLITE_BUSY midway.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Deferred BEGIN: readers never wait (WAL), so a unit of work can read
+        # while another one holds uncommitted writes. A second concurrent
+        # *writer* waits up to busy_timeout. (BEGIN IMMEDIATE would make even a
+        # read-only unit of work wait for any open writer, which deadlocks an
+        # event loop that interleaves two units of work.)
+        conn.exec_driver_sql("BEGIN")
 
     return engine
 

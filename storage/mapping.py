@@ -41,6 +41,7 @@ from bot.domain import (
     Ticket,
     Urgency,
 )
+from bot.errors import InvalidInput
 from storage import tables
 
 E = TypeVar("E")
@@ -61,6 +62,18 @@ def from_db(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def check_text(field: str, value: str) -> str:
+    """Reject NUL characters: PostgreSQL text columns cannot hold them.
+
+    Every backend (SQLite and the in-memory fake too) rejects them the same
+    way, so behaviour does not depend on the database. JSON columns are fine:
+    NUL is escaped there.
+    """
+    if "\x00" in value:
+        raise InvalidInput(f"{field} contains a NUL character, which cannot be stored")
+    return value
 
 
 # --------------------------------------------------------------------------- JSON codecs
@@ -208,6 +221,8 @@ def to_values(entity: Any) -> dict[str, Any]:
             pass
         elif p.enum is not None:
             value = p.enum(value).value
+        elif isinstance(value, str):
+            check_text(f"{cls.__name__}.{p.name}", value)
         elif p.is_datetime:
             value = to_utc(value)
         elif p.is_tuple:

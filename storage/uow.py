@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -53,7 +53,7 @@ from bot.ports import (
     UnitOfWorkFactory,
 )
 from storage import mapping
-from storage.database import make_engine
+from storage.database import is_memory_sqlite, make_engine, normalize_url, upgrade
 from storage.tables import (
     AccountCacheRow,
     AgentActionRow,
@@ -67,9 +67,6 @@ from storage.tables import (
     OutboxRow,
     SettingRow,
 )
-
-E = TypeVar("E")
-R = TypeVar("R", bound=SQLModel)
 
 
 class _Repo:
@@ -355,6 +352,7 @@ class SqlAccountCacheRepository(AccountCacheRepository):
         return mapping.account_from_json(row.account), mapping.from_db(row.fetched_at)
 
     def put(self, key: str, account: Account, fetched_at: datetime) -> None:
+        mapping.check_text("account cache key", key)
         data, when = mapping.account_to_json(account), mapping.to_utc(fetched_at)
         row = self._session.get(AccountCacheRow, key)
         if row is None:
@@ -459,6 +457,7 @@ class SqlSettingRepository(SettingRepository):
         return None if row is None else copy.deepcopy(row.value)
 
     def set(self, key: str, value: Any) -> None:
+        mapping.check_text("setting key", key)
         value = copy.deepcopy(value)
         row = self._session.get(SettingRow, key)
         if row is None:
@@ -520,14 +519,21 @@ class SqlUnitOfWork(UnitOfWork):
 class SqlUnitOfWorkFactory(UnitOfWorkFactory):
     """Units of work over one engine (one connection pool) per factory.
 
-    ``database_url``: ``sqlite:///path.db``, ``sqlite://`` (in memory, one
-    shared connection), ``postgresql://user@host/db`` (psycopg 3). The schema
-    is not created here: run ``storage.upgrade(url)`` first.
+    ``database_url``: ``sqlite:///path.db``, ``postgresql://user@host/db``
+    (psycopg 3) or ``sqlite://`` (in memory). For files and servers the
+    schema is not created here: run ``storage.upgrade(url)`` first. An
+    in-memory database lives in this factory's single connection and starts
+    empty, so the factory migrates it itself; every factory gets its own.
+    ``engine`` reuses an existing engine (then nothing is migrated).
     """
 
     def __init__(self, database_url: str, *, engine: Engine | None = None, echo: bool = False) -> None:
         self.database_url = database_url
-        self.engine = engine if engine is not None else make_engine(database_url, echo=echo)
+        if engine is None:
+            engine = make_engine(database_url, echo=echo)
+            if is_memory_sqlite(normalize_url(database_url)):
+                upgrade(engine)
+        self.engine = engine
         self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False, autoflush=True)
 
     def __call__(self) -> SqlUnitOfWork:

@@ -249,3 +249,22 @@ async def test_manager_threshold_override_changes_the_decision(app, alice, clock
     assert result.decision.action.value == "draft"
     assert result.decision.rule == "below_threshold"
     assert "manager override" in result.decision.reason
+
+
+async def test_thumbs_down_on_an_answer_hands_off_with_the_failed_answer(app, alice, channel, uow_factory):
+    result = await alice.says("How do I download my invoice?")
+    rated = await app.core.record_feedback(result.conversation_id, positive=False, user_id="U_ALICE")
+    assert rated.decision.rule == "answer_failed"
+    (card,) = [o for o, _ in channel.sent if o.kind is OutboundKind.HANDOFF]
+    assert "Failed answer: Here's what our docs say" in card.payload["card"]["body"]
+    with uow_factory() as uow:
+        (rating,) = uow.actions.list(action="csat")
+    assert rating.detail["negative"] is True
+
+
+async def test_only_the_customer_of_the_conversation_can_rate_it(app, alice):
+    from bot.errors import InvalidInput
+
+    result = await alice.says("How do I download my invoice?")
+    with pytest.raises(InvalidInput):
+        await app.core.record_feedback(result.conversation_id, positive=True, user_id="U_MALLORY")

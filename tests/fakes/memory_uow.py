@@ -9,7 +9,12 @@ contract suite in ``tests/storage`` runs against both):
 * objects handed to ``add``/``save`` are copied in and objects returned by
   ``get``/``list`` are copies, so mutating them without ``save`` never changes
   the store;
-* lists are "oldest first" by ``created_at``; ties keep insertion order.
+* lists are "oldest first" by ``created_at``; ties keep insertion order;
+* NUL characters in string fields raise ``InvalidInput`` (PostgreSQL cannot
+  store them in text columns);
+* like the SQL tables, stored datetimes come back as aware UTC (naive ones are
+  taken to be UTC) and dict/list fields and settings values go through a JSON
+  round trip, so a payload that SQL could not store fails here too.
 
 Concurrency is "last commit wins": a commit replaces the whole shared state.
 That is enough for single-threaded tests; it does not emulate row locking.
@@ -18,9 +23,11 @@ That is enough for single-threaded tests; it does not emulate row locking.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bot.domain import (
@@ -40,7 +47,7 @@ from bot.domain import (
     OutboxStatus,
     StoredMessage,
 )
-from bot.errors import Conflict, DuplicateDelivery
+from bot.errors import Conflict, DuplicateDelivery, InvalidInput
 from bot.ports import (
     AccountCacheRepository,
     AgentActionRepository,
@@ -77,6 +84,34 @@ class InMemoryStore:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _check_text(field: str, value: str) -> None:
+    # PostgreSQL text columns cannot hold NUL; every backend rejects it alike
+    if "\x00" in value:
+        raise InvalidInput(f"{field} contains a NUL character, which cannot be stored")
+
+
+def _stored(entity: T) -> T:
+    """What the SQL backend would keep of ``entity``: a UTC, JSON-clean deep copy."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(entity):  # type: ignore[arg-type]
+        value = getattr(entity, f.name)
+        if isinstance(value, str):
+            _check_text(f"{type(entity).__name__}.{f.name}", value)
+        elif isinstance(value, datetime):
+            changes[f.name] = _utc(value)
+        elif isinstance(value, dict | list):
+            changes[f.name] = _json(value)
+    return copy.deepcopy(replace(entity, **changes))  # type: ignore[type-var]
+
+
 def _oldest_first(items: Iterable[T], key: Callable[[T], datetime] = lambda x: x.created_at) -> list[T]:
     # sorted() is stable, so equal timestamps keep insertion order
     return [copy.deepcopy(x) for x in sorted(items, key=key)]
@@ -85,6 +120,7 @@ def _oldest_first(items: Iterable[T], key: Callable[[T], datetime] = lambda x: x
 def _since(items: Iterable[T], since: datetime | None) -> Iterable[T]:
     if since is None:
         return items
+    since = _utc(since)
     return (x for x in items if x.created_at >= since)  # type: ignore[attr-defined]
 
 
@@ -109,7 +145,7 @@ class InMemoryConversationRepository(_Repo, ConversationRepository):
                 other.platform, other.workspace_id, other.channel_id, other.thread_id
             ) == key:
                 raise Conflict(f"another conversation already owns thread {key!r}: {other.id}")
-        self._data.conversations[conversation.id] = copy.deepcopy(conversation)
+        self._data.conversations[conversation.id] = _stored(conversation)
 
     def get(self, conversation_id: str) -> Conversation | None:
         return copy.deepcopy(self._data.conversations.get(conversation_id))
@@ -134,6 +170,7 @@ class InMemoryConversationRepository(_Repo, ConversationRepository):
     def latest_for_customer(
         self, platform: str, workspace_id: str, channel_id: str, customer_id: str, since: datetime
     ) -> Conversation | None:
+        since = _utc(since)
         matches = [
             c for c in self._data.conversations.values()
             if (c.platform, c.workspace_id, c.channel_id, c.customer_id)
@@ -177,11 +214,11 @@ class InMemoryMessageRepository(_Repo, MessageRepository):
         self._check_unique(message)
         if message.id in self._data.messages:
             raise Conflict(f"message id {message.id} already exists")
-        self._data.messages[message.id] = copy.deepcopy(message)
+        self._data.messages[message.id] = _stored(message)
 
     def save(self, message: StoredMessage) -> None:
         self._check_unique(message)
-        self._data.messages[message.id] = copy.deepcopy(message)
+        self._data.messages[message.id] = _stored(message)
 
     def get(self, message_id: str) -> StoredMessage | None:
         return copy.deepcopy(self._data.messages.get(message_id))
@@ -199,7 +236,7 @@ class InMemoryMessageRepository(_Repo, MessageRepository):
 def _insert(table: dict[str, T], item_id: str, item: T, what: str) -> None:
     if item_id in table:
         raise Conflict(f"{what} id {item_id} already exists")
-    table[item_id] = copy.deepcopy(item)
+    table[item_id] = _stored(item)
 
 
 class InMemoryClassificationRepository(_Repo, ClassificationRepository):
@@ -231,7 +268,7 @@ class InMemoryDecisionRepository(_Repo, DecisionRepository):
 
 class InMemoryDraftRepository(_Repo, DraftRepository):
     def save(self, draft: Draft) -> None:
-        self._data.drafts[draft.id] = copy.deepcopy(draft)
+        self._data.drafts[draft.id] = _stored(draft)
 
     def get(self, draft_id: str) -> Draft | None:
         return copy.deepcopy(self._data.drafts.get(draft_id))
@@ -249,7 +286,7 @@ class InMemoryDraftRepository(_Repo, DraftRepository):
 
 class InMemoryHandoffRepository(_Repo, HandoffRepository):
     def save(self, handoff: Handoff) -> None:
-        self._data.handoffs[handoff.id] = copy.deepcopy(handoff)
+        self._data.handoffs[handoff.id] = _stored(handoff)
 
     def get(self, handoff_id: str) -> Handoff | None:
         return copy.deepcopy(self._data.handoffs.get(handoff_id))
@@ -281,7 +318,8 @@ class InMemoryAccountCacheRepository(_Repo, AccountCacheRepository):
         return copy.deepcopy(self._data.accounts.get(key))
 
     def put(self, key: str, account: Account, fetched_at: datetime) -> None:
-        self._data.accounts[key] = (copy.deepcopy(account), fetched_at)
+        _check_text("account cache key", key)
+        self._data.accounts[key] = (copy.deepcopy(account), _utc(fetched_at))
 
 
 class InMemoryModelVersionRepository(_Repo, ModelVersionRepository):
@@ -291,7 +329,7 @@ class InMemoryModelVersionRepository(_Repo, ModelVersionRepository):
         for vid, other in self._data.model_versions.items():
             if other.kind == version.kind and other.active:
                 self._data.model_versions[vid] = replace(other, active=False)
-        self._data.model_versions[version.id] = replace(copy.deepcopy(version), active=True)
+        self._data.model_versions[version.id] = _stored(replace(version, active=True))
 
     def active(self, kind: str) -> ModelVersion | None:
         actives = [v for v in self._data.model_versions.values() if v.kind == kind and v.active]
@@ -312,12 +350,13 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
         for other in self._data.outbox.values():
             if other.id != outbound.id and other.dedupe_key == outbound.dedupe_key:
                 raise Conflict(f"dedupe_key {outbound.dedupe_key!r} already used by {other.id}")
-        self._data.outbox[outbound.id] = copy.deepcopy(outbound)
+        self._data.outbox[outbound.id] = _stored(outbound)
 
     def get(self, outbound_id: str) -> Outbound | None:
         return copy.deepcopy(self._data.outbox.get(outbound_id))
 
     def due(self, now: datetime, limit: int = 50) -> list[Outbound]:
+        now = _utc(now)
         return _oldest_first(
             o for o in self._data.outbox.values()
             if o.status == OutboxStatus.PENDING and (o.next_attempt_at is None or o.next_attempt_at <= now)
@@ -335,7 +374,8 @@ class InMemorySettingRepository(_Repo, SettingRepository):
         return copy.deepcopy(self._data.settings.get(key))
 
     def set(self, key: str, value: Any) -> None:
-        self._data.settings[key] = copy.deepcopy(value)
+        _check_text("setting key", key)
+        self._data.settings[key] = _json(value)
 
     def items(self, prefix: str = "") -> dict[str, Any]:
         return {k: copy.deepcopy(v) for k, v in sorted(self._data.settings.items()) if k.startswith(prefix)}

@@ -1,0 +1,27 @@
+"""Intent classification, urgency and sentiment for supportbot.
+
+Public API::
+
+    from bot.classifier import load_classifier, default_model_dir, TextClassifier
+    clf = load_classifier()                   # bundled model in bot/example/model/
+    c = clf.classify(text, context=earlier)   # -> bot.domain.Classification
+    clf.thresholds()                          # {"*": 0.97, "card_arrival": 0.93, ...}
+
+Training and evaluation: :func:`bot.classifier.intent.train_intent_model`,
+:func:`bot.classifier.evaluation.evaluate_model` (also ``supportbot train`` /
+``supportbot eval``).
+"""
+
+from bot.classifier.intent import IntentModel, IntentPrediction, train_intent_model
+from bot.classifier.signals import assess
+from bot.classifier.text_classifier import TextClassifier, default_model_dir, load_classifier
+
+__all__ = [
+    "IntentModel",
+    "IntentPrediction",
+    "TextClassifier",
+    "assess",
+    "default_model_dir",
+    "load_classifier",
+    "train_intent_model",
+]

@@ -1,0 +1,79 @@
+"""The core over the real SQL storage: SQLite file always, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from adapters.bootstrap import bootstrap
+from bot.domain import OutboundKind, OutboxStatus
+from bot.errors import RateLimited
+from bot.knowledge import MarkdownKnowledgeBase
+from bot.settings import load_settings
+from storage import SqlUnitOfWorkFactory, upgrade
+from tests.conftest import Customer, write_kb
+from tests.fakes.core import FakeChannel, FakeClassifier, FakeClock, FakeCRM
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("SUPPORTBOT_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("SUPPORTBOT_TEST_DATABASE_URL not set: PostgreSQL tests skipped")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'supportbot.db'}"
+        return
+    import sqlalchemy
+
+    base = _postgres_url()
+    schema = f"it_{uuid.uuid4().hex[:10]}"
+    engine = sqlalchemy.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def _app(url, tmp_path, clock, channel):
+    from tests.conftest import ACCOUNTS
+
+    upgrade(url)
+    settings = load_settings(database_url=url, kb_dir=write_kb(tmp_path / "kb"))
+    return bootstrap(settings, uow=SqlUnitOfWorkFactory(url), classifier=FakeClassifier(),
+                     kb=MarkdownKnowledgeBase(settings.kb_dir), crm=FakeCRM(ACCOUNTS), clock=clock,
+                     channels=(channel,))
+
+
+async def test_answer_flow_and_duplicate_on_real_storage(database_url, tmp_path):
+    clock, channel = FakeClock(), FakeChannel("test")
+    app = _app(database_url, tmp_path, clock, channel)
+    alice = Customer(app, clock)
+    message = alice.message("How do I download my invoice?")
+    assert (await app.core.handle_inbound(message)).decision.action.value == "answer"
+    assert (await app.core.handle_inbound(message)).status == "duplicate"
+    assert len(channel.texts(kind=OutboundKind.ANSWER)) == 1
+
+
+async def test_pending_reply_survives_a_restart(database_url, tmp_path):
+    clock = FakeClock()
+    first_channel = FakeChannel("test")
+    first_channel.fail_next(RateLimited(5), kind=OutboundKind.ANSWER)
+    first = _app(database_url, tmp_path, clock, first_channel)
+    await Customer(first, clock).says("How do I download my invoice?")
+    assert first_channel.texts(kind=OutboundKind.ANSWER) == []
+
+    clock.advance(seconds=6)
+    second_channel = FakeChannel("test")  # a new process on the same database
+    second = _app(database_url, tmp_path, clock, second_channel)
+    await second.core.recover()
+    assert len(second_channel.texts(kind=OutboundKind.ANSWER)) == 1
+    with second.uow() as uow:
+        assert all(o.status is OutboxStatus.SENT for o in uow.outbox.list())
