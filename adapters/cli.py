@@ -14,9 +14,9 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from adapters import cli_classifier, cli_core
+    from adapters import cli_classifier, cli_core, cli_slack
 
-    for module in (cli_core, cli_classifier):
+    for module in (cli_core, cli_classifier, cli_slack):
         module.register(main)
 
 

@@ -124,3 +124,16 @@ async def test_service_factory_registered(tmp_path, fake_slack, clock):
     assert [s.name for s in services if isinstance(s, SlackService)] == ["slack"]
     off = build_app(slack_settings(tmp_path, fake_slack, slack_bot_token=None), clock)
     assert not [s for s in build_services(off) if isinstance(s, SlackService)]
+
+
+def test_cli_prints_manifest():
+    from click.testing import CliRunner
+
+    from adapters.cli import main
+
+    result = CliRunner().invoke(main, ["slack", "manifest", "--http", "--url", "https://bot.example.com"])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.output)["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")
+    assert CliRunner().invoke(main, ["slack", "manifest", "--http"]).exit_code == 2
+    socket = CliRunner().invoke(main, ["slack", "manifest"])
+    assert yaml.safe_load(socket.output)["settings"]["socket_mode_enabled"] is True
