@@ -12,6 +12,7 @@ import contextlib
 import logging
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -55,8 +56,10 @@ def validate(settings: Settings) -> str:
     return "http"
 
 
-def web_client(settings: Settings, *, retry_rate_limits: bool) -> AsyncWebClient:
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15)
+def web_client(settings: Settings, *, retry_rate_limits: bool,
+               session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15,
+                            session=session)
     if retry_rate_limits:  # lookups and views wait out a 429; posts go back to the outbox instead
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
     return client
@@ -78,11 +81,21 @@ class SlackService(Service):
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self.bound_port: int | None = None
+        self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         self.mode = validate(self.settings)
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         triage = str(self.settings.slack_triage_channel)
-        client = web_client(self.settings, retry_rate_limits=True)
+        # One pooled HTTP session for every Web API call (slack_sdk opens one per call otherwise).
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+        client = web_client(self.settings, retry_rate_limits=True, session=self._session)
         self.directory = Directory(client, self.settings.slack_managers)
         try:
             me = await self.directory.whoami()
@@ -96,7 +109,7 @@ class SlackService(Service):
         if info.get("is_ext_shared") or info.get("is_pending_ext_shared"):
             raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
                                      f"{triage} is shared with another organization: drafts would leak")
-        self.channel = SlackChannel(web_client(self.settings, retry_rate_limits=False), triage,
+        self.channel = SlackChannel(web_client(self.settings, retry_rate_limits=False, session=self._session), triage,
                                     directory=self.directory, uow=self.app.core.uow)
         self.app.core.register_channel(self.channel)
         self.bolt = AsyncApp(
@@ -155,6 +168,9 @@ class SlackService(Service):
                 task.cancel()
             if self.handlers.tasks:
                 await asyncio.gather(*self.handlers.tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def _factory(app: App) -> list[Any]:
