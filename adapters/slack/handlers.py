@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,21 +61,47 @@ def ts_to_datetime(ts: str) -> datetime:
 
 
 class SlackHandlers:
-    def __init__(self, app: App, directory: Directory, client: AsyncWebClient, triage_channel: str) -> None:
+    def __init__(self, app: App, directory: Directory, client: AsyncWebClient, triage_channel: str,
+                 *, workers: int = 2) -> None:
         self.app = app
         self.directory = directory
         self.client = client
         self.triage_channel = triage_channel
         self.tasks: set[asyncio.Task] = set()
+        self.loop = asyncio.get_running_loop()  # the main loop, where the core runs
+        self._handover = threading.Lock()
+        self._pending = 0  # spawned from the HTTP receiver's thread, not started yet
+        # Messages go through the core a few at a time: the core's storage calls are synchronous, so
+        # unbounded concurrency would starve the event loop and delay the acks Slack waits for (3 s).
+        self._message_slots = asyncio.Semaphore(workers)
         # Cards whose edit/reject modal is open (message ts -> message), so the card can be updated on submit.
         self._open_cards: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------ background work
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(self._guard(coro))
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` on the main loop in the background; callable from any thread."""
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self.loop:
+            self._start(coro)
+            return
+        with self._handover:
+            self._pending += 1
+        self.loop.call_soon_threadsafe(self._start_handed_over, coro)
+
+    def _start_handed_over(self, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            self._start(coro)
+        finally:
+            with self._handover:
+                self._pending -= 1
+
+    def _start(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = self.loop.create_task(self._guard(coro))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        return task
 
     @staticmethod
     async def _guard(coro: Coroutine[Any, Any, Any]) -> None:
@@ -85,20 +112,27 @@ class SlackHandlers:
         except Exception:
             log.exception("handling a Slack request failed")
 
+    async def _bounded(self, coro: Coroutine[Any, Any, Any]) -> None:
+        async with self._message_slots:
+            await coro
+
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until every background task (including ones they start) has finished."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while self.tasks:
+        while self.tasks or self._pending:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 raise TimeoutError(f"{len(self.tasks)} Slack tasks still running")
-            await asyncio.wait(set(self.tasks), timeout=left)
+            if self.tasks:
+                await asyncio.wait(set(self.tasks), timeout=left)
+            else:  # a hand-over from the receiver thread is queued on this loop: let it run
+                await asyncio.sleep(0)
 
     # ------------------------------------------------------------ registration
     def register(self, bolt: AsyncApp) -> None:
         @bolt.event("message")
         async def on_message(body: dict[str, Any]) -> None:
-            self.spawn(self.on_message(body))
+            self.spawn(self._bounded(self.on_message(body)))
 
         @bolt.event("app_home_opened")
         async def on_home(body: dict[str, Any]) -> None:

@@ -13,8 +13,6 @@ import logging
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -26,11 +24,11 @@ from adapters.runtime import SERVICE_FACTORIES, Service
 from adapters.slack.channel import SlackChannel
 from adapters.slack.directory import Directory, slack_error
 from adapters.slack.handlers import SlackHandlers
+from adapters.slack.http import EVENTS_PATH, HttpReceiver
 from bot.errors import ConfigurationError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
-EVENTS_PATH = "/slack/events"
 
 
 def validate(settings: Settings) -> str:
@@ -78,7 +76,7 @@ class SlackService(Service):
         self.handlers: SlackHandlers | None = None
         self.channel: SlackChannel | None = None
         self.directory: Directory | None = None
-        self._runner: web.AppRunner | None = None
+        self._receiver: HttpReceiver | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self.bound_port: int | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -112,42 +110,25 @@ class SlackService(Service):
         self.channel = SlackChannel(web_client(self.settings, retry_rate_limits=False, session=self._session), triage,
                                     directory=self.directory, uow=self.app.core.uow)
         self.app.core.register_channel(self.channel)
+        http = self.mode == "http"
         self.bolt = AsyncApp(
-            client=client,
+            # In HTTP mode bolt runs on the receiver's thread: give it a client of its own (no shared session).
+            client=web_client(self.settings, retry_rate_limits=True) if http else client,
             signing_secret=self.settings.slack_signing_secret or "socket-mode-unused",
-            request_verification_enabled=self.mode == "http",
+            request_verification_enabled=http,
             process_before_response=True,  # listeners only ack and spawn; the response returns at once
         )
         self.handlers = SlackHandlers(self.app, self.directory, client, triage)
         self.handlers.register(self.bolt)
         log.info("Slack bot %s in team %s, %s mode", me.user_id, me.team_id, self.mode)
-        if self.mode == "socket":
+        if http:
+            self._receiver = HttpReceiver(self.bolt, self.host, self.port, {"mode": self.mode})
+            await self._receiver.start()
+            self.bound_port = self._receiver.bound_port
+            log.info("Slack events endpoint on http://%s:%s%s", self.host, self.bound_port, EVENTS_PATH)
+        else:
             self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token, web_client=client)
             await self._socket.connect_async()
-        else:
-            await self._serve_http()
-
-    async def _serve_http(self) -> None:
-        web_app = web.Application(client_max_size=1024 * 1024)
-        web_app.router.add_post(EVENTS_PATH, self._events)
-        web_app.router.add_get("/healthz", self._health)
-        self._runner = web.AppRunner(web_app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
-        log.info("Slack events endpoint on http://%s:%s%s", self.host, self.bound_port, EVENTS_PATH)
-
-    async def _events(self, request: web.Request) -> web.Response:
-        assert self.bolt is not None
-        bolt_req = await to_bolt_request(request)
-        bolt_resp = await self.bolt.async_dispatch(bolt_req)
-        return await to_aiohttp_response(bolt_resp)
-
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "mode": self.mode})
 
     async def drain(self, timeout: float = 10.0) -> None:
         if self.handlers is not None:
@@ -158,9 +139,9 @@ class SlackService(Service):
             with contextlib.suppress(Exception):
                 await self._socket.close_async()
             self._socket = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._receiver is not None:
+            await self._receiver.stop()
+            self._receiver = None
         if self.handlers is not None:
             with contextlib.suppress(TimeoutError):
                 await self.handlers.drain(10.0)
