@@ -56,7 +56,10 @@ def run() -> None:
             "  Discord: set DISCORD_TOKEN and the SUPPORTBOT_DISCORD_* settings (see README).",
             err=True,
         )
-    services = build_services(app)
+    try:
+        services = build_services(app)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
     if not services:
         click.echo("Nothing to serve: no channel is configured and the playground is disabled.", err=True)
     click.echo(f"supportbot running with database {_safe_url(settings.database_url)}. Ctrl+C stops.", err=True)
