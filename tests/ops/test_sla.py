@@ -228,3 +228,14 @@ def test_sla_settings_validate():
     assert load_settings(sla={"timezone": "America/New_York"}).sla.timezone == "America/New_York"
     assert timedelta(minutes=SlaSettings().targets["enterprise"]["critical"].first_response_minutes) == timedelta(
         minutes=15)
+
+
+def test_configured_targets_merge_over_the_defaults():
+    from bot.settings import load_settings
+
+    sla = load_settings(sla={"targets": {"enterprise": {"critical": {
+        "first_response_minutes": 5, "resolution_minutes": 60, "business_hours": False}}}}).sla
+    policy = SlaPolicy(sla)
+    assert policy.target("enterprise", Urgency.CRITICAL).first_response_minutes == 5
+    assert policy.target("enterprise", Urgency.HIGH).first_response_minutes == 60  # default kept
+    assert policy.target(None, Urgency.LOW).first_response_minutes == 540
