@@ -155,9 +155,7 @@ def main() -> None:
         r = ours[k] / base[k] if base[k] else float("nan")
         ratios[k] = r
         print(f"{k:<18} {ours[k]:10.4f} {base[k]:10.4f} {r:8.2f}")
-    print(
-        json.dumps({"dataset": "banking77", "ours": ours, "baseline": base, "ratio": ratios}, sort_keys=True)
-    )
+    print(json.dumps({"dataset": "banking77", "ours": ours, "baseline": base, "ratio": ratios}, sort_keys=True))
 
 
 if __name__ == "__main__":

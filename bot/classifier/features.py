@@ -143,9 +143,7 @@ class Featurizer:
 
     def to_json(self) -> dict[str, Any]:
         """Settings and vocabularies (idf arrays go to the npz file)."""
-        return {
-            "blocks": [{"settings": b.settings, "terms": _terms_by_index(b.vocabulary)} for b in self.blocks]
-        }
+        return {"blocks": [{"settings": b.settings, "terms": _terms_by_index(b.vocabulary)} for b in self.blocks]}
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {f"idf_{i}": b.idf for i, b in enumerate(self.blocks)}

@@ -15,10 +15,7 @@ def test_training_learns_the_intents(model, rows):
     assert model.oos_label == "out_of_scope"
     preds = model.predict([t for t, _ in rows])
     acc = np.mean(
-        [
-            (p.intent if not p.out_of_scope else "out_of_scope") == y
-            for p, (_, y) in zip(preds, rows, strict=True)
-        ]
+        [(p.intent if not p.out_of_scope else "out_of_scope") == y for p, (_, y) in zip(preds, rows, strict=True)]
     )
     assert acc > 0.9
     p = model.predict_one("I forgot my password again, how do I reset it")

@@ -10,9 +10,11 @@ from bot.domain import Sentiment, Urgency
         ("Quick question: none of our users can log in since 9am", Urgency.CRITICAL),
         ("Production is down for everyone", Urgency.CRITICAL),
         ("We think our account was hacked, unknown logins", Urgency.CRITICAL),
-        ("I can't log in to my account", Urgency.HIGH),
+        ("Our sales team can't log in to the dashboards", Urgency.HIGH),
+        ("I can't log in to my account", Urgency.NORMAL),  # one user: a problem, not an emergency
         ("This is urgent, the invoice is wrong", Urgency.HIGH),
-        ("How do I change the logo on my dashboard?", Urgency.LOW),
+        ("URGENT!!! how do I change the logo on my dashboard?", Urgency.NORMAL),  # loud, not severe
+        ("Feature idea: a dark mode would be nice", Urgency.LOW),
         ("No rush, but is there a dark mode?", Urgency.LOW),
         ("Can you send me last month's invoice", Urgency.NORMAL),
     ],
