@@ -320,7 +320,8 @@ class SlaSweeper:
                     f"({state.used:.0%} of the {_duration(state.target_minutes)} target used).")
         elif level == ESCALATION:
             mentions = self.escalation_targets(conv)
-            who = " ".join(f"<@{m}>" for m in mentions) or "(no on-call or manager configured)"
+            # plain text names the people; adapters turn payload["mentions"] into real platform mentions
+            who = " ".join(f"@{m}" for m in mentions) or "(no on-call or manager configured)"
             text = (f"🚨 SLA escalation: {what} due {due} — only {_duration(state.remaining_minutes)} left "
                     f"({state.used:.0%} used). {who} please take this conversation.")
         else:

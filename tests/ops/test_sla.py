@@ -117,7 +117,7 @@ async def test_critical_enterprise_conversation_warns_escalates_and_breaches_on_
     clock.advance(seconds=1)  # 13:30
     assert (await sweep()).escalations == 1
     (escalation,) = _sla_notices(channel, "escalation")
-    assert escalation.payload["mentions"] == ["U_ONCALL"] and "<@U_ONCALL>" in escalation.text
+    assert escalation.payload["mentions"] == ["U_ONCALL"] and "@U_ONCALL" in escalation.text
     clock.advance(minutes=1, seconds=30)  # 15:00
     assert (await sweep()).breaches == 1
     for _ in range(3):
