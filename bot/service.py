@@ -152,6 +152,13 @@ class SupportCore:
     def register_channel(self, channel: Channel) -> None:
         self.channels[channel.platform] = channel
 
+    def call_hooks(self, name: str, *args: Any) -> None:
+        """Call ``name(*args)`` on every hook that has it (SLA, lifecycle, CSAT hooks)."""
+        for hook in self.hooks:
+            method = getattr(hook, name, None)
+            if method is not None:
+                method(*args)
+
     # ================================================================ inbound
     async def handle_inbound(self, msg: InboundMessage, *, dispatch: bool = True) -> InboundResult:
         """Process one customer message exactly once."""
@@ -214,6 +221,12 @@ class SupportCore:
         now = self.clock.now()
         with self.uow() as uow:
             conv = self._find_conversation(uow, msg, now)
+        if conv is not None:
+            for hook in self.hooks:  # e.g. a CSAT rating typed as a reply: recorded, not a new question
+                intercept = getattr(hook, "intercept_inbound", None)
+                handled = await intercept(self, conv, stored, msg) if intercept is not None else None
+                if handled is not None:
+                    return handled
         noise = is_noise(msg.text)
         if conv is None and noise:
             with self.uow() as uow:
@@ -239,7 +252,10 @@ class SupportCore:
                 )
             else:
                 conv = uow.conversations.get(conv.id) or conv
-            reopened = conv.status is ConversationStatus.RESOLVED
+                if not noise:
+                    self.call_hooks("on_customer_message", uow, conv, now)
+            previous_status = conv.status
+            reopened = conv.status is ConversationStatus.RESOLVED and not noise  # "thanks 👍" does not reopen
             conv.updated_at = now
             conv.last_customer_message_at = now
             if reopened:
@@ -259,6 +275,17 @@ class SupportCore:
                 uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id)
             )
             pending_draft = any(d.status.value == "pending" for d in uow.drafts.list(conversation_id=conv.id))
+            failed = None if (is_new or noise or human_owned or pending_draft) else self._failed_answer(
+                uow, conv, previous_status, msg.text)
+            if failed is not None:  # "that didn't help": hand off with the failed answer in context
+                decision = Decision(Action.HANDOFF, "answer_failed",
+                                    "The customer said the bot's answer did not help.")
+                handoff = self._hand_off_failed_answer(uow, conv, decision, failed, stored.id, now)
+                self._set_state(uow, stored.id, MessageState.PROCESSED, conv.id)
+                uow.commit()
+                return InboundResult("processed", decision.reason, conversation_id=conv.id, message_id=stored.id,
+                                     decision=decision, account=account, handoff_id=handoff.id,
+                                     reply=presenter.HANDOFF_ACK)
             if noise or (human_owned and not reopened):
                 why = "noise in an existing conversation" if noise else "a person owns this conversation"
                 return self._relayed(uow, stored, conv, account, why, ignored=noise)
@@ -311,6 +338,7 @@ class SupportCore:
                 conv.intent = classification.intent
             if classification.urgency.rank > conv.urgency.rank or is_new:
                 conv.urgency = classification.urgency
+            self.call_hooks("on_decision", uow, conv, account, classification, decision, is_new)
             uow.classifications.add(ClassificationRecord(new_id("cls"), conv.id, stored.id, classification, now))
             record = DecisionRecord(new_id("dec"), conv.id, stored.id, decision,
                                     account.tier if account else None, now)
@@ -458,23 +486,41 @@ class SupportCore:
             if not positive and conv.bot_handled and not open_handoffs:
                 answers = [m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.BOT_ANSWER]
                 failed = answers[-1].text if answers else "(no answer found)"
-                reason = "The customer said the bot's answer did not help."
-                decision = Decision(Action.HANDOFF, "answer_failed", reason)
+                decision = Decision(Action.HANDOFF, "answer_failed", "The customer said the bot's answer did not help.")
                 decisions = uow.decisions.for_conversation(conv.id)
-                uow.decisions.add(DecisionRecord(new_id("dec"), conv.id, decisions[-1].message_id if decisions else "",
-                                                 decision, None, now))
-                classes = uow.classifications.for_conversation(conv.id)
-                packet = self._packet(uow, conv, self._cached_account(uow, conv),
-                                      classes[-1].classification if classes else None, decision)
-                conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.OPEN, None, now
-                handoff = self._open_handoff(uow, conv, f"{reason} Failed answer: {failed[:300]}", packet,
-                                             f"feedback:{conv.id}:{now.isoformat()}")
+                handoff = self._hand_off_failed_answer(uow, conv, decision, failed,
+                                                       decisions[-1].message_id if decisions else "", now,
+                                                       f"feedback:{conv.id}:{now.isoformat()}")
                 result.decision, result.handoff_id = decision, handoff.id
             uow.conversations.save(conv)
             uow.commit()
         if dispatch:
             await self.dispatch_outbox()
         return result
+
+    @staticmethod
+    def _failed_answer(uow: UnitOfWork, conv: Conversation, previous_status: ConversationStatus,
+                       text: str) -> str | None:
+        """The bot answer a follow-up says did not help, if it says so."""
+        from bot.lifecycle import says_not_helped
+
+        if not conv.bot_handled or previous_status is ConversationStatus.OPEN or not says_not_helped(text):
+            return None
+        replies = [m for m in uow.messages.for_conversation(conv.id)
+                   if m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY)]
+        return replies[-1].text if replies and replies[-1].kind is MessageKind.BOT_ANSWER else None
+
+    def _hand_off_failed_answer(self, uow: UnitOfWork, conv: Conversation, decision: Decision, failed: str,
+                                message_id: str, now: datetime, key: str | None = None) -> Handoff:
+        uow.decisions.add(DecisionRecord(new_id("dec"), conv.id, message_id, decision, None, now))
+        classes = uow.classifications.for_conversation(conv.id)
+        packet = self._packet(uow, conv, self._cached_account(uow, conv),
+                              classes[-1].classification if classes else None, decision)
+        conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.OPEN, None, now
+        handoff = self._open_handoff(uow, conv, f"{decision.reason} Failed answer: {failed[:300]}", packet,
+                                     key or message_id)
+        uow.conversations.save(conv)
+        return handoff
 
     @staticmethod
     def _cached_account(uow: UnitOfWork, conv: Conversation) -> Account | None:
