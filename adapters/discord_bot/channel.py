@@ -84,8 +84,15 @@ class DiscordChannel(Channel):
         if delivery.thread_id:
             target = int(delivery.thread_id)
             await self._ensure_thread(channel_id, target)
-        message = await self._partial(target).send(content=render.content(outbound.text),
-                                                   allowed_mentions=discord.AllowedMentions.none())
+        kwargs: dict[str, Any] = {"content": render.content(outbound.text),
+                                  "allowed_mentions": discord.AllowedMentions.none()}
+        if outbound.payload.get("csat") and outbound.payload.get("conversation_id"):
+            from adapters.discord_bot.client import csat_view
+
+            view = csat_view(str(outbound.payload["conversation_id"]), outbound.payload.get("options") or [])
+            if view is not None:
+                kwargs["view"] = view
+        message = await self._partial(target).send(**kwargs)
         return str(message.id)
 
     async def _ensure_thread(self, channel_id: int, root_id: int) -> None:
