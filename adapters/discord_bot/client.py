@@ -47,6 +47,7 @@ PLATFORM = "discord"
 REFUSAL = "Only members with the support agent role can do that."
 STAFF_ACTIONS = ("draft_approve", "draft_edit", "draft_reject", "handoff_claim", "handoff_resolve")
 EDIT_MODAL, REJECT_MODAL = "draft_edit_modal", "draft_reject_modal"
+FINAL_COMMANDS = (ApproveDraft, EditDraft, RejectDraft, ResolveHandoff)  # after these a card has nothing to press
 THREAD_NAMES_KEPT = 5000  # bounded memo of thread names / thread parents
 
 # --------------------------------------------------------------------------- REST base
@@ -393,8 +394,14 @@ class SupportClient(discord.Client):
             await interaction.response.send_message(render.content(str(exc)), ephemeral=True)
             return
         await interaction.response.send_message(render.content(result.message), ephemeral=True)
+        card = interaction.message if isinstance(command, FINAL_COMMANDS) else None
 
         async def after() -> None:
+            if card is not None:  # the card is settled: take its buttons away (the core posts who did what)
+                try:
+                    await card.edit(view=None)
+                except discord.HTTPException as exc:
+                    log.info("could not remove the buttons of %s: %s", card.id, exc)
             await self.app.core.dispatch_outbox()
             if result.conversation_id:
                 await self.sync_forum_tags(result.conversation_id)
