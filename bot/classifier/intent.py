@@ -123,10 +123,21 @@ class IntentModel:
         return softmax(s.astype(np.float64) * self.scale)
 
     def predict_one(self, text: str, top_k: int = 3) -> IntentPrediction:
+        if not self.featurizer.transform_one(text)[0].size:
+            return self._nothing_known(top_k)
         return self._decide(self._proba_one(text), top_k)
 
     def predict(self, texts: Sequence[str], top_k: int = 3) -> list[IntentPrediction]:
-        return [self._decide(p, top_k) for p in self.predict_proba(texts)]
+        known = np.diff(self.featurizer.transform(texts).indptr) > 0
+        return [
+            self._decide(p, top_k) if k else self._nothing_known(top_k)
+            for p, k in zip(self.predict_proba(texts), known, strict=True)
+        ]
+
+    def _nothing_known(self, top_k: int) -> IntentPrediction:
+        """No word or n-gram the model knows (empty text, emoji only): abstain with confidence 0."""
+        top = tuple((label, 0.0) for label in self.intents[:top_k])
+        return IntentPrediction(OUT_OF_SCOPE, 0.0, True, top, self.intents[0] if self.intents else OUT_OF_SCOPE)
 
     def _decide(self, proba: np.ndarray, top_k: int) -> IntentPrediction:
         order = np.argsort(-proba)
