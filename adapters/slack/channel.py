@@ -1,0 +1,128 @@
+"""SlackChannel: posts the core's outbox to Slack.
+
+Customer-facing kinds go to the customer's thread; staff kinds go to the triage
+channel only (never to a customer channel: drafts and notes stay internal).
+A 429 raises RateLimited(Retry-After) and other failures DeliveryError, so the
+core's persisted outbox retries them (also after a restart).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.blocks import card_blocks, cut, escape
+from adapters.slack.directory import Directory, slack_error
+from bot.cards import Card
+from bot.domain import Audience, Delivery, Outbound, OutboundKind
+from bot.errors import DeliveryError, RateLimited
+from bot.ports import Channel, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_KINDS = frozenset({OutboundKind.ANSWER, OutboundKind.AGENT_REPLY, OutboundKind.SYSTEM,
+                            OutboundKind.REACTION})
+# Errors retrying cannot fix: the outbox marks the item failed at once.
+PERMANENT_ERRORS = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "no_text", "invalid_blocks",
+    "invalid_auth", "account_inactive", "token_revoked", "not_authed", "missing_scope", "restricted_action",
+    "message_not_found", "thread_not_found", "invalid_name", "too_many_reactions", "cannot_reply_to_message",
+    "team_access_not_granted", "ekm_access_denied", "channel_is_archived", "invalid_arguments",
+})
+TEXT_MAX = 39_000  # chat.postMessage truncates text beyond 40,000 characters
+
+
+class SlackChannel(Channel):
+    platform = "slack"
+
+    def __init__(self, client: AsyncWebClient, triage_channel: str, *, directory: Directory | None = None,
+                 uow: UnitOfWorkFactory | None = None) -> None:
+        self.client = client  # no rate-limit retry handler: a 429 goes back to the outbox
+        self.triage_channel = triage_channel
+        self.directory = directory
+        self.uow = uow  # read-only: the customer's location for the mirror card's permalink
+
+    async def send(self, outbound: Outbound, delivery: Delivery) -> str | None:
+        try:
+            return await self._send(outbound, delivery)
+        except SlackApiError as exc:
+            raise _delivery_error(exc) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise DeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
+
+    async def _send(self, outbound: Outbound, delivery: Delivery) -> str | None:
+        if outbound.audience is Audience.CUSTOMER:
+            if outbound.kind not in CUSTOMER_KINDS:  # defence in depth: staff material never reaches customers
+                raise DeliveryError(f"refusing to post {outbound.kind.value} to a customer", permanent=True)
+            if not delivery.channel_id or delivery.channel_id == self.triage_channel:
+                raise DeliveryError("no customer channel for this conversation", permanent=True)
+            if outbound.kind is OutboundKind.REACTION:
+                return await self._react(outbound, delivery)
+            resp = await self.client.chat_postMessage(
+                channel=delivery.channel_id, thread_ts=delivery.thread_id, text=cut(escape(outbound.text), TEXT_MAX),
+                unfurl_links=False, unfurl_media=False,
+            )
+            return resp["ts"]
+        # STAFF and MANAGERS: the triage channel, whatever the delivery says.
+        kwargs: dict[str, Any] = {"channel": self.triage_channel, "text": cut(escape(outbound.text), TEXT_MAX),
+                                  "unfurl_links": False, "unfurl_media": False}
+        if outbound.kind is not OutboundKind.MIRROR_OPEN and delivery.thread_id:
+            kwargs["thread_ts"] = delivery.thread_id
+        card = outbound.payload.get("card")
+        if card:
+            permalink, where = (await self._origin(outbound)) if outbound.kind is OutboundKind.MIRROR_OPEN \
+                else (None, None)
+            kwargs["blocks"] = card_blocks(Card.from_dict(card), permalink=permalink, where=where)
+        resp = await self.client.chat_postMessage(**kwargs)
+        return resp["ts"]
+
+    async def _react(self, outbound: Outbound, delivery: Delivery) -> str | None:
+        name = str(outbound.payload.get("emoji") or outbound.text).strip(":")
+        ts = delivery.reply_to_message_id or delivery.thread_id
+        try:
+            await self.client.reactions_add(channel=delivery.channel_id, timestamp=ts, name=name)
+        except SlackApiError as exc:
+            if slack_error(exc) != "already_reacted":
+                raise
+        return None
+
+    async def _origin(self, outbound: Outbound) -> tuple[str | None, str | None]:
+        """Permalink to the customer's message and the channel's name, best effort."""
+        if self.uow is None or not outbound.conversation_id:
+            return None, None
+        with self.uow() as uow:
+            conv = uow.conversations.get(outbound.conversation_id)
+        if conv is None:
+            return None, None
+        link = where = None
+        try:
+            resp = await self.client.chat_getPermalink(channel=conv.channel_id, message_ts=conv.thread_id)
+            link = resp.get("permalink")
+        except SlackApiError as exc:
+            log.info("chat.getPermalink failed: %s", slack_error(exc))
+        if self.directory is not None:
+            info = await self.directory.channel(conv.channel_id)
+            if info and info.get("name"):
+                where = f"#{info['name']}"
+        return link, where
+
+
+def _delivery_error(exc: SlackApiError) -> DeliveryError:
+    response = exc.response
+    status = getattr(response, "status_code", 0) or 0
+    error = slack_error(exc)
+    if status == 429 or error == "ratelimited":
+        headers = getattr(response, "headers", {}) or {}
+        retry_after = headers.get("Retry-After") or headers.get("retry-after") or "1"
+        try:
+            seconds = float(retry_after)
+        except ValueError:
+            seconds = 1.0
+        return RateLimited(seconds)
+    if error in PERMANENT_ERRORS:
+        return DeliveryError(f"Slack error {error}", permanent=True)
+    return DeliveryError(f"Slack error {error}")

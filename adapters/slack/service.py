@@ -1,0 +1,161 @@
+"""SlackService: what ``supportbot run`` starts when SLACK_BOT_TOKEN is set.
+
+Socket Mode when SLACK_APP_TOKEN is set, else the HTTP Events API on
+SUPPORTBOT_HTTP_PORT at /slack/events (events, interactivity and slash
+commands) plus GET /healthz for the Docker HEALTHCHECK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import aiohttp
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.bootstrap import App
+from adapters.runtime import SERVICE_FACTORIES, Service
+from adapters.slack.channel import SlackChannel
+from adapters.slack.directory import Directory, slack_error
+from adapters.slack.handlers import SlackHandlers
+from adapters.slack.http import EVENTS_PATH, HttpReceiver
+from bot.errors import ConfigurationError
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def validate(settings: Settings) -> str:
+    """Check the Slack settings; return the transport ("socket" or "http")."""
+    if not settings.slack_bot_token:
+        raise ConfigurationError("SLACK_BOT_TOKEN", "is required for Slack")
+    if not settings.slack_bot_token.startswith("xoxb-"):
+        raise ConfigurationError("SLACK_BOT_TOKEN", "must be a bot token (xoxb-...)")
+    if not settings.slack_triage_channel:
+        raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
+                                 "is required: the id (C...) of the internal channel for drafts and hand-offs")
+    if settings.slack_triage_channel[:1] not in ("C", "G"):
+        raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL", "must be a channel id such as C0123ABCD")
+    for manager in settings.slack_managers:
+        if manager[:1] not in ("U", "W"):
+            raise ConfigurationError("SUPPORTBOT_SLACK_MANAGERS", f"{manager!r} is not a Slack user id (U...)")
+    if settings.slack_app_token:
+        if not settings.slack_app_token.startswith("xapp-"):
+            raise ConfigurationError("SLACK_APP_TOKEN", "must be an app-level token (xapp-...)")
+        return "socket"
+    if not settings.slack_signing_secret:
+        raise ConfigurationError("SLACK_SIGNING_SECRET", "is required in HTTP mode (or set SLACK_APP_TOKEN)")
+    return "http"
+
+
+def web_client(settings: Settings, *, retry_rate_limits: bool,
+               session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15,
+                            session=session)
+    if retry_rate_limits:  # lookups and views wait out a 429; posts go back to the outbox instead
+        client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+class SlackService(Service):
+    name = "slack"
+
+    def __init__(self, app: App, *, host: str | None = None, port: int | None = None) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.host = host or self.settings.http_host
+        self.port = self.settings.http_port if port is None else port  # 0: an ephemeral port (tests)
+        self.mode: str | None = None
+        self.bolt: AsyncApp | None = None
+        self.handlers: SlackHandlers | None = None
+        self.channel: SlackChannel | None = None
+        self.directory: Directory | None = None
+        self._receiver: HttpReceiver | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self.bound_port: int | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self.mode = validate(self.settings)
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        triage = str(self.settings.slack_triage_channel)
+        # One pooled HTTP session for every Web API call (slack_sdk opens one per call otherwise).
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+        client = web_client(self.settings, retry_rate_limits=True, session=self._session)
+        self.directory = Directory(client, self.settings.slack_managers)
+        try:
+            me = await self.directory.whoami()
+        except SlackApiError as exc:
+            raise ConfigurationError("SLACK_BOT_TOKEN", f"auth.test failed: {slack_error(exc)}") \
+                from None
+        info = await self.directory.channel(triage)
+        if info is None:
+            raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
+                                     f"{triage} not found (invite the bot to it, or check the id)")
+        if info.get("is_ext_shared") or info.get("is_pending_ext_shared"):
+            raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
+                                     f"{triage} is shared with another organization: drafts would leak")
+        self.channel = SlackChannel(web_client(self.settings, retry_rate_limits=False, session=self._session), triage,
+                                    directory=self.directory, uow=self.app.core.uow)
+        self.app.core.register_channel(self.channel)
+        http = self.mode == "http"
+        self.bolt = AsyncApp(
+            # In HTTP mode bolt runs on the receiver's thread: give it a client of its own (no shared session).
+            client=web_client(self.settings, retry_rate_limits=True) if http else client,
+            signing_secret=self.settings.slack_signing_secret or "socket-mode-unused",
+            request_verification_enabled=http,
+            process_before_response=True,  # listeners only ack and spawn; the response returns at once
+        )
+        self.handlers = SlackHandlers(self.app, self.directory, client, triage)
+        self.handlers.register(self.bolt)
+        log.info("Slack bot %s in team %s, %s mode", me.user_id, me.team_id, self.mode)
+        if http:
+            self._receiver = HttpReceiver(self.bolt, self.host, self.port, {"mode": self.mode})
+            await self._receiver.start()
+            self.bound_port = self._receiver.bound_port
+            log.info("Slack events endpoint on http://%s:%s%s", self.host, self.bound_port, EVENTS_PATH)
+        else:
+            self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token, web_client=client)
+            await self._socket.connect_async()
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        if self.handlers is not None:
+            await self.handlers.drain(timeout)
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                await self._socket.close_async()
+            self._socket = None
+        if self._receiver is not None:
+            await self._receiver.stop()
+            self._receiver = None
+        if self.handlers is not None:
+            with contextlib.suppress(TimeoutError):
+                await self.handlers.drain(10.0)
+            for task in list(self.handlers.tasks):
+                task.cancel()
+            if self.handlers.tasks:
+                await asyncio.gather(*self.handlers.tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _factory(app: App) -> list[Any]:
+    return [SlackService(app)] if app.settings.slack_enabled else []
+
+
+SERVICE_FACTORIES.append(_factory)

@@ -1,0 +1,147 @@
+"""Retries, rate limits, outages, signatures and restarts."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from adapters.slack.service import SlackService
+from bot.domain import OutboundKind, OutboxStatus
+from tests.slack.conftest import ALICE, SHARED, SHARED_BIG, TRIAGE, build_app, message_event, sign, slack_settings
+
+
+async def test_slack_retry_header_and_duplicate_event_give_one_reply(slack):
+    payload = message_event(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    assert (await slack.event(payload))[0] == 200
+    # Slack retries the same event (same event_id and ts) with X-Slack-Retry-Num.
+    status, _ = await slack.event(payload, headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    assert status == 200
+    assert (await slack.event(payload, headers={"X-Slack-Retry-Num": "2"}))[0] == 200
+    assert len(slack.fake.posts(SHARED)) == 1
+    assert len(slack.fake.of("reactions.add")) == 1
+    with slack.app.core.uow() as uow:
+        assert len(uow.messages.list()) == 2  # the question and the answer
+
+
+async def test_concurrent_duplicate_deliveries_give_one_reply(slack):
+    payload = message_event(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    import asyncio
+
+    results = await asyncio.gather(*(slack.event(payload, drain=False) for _ in range(3)))
+    assert [s for s, _ in results] == [200, 200, 200]
+    await slack.service.drain(10)
+    assert len(slack.fake.posts(SHARED)) == 1
+
+
+async def test_429_on_post_is_retried_after_retry_after(slack, clock):
+    slack.fake.fail("chat.postMessage", 429, retry_after=1)
+    event = await slack.says(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    assert slack.fake.posts() == []
+    with slack.app.core.uow() as uow:
+        pending = [o for o in uow.outbox.list() if o.status is OutboxStatus.PENDING]
+    assert pending and all(o.next_attempt_at <= clock.now() + timedelta(seconds=1) for o in pending
+                           if o.next_attempt_at)
+    assert any("retry after 1s" in (o.last_error or "") for o in pending)
+    await slack.app.core.dispatch_outbox()  # not yet due: nothing is sent before Retry-After
+    assert slack.fake.posts() == []
+    clock.advance(seconds=1)
+    await slack.app.core.dispatch_outbox()
+    answers = slack.fake.posts(SHARED)
+    assert len(answers) == 1 and answers[0]["thread_ts"] == event["ts"]
+    assert len(slack.fake.posts(TRIAGE)) >= 1
+    assert len([c for c in slack.fake.calls if c.method == "chat.postMessage" and c.status == 429]) == 1
+
+
+async def test_5xx_keeps_the_reply_pending_then_sends_it(slack, clock):
+    slack.fake.fail("chat.postMessage", 503, times=2)
+    await slack.says(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    assert slack.fake.posts(SHARED) == []
+    with slack.app.core.uow() as uow:
+        answer = next(o for o in uow.outbox.list() if o.kind is OutboundKind.ANSWER)
+    assert answer.status is OutboxStatus.PENDING
+    clock.advance(seconds=5)
+    await slack.app.core.dispatch_outbox()
+    clock.advance(seconds=5)
+    await slack.app.core.dispatch_outbox()
+    assert len(slack.fake.posts(SHARED)) == 1
+
+
+async def test_channel_not_found_is_permanent(slack):
+    slack.fake.fail("chat.postMessage", 200, error="not_in_channel", times=10)
+    await slack.says(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    with slack.app.core.uow() as uow:
+        statuses = {o.kind: o.status for o in uow.outbox.list()}
+    assert statuses[OutboundKind.MIRROR_OPEN] is OutboxStatus.FAILED
+
+
+async def test_users_info_429_is_waited_out(slack):
+    slack.fake.fail("users.info", 429, retry_after=1)
+    await slack.says(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    assert len(slack.fake.posts(SHARED)) == 1
+    assert len([c for c in slack.fake.calls if c.method == "users.info"]) == 2
+
+
+async def _raw_post(slack, body: str, headers: dict) -> int:
+    async with slack.session.post(slack.url, data=body.encode(),
+                                  headers={"Content-Type": "application/json", **headers}) as resp:
+        return resp.status
+
+
+async def test_bad_signature_gets_401_and_nothing_is_stored(slack):
+    body = json.dumps(message_event(ALICE, "How do I download my invoice?", user_team="TSMALL"))
+    assert await _raw_post(slack, body, sign(body, secret="wrong-secret")) == 401
+    tampered = sign(body)
+    assert await _raw_post(slack, body.replace("invoice", "refund"), tampered) == 401
+    assert await _raw_post(slack, body, {}) == 401
+    await slack.service.drain(5)
+    with slack.app.core.uow() as uow:
+        assert uow.messages.list() == []
+    assert slack.fake.of("chat.postMessage") == []
+
+
+async def test_stale_timestamp_gets_401(slack):
+    import time
+
+    body = json.dumps(message_event(ALICE, "How do I download my invoice?", user_team="TSMALL"))
+    assert await _raw_post(slack, body, sign(body, timestamp=int(time.time()) - 6 * 60)) == 401
+    await slack.service.drain(5)
+    with slack.app.core.uow() as uow:
+        assert uow.messages.list() == []
+
+
+async def test_url_verification_challenge(slack):
+    body = json.dumps({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                       "type": "url_verification"})
+    async with slack.session.post(slack.url, data=body, headers={"Content-Type": "application/json",
+                                                                 **sign(body)}) as resp:
+        assert resp.status == 200
+        assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in await resp.text()
+
+
+async def test_pending_outbox_survives_restart(tmp_path, fake_slack, clock):
+    settings = slack_settings(tmp_path, fake_slack)
+    first = SlackService(build_app(settings, clock), port=0)
+    await first.start()
+    fake_slack.fail("chat.postMessage", 503, times=100)
+    import aiohttp
+
+    from tests.slack.conftest import Driver
+
+    async with aiohttp.ClientSession() as session:
+        await Driver(first.app, first, fake_slack, session).says("U_BOB", "Where is my invoice?",
+                                                                 channel=SHARED_BIG, user_team="TBIG")
+    await first.stop()
+    assert fake_slack.posts() == []
+    fake_slack.faults.clear()
+    # A new process: a new App on the same SQLite file.
+    second_app = build_app(settings, clock)
+    second = SlackService(second_app, port=0)
+    await second.start()
+    try:
+        clock.advance(minutes=10)
+        await second_app.core.recover()
+        triage = fake_slack.posts(TRIAGE)
+        assert any("Draft reply awaiting approval" in json.dumps(p.get("blocks")) for p in triage)
+        assert fake_slack.posts(SHARED_BIG) == []  # the draft stays internal
+    finally:
+        await second.stop()
