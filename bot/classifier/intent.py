@@ -186,7 +186,7 @@ class IntentModel:
         arrays = {"weights": self.weights.astype(np.float32), "bias": self.bias.astype(np.float32)}
         arrays.update(self.featurizer.arrays())
         storage.write_arrays(model_dir / "arrays.npz", arrays)
-        storage.write_manifest(model_dir)
+        storage.write_manifest(model_dir, ["model.json", "features.json", "arrays.npz"])
 
     @classmethod
     def load(cls, model_dir: Path) -> IntentModel:
