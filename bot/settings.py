@@ -47,7 +47,7 @@ class PolicySettings(BaseModel):
     tier_thresholds: dict[str, float] = Field(default_factory=dict)
     default_threshold: float = Field(0.6, ge=0, le=1)
     draft_min_confidence: float = Field(0.25, ge=0, le=1)
-    min_article_score: float = Field(0.1, ge=0, le=1)  # for automatic answers
+    min_article_score: float = Field(0.05, ge=0, le=1)  # for automatic answers
     draft_min_article_score: float = Field(0.02, ge=0, le=1)  # for drafts an agent reviews
     handoff_frustration: float = Field(0.7, ge=0, le=1)
 
@@ -108,6 +108,15 @@ class SlaSettings(BaseModel):
     # user ids to mention on escalation, per platform ({"slack": ["U123"], "discord": ["4242"]})
     oncall: dict[str, list[str]] = Field(default_factory=dict)
     managers: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("targets")
+    @classmethod
+    def _merge_targets(cls, value: dict[str, dict[str, SlaTarget]]) -> dict[str, dict[str, SlaTarget]]:
+        """Configured targets override the defaults per (tier, urgency); the rest stay."""
+        merged = _default_sla_targets()
+        for tier, by_urgency in value.items():
+            merged.setdefault(tier, {}).update(by_urgency)
+        return merged
 
     @field_validator("timezone")
     @classmethod
