@@ -36,6 +36,11 @@ def _err(message: str) -> None:
     type=click.FloatRange(0.5, 1.0),
     help="Precision the automation thresholds must reach on cross-validated predictions.",
 )
+@click.option(
+    "--embeddings",
+    is_flag=True,
+    help="Add sentence-embedding features (needs the supportbot[embeddings] extra; slower).",
+)
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20), help="Cross-validation folds.")
 def train_cmd(
     data_path: Path,
@@ -44,6 +49,7 @@ def train_cmd(
     oos_label: str | None,
     out_dir: Path,
     target_precision: float,
+    embeddings: bool,
     folds: int,
 ) -> None:
     """Train an intent model from a CSV and save it (versioned, with metadata)."""
@@ -52,6 +58,13 @@ def train_cmd(
 
     def progress(msg: str) -> None:
         click.echo(f"[train] {msg}", err=True)
+
+    if embeddings:
+        from bot.classifier import embeddings as emb_mod
+
+        if not emb_mod.available():
+            _err(f"--embeddings needs the embeddings extra: {emb_mod.INSTALL_HINT}")
+            sys.exit(2)
 
     try:
         data = read_labelled_csv(
@@ -71,6 +84,7 @@ def train_cmd(
             data_hash=data.sha256,
             data_name=data_path.name,
             progress=progress,
+            embeddings=embeddings,
         )
         result.model.metadata["data_columns"] = {"text": text_column, "label": label_column}
         result.model.save(out_dir)

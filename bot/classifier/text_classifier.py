@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from bot.classifier.intent import IntentModel
@@ -35,10 +36,12 @@ class TextClassifier(Classifier):
     def classify(self, text: str, *, context: Sequence[str] = ()) -> Classification:
         context = [c for c in context if c and c.strip()][-_CONTEXT_MESSAGES:]
         pred = self.model.predict_one(text)
-        if pred.out_of_scope and context and len(text.split()) <= _SHORT_FOLLOW_UP_WORDS:
+        if pred.out_of_scope and context and text.strip() and len(text.split()) <= _SHORT_FOLLOW_UP_WORDS:
             combined = self.model.predict_one(f"{context[-1]} {text}")
             if not combined.out_of_scope:
-                pred = combined
+                # the topic comes from the earlier message, but this message alone is no
+                # question to answer automatically: keep its own (low) confidence
+                pred = replace(combined, confidence=min(pred.confidence, combined.confidence))
         signals = assess(text, context)
         reasons = signals.urgency_reasons
         return Classification(

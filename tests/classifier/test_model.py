@@ -130,3 +130,18 @@ def test_text_classifier_uses_context(model):
     # a bare follow-up inherits the intent of the message it follows
     follow = clf.classify("any update?", context=["how can I export my data to CSV"])
     assert follow.intent == "export_data"
+
+
+def test_nothing_known_abstains(model):
+    for text in ("", "   ", "qqqq zzzz"[:0]):
+        p = model.predict_one(text)
+        assert p.out_of_scope and p.confidence == 0.0
+    batch = model.predict(["", "how do I reset my password"])
+    assert batch[0].out_of_scope and not batch[1].out_of_scope
+
+
+def test_follow_up_keeps_low_confidence(model):
+    clf = TextClassifier(model)
+    follow = clf.classify("any update?", context=["how can I export my data to CSV"])
+    alone = clf.classify("any update?")
+    assert follow.confidence <= alone.confidence + 1e-9
