@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -111,9 +112,16 @@ class SlackService(Service):
                                     directory=self.directory, uow=self.app.core.uow)
         self.app.core.register_channel(self.channel)
         http = self.mode == "http"
+        auth = AuthorizeResult(enterprise_id=None, team_id=me.team_id, bot_user_id=me.user_id, bot_id=me.bot_id,
+                               bot_token=self.settings.slack_bot_token)
+
+        async def authorize(**_: Any) -> AuthorizeResult:  # single workspace: auth.test already ran above
+            return auth
+
         self.bolt = AsyncApp(
             # In HTTP mode bolt runs on the receiver's thread: give it a client of its own (no shared session).
             client=web_client(self.settings, retry_rate_limits=True) if http else client,
+            authorize=authorize,
             signing_secret=self.settings.slack_signing_secret or "socket-mode-unused",
             request_verification_enabled=http,
             process_before_response=True,  # listeners only ack and spawn; the response returns at once
