@@ -71,6 +71,8 @@ class SlackHandlers:
         self.loop = asyncio.get_running_loop()  # the main loop, where the core runs
         self._handover = threading.Lock()
         self._pending = 0  # spawned from the HTTP receiver's thread, not started yet
+        self._dispatch_wanted = False
+        self._pump: asyncio.Task | None = None
         # Messages go through the core a few at a time: the core's storage calls are synchronous, so
         # unbounded concurrency would starve the event loop and delay the acks Slack waits for (3 s).
         self._message_slots = asyncio.Semaphore(workers)
@@ -98,10 +100,11 @@ class SlackHandlers:
             with self._handover:
                 self._pending -= 1
 
-    def _start(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         task = self.loop.create_task(self._guard(coro))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     @staticmethod
     async def _guard(coro: Coroutine[Any, Any, Any]) -> None:
@@ -210,7 +213,23 @@ class SlackHandlers:
             thread_id=reply_to,
             raw={"event_id": body.get("event_id"), "event": event},
         )
-        await self.app.core.handle_inbound(msg)
+        await self.app.core.handle_inbound(msg, dispatch=False)
+        self.kick_dispatch()
+
+    def kick_dispatch(self) -> None:
+        """Post what the core queued. One pump serves every message: under load, one outbox pass sends
+        the replies of many messages instead of each message scanning the outbox itself."""
+        self._dispatch_wanted = True
+        if self._pump is None or self._pump.done():
+            self._pump = self._start(self._pump_outbox())
+
+    async def _pump_outbox(self) -> None:
+        limit = 100
+        while True:
+            self._dispatch_wanted = False
+            stats = await self.app.core.dispatch_outbox(limit)
+            if not self._dispatch_wanted and stats.sent + stats.retried + stats.failed < limit:
+                return
 
     # ------------------------------------------------------------ buttons
     async def on_button(self, action_id: str, body: dict[str, Any]) -> None:
