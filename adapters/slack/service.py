@@ -129,14 +129,23 @@ class SlackService(Service):
         self.handlers = SlackHandlers(self.app, self.directory, client, triage)
         self.handlers.register(self.bolt)
         log.info("Slack bot %s in team %s, %s mode", me.user_id, me.team_id, self.mode)
-        if http:
-            self._receiver = HttpReceiver(self.bolt, self.host, self.port, {"mode": self.mode})
-            await self._receiver.start()
-            self.bound_port = self._receiver.bound_port
-            log.info("Slack events endpoint on http://%s:%s%s", self.host, self.bound_port, EVENTS_PATH)
-        else:
+        if not http:
             self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token, web_client=client)
             await self._socket.connect_async()
+        # HTTP mode: events, interactivity and commands plus /healthz; Socket Mode: /healthz only.
+        self._receiver = HttpReceiver(self.bolt if http else None, self.host, self.port, self.health)
+        await self._receiver.start()
+        self.bound_port = self._receiver.bound_port
+        log.info("Slack %s on http://%s:%s", f"events endpoint {EVENTS_PATH}" if http else "health check",
+                 self.host, self.bound_port)
+
+    def health(self) -> dict[str, Any]:
+        """For the Docker HEALTHCHECK: in Socket Mode, healthy while the websocket is connected."""
+        ok = True
+        if self._socket is not None:
+            client = self._socket.client
+            ok = not client.closed and client.current_session is not None and not client.current_session.closed
+        return {"ok": ok, "mode": self.mode}
 
     async def drain(self, timeout: float = 10.0) -> None:
         if self.handlers is not None:

@@ -23,9 +23,9 @@ from tests.slack.fake_slack import OUR_TEAM
 @pytest.fixture
 async def socket_service(tmp_path, fake_slack, clock):
     settings = slack_settings(tmp_path, fake_slack, slack_app_token="xapp-1-A_APP-1-test", slack_signing_secret=None)
-    service = SlackService(build_app(settings, clock))
+    service = SlackService(build_app(settings, clock), port=0)
     await service.start()
-    assert service.mode == "socket" and service.bound_port is None  # no HTTP server in Socket Mode
+    assert service.mode == "socket"
     yield service
     await service.stop()
 
@@ -73,3 +73,14 @@ async def test_slash_command_over_socket_mode(fake_slack, socket_service):
     await _deliver(fake_slack, socket_service, "slash_commands", form)
     [reply] = fake_slack.responses
     assert reply["response_type"] == "ephemeral" and "/support queue" in reply["text"]
+
+
+async def test_socket_mode_serves_healthz_but_no_events_endpoint(socket_service):
+    import aiohttp
+
+    base = f"http://127.0.0.1:{socket_service.bound_port}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/healthz") as resp:
+            assert resp.status == 200 and (await resp.json())["mode"] == "socket"
+        async with session.post(f"{base}/slack/events", data="{}") as resp:
+            assert resp.status in (404, 405)
