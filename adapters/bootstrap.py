@@ -15,6 +15,7 @@ from typing import Any
 from bot.commands import AgentCommands
 from bot.errors import ConfigurationError, ModelError
 from bot.knowledge import MarkdownKnowledgeBase
+from bot.operations import Operations
 from bot.policy import Policy
 from bot.ports import CRM, Channel, Classifier, Clock, KnowledgeBase, SystemClock, UnitOfWorkFactory
 from bot.service import CoreConfig, SupportCore
@@ -116,4 +117,6 @@ def bootstrap(
     )
     for channel in channels:
         core.register_channel(channel)
-    return App(settings=settings, core=core, commands=AgentCommands(core), support=SupportCommands(core))
+    operations = Operations.install(core, settings)  # SLA, lifecycle and CSAT hooks; sweeps for the scheduler
+    return App(settings=settings, core=core, commands=AgentCommands(core), support=SupportCommands(core),
+               extras={"operations": operations})

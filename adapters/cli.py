@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from bot import __version__
+
+# Each module has ``register(group)``; order is the order of `supportbot --help`.
+COMMAND_MODULES = (
+    "adapters.cli_core",
+    "adapters.cli_classifier",
+    "adapters.cli_ops",
+    "adapters.cli_slack",
+    "adapters.cli_discord",
+    "adapters.cli_playground",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,10 +26,8 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from adapters import cli_classifier, cli_core, cli_slack
-
-    for module in (cli_core, cli_classifier, cli_slack):
-        module.register(main)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(main)
 
 
 _register_commands()

@@ -10,12 +10,8 @@ import click
 
 from bot.errors import InvalidInput, ModelError
 
-_TEXT_COL = click.option(
-    "--text-column", default="text", show_default=True, help="Column with the message text."
-)
-_LABEL_COL = click.option(
-    "--label-column", default="intent", show_default=True, help="Column with the label."
-)
+_TEXT_COL = click.option("--text-column", default="text", show_default=True, help="Column with the message text.")
+_LABEL_COL = click.option("--label-column", default="intent", show_default=True, help="Column with the label.")
 _OOS = click.option(
     "--oos-label",
     default=None,
@@ -28,15 +24,11 @@ def _err(message: str) -> None:
 
 
 @click.command("train")
-@click.option(
-    "--data", "data_path", required=True, type=click.Path(path_type=Path), help="Labelled CSV file."
-)
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path), help="Labelled CSV file.")
 @_TEXT_COL
 @_LABEL_COL
 @_OOS
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model directory to write."
-)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
 @click.option(
     "--target-precision",
     default=0.98,
@@ -44,9 +36,7 @@ def _err(message: str) -> None:
     type=click.FloatRange(0.5, 1.0),
     help="Precision the automation thresholds must reach on cross-validated predictions.",
 )
-@click.option(
-    "--folds", default=5, show_default=True, type=click.IntRange(2, 20), help="Cross-validation folds."
-)
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20), help="Cross-validation folds.")
 def train_cmd(
     data_path: Path,
     text_column: str,
@@ -101,9 +91,7 @@ def train_cmd(
 
 @click.command("eval")
 @click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path), help="Model directory.")
-@click.option(
-    "--data", "data_path", required=True, type=click.Path(path_type=Path), help="Labelled CSV file."
-)
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path), help="Labelled CSV file.")
 @_TEXT_COL
 @_LABEL_COL
 @_OOS
@@ -167,8 +155,7 @@ def _print_report(r: dict) -> None:
     echo(f"{'intent':<40} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>5}")
     for row in r["per_intent"]:
         echo(
-            f"{row['label'][:40]:<40} {row['precision']:6.3f} {row['recall']:6.3f} {row['f1']:6.3f} "
-            f"{row['support']:5d}"
+            f"{row['label'][:40]:<40} {row['precision']:6.3f} {row['recall']:6.3f} {row['f1']:6.3f} {row['support']:5d}"
         )
     if r["confused_pairs"]:
         echo("")

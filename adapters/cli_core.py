@@ -35,6 +35,8 @@ def _logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    for noisy in ("alembic", "apscheduler"):  # routine job runs and migrations are not news
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 @click.command()
@@ -45,6 +47,7 @@ def run() -> None:
     settings = _settings()
     _logging(settings)
     app = _bootstrap(settings)
+    app.core.register_model_version(str(settings.model_dir))
     if not (settings.slack_enabled or settings.discord_enabled):
         click.echo(
             "No Slack or Discord credentials set: running on the embedded defaults.\n"
@@ -128,8 +131,10 @@ def _print_result(data: dict) -> None:
         click.echo(f"{data['status']}: {data['detail']}")
         return
     account = data["account"]
-    click.echo(f"intent:     {data['intent']} ({data['confidence']:.2f})" + (" [out of scope]" if data["out_of_scope"] else ""))
-    click.echo(f"urgency:    {data['urgency']}" + (f" ({', '.join(data['urgency_reasons'])})" if data["urgency_reasons"] else ""))
+    scope = " [out of scope]" if data["out_of_scope"] else ""
+    cues = f" ({', '.join(data['urgency_reasons'])})" if data["urgency_reasons"] else ""
+    click.echo(f"intent:     {data['intent']} ({data['confidence']:.2f}){scope}")
+    click.echo(f"urgency:    {data['urgency']}{cues}")
     click.echo(f"sentiment:  {data['sentiment']} (frustration {data['frustration']})")
     click.echo(f"account:    {account['name'] + ' (' + account['tier'] + ')' if account else 'unknown'}")
     click.echo(f"action:     {data['action']} — rule {data['rule']}")
@@ -180,6 +185,39 @@ def kb_index() -> None:
     )
 
 
+@click.group()
+def corrections() -> None:
+    """Agents' intent corrections, for retraining the classifier."""
+
+
+@corrections.command("export")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="-", show_default=True,
+              help="CSV file to write (text,intent,predicted_intent); - for stdout.")
+@click.option("--since", default=None, help="Only corrections newer than this period, e.g. 30d.")
+def corrections_export(out_path: str, since: str | None) -> None:
+    """Export relabels so CX-ops can append them to the training CSV and run `supportbot train`."""
+    import csv
+
+    from bot.support_commands import parse_period
+
+    settings = _settings()
+    app = _bootstrap(settings)
+    try:
+        cutoff = datetime.now(UTC) - parse_period(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    rows = app.core.corrections(cutoff)
+    stream = sys.stdout if out_path == "-" else open(out_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+    try:
+        writer = csv.writer(stream)
+        writer.writerow(["text", "intent", "predicted_intent"])
+        writer.writerows(rows)
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    click.echo(f"{len(rows)} corrections exported", err=True)
+
+
 @click.command()
 def health() -> None:
     """Exit 0 when a running `supportbot run` wrote its heartbeat recently (Docker HEALTHCHECK)."""
@@ -193,5 +231,5 @@ def health() -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (run, chat, ask, db, kb, health):
+    for command in (run, chat, ask, db, kb, corrections, health):
         group.add_command(command)

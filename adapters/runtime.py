@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -39,7 +40,7 @@ SERVICE_FACTORIES: list[ServiceFactory] = []
 JobFactory = Callable[[App], Callable[[], Awaitable[object]]]
 JOBS: list[tuple[str, float, JobFactory]] = [
     ("outbox", 2.0, lambda app: app.core.dispatch_outbox),
-    ("heartbeat", 10.0, lambda app: lambda: write_heartbeat(app)),
+    ("heartbeat", 10.0, lambda app: functools.partial(write_heartbeat, app)),
 ]
 HEARTBEAT_MAX_AGE = 60.0
 

@@ -374,3 +374,21 @@ class ModelVersion:
     created_at: datetime
     metrics: dict[str, Any] = field(default_factory=dict)
     active: bool = True
+
+
+@dataclass
+class SlaEvent:
+    """A claimed operations event: an SLA warning, escalation or breach, a nudge,
+    an automatic resolution or an alert crossing.
+
+    (conversation_id, kind, due_at) is unique: inserting the claim is what
+    decides which scheduler (of several replicas, or before/after a restart)
+    acts on it, so each event happens exactly once.
+    """
+
+    id: str
+    conversation_id: str  # or a pseudo id such as "alert:csat_auto" for non-conversation events
+    kind: str  # frt_warning, frt_escalation, frt_breach, resolution_*, nudge, auto_resolve, alert
+    due_at: datetime  # the deadline (or anchor time) the event belongs to
+    created_at: datetime
+    detail: dict[str, Any] = field(default_factory=dict)

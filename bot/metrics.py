@@ -1,30 +1,73 @@
 """Support metrics, computed in one place from stored events.
 
-Slash commands, App Home, the playground, reports and alerts all call this
-module, so a number means the same everywhere.
+Slash commands, App Home, the playground, the HTML report, the weekly
+summary and the alerts all call this module, so a number means the same
+everywhere. Everything is computed from what the database stores
+(conversations, decisions, hand-offs, drafts, agent and customer actions,
+classifications, messages); nothing is counted on the side.
 
-Definitions
+Definitions (a conversation belongs to the window it was *opened* in):
+
 - volume: conversations opened in the window.
-- deflection (raw): share of conversations where the bot's first decision
-  was an automatic answer. Shown for context only; it is not success.
-- automated resolution: share of conversations the bot answered on its own
-  where, within 24 h of the answer, the customer was not handed off to a
-  human, did not reopen the conversation and gave no negative rating.
-- first response time: from the first customer message to the first answer
-  or agent reply the customer could read (acknowledgements do not count).
+- answered by bot (raw deflection): share of conversations whose first
+  decision was an automatic answer. Context only; it is not success.
+- automated resolution: conversations whose first decision was an automatic
+  answer and where, within 24 h of that answer, (a) no hand-off was opened,
+  (b) no later decision was anything but another automatic answer (no draft,
+  no hand-off), (c) the customer did not write again after the conversation
+  was resolved (no reopening) and (d) the customer gave no negative rating.
+  The rate is over *all* conversations (volume), so it never looks better
+  by answering less. Answers younger than 24 h count provisionally.
+- first response time (FRT): from the conversation's start to the first
+  answer or agent reply the customer could read (acknowledgements do not
+  count); p50 and p90 with linear interpolation.
+- resolution time: from start to resolution, for resolved conversations.
+- SLA compliance: per clock (first response, resolution), met when the
+  response/resolution came before its due time, missed when it came after or
+  is still outstanding past due while the conversation is open; clocks not
+  yet decided are left out. ``sla_compliance`` is the share of conversations
+  with a decided clock that missed none.
+- CSAT: the first rating of each conversation; share positive (👍 or 4-5) and
+  the mean 1-5 score. ``csat_auto`` is CSAT on conversations answered by the
+  bot.
+- hand-off rate: conversations with at least one hand-off / volume.
+- drafts: approved, edited and rejected as shares of decided drafts; the mean
+  edit distance (0 identical .. 1 rewritten) of edited drafts.
+- intent accuracy (from agents' corrections): among conversations an agent
+  reviewed (decided a draft or relabelled the intent), the share whose
+  predicted intent was not relabelled to another one; per predicted intent.
+- overrides per intent: edited + rejected drafts + relabels away from the
+  predicted intent, over reviewed conversations of that intent.
+- low-confidence topics: classifications the model abstained on or scored
+  below ``LOW_CONFIDENCE``, grouped by the model's best in-scope guess (with
+  that guess's probability).
+
+Breakdowns: by account tier (from the decision records; "unknown" without a
+CRM account) and by channel (platform).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from bot.domain import Action, ConversationStatus, DraftStatus, HandoffStatus
+from bot.domain import (
+    OUT_OF_SCOPE,
+    Action,
+    Conversation,
+    ConversationStatus,
+    DraftStatus,
+    HandoffStatus,
+    MessageKind,
+    MessageState,
+)
 from bot.ports import UnitOfWork
 
 AUTOMATION_WINDOW = timedelta(hours=24)
+LOW_CONFIDENCE = 0.5
+UNKNOWN_TIER = "unknown"
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -36,6 +79,10 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 @dataclass
@@ -55,22 +102,73 @@ class Stats:
     first_response_p90_s: float | None = None
     resolved: int = 0
     top_intents: list[tuple[str, int]] = field(default_factory=list)
+    resolution_p50_s: float | None = None
+    resolution_p90_s: float | None = None
+    frt_sla_met: int = 0
+    frt_sla_missed: int = 0
+    resolution_sla_met: int = 0
+    resolution_sla_missed: int = 0
+    sla_decided: int = 0  # conversations with at least one decided SLA clock
+    sla_clean: int = 0  # ... of which none missed
+    csat_responses: int = 0
+    csat_positive: int = 0
+    csat_mean_score: float | None = None
+    csat_auto_responses: int = 0
+    csat_auto_positive: int = 0
+    reviewed: int = 0  # conversations an agent reviewed (for intent accuracy)
+    relabelled: int = 0
 
     @property
     def deflection_rate(self) -> float | None:
-        return self.answered_by_bot / self.volume if self.volume else None
+        return _ratio(self.answered_by_bot, self.volume)
 
     @property
     def automated_resolution_rate(self) -> float | None:
-        return self.automated_resolutions / self.volume if self.volume else None
+        return _ratio(self.automated_resolutions, self.volume)
 
     @property
     def handoff_rate(self) -> float | None:
-        return self.handoffs / self.volume if self.volume else None
+        return _ratio(self.handoffs, self.volume)
 
     @property
     def drafts_decided(self) -> int:
         return self.drafts_approved + self.drafts_edited + self.drafts_rejected
+
+    @property
+    def draft_approval_rate(self) -> float | None:
+        return _ratio(self.drafts_approved, self.drafts_decided)
+
+    @property
+    def draft_edit_rate(self) -> float | None:
+        return _ratio(self.drafts_edited, self.drafts_decided)
+
+    @property
+    def draft_rejection_rate(self) -> float | None:
+        return _ratio(self.drafts_rejected, self.drafts_decided)
+
+    @property
+    def frt_sla_compliance(self) -> float | None:
+        return _ratio(self.frt_sla_met, self.frt_sla_met + self.frt_sla_missed)
+
+    @property
+    def resolution_sla_compliance(self) -> float | None:
+        return _ratio(self.resolution_sla_met, self.resolution_sla_met + self.resolution_sla_missed)
+
+    @property
+    def sla_compliance(self) -> float | None:
+        return _ratio(self.sla_clean, self.sla_decided)
+
+    @property
+    def csat(self) -> float | None:
+        return _ratio(self.csat_positive, self.csat_responses)
+
+    @property
+    def csat_auto(self) -> float | None:
+        return _ratio(self.csat_auto_positive, self.csat_auto_responses)
+
+    @property
+    def intent_accuracy(self) -> float | None:
+        return _ratio(self.reviewed - self.relabelled, self.reviewed)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -81,70 +179,298 @@ class Stats:
             "handoffs": self.handoffs, "handoff_rate": self.handoff_rate,
             "drafts_approved": self.drafts_approved, "drafts_edited": self.drafts_edited,
             "drafts_rejected": self.drafts_rejected, "drafts_pending": self.drafts_pending,
+            "draft_approval_rate": self.draft_approval_rate, "draft_edit_rate": self.draft_edit_rate,
+            "draft_rejection_rate": self.draft_rejection_rate,
             "mean_edit_distance": self.mean_edit_distance,
             "first_response_p50_s": self.first_response_p50_s, "first_response_p90_s": self.first_response_p90_s,
+            "resolution_p50_s": self.resolution_p50_s, "resolution_p90_s": self.resolution_p90_s,
             "resolved": self.resolved, "top_intents": self.top_intents,
+            "frt_sla_compliance": self.frt_sla_compliance,
+            "resolution_sla_compliance": self.resolution_sla_compliance,
+            "sla_compliance": self.sla_compliance, "sla_missed": self.sla_decided - self.sla_clean,
+            "csat": self.csat, "csat_responses": self.csat_responses, "csat_mean_score": self.csat_mean_score,
+            "csat_auto": self.csat_auto, "csat_auto_responses": self.csat_auto_responses,
+            "intent_accuracy": self.intent_accuracy, "reviewed": self.reviewed, "relabelled": self.relabelled,
         }
 
 
-def compute_stats(uow: UnitOfWork, since: datetime, until: datetime) -> Stats:
-    stats = Stats(since=since, until=until)
-    conversations = [c for c in uow.conversations.list(since=since) if c.created_at <= until]
-    stats.volume = len(conversations)
-    intents: Counter[str] = Counter()
-    response_times: list[float] = []
-    for conv in conversations:
-        if conv.intent:
-            intents[conv.intent] += 1
+# ============================================================================ per-conversation facts
+
+
+@dataclass
+class ConversationFacts:
+    """What the metrics need to know about one conversation, derived once."""
+
+    conversation: Conversation
+    tier: str
+    platform: str
+    intent: str | None  # the model's first prediction (agents' relabels do not change it here)
+    answered_by_bot: bool = False
+    automated_resolution: bool = False
+    handed_off: bool = False
+    frt_s: float | None = None
+    resolution_s: float | None = None
+    frt_met: bool | None = None  # None: not decided yet / no SLA
+    resolution_met: bool | None = None
+    rating_positive: bool | None = None
+    rating_score: int | None = None
+    draft_statuses: list[DraftStatus] = field(default_factory=list)
+    edit_distances: list[float] = field(default_factory=list)
+    reviewed: bool = False
+    relabelled_to: str | None = None
+
+
+class EventLog:
+    """Every stored event of a window, loaded with one query per table (no N+1)."""
+
+    def __init__(self, uow: UnitOfWork, since: datetime, until: datetime) -> None:
+        self.since, self.until = since, until
+        self.conversations = [c for c in uow.conversations.list(since=since) if c.created_at <= until]
+        ids = {c.id for c in self.conversations}
+        self.decisions = _group(d for d in uow.decisions.list(since=since) if d.conversation_id in ids)
+        self.handoffs = _group(h for h in uow.handoffs.list(since=since) if h.conversation_id in ids)
+        self.drafts = _group(d for d in uow.drafts.list(since=since) if d.conversation_id in ids)
+        self.actions = _group(a for a in uow.actions.list(since=since) if a.conversation_id in ids)
+        self.classifications = _group(c for c in uow.classifications.list(since=since) if c.conversation_id in ids)
+        self.customer_messages = _group(
+            m for m in uow.messages.list(since=since)
+            if m.conversation_id in ids and m.kind is MessageKind.CUSTOMER and m.state is MessageState.PROCESSED
+        )
+
+    def facts(self, now: datetime | None = None) -> list[ConversationFacts]:
+        now = now or self.until
+        return [self._facts(c, now) for c in self.conversations]
+
+    def _facts(self, conv: Conversation, now: datetime) -> ConversationFacts:
+        decisions = self.decisions.get(conv.id, [])
+        handoffs = self.handoffs.get(conv.id, [])
+        actions = self.actions.get(conv.id, [])
+        classes = self.classifications.get(conv.id, [])
+        tier = next((d.account_tier for d in decisions if d.account_tier), None) or UNKNOWN_TIER
+        intent = classes[0].classification.intent if classes else conv.intent
+        f = ConversationFacts(conv, tier, conv.platform, intent, handed_off=bool(handoffs))
+        ratings = [a for a in actions if a.action == "csat"]
+        if ratings:
+            first = ratings[0].detail
+            f.rating_positive = bool(first.get("positive")) and not first.get("negative")
+            f.rating_score = first.get("score") if isinstance(first.get("score"), int) else None
+        if decisions and decisions[0].decision.action is Action.ANSWER:
+            f.answered_by_bot = True
+            answered_at = decisions[0].created_at
+            end = answered_at + AUTOMATION_WINDOW
+            f.automated_resolution = not (
+                any(h.created_at <= end for h in handoffs)
+                or any(answered_at < d.created_at <= end and d.decision.action is not Action.ANSWER
+                       for d in decisions)
+                or any(a.detail.get("negative") and a.created_at <= end for a in ratings[:1])
+                or self._reopened(conv.id, actions, end)
+            )
         if conv.first_response_at:
-            response_times.append((conv.first_response_at - conv.created_at).total_seconds())
-        if conv.status is ConversationStatus.RESOLVED:
-            stats.resolved += 1
-        decisions = uow.decisions.for_conversation(conv.id)
-        handoffs = uow.handoffs.list(conversation_id=conv.id)
-        stats.handoffs += 1 if handoffs else 0
-        if not decisions or decisions[0].decision.action is not Action.ANSWER:
-            continue
-        stats.answered_by_bot += 1
-        answered_at = decisions[0].created_at
-        if is_automated_resolution(uow, conv.id, answered_at, handoffs):
-            stats.automated_resolutions += 1
-    stats.top_intents = intents.most_common(10)
-    stats.first_response_p50_s = percentile(response_times, 50)
-    stats.first_response_p90_s = percentile(response_times, 90)
-    distances = []
-    for draft in uow.drafts.list(since=since):
-        if draft.created_at > until:
-            continue
-        if draft.status is DraftStatus.APPROVED:
-            stats.drafts_approved += 1
-        elif draft.status is DraftStatus.EDITED:
-            stats.drafts_edited += 1
-        elif draft.status is DraftStatus.REJECTED:
-            stats.drafts_rejected += 1
-        else:
-            stats.drafts_pending += 1
-    for action in uow.actions.list(since=since, action="edit_draft"):
-        if "edit_distance" in action.detail:
-            distances.append(float(action.detail["edit_distance"]))
-    stats.mean_edit_distance = round(sum(distances) / len(distances), 4) if distances else None
-    return stats
+            f.frt_s = (conv.first_response_at - conv.created_at).total_seconds()
+        if conv.status is ConversationStatus.RESOLVED and conv.resolved_at:
+            f.resolution_s = (conv.resolved_at - conv.created_at).total_seconds()
+        f.frt_met = _clock(conv.first_response_due_at, conv.first_response_at, now, running=True)
+        f.resolution_met = _clock(conv.resolution_due_at,
+                                  conv.resolved_at if conv.status is ConversationStatus.RESOLVED else None, now,
+                                  running=conv.status is ConversationStatus.OPEN)
+        drafts = self.drafts.get(conv.id, [])
+        f.draft_statuses = [d.status for d in drafts]
+        f.edit_distances = [float(a.detail["edit_distance"]) for a in actions
+                            if a.action == "edit_draft" and "edit_distance" in a.detail]
+        relabels = [a for a in actions if a.action == "relabel"]
+        f.reviewed = bool(relabels) or any(d.status is not DraftStatus.PENDING for d in drafts)
+        changed = [a.detail.get("intent") for a in relabels if a.detail.get("intent") != intent]
+        f.relabelled_to = changed[-1] if changed else None
+        return f
+
+    def _reopened(self, conversation_id: str, actions, end: datetime) -> bool:
+        resolutions = [a.created_at for a in actions if a.action in ("resolve", "auto_resolve")]
+        if not resolutions:
+            return False
+        return any(any(r < m.created_at <= end for r in resolutions)
+                   for m in self.customer_messages.get(conversation_id, []))
+
+
+def _group(items: Iterable) -> dict[str, list]:
+    grouped: dict[str, list] = defaultdict(list)
+    for item in items:
+        grouped[item.conversation_id].append(item)
+    return grouped
+
+
+def _clock(due: datetime | None, done: datetime | None, now: datetime, *, running: bool) -> bool | None:
+    if due is None:
+        return None
+    if done is not None:
+        return done <= due
+    if running and now > due:
+        return False
+    return None
+
+
+def aggregate(facts: Sequence[ConversationFacts], since: datetime, until: datetime) -> Stats:
+    """Stats over already derived facts (a tier's, a channel's, a day's...)."""
+    s = Stats(since=since, until=until, volume=len(facts))
+    intents: Counter[str] = Counter()
+    frt, resolution, scores, distances = [], [], [], []
+    for f in facts:
+        if f.intent:
+            intents[f.intent] += 1
+        s.answered_by_bot += f.answered_by_bot
+        s.automated_resolutions += f.automated_resolution
+        s.handoffs += f.handed_off
+        if f.frt_s is not None:
+            frt.append(f.frt_s)
+        if f.resolution_s is not None:
+            resolution.append(f.resolution_s)
+        s.resolved += f.conversation.status is ConversationStatus.RESOLVED
+        s.frt_sla_met += f.frt_met is True
+        s.frt_sla_missed += f.frt_met is False
+        s.resolution_sla_met += f.resolution_met is True
+        s.resolution_sla_missed += f.resolution_met is False
+        if f.frt_met is not None or f.resolution_met is not None:
+            s.sla_decided += 1
+            s.sla_clean += f.frt_met is not False and f.resolution_met is not False
+        if f.rating_positive is not None:
+            s.csat_responses += 1
+            s.csat_positive += f.rating_positive
+            if f.rating_score is not None:
+                scores.append(f.rating_score)
+            if f.answered_by_bot:
+                s.csat_auto_responses += 1
+                s.csat_auto_positive += f.rating_positive
+        for status in f.draft_statuses:
+            s.drafts_approved += status is DraftStatus.APPROVED
+            s.drafts_edited += status is DraftStatus.EDITED
+            s.drafts_rejected += status is DraftStatus.REJECTED
+            s.drafts_pending += status is DraftStatus.PENDING
+        distances += f.edit_distances
+        s.reviewed += f.reviewed
+        s.relabelled += f.reviewed and f.relabelled_to is not None
+    s.top_intents = intents.most_common(10)
+    s.first_response_p50_s, s.first_response_p90_s = percentile(frt, 50), percentile(frt, 90)
+    s.resolution_p50_s, s.resolution_p90_s = percentile(resolution, 50), percentile(resolution, 90)
+    s.mean_edit_distance = round(sum(distances) / len(distances), 4) if distances else None
+    s.csat_mean_score = round(sum(scores) / len(scores), 3) if scores else None
+    return s
+
+
+def compute_stats(uow: UnitOfWork, since: datetime, until: datetime) -> Stats:
+    """Overall stats of the conversations opened in [since, until]."""
+    return aggregate(EventLog(uow, since, until).facts(), since, until)
+
+
+# ============================================================================ the full picture
+
+
+@dataclass(frozen=True)
+class IntentRow:
+    intent: str
+    conversations: int
+    reviewed: int
+    overrides: int  # edited + rejected drafts + relabels away
+    relabelled: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return _ratio(self.reviewed - self.relabelled, self.reviewed)
+
+    @property
+    def override_rate(self) -> float | None:
+        return _ratio(self.overrides, self.reviewed)
+
+
+@dataclass(frozen=True)
+class LowConfidenceRow:
+    guess: str  # the model's best guess
+    count: int
+    mean_confidence: float
+    abstained: int  # of which the model said out of scope
+
+
+@dataclass
+class Metrics:
+    overall: Stats
+    by_tier: dict[str, Stats]
+    by_platform: dict[str, Stats]
+    daily: list[tuple[date, Stats]]
+    intents: list[IntentRow]  # most conversations first
+    low_confidence: list[LowConfidenceRow]  # most frequent first
+    frt_seconds: list[float]  # every first response time, for distributions
+
+    @property
+    def most_overridden(self) -> list[IntentRow]:
+        rows = [r for r in self.intents if r.overrides]
+        return sorted(rows, key=lambda r: (-(r.override_rate or 0), -r.overrides, r.intent))
+
+
+def compute_metrics(uow: UnitOfWork, since: datetime, until: datetime, *, zone: tzinfo = UTC) -> Metrics:
+    """Overall stats, breakdowns by tier, channel and day (in ``zone``), intent quality."""
+    log = EventLog(uow, since, until)
+    facts = log.facts()
+    by_tier: dict[str, list[ConversationFacts]] = defaultdict(list)
+    by_platform: dict[str, list[ConversationFacts]] = defaultdict(list)
+    by_day: dict[date, list[ConversationFacts]] = defaultdict(list)
+    for f in facts:
+        by_tier[f.tier].append(f)
+        by_platform[f.platform].append(f)
+        by_day[f.conversation.created_at.astimezone(zone).date()].append(f)
+    first_day, last_day = since.astimezone(zone).date(), until.astimezone(zone).date()
+    days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
+    return Metrics(
+        overall=aggregate(facts, since, until),
+        by_tier={k: aggregate(v, since, until) for k, v in sorted(by_tier.items())},
+        by_platform={k: aggregate(v, since, until) for k, v in sorted(by_platform.items())},
+        daily=[(d, aggregate(by_day.get(d, []), since, until)) for d in days],
+        intents=_intent_rows(facts),
+        low_confidence=_low_confidence(log),
+        frt_seconds=[f.frt_s for f in facts if f.frt_s is not None],
+    )
+
+
+def _intent_rows(facts: Sequence[ConversationFacts]) -> list[IntentRow]:
+    grouped: dict[str, list[ConversationFacts]] = defaultdict(list)
+    for f in facts:
+        grouped[f.intent or OUT_OF_SCOPE].append(f)
+    rows = []
+    for intent, items in grouped.items():
+        reviewed = [f for f in items if f.reviewed]
+        relabelled = sum(f.relabelled_to is not None for f in reviewed)
+        overrides = sum(
+            sum(s in (DraftStatus.EDITED, DraftStatus.REJECTED) for s in f.draft_statuses) for f in items
+        ) + relabelled
+        rows.append(IntentRow(intent, len(items), len(reviewed), overrides, relabelled))
+    return sorted(rows, key=lambda r: (-r.conversations, r.intent))
+
+
+def _low_confidence(log: EventLog) -> list[LowConfidenceRow]:
+    grouped: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    for records in log.classifications.values():
+        for record in records:
+            c = record.classification
+            if not (c.out_of_scope or c.confidence < LOW_CONFIDENCE):
+                continue
+            guess, confidence = c.intent, c.confidence
+            if c.out_of_scope or guess == OUT_OF_SCOPE:
+                best = next((s for s in c.top_intents if s.intent != OUT_OF_SCOPE), None)
+                guess, confidence = (best.intent, best.probability) if best else (OUT_OF_SCOPE, c.confidence)
+            grouped[guess].append((confidence, c.out_of_scope))
+    rows = [LowConfidenceRow(g, len(v), round(sum(x for x, _ in v) / len(v), 3), sum(o for _, o in v))
+            for g, v in grouped.items()]
+    return sorted(rows, key=lambda r: (-r.count, r.guess))
 
 
 def is_automated_resolution(uow: UnitOfWork, conversation_id: str, answered_at: datetime, handoffs=None) -> bool:
-    """Answered by the bot and, within 24 h, not handed off, reopened or rated negatively."""
-    window_end = answered_at + AUTOMATION_WINDOW
-    handoffs = handoffs if handoffs is not None else uow.handoffs.list(conversation_id=conversation_id)
-    if any(h.created_at <= window_end for h in handoffs):
+    """Answered by the bot and, within 24 h, not handed off, reopened or rated negatively.
+
+    For one conversation; ``compute_stats`` derives the same for many at once.
+    """
+    conv = uow.conversations.get(conversation_id)
+    if conv is None:
         return False
-    later = [d for d in uow.decisions.for_conversation(conversation_id) if answered_at < d.created_at <= window_end]
-    if any(d.decision.action is not Action.ANSWER for d in later):
-        return False
-    ratings = uow.actions.list(action="csat")
-    return not any(
-        r.conversation_id == conversation_id and r.detail.get("negative") and r.created_at <= window_end
-        for r in ratings
-    )
+    log = EventLog(uow, conv.created_at, max(conv.created_at, answered_at) + AUTOMATION_WINDOW)
+    log.conversations = [conv]
+    return log.facts()[0].automated_resolution
 
 
 @dataclass(frozen=True)

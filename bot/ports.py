@@ -30,6 +30,7 @@ from bot.domain import (
     MessageState,
     ModelVersion,
     Outbound,
+    SlaEvent,
     StoredMessage,
 )
 
@@ -293,6 +294,21 @@ class SettingRepository(abc.ABC):
     def items(self, prefix: str = "") -> dict[str, Any]: ...
 
 
+class SlaEventRepository(abc.ABC):
+    @abc.abstractmethod
+    def claim(self, event: SlaEvent) -> bool:
+        """Insert ``event``; return False (and insert nothing) when an event with the
+        same (conversation_id, kind, due_at) exists, even one a concurrent
+        transaction committed first. The enclosing transaction stays usable."""
+
+    @abc.abstractmethod
+    def list(
+        self, *, since: datetime | None = None, conversation_id: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> list[SlaEvent]:
+        """Oldest first (by created_at)."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction over all repositories: ``with uow: ...; uow.commit()``.
 
@@ -310,6 +326,7 @@ class UnitOfWork(abc.ABC):
     model_versions: ModelVersionRepository
     outbox: OutboxRepository
     settings: SettingRepository
+    sla_events: SlaEventRepository
 
     def __enter__(self) -> UnitOfWork:
         return self

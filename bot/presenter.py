@@ -49,6 +49,10 @@ def _money(amount: float) -> str:
     return f"${amount:,.0f}"
 
 
+def _with_reasons(value: str, reasons: Sequence[str]) -> str:
+    return f"{value} — {', '.join(reasons)}" if reasons else value
+
+
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
@@ -87,7 +91,7 @@ class ContextPacket:
         if c:
             fields += [
                 CardField("Intent", f"{c.intent} ({c.confidence:.0%})"),
-                CardField("Urgency", c.urgency.value + (f" — {', '.join(c.urgency_reasons)}" if c.urgency_reasons else "")),
+                CardField("Urgency", _with_reasons(c.urgency.value, c.urgency_reasons)),
                 CardField("Sentiment", f"{c.sentiment.value} (frustration {c.frustration:.2f})"),
             ]
         fields.append(CardField("First response due", _when(self.conversation.first_response_due_at)))

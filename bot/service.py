@@ -41,6 +41,7 @@ from bot.domain import (
     InboundMessage,
     MessageKind,
     MessageState,
+    ModelVersion,
     Outbound,
     OutboundKind,
     OutboxStatus,
@@ -151,6 +152,13 @@ class SupportCore:
     def register_channel(self, channel: Channel) -> None:
         self.channels[channel.platform] = channel
 
+    def call_hooks(self, name: str, *args: Any) -> None:
+        """Call ``name(*args)`` on every hook that has it (SLA, lifecycle, CSAT hooks)."""
+        for hook in self.hooks:
+            method = getattr(hook, name, None)
+            if method is not None:
+                method(*args)
+
     # ================================================================ inbound
     async def handle_inbound(self, msg: InboundMessage, *, dispatch: bool = True) -> InboundResult:
         """Process one customer message exactly once."""
@@ -213,6 +221,12 @@ class SupportCore:
         now = self.clock.now()
         with self.uow() as uow:
             conv = self._find_conversation(uow, msg, now)
+        if conv is not None:
+            for hook in self.hooks:  # e.g. a CSAT rating typed as a reply: recorded, not a new question
+                intercept = getattr(hook, "intercept_inbound", None)
+                handled = await intercept(self, conv, stored, msg) if intercept is not None else None
+                if handled is not None:
+                    return handled
         noise = is_noise(msg.text)
         if conv is None and noise:
             with self.uow() as uow:
@@ -238,7 +252,10 @@ class SupportCore:
                 )
             else:
                 conv = uow.conversations.get(conv.id) or conv
-            reopened = conv.status is ConversationStatus.RESOLVED
+                if not noise:
+                    self.call_hooks("on_customer_message", uow, conv, now)
+            previous_status = conv.status
+            reopened = conv.status is ConversationStatus.RESOLVED and not noise  # "thanks 👍" does not reopen
             conv.updated_at = now
             conv.last_customer_message_at = now
             if reopened:
@@ -258,16 +275,20 @@ class SupportCore:
                 uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id)
             )
             pending_draft = any(d.status.value == "pending" for d in uow.drafts.list(conversation_id=conv.id))
-            if noise or (human_owned and not reopened) or pending_draft:
-                conv.status = ConversationStatus.OPEN if not noise else conv.status
-                uow.conversations.save(conv)
-                self._set_state(uow, stored.id, MessageState.PROCESSED if not noise else MessageState.IGNORED,
-                                conv.id)
+            failed = None if (is_new or noise or human_owned or pending_draft) else self._failed_answer(
+                uow, conv, previous_status, msg.text)
+            if failed is not None:  # "that didn't help": hand off with the failed answer in context
+                decision = Decision(Action.HANDOFF, "answer_failed",
+                                    "The customer said the bot's answer did not help.")
+                handoff = self._hand_off_failed_answer(uow, conv, decision, failed, stored.id, now)
+                self._set_state(uow, stored.id, MessageState.PROCESSED, conv.id)
                 uow.commit()
-                why = "noise in an existing conversation" if noise else (
-                    "a person owns this conversation" if human_owned else "a draft is awaiting approval")
-                return InboundResult("relayed", f"relayed to staff: {why}", conversation_id=conv.id,
-                                     message_id=stored.id, account=account)
+                return InboundResult("processed", decision.reason, conversation_id=conv.id, message_id=stored.id,
+                                     decision=decision, account=account, handoff_id=handoff.id,
+                                     reply=presenter.HANDOFF_ACK)
+            if noise or (human_owned and not reopened):
+                why = "noise in an existing conversation" if noise else "a person owns this conversation"
+                return self._relayed(uow, stored, conv, account, why, ignored=noise)
             context = [m.text for m in uow.messages.for_conversation(conv.id)
                        if m.kind is MessageKind.CUSTOMER and m.id != stored.id]
             overrides = self.threshold_overrides(uow)
@@ -280,7 +301,26 @@ class SupportCore:
         decision = self.policy.decide(
             PolicyInput(classification, account, hits, self.classifier.thresholds(), overrides)
         )
+        if pending_draft and decision.action is not Action.HANDOFF:
+            # An agent is already reviewing a reply; only something that needs a
+            # person now (an outage, an angry customer) goes past the draft.
+            with self.uow() as uow:
+                return self._relayed(uow, stored, conv, account, "a draft is awaiting approval")
         return self._record_decision(stored, msg, conv, is_new, account, classification, decision, hits)
+
+    def _relayed(
+        self, uow: UnitOfWork, stored: StoredMessage, conv: Conversation, account: Account | None, why: str,
+        *, ignored: bool = False,
+    ) -> InboundResult:
+        """Finish a message that the bot does not answer: staff already see it in the mirror."""
+        current = uow.conversations.get(conv.id)
+        if current is not None and not ignored and current.status is ConversationStatus.WAITING_ON_CUSTOMER:
+            current.status = ConversationStatus.OPEN  # the customer wrote: we owe them a response again
+            uow.conversations.save(current)
+        self._set_state(uow, stored.id, MessageState.IGNORED if ignored else MessageState.PROCESSED, conv.id)
+        uow.commit()
+        return InboundResult("relayed", f"relayed to staff: {why}", conversation_id=conv.id,
+                             message_id=stored.id, account=account)
 
     def _record_decision(
         self, stored: StoredMessage, msg: InboundMessage, conv: Conversation, is_new: bool,
@@ -298,6 +338,7 @@ class SupportCore:
                 conv.intent = classification.intent
             if classification.urgency.rank > conv.urgency.rank or is_new:
                 conv.urgency = classification.urgency
+            self.call_hooks("on_decision", uow, conv, account, classification, decision, is_new)
             uow.classifications.add(ClassificationRecord(new_id("cls"), conv.id, stored.id, classification, now))
             record = DecisionRecord(new_id("dec"), conv.id, stored.id, decision,
                                     account.tier if account else None, now)
@@ -405,6 +446,22 @@ class SupportCore:
         """Queue an outbound message in the caller's transaction (used by commands and operations)."""
         return self._queue(uow, conv, audience, kind, text, dedupe_key, payload or {}, platform)
 
+    def register_model_version(self, path: str = "", data_hash: str = "", metrics: dict | None = None) -> None:
+        """Record the classifier version in use, so every decision can be traced to a model."""
+        with self.uow() as uow:
+            active = uow.model_versions.active("intent")
+            if active is None or active.id != self.classifier.version:
+                uow.model_versions.add(ModelVersion(self.classifier.version, "intent", path, data_hash,
+                                                    self.clock.now(), metrics or {}))
+                uow.commit()
+
+    def corrections(self, since: datetime | None = None) -> list[tuple[str, str, str]]:
+        """Agents' intent corrections as (text, corrected intent, predicted intent), for retraining."""
+        with self.uow() as uow:
+            relabels = uow.actions.list(since=since, action="relabel")
+        return [(a.detail.get("text", ""), a.detail["intent"], a.detail.get("predicted_intent") or "")
+                for a in relabels if a.detail.get("text") and a.detail.get("intent")]
+
     # ================================================================ feedback
     async def record_feedback(
         self, conversation_id: str, *, positive: bool, user_id: str, score: int | None = None,
@@ -429,23 +486,41 @@ class SupportCore:
             if not positive and conv.bot_handled and not open_handoffs:
                 answers = [m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.BOT_ANSWER]
                 failed = answers[-1].text if answers else "(no answer found)"
-                reason = "The customer said the bot's answer did not help."
-                decision = Decision(Action.HANDOFF, "answer_failed", reason)
+                decision = Decision(Action.HANDOFF, "answer_failed", "The customer said the bot's answer did not help.")
                 decisions = uow.decisions.for_conversation(conv.id)
-                uow.decisions.add(DecisionRecord(new_id("dec"), conv.id, decisions[-1].message_id if decisions else "",
-                                                 decision, None, now))
-                classes = uow.classifications.for_conversation(conv.id)
-                packet = self._packet(uow, conv, self._cached_account(uow, conv),
-                                      classes[-1].classification if classes else None, decision)
-                conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.OPEN, None, now
-                handoff = self._open_handoff(uow, conv, f"{reason} Failed answer: {failed[:300]}", packet,
-                                             f"feedback:{conv.id}:{now.isoformat()}")
+                handoff = self._hand_off_failed_answer(uow, conv, decision, failed,
+                                                       decisions[-1].message_id if decisions else "", now,
+                                                       f"feedback:{conv.id}:{now.isoformat()}")
                 result.decision, result.handoff_id = decision, handoff.id
             uow.conversations.save(conv)
             uow.commit()
         if dispatch:
             await self.dispatch_outbox()
         return result
+
+    @staticmethod
+    def _failed_answer(uow: UnitOfWork, conv: Conversation, previous_status: ConversationStatus,
+                       text: str) -> str | None:
+        """The bot answer a follow-up says did not help, if it says so."""
+        from bot.lifecycle import says_not_helped
+
+        if not conv.bot_handled or previous_status is ConversationStatus.OPEN or not says_not_helped(text):
+            return None
+        replies = [m for m in uow.messages.for_conversation(conv.id)
+                   if m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY)]
+        return replies[-1].text if replies and replies[-1].kind is MessageKind.BOT_ANSWER else None
+
+    def _hand_off_failed_answer(self, uow: UnitOfWork, conv: Conversation, decision: Decision, failed: str,
+                                message_id: str, now: datetime, key: str | None = None) -> Handoff:
+        uow.decisions.add(DecisionRecord(new_id("dec"), conv.id, message_id, decision, None, now))
+        classes = uow.classifications.for_conversation(conv.id)
+        packet = self._packet(uow, conv, self._cached_account(uow, conv),
+                              classes[-1].classification if classes else None, decision)
+        conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.OPEN, None, now
+        handoff = self._open_handoff(uow, conv, f"{decision.reason} Failed answer: {failed[:300]}", packet,
+                                     key or message_id)
+        uow.conversations.save(conv)
+        return handoff
 
     @staticmethod
     def _cached_account(uow: UnitOfWork, conv: Conversation) -> Account | None:

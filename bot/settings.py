@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,6 +58,101 @@ class PolicySettings(BaseModel):
             if not 0 <= threshold <= 1:
                 raise ValueError(f"threshold for {key!r} must be between 0 and 1, got {threshold}")
         return value
+
+
+class SlaTarget(BaseModel):
+    """Allowed minutes for one (tier, urgency); ``business_hours`` False means 24/7."""
+
+    first_response_minutes: float = Field(gt=0)
+    resolution_minutes: float = Field(gt=0)
+    business_hours: bool = True
+
+
+def _t(frt: float, res: float, business_hours: bool = True) -> SlaTarget:
+    return SlaTarget(first_response_minutes=frt, resolution_minutes=res, business_hours=business_hours)
+
+
+BUSINESS_DAY = 9 * 60  # minutes in one default business day (09:00-18:00)
+
+
+def _default_sla_targets() -> dict[str, dict[str, SlaTarget]]:
+    return {
+        "enterprise": {"critical": _t(15, 4 * 60, False), "high": _t(60, 8 * 60, False),
+                       "normal": _t(120, 2 * BUSINESS_DAY), "low": _t(240, 3 * BUSINESS_DAY)},
+        "pro": {"critical": _t(60, 8 * 60, False), "high": _t(120, BUSINESS_DAY),
+                "normal": _t(240, 3 * BUSINESS_DAY), "low": _t(480, 5 * BUSINESS_DAY)},
+        "starter": {"critical": _t(120, BUSINESS_DAY), "high": _t(240, 2 * BUSINESS_DAY),
+                    "normal": _t(480, 4 * BUSINESS_DAY), "low": _t(BUSINESS_DAY, 5 * BUSINESS_DAY)},
+        "free": {"*": _t(BUSINESS_DAY, 5 * BUSINESS_DAY)},
+        "*": {"*": _t(BUSINESS_DAY, 5 * BUSINESS_DAY)},
+    }
+
+
+class SlaSettings(BaseModel):
+    """SLA targets per account tier and urgency, business hours, escalation.
+
+    ``targets[tier][urgency]``; ``"*"`` is the fallback for an unknown tier or
+    urgency (conversations without a CRM account use tier ``"*"``).
+    """
+
+    enabled: bool = True
+    targets: dict[str, dict[str, SlaTarget]] = Field(default_factory=_default_sla_targets)
+    timezone: str = "UTC"
+    business_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])  # Monday = 0
+    business_start: time = time(9, 0)
+    business_end: time = time(18, 0)
+    holidays: list[date] = Field(default_factory=list)
+    warn_at: float = Field(0.75, gt=0, lt=1)
+    escalate_at: float = Field(0.9, gt=0, lt=1)
+    sweep_seconds: float = Field(30.0, ge=1)
+    # user ids to mention on escalation, per platform ({"slack": ["U123"], "discord": ["4242"]})
+    oncall: dict[str, list[str]] = Field(default_factory=dict)
+    managers: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @field_validator("business_days")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if not value or any(not 0 <= d <= 6 for d in value):
+            raise ValueError("business_days must list weekdays 0 (Monday) to 6 (Sunday)")
+        return sorted(set(value))
+
+    @field_validator("escalate_at")
+    @classmethod
+    def _after_warning(cls, value: float, info: Any) -> float:
+        warn = info.data.get("warn_at")
+        if warn is not None and value <= warn:
+            raise ValueError("escalate_at must be greater than warn_at")
+        return value
+
+
+class OperationsSettings(BaseModel):
+    """Lifecycle, CSAT, weekly report and alert settings."""
+
+    auto_resolve_hours: float = Field(48.0, gt=0)  # customer silence after an answer; nudge at half
+    lifecycle_sweep_seconds: float = Field(300.0, ge=1)
+    csat_platforms: list[str] = Field(
+        default_factory=lambda: ["slack", "discord", "playground", "terminal"]
+    )
+    report_platforms: list[str] = Field(default_factory=list)  # empty: every registered channel
+    report_weekday: int = Field(0, ge=0, le=6)  # Monday
+    report_hour: int = Field(9, ge=0, le=23)  # local hour in sla.timezone
+    alerts_sweep_seconds: float = Field(900.0, ge=1)
+    # alert thresholds: (yellow, red)
+    alert_auto_csat: tuple[float, float] = (0.85, 0.75)  # CSAT on automatic answers below
+    alert_automation_drop: tuple[float, float] = (0.05, 0.10)  # week-over-week drop, absolute
+    alert_sla_breaches: tuple[int, int] = (1, 5)  # breaches in the last 24 h at or above
+    alert_min_ratings: int = Field(5, ge=1)  # fewer CSAT answers than this: no CSAT alert
 
 
 def _csv(value: Any) -> list[str]:
@@ -113,6 +209,8 @@ class Settings(BaseSettings):
     discord_manager_role: str | None = None
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
+    operations: OperationsSettings = Field(default_factory=OperationsSettings)
 
     @field_validator("slack_managers", "discord_support_channels", mode="before")
     @classmethod

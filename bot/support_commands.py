@@ -89,7 +89,8 @@ class SupportCommands:
             CardField("Top intents", ", ".join(f"{i} ({n})" for i, n in s.top_intents[:5]) or "—", short=False),
         )
         text = "\n".join(f"{f.label}: {f.value}" for f in fields)
-        return CommandReply(f"Support stats, last {label}\n{text}", (Card(f"Support stats, last {label}", fields=fields),))
+        title = f"Support stats, last {label}"
+        return CommandReply(f"{title}\n{text}", (Card(title, fields=fields),))
 
     def queue(self, actor: Actor, args: list[str]) -> CommandReply:
         now = self.core.clock.now()

@@ -37,6 +37,7 @@ from bot.domain import (
     ModelVersion,
     Outbound,
     Sentiment,
+    SlaEvent,
     StoredMessage,
     Ticket,
     Urgency,
@@ -183,6 +184,7 @@ ROW_TYPES: dict[type, type[SQLModel]] = {
     AgentActionRecord: tables.AgentActionRow,
     Outbound: tables.OutboxRow,
     ModelVersion: tables.ModelVersionRow,
+    SlaEvent: tables.SlaEventRow,
 }
 
 

@@ -242,7 +242,22 @@ class SettingRow(SQLModel, table=True):
     value: Any = _json()
 
 
+class SlaEventRow(SQLModel, table=True):
+    __tablename__ = "sla_events"
+    __table_args__ = (
+        sa.UniqueConstraint("conversation_id", "kind", "due_at", name="uq_sla_events_claim"),
+    )
+
+    seq: int | None = _seq()
+    id: str = _id()
+    conversation_id: str = Field(index=True)
+    kind: str
+    due_at: datetime = _when()
+    created_at: datetime = _when(index=True)
+    detail: Any = _json(nullable=False)
+
+
 ALL_TABLES = (
     ConversationRow, MessageRow, ClassificationRow, DecisionRow, DraftRow, HandoffRow,
-    AgentActionRow, AccountCacheRow, ModelVersionRow, OutboxRow, SettingRow,
+    AgentActionRow, AccountCacheRow, ModelVersionRow, OutboxRow, SettingRow, SlaEventRow,
 )

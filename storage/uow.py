@@ -34,6 +34,7 @@ from bot.domain import (
     ModelVersion,
     Outbound,
     OutboxStatus,
+    SlaEvent,
     StoredMessage,
 )
 from bot.errors import Conflict, DuplicateDelivery
@@ -49,6 +50,7 @@ from bot.ports import (
     ModelVersionRepository,
     OutboxRepository,
     SettingRepository,
+    SlaEventRepository,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -66,6 +68,7 @@ from storage.tables import (
     ModelVersionRow,
     OutboxRow,
     SettingRow,
+    SlaEventRow,
 )
 
 
@@ -476,6 +479,45 @@ class SqlSettingRepository(SettingRepository):
         }
 
 
+class _Claimed(Exception):
+    """Internal: an sla_events claim lost to an existing or concurrent one."""
+
+
+class SqlSlaEventRepository(_Repo, SlaEventRepository):
+    entity, row = SlaEvent, SlaEventRow
+
+    def _exists(self, event: SlaEvent) -> bool:
+        return self._session.exec(
+            select(SlaEventRow.id).where(
+                SlaEventRow.conversation_id == event.conversation_id,
+                SlaEventRow.kind == event.kind,
+                SlaEventRow.due_at == mapping.to_utc(event.due_at),
+            )
+        ).first() is not None
+
+    def claim(self, event: SlaEvent) -> bool:
+        if self._exists(event):
+            return False
+        row = mapping.to_row(event)
+        try:
+            # the UNIQUE (conversation_id, kind, due_at) constraint decides races
+            self._guarded_flush(lambda e: _Claimed(), lambda: self._session.add(row))
+        except _Claimed:
+            return False
+        return True
+
+    def list(
+        self, *, since: datetime | None = None, conversation_id: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> list[SlaEvent]:
+        stmt = self._select(since)
+        if conversation_id is not None:
+            stmt = stmt.where(SlaEventRow.conversation_id == conversation_id)
+        if kinds is not None:
+            stmt = stmt.where(_in(SlaEventRow.kind, kinds))
+        return self._all(stmt)
+
+
 # --------------------------------------------------------------------------- unit of work
 
 
@@ -499,6 +541,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.model_versions = SqlModelVersionRepository(session)
         self.outbox = SqlOutboxRepository(session)
         self.settings = SqlSettingRepository(session)
+        self.sla_events = SqlSlaEventRepository(session)
 
     def __enter__(self) -> SqlUnitOfWork:
         return self

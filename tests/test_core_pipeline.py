@@ -268,3 +268,27 @@ async def test_only_the_customer_of_the_conversation_can_rate_it(app, alice):
     result = await alice.says("How do I download my invoice?")
     with pytest.raises(InvalidInput):
         await app.core.record_feedback(result.conversation_id, positive=True, user_id="U_MALLORY")
+
+
+async def test_an_outage_reported_while_a_draft_waits_is_handed_off(app, clock, channel):
+    bob = Customer(app, clock, user="U_BOB", account="acc_big")
+    drafted = await bob.says("where can I find my invoice?")
+    assert drafted.decision.action.value == "draft"
+    clock.advance(minutes=1)
+    follow_up = await bob.says("never mind that, the whole app is down for all of us")
+    assert follow_up.conversation_id == drafted.conversation_id
+    assert follow_up.decision.action.value == "handoff"
+    quiet = await bob.says("where do I reset my password?")
+    assert quiet.status == "relayed"  # a person owns the conversation now
+
+
+async def test_relabels_are_exported_for_retraining_and_model_versions_recorded(app, alice, uow_factory):
+    from bot.commands import RelabelIntent
+
+    result = await alice.says("where is my refund? also my invoice")
+    await app.commands.execute(RelabelIntent(result.conversation_id, AGENT, "refund"))
+    assert app.core.corrections() == [("where is my refund? also my invoice", "refund", "invoice")]
+    app.core.register_model_version("/models/x")
+    app.core.register_model_version("/models/x")
+    with uow_factory() as uow:
+        assert [v.id for v in uow.model_versions.list()] == ["fake-1"]

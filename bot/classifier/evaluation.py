@@ -27,7 +27,7 @@ def evaluate_model(
     oos_names = {x for x in (oos_label, model.oos_label) if x}
     predictions = model.predict(list(texts))
     y_true = [OUT_OF_SCOPE if t in oos_names else t for t in labels]
-    use_oos = oos_label is not None or OUT_OF_SCOPE in y_true
+    use_oos = bool(oos_names)
     answered = [model.would_answer(p) for p in predictions]
     if use_oos:
         y_pred = [p.intent for p in predictions]  # OUT_OF_SCOPE on abstention

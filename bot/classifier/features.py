@@ -53,16 +53,25 @@ class TfidfBlock:
             vec.set_params(min_df=1)
         vec.fit(texts)
         vocab = {str(k): int(v) for k, v in vec.vocabulary_.items()}
-        return cls(dict(settings), vocab, vec.idf_.astype(np.float32))
+        block = cls(dict(settings), vocab, vec.idf_.astype(np.float32))
+        block._sk = vec  # faster batch transform while training; never persisted
+        return block
 
     def __post_init__(self) -> None:
         self._analyze = _vectorizer(self.settings).build_analyzer()
+        self._sk: TfidfVectorizer | None = None
 
     @property
     def size(self) -> int:
         return len(self.idf)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        if self._sk is not None:
+            return self._sk.transform(texts).astype(np.float32).tocsr()
+        return self.transform_portable(texts)
+
+    def transform_portable(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The transform a loaded model uses (no scikit-learn vectorizer object)."""
         indptr = [0]
         indices: list[int] = []
         values: list[float] = []
@@ -134,9 +143,7 @@ class Featurizer:
 
     def to_json(self) -> dict[str, Any]:
         """Settings and vocabularies (idf arrays go to the npz file)."""
-        return {
-            "blocks": [{"settings": b.settings, "terms": _terms_by_index(b.vocabulary)} for b in self.blocks]
-        }
+        return {"blocks": [{"settings": b.settings, "terms": _terms_by_index(b.vocabulary)} for b in self.blocks]}
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {f"idf_{i}": b.idf for i, b in enumerate(self.blocks)}

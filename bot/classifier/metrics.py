@@ -75,9 +75,7 @@ def macro_f1(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
     return float(np.mean([row["f1"] for row in table]))
 
 
-def per_label_table(
-    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None
-) -> list[dict]:
+def per_label_table(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None) -> list[dict]:
     """Precision, recall, F1 and support for each label, sorted by label."""
     if labels is None:
         labels = sorted(set(y_true))
@@ -154,9 +152,7 @@ def evaluate_predictions(
         result["oos_recall"] = float(pred_oos[oos].mean()) if oos.any() else None
         if answered_at_model_threshold is not None:
             ans = np.asarray(answered_at_model_threshold, dtype=bool)
-            result["in_scope_coverage_at_model_threshold"] = (
-                float(ans[in_scope].mean()) if in_scope.any() else None
-            )
+            result["in_scope_coverage_at_model_threshold"] = float(ans[in_scope].mean()) if in_scope.any() else None
             result["precision_at_model_threshold"] = float(answer_correct[ans].mean()) if ans.any() else None
     elif answered_at_model_threshold is not None:
         ans = np.asarray(answered_at_model_threshold, dtype=bool)

@@ -32,53 +32,94 @@ def _rx(pattern: str) -> re.Pattern[str]:
 # ---------------------------------------------------------------------- urgency cues
 
 _SCOPE_ALL = _rx(
-    r"\b(none of (our|my|the)|no ?one|nobody|every(one|body)|all (of )?(our|my|the)?\s*"
-    r"(users|customers|staff|team|employees|agents|accounts|workspaces?|people|clients)|"
-    r"(whole|entire) (company|team|org(ani[sz]ation)?|site|platform)|company[- ]wide|org[- ]wide|"
-    r"across (the )?(board|org|company)|all users|any(one|body) (can|could)(n'?t| not))\b"
+    r"\b(none of (our|my|the)|no ?one|nobody|every(one|body)|every single \w+|"
+    r"all (of )?(our|my|the)?\s*(\d[\d,k]* )?(of our )?(?!(the )?time)\w+|all \d[\d,k]*|all$|for all|"
+    r"(whole|entire) (?!\w* ?team)\w+|company[- ]wide|org[- ]wide|global|100 ?%|dozens|hundreds|thousands|"
+    r"across (the )?(board|org|company|our)|any(one|body)|for any|any of (our|the)|"
+    r"nothing (works|loads|is loading)|(\d{3,}|\d+k) (accounts|users|customers|people)|"
+    r"every (?!(time|hour|day|week|morning|night)\b)\w+)\b"
 )
-_PRODUCTION = _rx(r"\b(prod(uction)?|live (site|system|environment)|customer[- ]facing)\b")
+# "none of our users can log in": the negation sits in the subject, the verb is positive
+_NOBODY_CAN = _rx(
+    r"\b(none of (our|my|the|your)\s+\w+|no ?one|nobody|no (users?|customers?|employees|staff|agents|one))"
+    r"(\s+\w+){0,3}?\s+(can|could|is able to|are able to|has been able to|have been able to|manages? to)\s+"
+    r"(\w+\s+){0,1}(log ?in|sign ?in|access|connect|load|open|use|login|pay|send|receive|see|get past|get in)\b"
+)
+_PRODUCTION = _rx(
+    r"\b(prod(uction)?|live (site|system|environment)|customer[- ]facing|our customers|"
+    r"for our customers|pipelines?)\b"
+)
+_OUTAGE = _rx(
+    r"\b(outage|(is|are|went|seems|all) down|completely (down|unreachable|broken)|"
+    r"nothing (works|loads)|white screen|unreachable)\b"
+)
 _BROKEN = _rx(
     r"(\b(can ?not|can'?t|cannot|unable to|could ?n[o']t|won'?t|doesn'?t|does not|isn'?t|is not|"
-    r"are not|aren'?t|not able to|failed to|fails? to)\s+(\w+\s+){0,2}"
-    r"(log ?in|sign ?in|access|connect|load|open|work|send|receive|reach|use|save|sync|authenticate)\b|"
+    r"are not|aren'?t|not able to|failed to|fails? to|not)\s+(\w+\s+){0,2}"
+    r"(log ?in|sign ?in|access|connect|load|loading|open|work|send|receive|reach|use|save|sync|"
+    r"authenticate|arriving|being \w+|run|manage|re-?enable)\w*\b|"
     r"\b(down|outage|offline|unavailable|unreachable|not working|broken|crash(es|ed|ing)?|"
-    r"500 errors?|502|503|504|timing out|time ?outs?|locked out|stopped working|no longer work)\b)"
+    r"[45]\d\ds?|timing out|time ?outs?|locked out|logged out|stopped( working)?|no longer work\w*|"
+    r"errors?( out)?|fail(s|ed|ing)?|rejecting|returns? \d{3}|white screen|no data|"
+    r"shows? 0|disabled|stripped|dropping|missing|wrong numbers|not firing|blank|stale|piling up|"
+    r"duplicat\w+|haven'?t (sent|run|arrived)|(is|are) empty|can'?t \w+)\b)"
 )
 _DATA_LOSS = _rx(
     r"\b(data (loss|lost|is gone|disappeared|deleted|leak)|lost (all|our|my) (data|files|records)|"
-    r"(deleted|wiped|missing) (all|every)|corrupt(ed|ion)?)\b"
+    r"(deleted|wiped|missing|gone|lost)\b.{0,40}\b(all|every|prod(uction)?|dataset|workspace|data)|"
+    r"(all|every)\b.{0,40}\b(deleted|wiped|gone|lost)|wiped|corrupt(ed|ion)?|(data|dataset) deleted|"
+    r"deleted (our|the) \w+ (dataset|workspace|project)|shows? 0\b.{0,30}\b\d+k?|truncated|data gone|"
+    r"replaced every|with null)"
 )
 _SECURITY = _rx(
     r"\b(breach(ed)?|hack(ed|er)?|compromised|unauthori[sz]ed (access|login|charge)|phishing|"
-    r"leak(ed)?|exposed (data|credentials|keys)|security (incident|issue|vulnerability)|fraud(ulent)?)\b"
+    r"leak(ed)?|exposed (data|credentials|keys|tokens?)|security (incident|vulnerability)|fraud(ulent)?|"
+    r"attacker|ransomware|taken over|took over|someone('?s| has| is)? (has )?(access|inside|in our)|"
+    r"someone'?s inside|public (repo|pastebin|gist)|pastebin|unknown (external )?(accounts|logins|users)|"
+    r"(token|key|secret|password)s? (in|on) (a )?public|see each other'?s data|other (customers|tenants)'? data)"
 )
 _SINCE = _rx(
-    r"\b(since (\d{1,2}(:\d\d)?\s*(am|pm)?|this morning|yesterday|last night|hours|an hour)|"
-    r"for (the (last|past) )?(\d+|several|many|a few) (hours|days))\b"
+    r"\b(since (\d{1,2}(:\d\d)?\s*(am|pm)?|this morning|yesterday|last night|midnight|morning|"
+    r"the \w+|tuesday|monday|wednesday|thursday|friday|hours|an hour)|"
+    r"for (the (last|past) )?(\d+|several|many|a few) (hours|days|minutes)|for \d+ ?(h|min)\b)"
 )
 _URGENT_WORD = _rx(
     r"\b(urgent(ly)?|asap|emergency|critical|immediately|right now|sev ?[12]|p[01]\b|blocker|"
-    r"blocking|show ?stopper)\b"
+    r"blocking|show ?stopper|please hurry|hurry)\b"
 )
+_NOT_URGENT = _rx(r"\b(not urgent|no urgency|not blocking|not a blocker|no rush|not critical)\b")
 _DEADLINE = _rx(
-    r"\b(deadline|by (today|tonight|tomorrow|eod|end of (the )?day)|before (the )?"
-    r"(launch|demo|meeting|release)|go[- ]live|in \d+ (minutes|hours))\b"
+    r"\b(deadline|by (today|tonight|tomorrow|eod|end of (the )?day)|end of day|before (the )?"
+    r"(launch|demo|meeting|release)|go[- ]live|in \d+ (minutes|hours)|(this|tomorrow) (afternoon|morning)|"
+    r"today|tomorrow|tonight|at \d{1,2}(:\d\d)? ?(am|pm)|meeting|board|investor|is due|due (today|tomorrow)|"
+    r"deal closes|grace period|workshop|starts at)\b"
 )
 _MONEY = _rx(
     r"\b(charged (twice|double|wrong)|double[- ]charged|overcharged|payments? (fail(ed|ing)?|"
-    r"declined|not going through)|invoice (wrong|incorrect)|refund)\b"
+    r"declined|not going through)|payment for .{0,30} failed|invoice (wrong|incorrect)|incorrect invoice|refund)\b"
 )
-_BLOCKED = _rx(r"\b(blocked|stuck|can'?t (proceed|continue|work)|unable to work|locked out)\b")
+_BLOCKED = _rx(r"\b(blocked|stuck|can'?t (proceed|continue|work)|unable to work|depends? on)\b")
+_REPEAT = _rx(
+    r"\b(still waiting|no response|no reply|(second|third|fourth|\d+(st|nd|rd|th)) time|"
+    r"\d+ times|repeated request|again and again|asked (twice|again))\b"
+)
 _CHURN = _rx(
     r"\b(cancel (our|my)? ?(subscription|contract|account|plan)|switch(ing)? to (a )?competitor|"
     r"churn|legal action|lawyer|escalate)\b"
 )
 _LOW = _rx(
-    r"\b(no rush|whenever you (can|get a chance)|not urgent|low priority|just curious|"
-    r"feature request|would be nice|nice to have|suggestion|wondering|in the future|"
-    r"is it possible to|how (do|can) (i|we))\b"
+    r"\b(no rush|whenever|not urgent|no urgency|not blocking|low priority|just curious|just a thought|"
+    r"feature (request|idea)|idea(?=:)|would be (nice|handy|amazing|great)|nice[- ]to[- ]have|suggest\w*|"
+    r"wishlist|wish list|would you consider|any plans|plans for|one day|in the future|vote on|"
+    r"could .{0,40} let (me|us)|request:|please add|typo|feedback|love (it|the)|great|cute|lol|"
+    r"just letting you know|referral|open source|who designed|random (question|q)|wondering|for later|"
+    r"would (love|appreciate)|at some point|swag|just interested|thought(?=:)|fun idea|keep it up|"
+    r"when you get a (sec|chance|minute)|no biggie|best \w+ (tool|product))\b"
 )
+# one user, one item: a real problem, but not a business-wide one
+_SINGLE = _rx(r"\b(my|one|single|a single|one of|i'?m|i am|I)\b")
+_TEAM = _rx(r"\b(team|our|we|we'?re|customers?|clients?|executives|analysts|people|users|company|office)\b")
+_HOW_TO = _rx(r"(^|[.!?:]\s*)\W*(how (do|can|to|would)|where (do|can|is)|what is|is there|can i|can we)\b")
 
 
 @dataclass(frozen=True)
@@ -91,7 +132,13 @@ class Signals:
 
 
 def assess_urgency(text: str, *, frustration: float = 0.0) -> tuple[Urgency, tuple[str, ...]]:
-    """Urgency level and the cues that raised (or lowered) it."""
+    """Urgency level and the cues that raised (or lowered) it.
+
+    Severity comes from impact (something broken for many users or production,
+    data loss, security) rather than tone: a polite "no rush, but all our
+    dashboards are empty" is still critical, a shouted "URGENT how do I change
+    a colour" is not.
+    """
     reasons: list[str] = []
     level = Urgency.NORMAL
 
@@ -101,34 +148,46 @@ def assess_urgency(text: str, *, frustration: float = 0.0) -> tuple[Urgency, tup
         if new.rank > level.rank:
             level = new
 
-    broken = _BROKEN.search(text)
+    broken = _NOBODY_CAN.search(text) or _OUTAGE.search(text) or _BROKEN.search(text)
     scope = _SCOPE_ALL.search(text)
     prod = _PRODUCTION.search(text)
+    outage = _OUTAGE.search(text)
     if broken and (scope or prod):
-        raise_to(
-            Urgency.CRITICAL, f"widespread impact: '{(scope or prod).group(0)}' + '{broken.group(0).strip()}'"
-        )
+        who, what = (scope or prod).group(0), broken.group(0).strip()
+        cue = what if who.lower() in what.lower() else f"{who}' + '{what}"
+        raise_to(Urgency.CRITICAL, f"widespread impact: '{cue}'")
+    elif outage:
+        raise_to(Urgency.CRITICAL, f"outage: '{outage.group(0)}'")
+    elif broken and _TEAM.search(text):
+        raise_to(Urgency.HIGH, f"something is broken for the team: '{broken.group(0).strip()}'")
     elif broken:
-        raise_to(Urgency.HIGH, f"something is broken: '{broken.group(0).strip()}'")
+        reasons.append(f"something is broken for one user: '{broken.group(0).strip()}'")
     if m := _DATA_LOSS.search(text):
         raise_to(Urgency.CRITICAL, f"data loss: '{m.group(0)}'")
     if m := _SECURITY.search(text):
         raise_to(Urgency.CRITICAL, f"security: '{m.group(0)}'")
     if (m := _SINCE.search(text)) and broken:
         reasons.append(f"ongoing: '{m.group(0)}'")
-    if m := _URGENT_WORD.search(text):
-        raise_to(Urgency.HIGH, f"says urgent: '{m.group(0)}'")
-    if m := _DEADLINE.search(text):
+    not_urgent = _NOT_URGENT.search(text)
+    how_to = _HOW_TO.search(text)
+    if (m := _URGENT_WORD.search(text)) and not not_urgent:
+        if how_to and not broken:
+            reasons.append(f"says '{m.group(0)}' but asks a how-to question")
+        else:
+            raise_to(Urgency.HIGH, f"says urgent: '{m.group(0)}'")
+    if (m := _DEADLINE.search(text)) and not how_to:
         raise_to(Urgency.HIGH, f"deadline: '{m.group(0)}'")
     if m := _MONEY.search(text):
         raise_to(Urgency.HIGH, f"billing problem: '{m.group(0)}'")
     if m := _BLOCKED.search(text):
         raise_to(Urgency.HIGH, f"blocked: '{m.group(0)}'")
+    if m := _REPEAT.search(text):
+        raise_to(Urgency.HIGH, f"asked before: '{m.group(0)}'")
     if m := _CHURN.search(text):
         raise_to(Urgency.HIGH, f"churn risk: '{m.group(0)}'")
     if frustration >= 0.6:
         raise_to(Urgency.HIGH, f"frustrated customer (frustration {frustration:.2f})")
-    if level == Urgency.NORMAL and (m := _LOW.search(text)):
+    if level.rank <= Urgency.HIGH.rank and not broken and (m := _LOW.search(text)):
         level = Urgency.LOW
         reasons.append(f"no time pressure: '{m.group(0)}'")
     return level, tuple(reasons)
@@ -138,17 +197,30 @@ def assess_urgency(text: str, *, frustration: float = 0.0) -> tuple[Urgency, tup
 
 _NEG = _rx(
     r"\b(unacceptable|ridiculous|terrible|awful|horrible|worst|useless|frustrat\w*|annoy\w*|angry|upset|"
-    r"disappoint\w*|fed up|sick of|tired of|waste of|joke|pathetic|disgrac\w*|furious|"
-    r"not happy|unhappy|hate|bad|poor|wtf|seriously\?|come on|why (is|does|can'?t|won'?t)|"
+    r"disappoint\w*|fed up|sick of|tired of|i'?m tired|waste of|joke|pathetic|disgrac\w*|furious|"
+    r"not happy|unhappy|hate|bad|poor|wtf|seriously\?|come on|why (is|are|does|can'?t|won'?t)|"
     r"still (not|no|hasn'?t|haven'?t|waiting|broken|doesn'?t|can'?t)|nobody (has )?(answered|replied|"
-    r"responded)|no (one|response|reply|answer)|ignored|cancel)\b"
+    r"responded|cares|warned)|no (response|reply|answer)|ignored|not impressed|unbelievable|can'?t believe|"
+    r"give up|gotten worse|getting worse|losing patience|a mess|mess\b|so done|done with|sigh|ugh|argh|"
+    r"embarrassing|thanks for nothing|you broke|talk to a manager|speak to a manager|switching vendors|"
+    r"considering switching|keeps? closing|same (bug|article|answer)|how many times|are you even|"
+    r"this level of service|\w+ AF|third (outage|day|time)|another (outage|bug|error)|yet another|"
+    r"i need a human|stop sending|slow|incomplete|sorry but|broke|crashed|keeps happening|no one fixes|"
+    r"(four|five|\d+) times)\b|\bagain\.|nothing\."
 )
 _POS = _rx(
-    r"\b(thanks?|thank you|thx|great|awesome|amazing|excellent|perfect|love|appreciate\w*|helpful|"
-    r"brilliant|fantastic|wonderful|happy|glad|nice|cheers|works now|solved|resolved|well done|kudos)\b"
+    r"\b(thanks?|thank you|thx|great|awesome|amazing|excellent|perfect|love|loves|appreciate\w*|helpful|"
+    r"brilliant|fantastic|wonderful|happy|glad|nice|cheers|works now|solved|resolved|well done|kudos|"
+    r"props|beautiful\w*|lovely|enjoy\w*|pleased|impressed|rocks|like a charm|good stuff|best|slick|"
+    r"delighted|game changer|way (faster|better)|keep it up|super)\b"
 )
 _NEGATION_BEFORE_POS = _rx(
-    r"\b(not|no|never|isn'?t|wasn'?t|hardly)\s+(\w+\s+)?(great|helpful|happy|good|nice)\b"
+    r"\b(not|no|never|isn'?t|wasn'?t|hardly)\s+(\w+\s+)?(great|helpful|happy|good|nice|impressed)\b"
+)
+# "great, broken again": praise next to a problem is sarcasm
+_PROBLEM = _rx(
+    r"\b(broken|broke|outage|error|bug|nothing|crash\w*|failing|down)\b|\banother '|"
+    r"\b(another|again)\b(?!.*\b(firing|working|works|year)\b)"
 )
 
 # ---------------------------------------------------------------------- frustration cues
@@ -228,8 +300,7 @@ def assess_frustration(text: str, context: Sequence[str] = ()) -> tuple[float, t
         score += 0.2
         reasons.append("repeated !/?")
     caps = [w for w in _CAPS_WORD.findall(text) if w not in _ACRONYMS]
-    words = _WORD.findall(text)
-    if caps and (len(caps) >= 2 or (words and len(caps) / len(words) > 0.3)):
+    if len(caps) >= 2 or any(len(w) >= 5 for w in caps):
         score += 0.25
         reasons.append("CAPS")
     if m := _NEG.search(text):
@@ -247,9 +318,12 @@ def assess_frustration(text: str, context: Sequence[str] = ()) -> tuple[float, t
 
 
 def assess_sentiment(text: str, frustration: float = 0.0) -> Sentiment:
-    neg = len(_NEG.findall(text)) + len(_NEGATION_BEFORE_POS.findall(text))
-    pos = len(_POS.findall(text)) - len(_NEGATION_BEFORE_POS.findall(text))
-    if frustration >= 0.5:
+    negation = len(_NEGATION_BEFORE_POS.findall(text))
+    neg = len(_NEG.findall(text)) + negation
+    pos = len(_POS.findall(text)) - negation
+    if pos > 0 and _PROBLEM.search(text):  # sarcasm: "oh wonderful, another outage"
+        neg += pos + 1
+    if frustration >= 0.2:
         neg += 1
     if neg > pos and neg > 0:
         return Sentiment.NEGATIVE

@@ -70,9 +70,7 @@ def verify_manifest(model_dir: Path) -> dict[str, str]:
     if fmt != FORMAT_NAME:
         raise ModelError(f"{manifest_path}: unknown format {fmt!r}")
     if version != FORMAT_VERSION:
-        raise ModelError(
-            f"{manifest_path}: format version {version} is not supported (want {FORMAT_VERSION})"
-        )
+        raise ModelError(f"{manifest_path}: format version {version} is not supported (want {FORMAT_VERSION})")
     if not isinstance(digests, dict) or not digests:
         raise ModelError(f"{manifest_path} lists no files")
     for name, expected in digests.items():

@@ -45,6 +45,7 @@ from bot.domain import (
     ModelVersion,
     Outbound,
     OutboxStatus,
+    SlaEvent,
     StoredMessage,
 )
 from bot.errors import Conflict, DuplicateDelivery, InvalidInput
@@ -60,6 +61,7 @@ from bot.ports import (
     ModelVersionRepository,
     OutboxRepository,
     SettingRepository,
+    SlaEventRepository,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -82,6 +84,7 @@ class InMemoryStore:
     model_versions: dict[str, ModelVersion] = field(default_factory=dict)
     outbox: dict[str, Outbound] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    sla_events: dict[str, SlaEvent] = field(default_factory=dict)
 
 
 def _utc(value: datetime) -> datetime:
@@ -381,6 +384,26 @@ class InMemorySettingRepository(_Repo, SettingRepository):
         return {k: copy.deepcopy(v) for k, v in sorted(self._data.settings.items()) if k.startswith(prefix)}
 
 
+class InMemorySlaEventRepository(_Repo, SlaEventRepository):
+    def claim(self, event: SlaEvent) -> bool:
+        key = (event.conversation_id, event.kind, _utc(event.due_at))
+        if any((e.conversation_id, e.kind, e.due_at) == key for e in self._data.sla_events.values()):
+            return False
+        _insert(self._data.sla_events, event.id, event, "sla event")
+        return True
+
+    def list(
+        self, *, since: datetime | None = None, conversation_id: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> list[SlaEvent]:
+        wanted = None if kinds is None else set(kinds)
+        return _oldest_first(
+            e for e in _since(self._data.sla_events.values(), since)
+            if (conversation_id is None or e.conversation_id == conversation_id)
+            and (wanted is None or e.kind in wanted)
+        )
+
+
 # --------------------------------------------------------------------------- unit of work
 
 
@@ -403,6 +426,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.model_versions = InMemoryModelVersionRepository(self)
         self.outbox = InMemoryOutboxRepository(self)
         self.settings = InMemorySettingRepository(self)
+        self.sla_events = InMemorySlaEventRepository(self)
 
     def __enter__(self) -> InMemoryUnitOfWork:
         # start from the latest committed state, like a new SQL transaction

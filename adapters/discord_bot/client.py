@@ -1,0 +1,413 @@
+"""The discord.py client: inbound messages, staff buttons and modals, ``/support``.
+
+Inbound: a forum post in a support forum, or a message in a support text
+channel, starts a conversation; replies in its thread continue it. Messages in
+a mirror thread of the triage channel are staff messages (relayed to the
+customer unless they start with the note marker).
+
+Buttons are persistent: their ``custom_id`` is ``<action>:<id>`` and a
+``DynamicItem`` parses it, so a button keeps working after a restart. Modals
+are not kept in memory either: their submissions are routed by ``custom_id``
+in ``on_interaction``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+import yarl
+from discord import app_commands
+
+from adapters.discord_bot import render
+from adapters.discord_bot.config import DEFAULT_API_URL, DiscordConfig
+from bot.commands import (
+    Actor,
+    ApproveDraft,
+    ClaimHandoff,
+    Command,
+    EditDraft,
+    RejectDraft,
+    ResolveHandoff,
+    StaffMessage,
+)
+from bot.domain import OUT_OF_SCOPE, Author, ConversationStatus, InboundMessage, Role
+from bot.errors import ConfigurationError, Conflict, InvalidInput, NotAuthorized, NotFound
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import App
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+REFUSAL = "Only members with the support agent role can do that."
+STAFF_ACTIONS = ("draft_approve", "draft_edit", "draft_reject", "handoff_claim", "handoff_resolve")
+EDIT_MODAL, REJECT_MODAL = "draft_edit_modal", "draft_reject_modal"
+THREAD_NAMES_KEPT = 5000  # bounded memo of thread names / thread parents
+
+# --------------------------------------------------------------------------- REST base
+# discord.py builds every URL from the class attribute ``discord.http.Route.BASE``
+# (the webhook/interaction adapter uses the same class). It is process-wide, so
+# clients pointing at different REST bases cannot run in one process; we count
+# the clients using it and refuse a conflicting one instead of silently mixing.
+_base_users = 0
+
+
+def _acquire_api_base(url: str) -> None:
+    global _base_users
+    if _base_users and url != discord.http.Route.BASE:
+        raise ConfigurationError("SUPPORTBOT_DISCORD_API_URL",
+                                 f"another Discord client in this process already uses {discord.http.Route.BASE}")
+    discord.http.Route.BASE = url
+    _base_users += 1
+
+
+def _release_api_base() -> None:
+    global _base_users
+    _base_users = max(0, _base_users - 1)
+    if _base_users == 0:
+        discord.http.Route.BASE = DEFAULT_API_URL
+
+
+# --------------------------------------------------------------------------- persistent buttons
+class StaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?P<action>" + "|".join(STAFF_ACTIONS)
+                  + r"):(?P<target>[A-Za-z0-9_\-]{1,90})"):
+    """A card button; survives restarts because everything it needs is in its custom_id."""
+
+    def __init__(self, action: str, target: str, *, label: str = "…", style: int = 2) -> None:
+        super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle(style),
+                                           custom_id=render.custom_id(action, target)))
+        self.action, self.target = action, target
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: Any, /
+                             ) -> StaffButton:
+        return cls(match["action"], match["target"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        assert isinstance(client, SupportClient)
+        await client.on_staff_button(interaction, self.action, self.target)
+
+
+def view_for(buttons: list[dict[str, Any]]) -> discord.ui.View | None:
+    """A persistent view (timeout=None) from rendered button rows."""
+    if not buttons:
+        return None
+    view = discord.ui.View(timeout=None)
+    for row_index, row in enumerate(buttons):
+        for button in row["components"]:
+            action, _, target = button["custom_id"].partition(":")
+            item = StaffButton(action, target, label=button["label"], style=button["style"])
+            item.row = row_index
+            view.add_item(item)
+    return view
+
+
+# --------------------------------------------------------------------------- the client
+class SupportClient(discord.Client):
+    def __init__(self, app: App, config: DiscordConfig, **options: Any) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # GUILD_CREATE (channels, roles, threads), THREAD_*
+        intents.guild_messages = True  # MESSAGE_CREATE in guild channels and threads
+        intents.message_content = True  # privileged: the text of customers' questions
+        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none(),
+                         max_ratelimit_timeout=30.0, **options)
+        self.app = app
+        self.config = config
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(support_group(self))
+        self.gateway_url: str | None = config.gateway_url
+        self.thread_names: dict[int, str] = {}  # top-level message id -> name for its thread
+        self._thread_parents: dict[int, int | None] = {}  # uncached channel id -> parent id (None: not a thread)
+        self._tasks: set[asyncio.Task] = set()
+        self._base_acquired = False
+
+    # ---------------------------------------------------------------- lifecycle
+    async def login(self, token: str) -> None:
+        if not self._base_acquired:
+            _acquire_api_base(self.config.api_url)
+            self._base_acquired = True
+        await super().login(token)
+
+    async def close(self) -> None:
+        try:
+            if self._tasks:  # let in-flight posts after a click finish while the HTTP session is open
+                await asyncio.wait(list(self._tasks), timeout=5)
+            await super().close()
+        finally:
+            if self._base_acquired:
+                self._base_acquired = False
+                _release_api_base()
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(StaffButton)
+        if self.gateway_url is None:
+            # discord.py's Client connects to its built-in gateway; ask the REST API
+            # (GET /gateway/bot) like Discord documents, so a custom REST base brings its gateway.
+            _, url, _ = await self.http.get_bot_gateway()
+            self.gateway_url = url
+        default = str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+        connect = self.http.ws_connect
+        gateway = yarl.URL(self.gateway_url)
+
+        async def ws_connect(url: str, *, compress: int = 0):
+            if url.startswith(default):  # first connect, or after an invalidated session
+                url = str(gateway.with_query(yarl.URL(url).query))
+            return await connect(url, compress=compress)
+
+        self.http.ws_connect = ws_connect  # type: ignore[method-assign]
+
+    def spawn(self, coro) -> asyncio.Task:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def idle(self, timeout: float = 5.0) -> None:
+        """Wait until background work (dispatches after interactions) is done; for tests."""
+        if self._tasks:
+            await asyncio.wait_for(asyncio.gather(*list(self._tasks), return_exceptions=True), timeout)
+
+    # ---------------------------------------------------------------- roles
+    def role_of(self, user: discord.abc.User | discord.Member) -> Role:
+        roles = {r.id for r in getattr(user, "roles", ())}
+        if self.config.manager_role is not None and self.config.manager_role in roles:
+            return Role.MANAGER
+        if self.config.agent_role in roles:
+            return Role.AGENT
+        return Role.CUSTOMER
+
+    def actor_of(self, user: discord.abc.User | discord.Member) -> Actor:
+        return Actor(str(user.id), self.role_of(user), user.display_name)
+
+    # ---------------------------------------------------------------- messages
+    async def on_message(self, message: discord.Message) -> None:
+        if message.guild is None or message.author.bot or message.webhook_id is not None:
+            return
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return
+        channel_id = message.channel.id
+        parent_id = await self._parent_of(message.channel)
+        if parent_id is not None:  # a thread
+            if parent_id in self.config.support_channels:
+                # Forum post starter (id == thread id) or a reply: both map to the thread's root.
+                await self._customer_message(message, channel_id=parent_id, thread_id=channel_id)
+            elif parent_id == self.config.triage_channel:
+                await self._staff_message(message, channel_id)
+        elif channel_id in self.config.support_channels:
+            self.thread_names[message.id] = render.thread_name(message.content, f"Question from "
+                                                               f"{message.author.display_name}")
+            while len(self.thread_names) > THREAD_NAMES_KEPT:
+                self.thread_names.pop(next(iter(self.thread_names)))
+            await self._customer_message(message, channel_id=channel_id, thread_id=None)
+
+    async def _parent_of(self, channel: Any) -> int | None:
+        """The parent channel id when ``channel`` is a thread, else None.
+
+        Threads missing from the cache (archived before we connected, so absent from
+        GUILD_CREATE) are looked up once over REST and remembered.
+        """
+        if isinstance(channel, discord.Thread):
+            return channel.parent_id
+        if not isinstance(channel, discord.PartialMessageable):
+            return None
+        if channel.id not in self._thread_parents:
+            try:
+                fetched = await self.fetch_channel(channel.id)
+            except discord.HTTPException as exc:
+                log.warning("cannot look up channel %s: %s", channel.id, exc)
+                return None
+            self._thread_parents[channel.id] = fetched.parent_id if isinstance(fetched, discord.Thread) else None
+            while len(self._thread_parents) > THREAD_NAMES_KEPT:
+                self._thread_parents.pop(next(iter(self._thread_parents)))
+        return self._thread_parents[channel.id]
+
+    @staticmethod
+    def _text_of(message: discord.Message) -> str:
+        parts = [message.content]
+        parts += [f"[attachment: {a.filename} {a.url}]" for a in message.attachments]
+        return "\n".join(p for p in parts if p)
+
+    async def _customer_message(self, message: discord.Message, *, channel_id: int, thread_id: int | None) -> None:
+        inbound = InboundMessage(
+            platform=PLATFORM, workspace_id=str(message.guild.id), channel_id=str(channel_id),  # type: ignore[union-attr]
+            message_id=str(message.id),
+            author=Author(str(message.author.id), message.author.display_name, self.role_of(message.author)),
+            text=self._text_of(message), sent_at=message.created_at,
+            thread_id=str(thread_id) if thread_id is not None else None,
+            raw={"guild_id": str(message.guild.id), "channel_id": str(message.channel.id),  # type: ignore[union-attr]
+                 "message_id": str(message.id)},
+        )
+        result = await self.app.core.handle_inbound(inbound)
+        if result.status in ("processed", "relayed") and result.conversation_id:
+            await self.sync_forum_tags(result.conversation_id)
+
+    async def _staff_message(self, message: discord.Message, thread_id: int) -> None:
+        actor = self.actor_of(message.author)
+        if not actor.role.is_staff:
+            log.info("ignoring a message from a non-agent in triage thread %s", thread_id)
+            return
+        command = StaffMessage(PLATFORM, str(thread_id), actor, self._text_of(message), str(message.id))
+        try:
+            await self.app.commands.execute(command)
+        except NotFound:
+            return  # a thread in triage that mirrors no conversation: staff chatting
+        except (NotAuthorized, InvalidInput, Conflict) as exc:
+            log.info("staff message in %s not relayed: %s", thread_id, exc)
+
+    # ---------------------------------------------------------------- forum tags
+    async def sync_forum_tags(self, conversation_id: str) -> None:
+        """Apply the forum tags named like the conversation's intent and status, if the forum has them."""
+        try:
+            with self.app.uow() as uow:
+                conv = uow.conversations.get(conversation_id)
+            if conv is None or conv.platform != PLATFORM:
+                return
+            forum = self.get_channel(int(conv.channel_id))
+            if not isinstance(forum, discord.ForumChannel):
+                return
+            thread = forum.get_thread(int(conv.thread_id))
+            if thread is None:
+                return
+            managed = {render.tag_key(x) for x in (*self.app.core.classifier.labels(), OUT_OF_SCOPE,
+                                                   *(s.value for s in ConversationStatus))}
+            by_key = {render.tag_key(t.name): t for t in forum.available_tags}
+            wanted = [by_key[k] for k in (render.tag_key(conv.intent or ""), render.tag_key(conv.status.value))
+                      if k in by_key]
+            keep = [t.id for t in thread.applied_tags if render.tag_key(t.name) not in managed]
+            new = (keep + [t.id for t in wanted if t.id not in keep])[:5]
+            if set(new) != {t.id for t in thread.applied_tags}:
+                await self.http.edit_channel(thread.id, applied_tags=[str(i) for i in new])
+        except (discord.HTTPException, ValueError) as exc:
+            log.warning("could not update forum tags of %s: %s", conversation_id, exc)
+
+    # ---------------------------------------------------------------- buttons and modals
+    async def on_staff_button(self, interaction: discord.Interaction, action: str, target: str) -> None:
+        actor = self.actor_of(interaction.user)
+        if not actor.role.is_staff:
+            await interaction.response.send_message(REFUSAL, ephemeral=True)
+            return
+        if action in ("draft_edit", "draft_reject"):
+            with self.app.uow() as uow:
+                draft = uow.drafts.get(target)
+            if draft is None:
+                await interaction.response.send_message(f"No draft {target}.", ephemeral=True)
+                return
+            if draft.status.value != "pending":
+                await interaction.response.send_message(f"This draft is already {draft.status.value}.",
+                                                        ephemeral=True)
+                return
+            modal = edit_modal(target, draft.text) if action == "draft_edit" else reject_modal(
+                target, self.app.core.classifier.labels())
+            modal.stop()  # not kept in memory: the submission is routed by custom_id in on_interaction
+            await interaction.response.send_modal(modal)
+            return
+        command: Command = {"draft_approve": ApproveDraft, "handoff_claim": ClaimHandoff,
+                            "handoff_resolve": ResolveHandoff}[action](target, actor)
+        await self.run_command(interaction, command)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+        kind, _, target = str(data.get("custom_id", "")).partition(":")
+        if kind not in (EDIT_MODAL, REJECT_MODAL) or not target:
+            return
+        actor = self.actor_of(interaction.user)
+        if not actor.role.is_staff:
+            await interaction.response.send_message(REFUSAL, ephemeral=True)
+            return
+        values = modal_values(data.get("components", []))
+        if kind == EDIT_MODAL:
+            command: Command = EditDraft(target, actor, values.get("text", ""))
+        else:
+            command = RejectDraft(target, actor, values.get("reason", "").strip(),
+                                  values.get("intent", "").strip() or None)
+        await self.run_command(interaction, command)
+
+    async def run_command(self, interaction: discord.Interaction, command: Command) -> None:
+        """Execute, answer the clicker ephemerally within Discord's 3 s, then post what the core queued."""
+        try:
+            result = await self.app.commands.execute(command, dispatch=False)
+        except (NotAuthorized, NotFound, Conflict, InvalidInput) as exc:
+            await interaction.response.send_message(render.content(str(exc)), ephemeral=True)
+            return
+        await interaction.response.send_message(render.content(result.message), ephemeral=True)
+
+        async def after() -> None:
+            await self.app.core.dispatch_outbox()
+            if result.conversation_id:
+                await self.sync_forum_tags(result.conversation_id)
+
+        self.spawn(after())
+
+    # ---------------------------------------------------------------- /support
+    async def run_support(self, interaction: discord.Interaction, text: str) -> None:
+        reply = self.app.support.run(self.actor_of(interaction.user), text)
+        embeds = [discord.Embed.from_dict(render.embed_dict(card)) for card in reply.cards[:10]]
+        await interaction.response.send_message(render.content(reply.text), embeds=embeds, ephemeral=True)
+
+
+def edit_modal(draft_id: str, text: str) -> discord.ui.Modal:
+    modal = discord.ui.Modal(title="Edit draft before sending", custom_id=f"{EDIT_MODAL}:{draft_id}", timeout=None)
+    modal.add_item(discord.ui.TextInput(label="Reply to send to the customer", custom_id="text",
+                                        style=discord.TextStyle.paragraph, default=text[:4000], max_length=4000))
+    return modal
+
+
+def reject_modal(draft_id: str, intents: tuple[str, ...]) -> discord.ui.Modal:
+    modal = discord.ui.Modal(title="Reject draft", custom_id=f"{REJECT_MODAL}:{draft_id}", timeout=None)
+    modal.add_item(discord.ui.TextInput(label="Why is this draft wrong?", custom_id="reason",
+                                        style=discord.TextStyle.paragraph, max_length=1000))
+    modal.add_item(discord.ui.TextInput(label="Right intent (optional)", custom_id="intent", required=False,
+                                        placeholder=render.clip(", ".join(intents), 100), max_length=100))
+    return modal
+
+
+def modal_values(components: list[dict[str, Any]]) -> dict[str, str]:
+    """custom_id -> value from a MODAL_SUBMIT (action rows of text inputs, or labels wrapping one)."""
+    values: dict[str, str] = {}
+
+    def walk(items: list[dict[str, Any]]) -> None:
+        for item in items:
+            if "custom_id" in item and "value" in item:
+                values[item["custom_id"]] = str(item["value"])
+            walk(item.get("components", []))
+            if isinstance(item.get("component"), dict):
+                walk([item["component"]])
+
+    walk(components)
+    return values
+
+
+def support_group(client: SupportClient) -> app_commands.Group:
+    group = app_commands.Group(name="support", description="Support team commands", guild_only=True)
+
+    @group.command(name="help", description="What /support can do")
+    async def help_(interaction: discord.Interaction) -> None:
+        await client.run_support(interaction, "help")
+
+    @group.command(name="queue", description="Open hand-offs and drafts awaiting approval (agents)")
+    async def queue(interaction: discord.Interaction) -> None:
+        await client.run_support(interaction, "queue")
+
+    @group.command(name="sla", description="Conversations at risk of missing their SLA (agents)")
+    async def sla(interaction: discord.Interaction) -> None:
+        await client.run_support(interaction, "sla")
+
+    @group.command(name="stats", description="Volume, automation rate, first response (managers)")
+    @app_commands.describe(period="How far back, e.g. 24h, 7d or 4w (default 7d)")
+    async def stats(interaction: discord.Interaction, period: str | None = None) -> None:
+        await client.run_support(interaction, f"stats {period}" if period else "stats")
+
+    @group.command(name="threshold", description="Show or set automation thresholds (managers)")
+    @app_commands.describe(intent="Intent to show or change", value="New threshold between 0 and 1")
+    async def threshold(interaction: discord.Interaction, intent: str | None = None,
+                        value: app_commands.Range[float, 0.0, 1.0] | None = None) -> None:
+        parts = ["threshold", *([intent] if intent else []), *([f"{value:g}"] if value is not None else [])]
+        await client.run_support(interaction, " ".join(parts))
+
+    return group

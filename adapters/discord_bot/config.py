@@ -1,0 +1,70 @@
+"""Discord settings, validated once at start-up.
+
+A missing or malformed setting raises ``ConfigurationError`` naming the
+environment variable, so ``supportbot run`` stops with a useful message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.errors import ConfigurationError
+from bot.settings import Settings
+
+DEFAULT_API_URL = "https://discord.com/api/v10"
+_SNOWFLAKE = re.compile(r"^\d{15,21}$")
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    token: str
+    api_url: str
+    gateway_url: str | None
+    support_channels: frozenset[int]
+    triage_channel: int
+    agent_role: int
+    manager_role: int | None
+    note_marker: str = "//"
+
+
+def _snowflake(name: str, value: str | None, *, required: bool = True) -> int | None:
+    if value is None or not str(value).strip():
+        if required:
+            raise ConfigurationError(name, "is required when DISCORD_TOKEN is set")
+        return None
+    text = str(value).strip()
+    if not _SNOWFLAKE.match(text):
+        raise ConfigurationError(name, f"{text!r} is not a Discord id (enable Developer Mode, right-click, Copy ID)")
+    return int(text)
+
+
+def load_discord_config(settings: Settings) -> DiscordConfig:
+    token = (settings.discord_token or "").strip()
+    if not token:
+        raise ConfigurationError("DISCORD_TOKEN", "is required to run the Discord adapter")
+    if token.lower().startswith("bot "):
+        raise ConfigurationError("DISCORD_TOKEN", "give the bare token, without the 'Bot ' prefix")
+    if not settings.discord_support_channels:
+        raise ConfigurationError("SUPPORTBOT_DISCORD_SUPPORT_CHANNELS",
+                                 "is required: comma-separated ids of the forum or text channels customers ask in")
+    channels = frozenset(
+        _snowflake("SUPPORTBOT_DISCORD_SUPPORT_CHANNELS", c) for c in settings.discord_support_channels  # type: ignore[misc]
+    )
+    triage = _snowflake("SUPPORTBOT_DISCORD_TRIAGE_CHANNEL", settings.discord_triage_channel)
+    if triage in channels:
+        raise ConfigurationError("SUPPORTBOT_DISCORD_TRIAGE_CHANNEL",
+                                 "must be a private staff channel, not one of the support channels "
+                                 "(drafts and notes would be visible to customers)")
+    agent = _snowflake("SUPPORTBOT_DISCORD_AGENT_ROLE", settings.discord_agent_role)
+    manager = _snowflake("SUPPORTBOT_DISCORD_MANAGER_ROLE", settings.discord_manager_role, required=False)
+    gateway = settings.discord_gateway_url
+    if gateway is not None:
+        gateway = gateway.strip() or None
+    if gateway is not None and not gateway.startswith(("ws://", "wss://")):
+        raise ConfigurationError("SUPPORTBOT_DISCORD_GATEWAY_URL", "must be a ws:// or wss:// URL")
+    return DiscordConfig(
+        token=token, api_url=settings.discord_api_url.rstrip("/"), gateway_url=gateway,
+        support_channels=channels, triage_channel=triage, agent_role=agent,  # type: ignore[arg-type]
+        manager_role=manager, note_marker=settings.note_marker,
+    )

@@ -1,0 +1,69 @@
+"""Runs the playground web server as a ``supportbot run`` service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from aiohttp import web
+
+from adapters.bootstrap import App
+from adapters.playground.channel import PLATFORM, EventHub, PlaygroundChannel
+from adapters.playground.security import check_binding
+from adapters.playground.server import create_app
+from adapters.runtime import SERVICE_FACTORIES
+
+log = logging.getLogger(__name__)
+
+
+class PlaygroundService:
+    name = "playground"
+
+    def __init__(self, app: App, *, host: str | None = None, port: int | None = None,
+                 token: str | None = None, announce: bool = True) -> None:
+        settings = app.settings
+        self.app = app
+        self.host = host if host is not None else settings.playground_host
+        self.port = port if port is not None else settings.playground_port
+        self.token = token if token is not None else settings.playground_token
+        check_binding(self.host, self.token)  # fail before anything starts
+        channel = app.core.channels.get(PLATFORM)
+        if not isinstance(channel, PlaygroundChannel):
+            channel = PlaygroundChannel(EventHub())
+            app.core.register_channel(channel)  # registered now, so recovery at start-up can deliver
+        self.hub = channel.hub
+        self.announce = announce
+        self._runner: web.AppRunner | None = None
+        self.bound_port: int | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"http://{host}:{self.bound_port or self.port}/"
+
+    async def start(self) -> None:
+        web_app = create_app(self.app, hub=self.hub, host=self.host, token=self.token)
+        self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []  # the real port when 0 was asked for
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        log.info("playground listening on %s", self.url)
+        if self.announce:
+            hint = " (add ?token=… with SUPPORTBOT_PLAYGROUND_TOKEN)" if self.token else ""
+            print(f"Playground: {self.url}{hint}", file=sys.stderr, flush=True)
+
+    async def stop(self) -> None:
+        self.hub.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def playground_services(app: App) -> list[PlaygroundService]:
+    return [PlaygroundService(app)] if app.settings.serve_playground else []
+
+
+if playground_services not in SERVICE_FACTORIES:
+    SERVICE_FACTORIES.append(playground_services)

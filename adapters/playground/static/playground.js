@@ -1,0 +1,353 @@
+// supportbot playground: live updates and form posts without reloading.
+// Rule: text from users is only ever set with textContent or form .value.
+// The agent console and the why panel are re-read as server-rendered,
+// server-escaped HTML and parsed with DOMParser (inert: no script runs).
+"use strict";
+
+(function () {
+  const main = document.querySelector("main.panes");
+  const toastEl = document.getElementById("toast");
+  const KIND = { answer: "bot_answer", agent_reply: "agent_reply", system: "system" };
+  const EMOJI = { eyes: "\u{1F440}", white_check_mark: "\u2705" };
+  let toastTimer = null;
+
+  function toast(text, isError) {
+    if (!toastEl) return;
+    toastEl.textContent = text;
+    toastEl.classList.toggle("toast--error", !!isError);
+    toastEl.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { toastEl.hidden = true; }, 4000);
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function safeUrl(url) {
+    return typeof url === "string" && /^https?:\/\//i.test(url) ? url : null;
+  }
+
+  function hidden(name, value) {
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    return input;
+  }
+
+  function csrf(role) {
+    const meta = document.querySelector('meta[name="csrf-' + role + '"]');
+    return meta ? meta.content : "";
+  }
+
+  async function parseFragment(url) {
+    const response = await fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+    return Array.from(doc.body.childNodes).map(function (n) { return document.importNode(n, true); });
+  }
+
+  // ------------------------------------------------------------------ customer thread
+  function messageNode(m, conversationId) {
+    const li = el("li", "msg msg--" + m.kind + (m.kind === "customer" ? " msg--mine" : ""));
+    if (m.id) li.dataset.messageId = m.id;
+    const meta = el("div", "msg__meta");
+    meta.append(el("span", "msg__author", m.kind === "customer" ? "You" : m.author || "supportbot"));
+    meta.append(el("time", null, new Date().toISOString().slice(11, 16)));
+    li.append(meta, el("div", "msg__text", m.text));
+    if (m.citations && m.citations.length) {
+      const ul = el("ul", "cites");
+      ul.setAttribute("aria-label", "Sources");
+      m.citations.forEach(function (c) {
+        const item = el("li");
+        const url = safeUrl(c.url);
+        if (url) {
+          const a = el("a", null, c.title);
+          a.href = url;
+          a.target = "_blank";
+          a.rel = "noopener noreferrer";
+          item.append(a);
+        } else {
+          item.textContent = c.title;
+        }
+        ul.append(item);
+      });
+      li.append(ul);
+    }
+    if (m.kind !== "customer" && conversationId) {
+      const actions = el("div", "msg__actions");
+      // Without a decision id (e.g. a hand-off notice) the panel shows every decision, newest first.
+      const why = el("a", "why-link", "Why?");
+      const path = "/why/" + encodeURIComponent(conversationId) +
+        (m.decision_id ? "?decision=" + encodeURIComponent(m.decision_id) : "");
+      why.href = path;
+      why.dataset.why = path + (m.decision_id ? "&" : "?") + "fragment=1";
+      actions.append(why);
+      if (m.feedback) {
+        const form = el("form", "js-form feedback");
+        form.method = "post";
+        form.action = "/customer/feedback";
+        form.dataset.role = "customer";
+        form.append(hidden("csrf_token", csrf("customer")), hidden("conversation_id", conversationId));
+        form.append(el("span", "feedback__q", "Did this help?"));
+        [["1", "\u{1F44D} Yes", "This helped"], ["0", "\u{1F44E} No", "This did not help"]].forEach(function (b) {
+          const button = el("button", "icon-btn", b[1]);
+          button.name = "positive";
+          button.value = b[0];
+          button.setAttribute("aria-label", b[2]);
+          button.title = b[2];
+          form.append(button);
+        });
+        actions.append(form);
+      }
+      li.append(actions);
+    }
+    return li;
+  }
+
+  function appendMessage(m, conversationId) {
+    const thread = document.getElementById("thread");
+    if (!thread) return;
+    const empty = document.getElementById("thread-empty");
+    if (empty) empty.remove();
+    thread.append(messageNode(m, conversationId));
+    const wrap = thread.closest(".thread-wrap");
+    if (wrap) wrap.scrollTop = wrap.scrollHeight;
+  }
+
+  async function reloadThread() {
+    if (!main) return;
+    const channel = main.dataset.channelId;
+    const response = await fetch("/api/threads/" + encodeURIComponent(channel), { credentials: "same-origin" });
+    if (!response.ok) return;
+    const data = await response.json();
+    if (!data.conversation_id) return;
+    main.dataset.conversationId = data.conversation_id;
+    const thread = document.getElementById("thread");
+    thread.replaceChildren();
+    data.messages.forEach(function (m) { appendMessage(m, data.conversation_id); });
+  }
+
+  function showReaction(name) {
+    const box = document.getElementById("reactions");
+    if (!box || !EMOJI[name]) return;
+    if (Array.from(box.children).some(function (s) { return s.dataset.emoji === name; })) return;
+    const span = el("span", null, EMOJI[name]);
+    span.dataset.emoji = name;
+    box.append(span);
+    box.hidden = false;
+  }
+
+  function addConversationTab(channelId, title) {
+    let nav = document.querySelector(".conv-tabs");
+    if (!nav) {
+      nav = el("nav", "conv-tabs");
+      nav.setAttribute("aria-label", "Your conversations");
+      document.querySelector(".pane--customer .pane__head").after(nav);
+    }
+    nav.querySelectorAll(".conv-tab").forEach(function (t) { t.classList.remove("is-active"); t.removeAttribute("aria-current"); });
+    const tab = el("a", "conv-tab is-active");
+    tab.href = "/?c=" + encodeURIComponent(channelId);
+    tab.setAttribute("aria-current", "page");
+    tab.append(el("span", "dot dot--open"), document.createTextNode(title.length > 60 ? title.slice(0, 60) + "…" : title));
+    nav.prepend(tab);
+    const account = document.querySelector("select#account");
+    if (account) account.disabled = true;  // the account is fixed once the conversation started
+  }
+
+  // ------------------------------------------------------------------ agent console
+  let consoleTimer = null;
+  let consoleBusy = false;
+
+  function scheduleConsoleRefresh() {
+    clearTimeout(consoleTimer);
+    consoleTimer = setTimeout(refreshConsole, 120);
+  }
+
+  async function refreshConsole() {
+    const box = document.getElementById("console");
+    if (!box) return;
+    if (consoleBusy) { scheduleConsoleRefresh(); return; }
+    consoleBusy = true;
+    try {
+      // Keep what the agent is typing and which sections are open.
+      const typed = {};
+      box.querySelectorAll("textarea[id], input[id]:not([type=hidden]), select[id]").forEach(function (f) {
+        if (f.type === "checkbox") typed[f.id] = f.checked; else if (f.value !== f.defaultValue) typed[f.id] = f.value;
+      });
+      const open = [];
+      box.querySelectorAll("details").forEach(function (d, i) {
+        const key = (d.closest("[data-conversation-id]") || {}).dataset;
+        open.push([(key ? key.conversationId : "") + ":" + d.className + ":" + i, d.open]);
+      });
+      const focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement.id : null;
+      const nodes = await parseFragment("/console");
+      box.replaceChildren.apply(box, nodes);
+      Object.keys(typed).forEach(function (id) {
+        const f = document.getElementById(id);
+        if (!f) return;
+        if (f.type === "checkbox") f.checked = typed[id]; else f.value = typed[id];
+      });
+      const openMap = new Map(open);
+      box.querySelectorAll("details").forEach(function (d, i) {
+        const key = (d.closest("[data-conversation-id]") || {}).dataset;
+        const k = (key ? key.conversationId : "") + ":" + d.className + ":" + i;
+        if (openMap.has(k)) d.open = openMap.get(k);
+      });
+      if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+    } catch (err) {
+      toast("Could not refresh the console: " + err.message, true);
+    } finally {
+      consoleBusy = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ why panel
+  const whyPanel = document.getElementById("why-panel");
+  async function openWhy(url) {
+    if (!whyPanel) { window.location.href = url.replace(/[?&]fragment=1/, ""); return; }
+    const body = document.getElementById("why-body");
+    body.replaceChildren(el("p", "muted", "Loading…"));
+    whyPanel.hidden = false;
+    try {
+      body.replaceChildren.apply(body, await parseFragment(url));
+      const selected = body.querySelector(".is-selected");
+      if (selected) selected.scrollIntoView({ block: "nearest" });
+    } catch (err) {
+      body.replaceChildren(el("p", "error", "Could not load: " + err.message));
+    }
+    document.getElementById("why-close").focus();
+  }
+  if (whyPanel) {
+    document.getElementById("why-close").addEventListener("click", function () { whyPanel.hidden = true; });
+    document.addEventListener("keydown", function (e) { if (e.key === "Escape") whyPanel.hidden = true; });
+  }
+
+  // ------------------------------------------------------------------ forms
+  async function post(form, submitter, data) {
+    data = data || new FormData(form);
+    if (submitter && submitter.name) data.set(submitter.name, submitter.value);
+    const role = form.dataset.role || "customer";
+    const response = await fetch(form.action, {
+      method: "POST", body: new URLSearchParams(data), credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRF-Token": data.get("csrf_token") || csrf(role) },
+    });
+    let body = null;
+    try { body = await response.json(); } catch (e) { body = { ok: false, message: "HTTP " + response.status }; }
+    return body;
+  }
+
+  document.addEventListener("click", function (e) {
+    const link = e.target.closest("[data-why]");
+    if (link) { e.preventDefault(); openWhy(link.dataset.why); }
+  });
+
+  document.addEventListener("submit", async function (e) {
+    const form = e.target;
+    if (form.id === "composer") {
+      e.preventDefault();
+      const textarea = form.querySelector("textarea");
+      const text = textarea.value;
+      if (!text.trim()) return;
+      const data = new FormData(form);
+      appendMessage({ kind: "customer", text: text });
+      textarea.value = "";
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      try {
+        const result = await post(form, null, data);
+        if (!result.ok) { toast(result.message, true); return; }
+        if (result.conversation_id && main) {
+          main.dataset.conversationId = result.conversation_id;
+          if (!/[?&]c=/.test(window.location.search)) {
+            history.replaceState(null, "", "/?c=" + encodeURIComponent(result.channel_id));
+            addConversationTab(result.channel_id, text);
+          }
+        }
+        if (result.status_code === "ignored") toast("No reply needed: " + result.message);
+      } catch (err) {
+        toast("Not sent: " + err.message, true);
+      } finally {
+        button.disabled = false;
+        textarea.focus();
+      }
+      return;
+    }
+    if (!form.classList.contains("js-form")) return;
+    e.preventDefault();
+    const buttons = form.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    try {
+      const result = await post(form, e.submitter);
+      toast(result.message, !result.ok);
+      if (form.dataset.role === "agent") scheduleConsoleRefresh();
+    } catch (err) {
+      toast(err.message, true);
+    } finally {
+      buttons.forEach(function (b) { b.disabled = false; });
+    }
+  });
+
+  const composerText = document.getElementById("message-text");
+  if (composerText) {
+    composerText.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        document.getElementById("composer").requestSubmit();
+      }
+    });
+  }
+  const accountSelect = document.querySelector("select[data-autosubmit]");
+  if (accountSelect) {
+    accountSelect.addEventListener("change", function () {
+      window.location.href = "/?account=" + encodeURIComponent(accountSelect.value);
+    });
+  }
+
+  // ------------------------------------------------------------------ server-sent events
+  const ready = { customer: false, staff: false };
+  function markReady(stream, ok) {
+    ready[stream] = ok;
+    const live = ready.customer && ready.staff;
+    document.body.dataset.live = live ? "ready" : "connecting";
+    const status = document.getElementById("live-status");
+    if (status) status.classList.toggle("is-down", !live);
+  }
+
+  if (main && window.EventSource) {
+    let customerConnected = false;
+    const customer = new EventSource("/events/customer");
+    customer.addEventListener("ready", function () {
+      if (customerConnected) reloadThread();  // we may have missed messages while disconnected
+      customerConnected = true;
+      markReady("customer", true);
+    });
+    customer.addEventListener("message", function (e) {
+      const data = JSON.parse(e.data);
+      if (data.channel_id !== main.dataset.channelId) return;
+      main.dataset.conversationId = data.conversation_id || main.dataset.conversationId;
+      appendMessage({ kind: KIND[data.kind] || "system", author: data.author, text: data.text,
+                      citations: data.citations, decision_id: data.decision_id, feedback: data.feedback,
+                      id: data.message_id }, data.conversation_id);
+    });
+    customer.addEventListener("reaction", function (e) {
+      const data = JSON.parse(e.data);
+      if (data.channel_id === main.dataset.channelId) showReaction(data.emoji);
+    });
+    customer.onerror = function () { markReady("customer", false); };
+
+    let staffConnected = false;
+    const staff = new EventSource("/events/staff");
+    staff.addEventListener("ready", function () {
+      if (staffConnected) scheduleConsoleRefresh();
+      staffConnected = true;
+      markReady("staff", true);
+    });
+    staff.addEventListener("changed", scheduleConsoleRefresh);
+    staff.onerror = function () { markReady("staff", false); };
+  }
+})();

@@ -1,0 +1,79 @@
+"""Run the real discord.py client (our adapter) against the fake Discord we own."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from adapters.bootstrap import App, bootstrap
+from adapters.discord_bot.service import DiscordService
+from bot.knowledge import MarkdownKnowledgeBase
+from bot.settings import load_settings
+from storage import SqlUnitOfWorkFactory, upgrade
+from tests.conftest import write_kb
+from tests.discord_bot.fake_discord import TOKEN, FakeDiscord
+from tests.fakes.core import FakeClassifier, FakeClock
+
+
+@pytest.fixture
+async def fake():
+    server = await FakeDiscord().start()
+    yield server
+    await server.close()
+
+
+def discord_settings(fake: FakeDiscord, tmp_path: Path, *, tier: str = "starter", **overrides):
+    crm = tmp_path / "crm.json"
+    crm.write_text(json.dumps({"accounts": [{"id": "acc_nimbus", "name": "Nimbus Fans", "tier": tier,
+                                             "arr": 90000, "discord_guild_ids": [fake.guild_id]}]}))
+    values = dict(
+        database_url=f"sqlite:///{tmp_path / 'supportbot.db'}", kb_dir=write_kb(tmp_path / "kb"), crm_file=crm,
+        discord_token=TOKEN, discord_api_url=fake.api_url,
+        discord_support_channels=f"{fake.forum_id},{fake.text_id}", discord_triage_channel=fake.triage_id,
+        discord_agent_role=fake.agent_role, discord_manager_role=fake.manager_role,
+    )
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@dataclass
+class Bot:
+    app: App
+    service: DiscordService
+    clock: FakeClock
+
+    @property
+    def client(self):
+        return self.service.client
+
+    async def stop(self) -> None:
+        await self.service.stop()
+
+
+async def start_bot(fake: FakeDiscord, tmp_path: Path, *, tier: str = "starter", clock: FakeClock | None = None,
+                    **overrides) -> Bot:
+    settings = discord_settings(fake, tmp_path, tier=tier, **overrides)
+    upgrade(settings.database_url)
+    clock = clock or FakeClock()
+    app = bootstrap(settings, uow=SqlUnitOfWorkFactory(settings.database_url), classifier=FakeClassifier(),
+                    kb=MarkdownKnowledgeBase(settings.kb_dir), clock=clock)
+    service = DiscordService(app, ready_timeout=10, guild_ready_timeout=0.05)
+    await service.start()
+    return Bot(app, service, clock)
+
+
+@pytest.fixture
+async def bot(fake, tmp_path):
+    running = await start_bot(fake, tmp_path)
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def enterprise_bot(fake, tmp_path):
+    running = await start_bot(fake, tmp_path, tier="enterprise")
+    yield running
+    await running.stop()

@@ -1,0 +1,44 @@
+"""Staff content only ever goes to the triage channel or its threads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.cards import Card
+from bot.domain import Audience, Delivery, Outbound, OutboundKind
+from bot.errors import DeliveryError
+from tests.discord_bot.helpers import mirror_of
+
+
+def _outbound(audience, kind, text, **payload):
+    return Outbound(id="out_test", platform="discord", audience=audience, kind=kind, text=text,
+                    dedupe_key="k", created_at=datetime.now(UTC), payload=payload)
+
+
+async def test_manager_reports_go_to_the_triage_channel(fake, bot):
+    report = _outbound(Audience.MANAGERS, OutboundKind.REPORT, "Weekly: 12 conversations",
+                       card=Card(title="Weekly report", body="12 conversations").to_dict())
+    message_id = await bot.service.channel.send(report, Delivery(fake.guild_id, None, None))
+    posted = fake.messages[message_id]
+    assert posted["channel_id"] == fake.triage_id and posted["embeds"][0]["title"] == "Weekly report"
+
+
+async def test_staff_content_is_never_posted_in_a_customer_thread(fake, bot):
+    question = await fake.customer_message(fake.text_id, "How do I download my invoice?")
+    await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")
+    await mirror_of(fake, bot)
+    note = _outbound(Audience.STAFF, OutboundKind.NOTICE, "internal: customer is on a trial")
+    with pytest.raises(DeliveryError) as err:
+        await bot.service.channel.send(note, Delivery(fake.guild_id, None, question["id"]))
+    assert err.value.permanent
+    customer_side = [r.json["content"] for r in fake.find_requests("POST", rf"/channels/{question['id']}/messages")]
+    assert "internal: customer is on a trial" not in customer_side
+
+
+async def test_customer_replies_only_go_to_configured_support_channels(fake, bot):
+    answer = _outbound(Audience.CUSTOMER, OutboundKind.ANSWER, "hello")
+    with pytest.raises(DeliveryError) as err:
+        await bot.service.channel.send(answer, Delivery(fake.guild_id, fake.triage_id, None))
+    assert err.value.permanent
