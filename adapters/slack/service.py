@@ -119,8 +119,9 @@ class SlackService(Service):
             return auth
 
         self.bolt = AsyncApp(
-            # In HTTP mode bolt runs on the receiver's thread: give it a client of its own (no shared session).
-            client=web_client(self.settings, retry_rate_limits=True) if http else client,
+            # Bolt gets a client of its own: in HTTP mode it runs on the receiver's thread (no shared session);
+            # no token, as the token comes from ``authorize``.
+            client=AsyncWebClient(base_url=self.settings.slack_api_url, timeout=15),
             authorize=authorize,
             signing_secret=self.settings.slack_signing_secret or "socket-mode-unused",
             request_verification_enabled=http,

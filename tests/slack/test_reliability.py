@@ -145,3 +145,33 @@ async def test_pending_outbox_survives_restart(tmp_path, fake_slack, clock):
         assert fake_slack.posts(SHARED_BIG) == []  # the draft stays internal
     finally:
         await second.stop()
+
+
+async def test_http_ack_returns_before_processing_finishes(slack):
+    gate = slack.fake.hold("users.info")  # processing cannot finish until the test lets it
+    payload = message_event(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    status, _ = await slack.event(payload, drain=False)
+    assert status == 200
+    await slack.fake.wait_for(lambda: slack.fake.calls and slack.fake.calls[-1].method == "users.info",
+                              what="users.info to be called")
+    assert slack.fake.posts() == [] and slack.service.handlers.tasks  # acked, still working
+    gate.set()
+    await slack.service.drain(10)
+    assert len(slack.fake.posts(SHARED)) == 1
+
+
+async def test_stop_waits_for_work_in_flight(tmp_path, fake_slack, clock):
+    import aiohttp
+
+    from tests.slack.conftest import Driver
+
+    service = SlackService(build_app(slack_settings(tmp_path, fake_slack), clock), port=0)
+    await service.start()
+    gate = fake_slack.hold("users.info")
+    async with aiohttp.ClientSession() as session:
+        driver = Driver(service.app, service, fake_slack, session)
+        await driver.event(message_event(ALICE, "How do I download my invoice?", user_team="TSMALL"), drain=False)
+    await fake_slack.wait_for(lambda: any(c.method == "users.info" for c in fake_slack.calls), what="users.info")
+    gate.set()
+    await service.stop()
+    assert len(fake_slack.posts(SHARED)) == 1
