@@ -200,3 +200,15 @@ async def test_drafts_and_notes_never_reach_a_customer_channel(slack):
         assert draft_text.splitlines()[0] not in params.get("text", "")
         assert "VIP" not in params.get("text", "")
         assert "blocks" not in params or draft_text.splitlines()[0] not in json.dumps(params["blocks"])
+
+
+async def test_guest_of_our_workspace_is_a_customer(slack):
+    slack.fake.add_user("U_GUEST", OUR_TEAM, "Gus", is_restricted=True)
+    card = await _draft(slack)
+    await slack.interactive(block_actions("U_GUEST", OUR_TEAM, "draft_approve", card["value"], message=card))
+    assert len(slack.fake.of("chat.postEphemeral")) == 1
+    with slack.app.core.uow() as uow:
+        assert uow.drafts.get(card["value"]).status is DraftStatus.PENDING
+    # ...and a guest's question in a support channel is a customer question.
+    await slack.says("U_GUEST", "How do I download my invoice?", channel=SHARED, user_team=OUR_TEAM)
+    assert len(slack.fake.posts(SHARED)) == 1
