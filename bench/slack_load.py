@@ -179,7 +179,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=250.0, help="events per second offered")
     parser.add_argument("--users", type=int, default=50, help="distinct customers")
     parser.add_argument("--concurrency", type=int, default=64, help="open requests at most")
-    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--profile", default=None, help="write a cProfile of the bot's main thread here")
     args = parser.parse_args()
     ctx_queue: mp.Queue = mp.Queue()
     fake = mp.Process(target=run_fake, args=(ctx_queue, args.users), daemon=True)
@@ -187,7 +188,15 @@ def main() -> None:
     try:
         port = ctx_queue.get(timeout=30)
         with tempfile.TemporaryDirectory() as tmp:
-            result = asyncio.run(run_bot(args, f"http://127.0.0.1:{port}/api/", Path(tmp)))
+            api_url = f"http://127.0.0.1:{port}/api/"
+            if args.profile:
+                import cProfile
+
+                with cProfile.Profile() as profile:
+                    result = asyncio.run(run_bot(args, api_url, Path(tmp)))
+                profile.dump_stats(args.profile)
+            else:
+                result = asyncio.run(run_bot(args, api_url, Path(tmp)))
     finally:
         fake.terminate()
         fake.join(5)
