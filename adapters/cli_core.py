@@ -56,11 +56,17 @@ def run() -> None:
             "  Discord: set DISCORD_TOKEN and the SUPPORTBOT_DISCORD_* settings (see README).",
             err=True,
         )
-    services = build_services(app)
+    try:
+        services = build_services(app)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
     if not services:
         click.echo("Nothing to serve: no channel is configured and the playground is disabled.", err=True)
     click.echo(f"supportbot running with database {_safe_url(settings.database_url)}. Ctrl+C stops.", err=True)
-    asyncio.run(serve(app, services))
+    try:
+        asyncio.run(serve(app, services))
+    except ConfigurationError as exc:  # raised by a channel that validates its settings on start
+        raise click.ClickException(str(exc)) from None
 
 
 def _safe_url(url: str) -> str:

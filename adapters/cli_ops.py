@@ -43,8 +43,9 @@ from bot.settings import EXAMPLE_DIR, Settings
               help="HTML file to write.")
 @click.option("--png", "png_path", default=None, type=click.Path(path_type=Path),
               help="Also render a PNG screenshot with headless Chromium.")
+@click.option("--until", "until", default=None, help="End of the period (ISO date or time, UTC); default now.")
 @click.option("--demo", is_flag=True, help="Report on freshly simulated demo data in a temporary database.")
-def report_cmd(period: str, out_path: Path, png_path: Path | None, demo: bool) -> None:
+def report_cmd(period: str, out_path: Path, png_path: Path | None, until: str | None, demo: bool) -> None:
     """Write a self-contained HTML report (inline SVG charts, no network)."""
     from adapters.cli_core import _settings
     from bot.metrics import compute_metrics
@@ -56,16 +57,21 @@ def report_cmd(period: str, out_path: Path, png_path: Path | None, demo: bool) -
         span = parse_period(period)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
+    try:
+        now = datetime.fromisoformat(until) if until else datetime.now(UTC)
+    except ValueError:
+        raise click.BadParameter(f"cannot read {until!r}: use e.g. 2026-11-30 or 2026-11-30T09:00",
+                                 param_hint="--until") from None
+    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     with tempfile.TemporaryDirectory() as tmp:
         settings = _settings(database_url=f"sqlite:///{Path(tmp) / 'demo.db'}") if demo else _settings()
         if demo:
-            summary = asyncio.run(simulate(settings, days=max(1, span.days or 1), seed=7))
+            summary = asyncio.run(simulate(settings, days=max(1, span.days or 1), seed=7, end=now))
             click.echo(summary.describe(), err=True)
         from adapters.bootstrap import build_uow
 
         uow = build_uow(settings)
         zone = BusinessCalendar.from_settings(settings.sla).zone
-        now = datetime.now(UTC)
         with uow() as session:
             metrics = compute_metrics(session, now - span, now, zone=zone)
         uow.dispose()  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from bot.errors import ConfigurationError
 def playground(host: str | None, port: int | None) -> None:
     """Serve the browser playground (customer pane + agent console) plus every configured channel."""
     from adapters.cli_core import _bootstrap, _logging, _settings
+    from adapters.playground.security import check_binding
     from adapters.runtime import build_services, serve
 
     overrides: dict = {"playground_enabled": True}
@@ -23,14 +24,13 @@ def playground(host: str | None, port: int | None) -> None:
     if port is not None:
         overrides["playground_port"] = port
     settings = _settings(**overrides)
-    from adapters.playground.security import check_binding
-
     try:
         check_binding(settings.playground_host, settings.playground_token)  # before loading anything
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
     _logging(settings)
     app = _bootstrap(settings)
+    app.core.register_model_version(str(settings.model_dir))  # as `supportbot run` does
     try:
         services = build_services(app)
     except ConfigurationError as exc:

@@ -18,7 +18,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.domain import Audience, Conversation, InboundMessage, MessageState, OutboundKind, StoredMessage
+from bot.domain import (
+    Audience,
+    Conversation,
+    ConversationStatus,
+    InboundMessage,
+    MessageState,
+    OutboundKind,
+    StoredMessage,
+)
 from bot.errors import InvalidInput
 from bot.ports import UnitOfWork
 
@@ -82,8 +90,8 @@ class CsatHooks:
 
     async def intercept_inbound(self, core, conv: Conversation, stored: StoredMessage, msg: InboundMessage):
         rating = parse_rating(msg.text)
-        if rating is None or msg.author.user_id != conv.customer_id:
-            return None
+        if rating is None or msg.author.user_id != conv.customer_id or conv.status is not ConversationStatus.RESOLVED:
+            return None  # in an open conversation "5" is an answer to a question, not a rating
         with core.uow() as uow:
             if not was_asked(uow, conv.id) or has_rating(uow, conv.id):
                 return None

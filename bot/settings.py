@@ -109,6 +109,15 @@ class SlaSettings(BaseModel):
     oncall: dict[str, list[str]] = Field(default_factory=dict)
     managers: dict[str, list[str]] = Field(default_factory=dict)
 
+    @field_validator("targets")
+    @classmethod
+    def _merge_targets(cls, value: dict[str, dict[str, SlaTarget]]) -> dict[str, dict[str, SlaTarget]]:
+        """Configured targets override the defaults per (tier, urgency); the rest stay."""
+        merged = _default_sla_targets()
+        for tier, by_urgency in value.items():
+            merged.setdefault(tier, {}).update(by_urgency)
+        return merged
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:

@@ -271,8 +271,9 @@ class SlaSweeper:
         if not self.policy.settings.enabled:
             return SweepResult()
         now = self.core.clock.now()
-        with self.core.uow() as uow:
-            open_convs = uow.conversations.list(statuses=[ConversationStatus.OPEN])
+        with self.core.uow() as uow:  # a read-only pass; write transactions only where something is due
+            open_convs = [conv for conv in uow.conversations.list(statuses=[ConversationStatus.OPEN])
+                          if self._unclaimed(uow, conv, now)]
         counts = {WARNING: 0, ESCALATION: 0, BREACH: 0}
         for conv in open_convs:
             try:
@@ -284,16 +285,27 @@ class SlaSweeper:
             await self.core.dispatch_outbox()
         return SweepResult(counts[WARNING], counts[ESCALATION], counts[BREACH])
 
+    def _crossed(self, state: ClockState) -> list[str]:
+        settings = self.policy.settings
+        return [level for level, at in ((WARNING, settings.warn_at), (ESCALATION, settings.escalate_at),
+                                        (BREACH, 1.0)) if state.used >= at]
+
+    def _unclaimed(self, uow: UnitOfWork, conv: Conversation, now: datetime) -> bool:
+        """Whether ``conv`` has a crossed level not claimed yet."""
+        due = [(state, self._crossed(state)) for state in self.policy.clocks(conv, tier_of(uow, conv), now)]
+        if not any(levels for _, levels in due):
+            return False
+        claimed = {(e.kind, e.due_at) for e in uow.sla_events.list(conversation_id=conv.id)}
+        return any((f"{state.clock}_{level}", state.due_at) not in claimed for state, levels in due for level in levels)
+
     def _sweep_one(self, conversation_id: str, now: datetime) -> list[str]:
         fired: list[str] = []
-        settings = self.policy.settings
         with self.core.uow() as uow:
             conv = uow.conversations.get(conversation_id)
             if conv is None:
                 return fired
             for state in self.policy.clocks(conv, tier_of(uow, conv), now):
-                crossed = [level for level, at in ((WARNING, settings.warn_at), (ESCALATION, settings.escalate_at),
-                                                   (BREACH, 1.0)) if state.used >= at]
+                crossed = self._crossed(state)
                 if not crossed:
                     continue
                 highest = crossed[-1]
@@ -320,7 +332,8 @@ class SlaSweeper:
                     f"({state.used:.0%} of the {_duration(state.target_minutes)} target used).")
         elif level == ESCALATION:
             mentions = self.escalation_targets(conv)
-            who = " ".join(f"<@{m}>" for m in mentions) or "(no on-call or manager configured)"
+            # plain text names the people; adapters turn payload["mentions"] into real platform mentions
+            who = " ".join(f"@{m}" for m in mentions) or "(no on-call or manager configured)"
             text = (f"🚨 SLA escalation: {what} due {due} — only {_duration(state.remaining_minutes)} left "
                     f"({state.used:.0%} used). {who} please take this conversation.")
         else:

@@ -84,6 +84,9 @@ class SupportCommands:
             CardField("First response p50 / p90",
                       f"{_duration(s.first_response_p50_s)} / {_duration(s.first_response_p90_s)}"),
             CardField("Hand-offs", f"{s.handoffs} ({_pct(s.handoff_rate)})"),
+            CardField("SLA compliance", f"{_pct(s.sla_compliance)} (first response {_pct(s.frt_sla_compliance)}, "
+                                        f"resolution {_pct(s.resolution_sla_compliance)})"),
+            CardField("CSAT", f"{_pct(s.csat)} of {s.csat_responses} ratings (bot answers {_pct(s.csat_auto)})"),
             CardField("Drafts approved / edited / rejected",
                       f"{s.drafts_approved} / {s.drafts_edited} / {s.drafts_rejected} ({s.drafts_pending} pending)"),
             CardField("Top intents", ", ".join(f"{i} ({n})" for i, n in s.top_intents[:5]) or "—", short=False),

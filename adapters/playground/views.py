@@ -65,9 +65,11 @@ class ConversationSummary:
     updated_at: datetime
 
 
-def playground_conversations(uow: UnitOfWork) -> list[Conversation]:
+def playground_conversations(uow: UnitOfWork, *, unresolved: bool = False) -> list[Conversation]:
     """Playground conversations, most recently active first."""
-    convs = [c for c in uow.conversations.list() if c.platform == PLATFORM and c.workspace_id == WORKSPACE]
+    statuses = [ConversationStatus.OPEN, ConversationStatus.WAITING_ON_CUSTOMER] if unresolved else None
+    convs = [c for c in uow.conversations.list(statuses=statuses)
+             if c.platform == PLATFORM and c.workspace_id == WORKSPACE]
     return sorted(convs, key=lambda c: c.updated_at, reverse=True)
 
 
@@ -161,9 +163,7 @@ def _card_for(outbox: list[Outbound], kind: OutboundKind, key: str, value: str) 
 def console_items(core: SupportCore, uow: UnitOfWork) -> list[ConsoleItem]:
     """Unresolved playground conversations with the card the core built for each, most urgent first."""
     items = []
-    for conv in playground_conversations(uow):
-        if conv.status is ConversationStatus.RESOLVED:
-            continue
+    for conv in playground_conversations(uow, unresolved=True):
         packet = core.packet_for(uow, conv)
         outbox = uow.outbox.list(conversation_id=conv.id)
         draft = next((d for d in uow.drafts.list(status=DraftStatus.PENDING, conversation_id=conv.id)), None)

@@ -60,9 +60,9 @@ def pg_base_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
+def database_url(request, backend: str, tmp_path) -> str:
+    """A migrated, empty database of ``backend`` ("sqlite" file or "postgres")."""
+    if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'ops.db'}"
         upgrade(url)
         return url
@@ -75,6 +75,11 @@ def backend_url(request, tmp_path) -> str:
     finally:
         engine.dispose()
     return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_url(request, tmp_path) -> str:
+    return database_url(request, request.param, tmp_path)
 
 
 @pytest.fixture

@@ -99,3 +99,15 @@ async def test_html_report_is_self_contained_and_shows_the_numbers(make_app, clo
 
 def test_frt_histogram_buckets():
     assert [c for _, c in frt_histogram([10, 59, 60, 400, 5000, 90000])] == [2, 1, 1, 0, 1, 0, 1]
+
+
+async def test_support_stats_shows_sla_and_csat(make_app, clock):
+    from bot.commands import Actor
+    from bot.domain import Role
+
+    app = make_app()
+    result = await app.core.handle_inbound(message(clock, "How do I download my invoice?", user="U1"))
+    await app.core.record_feedback(result.conversation_id, positive=True, user_id="U1", score=5)
+    reply = app.support.run(Actor("U_BOSS", Role.MANAGER, "Boss"), "stats 7d")
+    assert "CSAT: 100% of 1 ratings (bot answers 100%)" in reply.text
+    assert "SLA compliance:" in reply.text

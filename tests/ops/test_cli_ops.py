@@ -15,8 +15,7 @@ from bot.settings import load_settings
 from storage import SqlUnitOfWorkFactory
 from tests.fakes.core import FakeClassifier
 
-# the report command measures from the real "now", so the simulated days end just before it
-END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+END = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # a Friday: Wednesday to Friday are simulated
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,7 @@ def demo_db(tmp_path_factory) -> str:
     settings = load_settings(database_url=url, sla={"timezone": "Europe/Berlin"})
     import asyncio
 
-    summary = asyncio.run(simulate(settings, days=3, seed=3, end=END, per_weekday=(8, 10),
+    summary = asyncio.run(simulate(settings, days=2, seed=3, end=END, per_weekday=(6, 8),
                                    classifier=FakeClassifier()))
     assert summary.conversations >= 5 and summary.sent > summary.conversations
     return url
@@ -49,11 +48,11 @@ def test_demo_data_goes_through_the_real_core_into_the_database(demo_db):
 def test_report_command_writes_a_self_contained_page(demo_db, tmp_path, monkeypatch):
     monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", demo_db)
     out = tmp_path / "out" / "report.html"
-    result = CliRunner().invoke(main, ["report", "--since", "30d", "--out", str(out)])
+    result = CliRunner().invoke(main, ["report", "--since", "7d", "--until", "2026-11-21", "--out", str(out)])
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert page.count("<svg") == 4 and "<script" not in page
-    assert "Conversations per day" in page
+    assert "Conversations per day" in page and "14 Nov 2026 – 21 Nov 2026" in page
 
 
 def test_report_rejects_a_bad_period(tmp_path):
@@ -66,7 +65,7 @@ def test_report_rejects_a_bad_period(tmp_path):
 def test_report_renders_to_png(demo_db, tmp_path, monkeypatch):
     monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", demo_db)
     png = tmp_path / "report.png"
-    result = CliRunner().invoke(main, ["report", "--since", "30d", "--out", str(tmp_path / "r.html"),
-                                       "--png", str(png)])
+    result = CliRunner().invoke(main, ["report", "--since", "7d", "--until", "2026-11-21",
+                                       "--out", str(tmp_path / "r.html"), "--png", str(png)])
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

@@ -166,3 +166,15 @@ async def test_thumbs_down_on_a_bot_answer_hands_off(make_app, clock):
     first = await app.core.handle_inbound(message(clock, "How do I download my invoice?", message_id="q1"))
     result = await app.core.record_feedback(first.conversation_id, positive=False, user_id="U_CUST")
     assert result.handoff_id is not None
+
+
+async def test_a_number_in_a_reopened_conversation_is_an_answer_not_a_rating(make_app, clock):
+    app = make_app()
+    result = await app.core.handle_inbound(message(clock, "I want a refund", message_id="r1"))
+    await app.commands.execute(ResolveConversation(result.conversation_id, AGENT))
+    await app.core.handle_inbound(message(clock, "sorry, one more question about the refund", thread="r1",
+                                          message_id="r2"))
+    reply = await app.core.handle_inbound(message(clock, "5", thread="r1", message_id="r3"))
+    assert reply.status == "relayed"  # the agent asked "how many seats?" — the customer answered
+    with app.uow() as uow:
+        assert uow.actions.list(action="csat") == []

@@ -117,7 +117,7 @@ async def test_critical_enterprise_conversation_warns_escalates_and_breaches_on_
     clock.advance(seconds=1)  # 13:30
     assert (await sweep()).escalations == 1
     (escalation,) = _sla_notices(channel, "escalation")
-    assert escalation.payload["mentions"] == ["U_ONCALL"] and "<@U_ONCALL>" in escalation.text
+    assert escalation.payload["mentions"] == ["U_ONCALL"] and "@U_ONCALL" in escalation.text
     clock.advance(minutes=1, seconds=30)  # 15:00
     assert (await sweep()).breaches == 1
     for _ in range(3):
@@ -228,3 +228,31 @@ def test_sla_settings_validate():
     assert load_settings(sla={"timezone": "America/New_York"}).sla.timezone == "America/New_York"
     assert timedelta(minutes=SlaSettings().targets["enterprise"]["critical"].first_response_minutes) == timedelta(
         minutes=15)
+
+
+def test_configured_targets_merge_over_the_defaults():
+    from bot.settings import load_settings
+
+    sla = load_settings(sla={"targets": {"enterprise": {"critical": {
+        "first_response_minutes": 5, "resolution_minutes": 60, "business_hours": False}}}}).sla
+    policy = SlaPolicy(sla)
+    assert policy.target("enterprise", Urgency.CRITICAL).first_response_minutes == 5
+    assert policy.target("enterprise", Urgency.HIGH).first_response_minutes == 60  # default kept
+    assert policy.target(None, Urgency.LOW).first_response_minutes == 540
+
+
+async def test_scheduler_jobs_are_registered_and_run_the_sweeps(make_app, clock):
+    import adapters.operations  # noqa: F401  (registers the jobs, as `supportbot run` does)
+    from adapters.runtime import JOBS, build_scheduler
+
+    channel = FakeChannel("test")
+    app = make_app(channel=channel)
+    scheduler = build_scheduler(app)
+    assert {"sla_sweep", "lifecycle_sweep", "alerts", "weekly_report"} <= {job.id for job in scheduler.get_jobs()}
+    await app.core.handle_inbound(message(clock, "production is down", account="acc_ent"))
+    clock.advance(minutes=14)
+    (factory,) = [f for name, _, f in JOBS if name == "sla_sweep"]
+    job = factory(app)
+    await job()
+    await job()  # within sla.sweep_seconds of the last run: skipped
+    assert len(_sla_notices(channel, "escalation")) == 1

@@ -10,29 +10,18 @@ from pathlib import Path
 from adapters.bootstrap import App, bootstrap
 from adapters.crm_file import FileCRM
 from adapters.playground.service import PlaygroundService
-from bot.errors import ConfigurationError
 from bot.knowledge import MarkdownKnowledgeBase
 from bot.ports import Classifier
 from bot.settings import EXAMPLE_DIR, load_settings
 from storage import SqlUnitOfWorkFactory, upgrade
 from tests.fakes.core import FakeClassifier
 
-# Messages whose outcome the tests rely on (with the fake classifier and the real bundled policy, KB and CRM).
+# Messages whose outcome the tests rely on: the keyword test classifier (deterministic) with the real
+# bundled policy, knowledge base and CRM.
 QUESTION = "How do I download last month's invoice?"  # acc_demo (pro): answered automatically
 OUTAGE = "Our dashboards are down for all users since 9:00!"  # critical: handed off
 DRAFT_ACCOUNT = "acc_globex"  # enterprise tier: replies are drafts for an agent to approve
 HOSTILE = "<script>alert(1)</script> and <img src=x onerror=alert(1)>"
-
-
-def classifier() -> Classifier:
-    """The bundled model when it is installed, else the keyword fake (both deterministic)."""
-    model_dir = EXAMPLE_DIR / "model"
-    if model_dir.is_dir():
-        with contextlib.suppress(ImportError, ConfigurationError, Exception):
-            from bot.classifier import load_classifier  # type: ignore[import-not-found]
-
-            return load_classifier(model_dir)
-    return FakeClassifier()
 
 
 @dataclass
@@ -45,21 +34,21 @@ class Running:
         return self.service.url
 
 
-def build_app(tmp_path: Path, *, use_fake: bool = True) -> App:
+def build_app(tmp_path: Path, classifier: Classifier | None = None) -> App:
     url = f"sqlite:///{tmp_path / 'playground.db'}"
     upgrade(url)
     settings = load_settings(database_url=url, playground_host="127.0.0.1", playground_port=0,
                              playground_enabled=True)
     return bootstrap(
-        settings, uow=SqlUnitOfWorkFactory(url), classifier=FakeClassifier() if use_fake else classifier(),
+        settings, uow=SqlUnitOfWorkFactory(url), classifier=classifier or FakeClassifier(),
         kb=MarkdownKnowledgeBase(EXAMPLE_DIR / "kb"), crm=FileCRM(EXAMPLE_DIR / "crm.json"), migrate=False,
     )
 
 
 @contextlib.asynccontextmanager
 async def running_playground(tmp_path: Path, *, host: str = "127.0.0.1", token: str | None = None,
-                             use_fake: bool = True) -> AsyncIterator[Running]:
-    app = build_app(tmp_path, use_fake=use_fake)
+                             classifier: Classifier | None = None) -> AsyncIterator[Running]:
+    app = build_app(tmp_path, classifier)
     service = PlaygroundService(app, host=host, port=0, token=token, announce=False)
     await service.start()
     try:

@@ -37,6 +37,8 @@ async def test_question_gets_answer_with_citation(page, pg):
     await expect(panel).to_contain_text("confident_answer")
     await expect(panel.locator(".is-selected")).to_contain_text("invoice")
     await expect(panel).to_contain_text("Downloading invoices and receipts")
+    await page.keyboard.press("Escape")
+    await expect(panel).to_be_hidden()
     assert page.js_errors == []
 
 

@@ -279,3 +279,17 @@ def test_cli_refuses_a_public_address_without_token(monkeypatch):
     result = CliRunner().invoke(main, ["playground", "--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code != 0
     assert "SUPPORTBOT_PLAYGROUND_TOKEN" in result.output
+
+
+async def test_resolve_clears_the_console_and_marks_the_thread(client, pg):
+    status, body = await client.say(OUTAGE)
+    with pg.app.uow() as uow:
+        handoff = uow.handoffs.list()[0]
+    status, body = await client.post(f"/agent/handoffs/{handoff.id}/resolve", {}, role="agent")
+    assert status == 200, body
+    async with client.s.get(client.base + "/console") as r:
+        assert 'data-count="0"' in await r.text()
+    page = await client.page(f"?c={client.channel}")
+    assert "✅" in page
+    status, body = await client.post(f"/agent/handoffs/{handoff.id}/resolve", {}, role="agent")
+    assert status == 409 and "already resolved" in body["message"]

@@ -153,7 +153,9 @@
     const tab = el("a", "conv-tab is-active");
     tab.href = "/?c=" + encodeURIComponent(channelId);
     tab.setAttribute("aria-current", "page");
-    tab.append(el("span", "dot dot--open"), document.createTextNode(title.length > 60 ? title.slice(0, 60) + "…" : title));
+    const dot = el("span", "dot dot--open");
+    dot.setAttribute("aria-hidden", "true");
+    tab.append(dot, document.createTextNode(title.length > 60 ? title.slice(0, 60) + "…" : title));
     nav.prepend(tab);
     const account = document.querySelector("select#account");
     if (account) account.disabled = true;  // the account is fixed once the conversation started
@@ -208,7 +210,14 @@
 
   // ------------------------------------------------------------------ why panel
   const whyPanel = document.getElementById("why-panel");
+  let whyOpener = null;
+  function closeWhy() {
+    if (!whyPanel || whyPanel.hidden) return;
+    whyPanel.hidden = true;
+    if (whyOpener && document.contains(whyOpener)) whyOpener.focus();
+  }
   async function openWhy(url) {
+    whyOpener = document.activeElement;
     if (!whyPanel) { window.location.href = url.replace(/[?&]fragment=1/, ""); return; }
     const body = document.getElementById("why-body");
     body.replaceChildren(el("p", "muted", "Loading…"));
@@ -223,8 +232,8 @@
     document.getElementById("why-close").focus();
   }
   if (whyPanel) {
-    document.getElementById("why-close").addEventListener("click", function () { whyPanel.hidden = true; });
-    document.addEventListener("keydown", function (e) { if (e.key === "Escape") whyPanel.hidden = true; });
+    document.getElementById("why-close").addEventListener("click", closeWhy);
+    document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeWhy(); });
   }
 
   // ------------------------------------------------------------------ forms
