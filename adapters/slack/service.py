@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from typing import Any
 
@@ -130,6 +131,10 @@ class SlackService(Service):
         self.handlers = SlackHandlers(self.app, self.directory, client, triage)
         self.handlers.register(self.bolt)
         log.info("Slack bot %s in team %s, %s mode", me.user_id, me.team_id, self.mode)
+        # The model, the KB index and the rest of startup stay for the life of the process; keep the
+        # cyclic GC from rescanning them on every full collection (a collection pauses every thread,
+        # including the HTTP receiver's acks).
+        gc.freeze()
         if not http:
             self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token, web_client=client)
             await self._socket.connect_async()
