@@ -212,3 +212,13 @@ async def test_guest_of_our_workspace_is_a_customer(slack):
     # ...and a guest's question in a support channel is a customer question.
     await slack.says("U_GUEST", "How do I download my invoice?", channel=SHARED, user_team=OUR_TEAM)
     assert len(slack.fake.posts(SHARED)) == 1
+
+
+async def test_unknown_user_fails_closed(slack):
+    """users.info failing for a clicker: treated as a customer, nothing happens."""
+    card = await _draft(slack)
+    slack.fake.fail("users.info", 200, error="user_not_found")
+    await slack.interactive(block_actions("U_NEWHIRE", OUR_TEAM, "draft_approve", card["value"], message=card))
+    assert len(slack.fake.of("chat.postEphemeral")) == 1
+    with slack.app.core.uow() as uow:
+        assert uow.drafts.get(card["value"]).status is DraftStatus.PENDING
