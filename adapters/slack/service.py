@@ -140,7 +140,15 @@ class SlackService(Service):
             await self._socket.connect_async()
         # HTTP mode: events, interactivity and commands plus /healthz; Socket Mode: /healthz only.
         self._receiver = HttpReceiver(self.bolt if http else None, self.host, self.port, self.health)
-        await self._receiver.start()
+        try:
+            await self._receiver.start()
+        except OSError as exc:
+            if http:
+                raise ConfigurationError("SUPPORTBOT_HTTP_PORT", f"cannot listen on {self.host}:{self.port}: {exc}") \
+                    from None
+            log.warning("no /healthz for Socket Mode: cannot listen on %s:%s (%s)", self.host, self.port, exc)
+            self._receiver = None
+            return
         self.bound_port = self._receiver.bound_port
         log.info("Slack %s on http://%s:%s", f"events endpoint {EVENTS_PATH}" if http else "health check",
                  self.host, self.bound_port)

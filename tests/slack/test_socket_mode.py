@@ -84,3 +84,24 @@ async def test_socket_mode_serves_healthz_but_no_events_endpoint(socket_service)
             assert resp.status == 200 and (await resp.json())["mode"] == "socket"
         async with session.post(f"{base}/slack/events", data="{}") as resp:
             assert resp.status in (404, 405)
+
+
+async def test_busy_port_is_a_configuration_error_in_http_mode_only(tmp_path, fake_slack, clock):
+    import socket
+
+    from bot.errors import ConfigurationError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        http = SlackService(build_app(slack_settings(tmp_path, fake_slack), clock), port=port)
+        with pytest.raises(ConfigurationError, match="SUPPORTBOT_HTTP_PORT"):
+            await http.start()
+        settings = slack_settings(tmp_path, fake_slack, slack_app_token="xapp-1-A-1-t", slack_signing_secret=None)
+        sock = SlackService(build_app(settings, clock), port=port)
+        await sock.start()  # Socket Mode still runs, without /healthz
+        try:
+            assert sock.bound_port is None and sock.health()["ok"]
+        finally:
+            await sock.stop()
