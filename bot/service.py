@@ -221,6 +221,8 @@ class SupportCore:
         now = self.clock.now()
         with self.uow() as uow:
             conv = self._find_conversation(uow, msg, now)
+            if msg.author.role is not Role.CUSTOMER:
+                return self._staff_in_customer_thread(uow, stored, msg, conv, now)
         if conv is not None:
             for hook in self.hooks:  # e.g. a CSAT rating typed as a reply: recorded, not a new question
                 intercept = getattr(hook, "intercept_inbound", None)
@@ -307,6 +309,33 @@ class SupportCore:
             with self.uow() as uow:
                 return self._relayed(uow, stored, conv, account, "a draft is awaiting approval")
         return self._record_decision(stored, msg, conv, is_new, account, classification, decision, hits)
+
+    def _staff_in_customer_thread(
+        self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, conv: Conversation | None,
+        now: datetime,
+    ) -> InboundResult:
+        """An agent answered right in the customer's thread: a human reply, not a question."""
+        current = uow.messages.get(stored.id) or stored
+        if conv is None or not msg.author.role.is_staff:
+            current.state = MessageState.IGNORED
+            uow.messages.save(current)
+            uow.commit()
+            return InboundResult("ignored", "not a customer message and not in a conversation")
+        current.kind, current.state, current.conversation_id = MessageKind.AGENT_REPLY, MessageState.PROCESSED, conv.id
+        uow.messages.save(current)
+        conv = uow.conversations.get(conv.id) or conv
+        conv.bot_handled, conv.updated_at = False, now
+        conv.assignee_id = conv.assignee_id or msg.author.user_id
+        conv.first_response_at = conv.first_response_at or now
+        if conv.status is not ConversationStatus.RESOLVED:
+            conv.status = ConversationStatus.WAITING_ON_CUSTOMER
+        uow.conversations.save(conv)
+        self._queue(uow, conv, Audience.STAFF, OutboundKind.NOTICE,
+                    f"{msg.author.display_name or msg.author.user_id} replied in the customer's thread: {msg.text}",
+                    f"staff-in-thread:{stored.id}", {})
+        uow.commit()
+        return InboundResult("relayed", "a staff member replied in the customer's thread", conversation_id=conv.id,
+                             message_id=stored.id)
 
     def _relayed(
         self, uow: UnitOfWork, stored: StoredMessage, conv: Conversation, account: Account | None, why: str,

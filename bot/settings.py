@@ -47,7 +47,7 @@ class PolicySettings(BaseModel):
     tier_thresholds: dict[str, float] = Field(default_factory=dict)
     default_threshold: float = Field(0.6, ge=0, le=1)
     draft_min_confidence: float = Field(0.25, ge=0, le=1)
-    min_article_score: float = Field(0.1, ge=0, le=1)  # for automatic answers
+    min_article_score: float = Field(0.05, ge=0, le=1)  # for automatic answers
     draft_min_article_score: float = Field(0.02, ge=0, le=1)  # for drafts an agent reviews
     handoff_frustration: float = Field(0.7, ge=0, le=1)
 

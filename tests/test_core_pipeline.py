@@ -292,3 +292,22 @@ async def test_relabels_are_exported_for_retraining_and_model_versions_recorded(
     app.core.register_model_version("/models/x")
     with uow_factory() as uow:
         assert [v.id for v in uow.model_versions.list()] == ["fake-1"]
+
+
+async def test_an_agent_replying_in_the_customer_thread_takes_the_conversation(app, alice, clock, uow_factory):
+    from bot.domain import Author, InboundMessage
+
+    first = await alice.says("Quick question: none of our users can log in since 9am")
+    clock.advance(minutes=2)
+    reply = InboundMessage("test", "W1", "C_SHARED", "agent-1", Author("U_AGENT", "Sam", Role.AGENT),
+                           "Looking into it now.", clock.now(), thread_id="U_ALICE-1")
+    result = await app.core.handle_inbound(reply)
+    assert result.status == "relayed" and result.conversation_id == first.conversation_id
+    with uow_factory() as uow:
+        conv = uow.conversations.get(first.conversation_id)
+        kinds = [m.kind.value for m in uow.messages.for_conversation(conv.id)]
+    assert conv.assignee_id == "U_AGENT" and conv.first_response_at == clock.now()
+    assert "agent_reply" in kinds
+    stray = InboundMessage("test", "W1", "C_SHARED", "agent-2", Author("U_AGENT", "Sam", Role.AGENT),
+                           "hello everyone, maintenance tonight", clock.now())
+    assert (await app.core.handle_inbound(stray)).status == "ignored"

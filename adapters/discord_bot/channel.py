@@ -45,13 +45,18 @@ class DiscordChannel(Channel):
         if self.client is None or self.client.is_closed():
             raise DeliveryError("the Discord client is not running")
         try:
-            return await self._send(outbound, delivery)
+            external_id = await self._send(outbound, delivery)
         except discord.RateLimited as exc:  # discord.py gave up waiting (retry_after > max_ratelimit_timeout)
             raise RateLimited(exc.retry_after) from None
         except discord.HTTPException as exc:
             raise _delivery_error(exc) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(f"network error talking to Discord: {type(exc).__name__}") from None
+        # The conversation's status may have changed (answered, resolved by anyone): keep forum tags in step.
+        if (outbound.audience is Audience.CUSTOMER and outbound.conversation_id and delivery.channel_id
+                and isinstance(self.client.get_channel(int(delivery.channel_id)), discord.ForumChannel)):
+            await self.client.sync_forum_tags(outbound.conversation_id)
+        return external_id
 
     async def _send(self, outbound: Outbound, delivery: Delivery) -> str | None:
         assert self.client is not None
@@ -79,8 +84,15 @@ class DiscordChannel(Channel):
         if delivery.thread_id:
             target = int(delivery.thread_id)
             await self._ensure_thread(channel_id, target)
-        message = await self._partial(target).send(content=render.content(outbound.text),
-                                                   allowed_mentions=discord.AllowedMentions.none())
+        kwargs: dict[str, Any] = {"content": render.content(outbound.text),
+                                  "allowed_mentions": discord.AllowedMentions.none()}
+        if outbound.payload.get("csat") and outbound.payload.get("conversation_id"):
+            from adapters.discord_bot.client import csat_view
+
+            view = csat_view(str(outbound.payload["conversation_id"]), outbound.payload.get("options") or [])
+            if view is not None:
+                kwargs["view"] = view
+        message = await self._partial(target).send(**kwargs)
         return str(message.id)
 
     async def _ensure_thread(self, channel_id: int, root_id: int) -> None:

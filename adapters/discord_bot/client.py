@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -23,6 +24,7 @@ from discord import app_commands
 
 from adapters.discord_bot import render
 from adapters.discord_bot.config import DEFAULT_API_URL, DiscordConfig
+from bot import csat
 from bot.commands import (
     Actor,
     ApproveDraft,
@@ -45,6 +47,7 @@ PLATFORM = "discord"
 REFUSAL = "Only members with the support agent role can do that."
 STAFF_ACTIONS = ("draft_approve", "draft_edit", "draft_reject", "handoff_claim", "handoff_resolve")
 EDIT_MODAL, REJECT_MODAL = "draft_edit_modal", "draft_reject_modal"
+FINAL_COMMANDS = (ApproveDraft, EditDraft, RejectDraft, ResolveHandoff)  # after these a card has nothing to press
 THREAD_NAMES_KEPT = 5000  # bounded memo of thread names / thread parents
 
 # --------------------------------------------------------------------------- REST base
@@ -92,6 +95,41 @@ class StaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?P<acti
         await client.on_staff_button(interaction, self.action, self.target)
 
 
+class CsatButton(discord.ui.DynamicItem[discord.ui.Button],
+                 template=r"csat:(?P<conversation>[A-Za-z0-9_\-]{1,80}):(?P<value>up|down|[1-5])"):
+    """A satisfaction rating button under the core's CSAT prompt (customer-facing, persistent)."""
+
+    def __init__(self, conversation_id: str, value: str, *, label: str = "…") -> None:
+        super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle.secondary,
+                                           custom_id=f"csat:{conversation_id}:{value}"))
+        self.conversation_id, self.value = conversation_id, value
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: Any, /
+                             ) -> CsatButton:
+        return cls(match["conversation"], match["value"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        assert isinstance(client, SupportClient)
+        await client.on_csat(interaction, self.conversation_id, self.value)
+
+
+def csat_view(conversation_id: str, options: list[dict[str, Any]]) -> discord.ui.View | None:
+    """The CSAT options as buttons: 👍/👎 on one row, 1-5 on the next."""
+    if not options:
+        return None
+    view = discord.ui.View(timeout=None)
+    for option in options[:25]:
+        value = str(option.get("value", ""))
+        if not re.fullmatch(r"up|down|[1-5]", value):
+            continue
+        item = CsatButton(conversation_id, value, label=str(option.get("label") or value))
+        item.row = 0 if value in ("up", "down") else 1
+        view.add_item(item)
+    return view
+
+
 def view_for(buttons: list[dict[str, Any]]) -> discord.ui.View | None:
     """A persistent view (timeout=None) from rendered button rows."""
     if not buttons:
@@ -122,6 +160,7 @@ class SupportClient(discord.Client):
         self.gateway_url: str | None = config.gateway_url
         self.thread_names: dict[int, str] = {}  # top-level message id -> name for its thread
         self._thread_parents: dict[int, int | None] = {}  # uncached channel id -> parent id (None: not a thread)
+        self._tags_sent: dict[int, set[int]] = {}  # forum post -> tags last applied by us
         self._tasks: set[asyncio.Task] = set()
         self._base_acquired = False
 
@@ -143,7 +182,7 @@ class SupportClient(discord.Client):
                 _release_api_base()
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(StaffButton)
+        self.add_dynamic_items(StaffButton, CsatButton)
         if self.gateway_url is None:
             # discord.py's Client connects to its built-in gateway; ask the REST API
             # (GET /gateway/bot) like Discord documents, so a custom REST base brings its gateway.
@@ -279,8 +318,11 @@ class SupportClient(discord.Client):
                       if k in by_key]
             keep = [t.id for t in thread.applied_tags if render.tag_key(t.name) not in managed]
             new = (keep + [t.id for t in wanted if t.id not in keep])[:5]
-            if set(new) != {t.id for t in thread.applied_tags}:
+            if set(new) != {t.id for t in thread.applied_tags} and self._tags_sent.get(thread.id) != set(new):
                 await self.http.edit_channel(thread.id, applied_tags=[str(i) for i in new])
+                self._tags_sent[thread.id] = set(new)  # until THREAD_UPDATE refreshes the cache
+                while len(self._tags_sent) > THREAD_NAMES_KEPT:
+                    self._tags_sent.pop(next(iter(self._tags_sent)))
         except (discord.HTTPException, ValueError) as exc:
             log.warning("could not update forum tags of %s: %s", conversation_id, exc)
 
@@ -309,6 +351,22 @@ class SupportClient(discord.Client):
                             "handoff_resolve": ResolveHandoff}[action](target, actor)
         await self.run_command(interaction, command)
 
+    async def on_csat(self, interaction: discord.Interaction, conversation_id: str, value: str) -> None:
+        option = next((o for o in csat.OPTIONS if o["value"] == value), None)
+        if option is None:
+            await interaction.response.send_message("Unknown rating.", ephemeral=True)
+            return
+        try:
+            result = await self.app.core.record_feedback(
+                conversation_id, positive=bool(option["positive"]), score=option.get("score"),
+                user_id=str(interaction.user.id), comment="button", dispatch=False)
+        except InvalidInput as exc:
+            await interaction.response.send_message(render.content(str(exc)), ephemeral=True)
+            return
+        await interaction.response.send_message("Thanks for your feedback!", ephemeral=True)
+        if result.handoff_id:  # a thumbs-down on a bot answer hands the conversation to a person
+            self.spawn(self.app.core.dispatch_outbox())
+
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type is not discord.InteractionType.modal_submit:
             return
@@ -336,8 +394,14 @@ class SupportClient(discord.Client):
             await interaction.response.send_message(render.content(str(exc)), ephemeral=True)
             return
         await interaction.response.send_message(render.content(result.message), ephemeral=True)
+        card = interaction.message if isinstance(command, FINAL_COMMANDS) else None
 
         async def after() -> None:
+            if card is not None:  # the card is settled: take its buttons away (the core posts who did what)
+                try:
+                    await card.edit(view=None)
+                except discord.HTTPException as exc:
+                    log.info("could not remove the buttons of %s: %s", card.id, exc)
             await self.app.core.dispatch_outbox()
             if result.conversation_id:
                 await self.sync_forum_tags(result.conversation_id)

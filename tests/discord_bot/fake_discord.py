@@ -669,6 +669,16 @@ class FakeDiscord:
         await ws.close(code=code, message=b"dropped by the fake")
         await self._notify()
 
+    async def request_reconnect(self) -> None:
+        """Op 7 RECONNECT: Discord asks the client to reconnect and resume."""
+        assert self.session is not None and self.session.ws is not None, "no live gateway connection"
+        await self._send_frame(self.session.ws, self.session.compressor, {"op": 7, "d": None, "s": None, "t": None},
+                               self.session.send_lock)
+
+    def forget_sessions(self) -> None:
+        """Sessions expire: the next RESUME gets op 9 INVALID_SESSION (d=false) and must IDENTIFY again."""
+        self.sessions.clear()
+
     def seq_of(self, event_name: str, object_id: str) -> int:
         """The sequence number of the dispatch of ``event_name`` for ``object_id``."""
         assert self.session is not None
@@ -776,6 +786,9 @@ class FakeDiscord:
                 message = await self.customer_message(body.get("channel_id") or self.text_id, content, author=author)
                 ids.append(message["id"])
             return _json({"ids": ids})
+        if tail == "state":
+            return _json({"connections": len(self.connections), "connected": self.connected(),
+                          "identified": sum(1 for c in self.connections if "identify" in c)})
         if tail == "commands":
             return _json(self.commands)
         if tail == "latencies":  # for each message id: seconds from its MESSAGE_CREATE to the bot's reply

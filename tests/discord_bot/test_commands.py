@@ -87,9 +87,11 @@ def test_sync_commands_cli_against_a_fake_in_another_process(tmp_path):
     import subprocess
     import sys
     import urllib.request
+    from pathlib import Path
 
+    repo = Path(__file__).resolve().parents[2]
     fake = subprocess.Popen([sys.executable, "-m", "tests.discord_bot.fake_discord"], stdout=subprocess.PIPE,
-                            text=True)
+                            text=True, cwd=repo)
     try:
         info = json.loads(fake.stdout.readline())
         env = {**os.environ, "DISCORD_TOKEN": info["token"], "SUPPORTBOT_DISCORD_API_URL": info["api_url"],
@@ -97,7 +99,7 @@ def test_sync_commands_cli_against_a_fake_in_another_process(tmp_path):
                "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL": info["triage_id"],
                "SUPPORTBOT_DISCORD_AGENT_ROLE": info["agent_role"], "SUPPORTBOT_CONFIG": str(tmp_path / "none.toml")}
         done = subprocess.run([sys.executable, "-c", "from adapters.cli import main; main()", "discord",
-                               "sync-commands", "--guild", info["guild_id"]], env=env, capture_output=True,
+                               "sync-commands", "--guild", info["guild_id"]], env=env, capture_output=True, cwd=repo,
                               text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert f"/support (help, queue, sla, stats, threshold) registered for server {info['guild_id']}" in done.stdout

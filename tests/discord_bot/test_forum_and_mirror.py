@@ -96,3 +96,15 @@ async def test_message_in_a_thread_missing_from_the_cache_is_looked_up(fake, bot
     assert "Settings → Billing → Invoices" in reply.json["content"]
     assert fake.find_requests("GET", rf"/channels/{thread['id']}")
     assert conversation(bot).channel_id == fake.forum_id
+
+
+async def test_forum_tags_follow_a_resolution_made_elsewhere(fake, bot):
+    from bot.commands import Actor, ResolveConversation
+    from bot.domain import Role
+
+    post = await fake.forum_post("Invoices", "Where do I download my invoice?")
+    await fake.wait_for_request("PATCH", rf"/channels/{post['id']}")
+    # e.g. from the playground or an operations job: not through a Discord button
+    await bot.app.commands.execute(ResolveConversation(conversation(bot).id, Actor("U1", Role.AGENT, "Sam")))
+    tagged = await fake.wait_for_request("PATCH", rf"/channels/{post['id']}", count=2)
+    assert set(tagged.json["applied_tags"]) == {fake.tags["invoice"], fake.tags["resolved"]}

@@ -114,3 +114,36 @@ async def test_missing_access_is_a_permanent_failure(fake, bot):
 
     failed = await fake.wait_until(answer, what="the failed answer")
     assert failed.status is OutboxStatus.FAILED and "Missing Access" in failed.last_error
+
+
+async def test_unknown_channel_is_a_permanent_failure(fake, bot):
+    thread = fake.snowflake()
+    fake.fail("POST", rf"/channels/{thread}/messages", status=404, body={"message": "Unknown Channel", "code": 10003})
+    await fake.customer_message(fake.text_id, "How do I download my invoice?", message_id=thread)
+
+    def answer():
+        with bot.app.uow() as uow:
+            return next((o for o in uow.outbox.list() if o.kind.value == "answer" and o.attempts), None)
+
+    failed = await fake.wait_until(answer, what="the failed answer")
+    assert failed.status is OutboxStatus.FAILED and "Unknown Channel" in failed.last_error
+    assert len(fake.find_requests("POST", rf"/channels/{thread}/messages")) == 1  # not retried
+
+
+async def test_reconnect_request_is_resumed(fake, bot):
+    await fake.request_reconnect()
+    connection = await _resumed(fake)
+    assert connection["path"] == "/resume-gateway" and "identify" not in connection
+    post = await fake.forum_post("Invoices", "Where do I download my invoice?")
+    await fake.wait_for_request("POST", rf"/channels/{post['id']}/messages")
+
+
+async def test_invalid_session_identifies_again_and_keeps_working(fake, bot):
+    fake.forget_sessions()
+    await fake.drop_connection(code=4000)
+    identified = await fake.wait_until(lambda: [c for c in fake.connections[1:] if "identify" in c],
+                                       timeout=15, what="a new IDENTIFY after INVALID_SESSION")
+    assert "resume" in fake.connections[1]  # it tried to resume first
+    assert identified[0]["identify"]["intents"] == fake.connections[0]["identify"]["intents"]
+    post = await fake.forum_post("Invoices", "Where do I download my invoice?")
+    await fake.wait_for_request("POST", rf"/channels/{post['id']}/messages", timeout=10)

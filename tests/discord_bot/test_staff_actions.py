@@ -33,6 +33,8 @@ async def test_draft_card_has_persistent_buttons_and_approve_sends_it(fake, ente
     sent = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")
     assert sent.json["content"] == draft.text
     assert _draft_status(bot, draft.id).status is DraftStatus.APPROVED
+    settled = await fake.wait_for_request("PATCH", rf"/channels/{staff_thread}/messages/{card['id']}")
+    assert settled.json["components"] == []  # nothing left to press on the settled card
 
 
 async def test_member_without_agent_role_is_refused_and_nothing_changes(fake, enterprise_bot):
