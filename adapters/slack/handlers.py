@@ -76,6 +76,10 @@ class SlackHandlers:
         # Messages go through the core a few at a time: the core's storage calls are synchronous, so
         # unbounded concurrency would starve the event loop and delay the acks Slack waits for (3 s).
         self._message_slots = asyncio.Semaphore(workers)
+        # ...and in order within a channel: a question and its quick follow-up must not race each other
+        # (the core looks the conversation up before its CRM call yields; the loser would fail).
+        # channel id -> [lock, number of messages using it]
+        self._channel_locks: dict[str, list[Any]] = {}
         # Cards whose edit/reject modal is open (message ts -> message), so the card can be updated on submit.
         self._open_cards: dict[str, dict[str, Any]] = {}
 
@@ -115,9 +119,16 @@ class SlackHandlers:
         except Exception:
             log.exception("handling a Slack request failed")
 
-    async def _bounded(self, coro: Coroutine[Any, Any, Any]) -> None:
-        async with self._message_slots:
-            await coro
+    async def _in_order(self, channel: str, coro: Coroutine[Any, Any, Any]) -> None:
+        entry = self._channel_locks.setdefault(channel, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0], self._message_slots:
+                await coro
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._channel_locks.pop(channel, None)
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until every background task (including ones they start) has finished."""
@@ -135,7 +146,7 @@ class SlackHandlers:
     def register(self, bolt: AsyncApp) -> None:
         @bolt.event("message")
         async def on_message(body: dict[str, Any]) -> None:
-            self.spawn(self._bounded(self.on_message(body)))
+            self.spawn(self._in_order(str((body.get("event") or {}).get("channel")), self.on_message(body)))
 
         @bolt.event("app_home_opened")
         async def on_home(body: dict[str, Any]) -> None:

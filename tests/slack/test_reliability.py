@@ -175,3 +175,50 @@ async def test_stop_waits_for_work_in_flight(tmp_path, fake_slack, clock):
     gate.set()
     await service.stop()
     assert len(fake_slack.posts(SHARED)) == 1
+
+
+async def test_question_and_quick_follow_up_make_one_conversation(slack):
+    """Delivered back to back (Slack does not wait for our ack): processed in channel order.
+
+    The CRM answers over the network in production (it yields to the event loop); without ordering the
+    follow-up would look for the conversation while the question is still waiting for its account.
+    """
+    import asyncio
+    import contextlib
+
+    class NetworkCRM:
+        """Answers once two lookups are in flight (or after 0.5 s): a race shows up deterministically."""
+
+        def __init__(self, inner) -> None:
+            self.inner, self.calls, self.two_in_flight = inner, 0, asyncio.Event()
+
+        async def find_account(self, lookup):
+            self.calls += 1
+            if self.calls >= 2:
+                self.two_in_flight.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.two_in_flight.wait(), 0.5)
+            return await self.inner.find_account(lookup)
+
+        async def list_accounts(self):
+            return await self.inner.list_accounts()
+
+    slack.app.core.crm = NetworkCRM(slack.app.core.crm)
+    root = message_event(ALICE, "The dashboard is down, none of our users can log in", user_team="TSMALL")
+    follow = message_event(ALICE, "Still down for all of us", user_team="TSMALL",
+                           thread_ts=root["event"]["ts"])
+    burst = message_event(ALICE, "Also our exports fail", user_team="TSMALL")
+    gate = slack.fake.hold("users.info")
+    for payload in (root, follow, burst):
+        assert (await slack.event(payload, drain=False))[0] == 200
+    gate.set()
+    await slack.service.drain(10)
+    with slack.app.core.uow() as uow:
+        conversations = uow.conversations.list()
+        states = [m.state.value for m in uow.messages.list() if m.author_id == ALICE]
+    assert states == ["processed", "processed", "processed"]
+    assert len(conversations) == 1
+    mirrors = [p for p in slack.fake.posts(TRIAGE) if "thread_ts" not in p]
+    assert len(mirrors) == 1
+    relayed = [p["text"] for p in slack.fake.posts(TRIAGE) if p.get("thread_ts")]
+    assert any("Still down for all of us" in t for t in relayed) and any("exports fail" in t for t in relayed)
