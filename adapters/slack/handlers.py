@@ -209,14 +209,16 @@ class SlackHandlers:
             except (NotAuthorized, InvalidInput, Conflict) as exc:
                 log.info("staff message not accepted: %s", exc)
             return
-        if role is not Role.CUSTOMER:
-            return  # our own people writing in a customer channel are not customer questions
+        if role is Role.BOT:
+            return
+        # Customers' messages open or continue conversations; an agent writing in a customer's thread
+        # is a human reply the core records (first response, ownership) and never a question.
         msg = InboundMessage(
             platform="slack",
             workspace_id=body.get("team_id") or event.get("team") or self.directory.team_id,
             channel_id=channel,
             message_id=ts,
-            author=Author(user_id, user.name if user else "", Role.CUSTOMER,
+            author=Author(user_id, user.name if user else "", role,
                           team_id=event.get("user_team") or (user.team_id if user else None),
                           email=user.email if user else None),
             text=text,

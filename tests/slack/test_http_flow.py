@@ -185,7 +185,20 @@ async def test_ignored_events_bots_edits_joins_and_agents_in_shared_channels(sla
     await slack.says(AGENT, "How do I download my invoice?", user_team=OUR_TEAM)
     assert slack.fake.of("chat.postMessage") == [] and slack.fake.of("reactions.add") == []
     with slack.app.core.uow() as uow:
-        assert uow.messages.list() == []
+        assert uow.conversations.list() == []
+        assert [m.author_id for m in uow.messages.list()] == [AGENT]  # stored as ignored, no question
+        assert uow.messages.list()[0].state.value == "ignored"
+
+
+async def test_agent_replying_directly_in_customer_thread_is_a_human_reply(slack):
+    event = await slack.says(ALICE, "The dashboard is down, none of our users can log in", user_team="TSMALL")
+    await slack.says(AGENT, "Looking at it now, Alice.", thread_ts=event["ts"], user_team=OUR_TEAM)
+    with slack.app.core.uow() as uow:
+        [conv] = uow.conversations.list()
+    assert conv.assignee_id == AGENT and conv.first_response_at is not None and not conv.bot_handled
+    notes = [p["text"] for p in slack.fake.posts(TRIAGE) if "replied in the customer's thread" in p["text"]]
+    assert len(notes) == 1
+    assert len(slack.fake.posts(SHARED)) == 1  # only the bot's hand-off acknowledgement; nothing re-posted
 
 
 async def test_drafts_and_notes_never_reach_a_customer_channel(slack):
