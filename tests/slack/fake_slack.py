@@ -64,6 +64,7 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []
         self._changed: asyncio.Condition | None = None
         self.port = 0
+        self.connections = 0  # Socket Mode connections opened so far
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
 
     # ------------------------------------------------------------ lifecycle
@@ -153,6 +154,11 @@ class FakeSlack:
         await self._sockets[-1].send_str(json.dumps(envelope))
         return envelope_id
 
+    async def send_raw(self, message: dict[str, Any]) -> None:
+        """Send a control message (e.g. {"type": "disconnect", "reason": "refresh_requested"})."""
+        await self.wait_for(lambda: self._sockets, what="a Socket Mode connection")
+        await self._sockets[-1].send_str(json.dumps(message))
+
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
@@ -160,6 +166,7 @@ class FakeSlack:
                                       "debug_info": {"host": "fake", "approximate_connection_time": 18060},
                                       "connection_info": {"app_id": "A_APP"}}))
         self._sockets.append(ws)
+        self.connections += 1
         await self._notify()
         try:
             async for msg in ws:

@@ -105,3 +105,14 @@ async def test_busy_port_is_a_configuration_error_in_http_mode_only(tmp_path, fa
             assert sock.bound_port is None and sock.health()["ok"]
         finally:
             await sock.stop()
+
+
+async def test_reconnects_after_disconnect_and_keeps_working(fake_slack, socket_service):
+    assert fake_slack.connections == 1
+    await fake_slack.send_raw({"type": "disconnect", "reason": "refresh_requested",
+                               "debug_info": {"host": "fake"}})
+    await fake_slack.wait_for(lambda: fake_slack.connections >= 2, timeout=10, what="a new connection")
+    assert len(fake_slack.of("apps.connections.open")) >= 2
+    payload = message_event(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    await _deliver(fake_slack, socket_service, "events_api", payload)
+    assert len(fake_slack.posts(SHARED)) == 1
