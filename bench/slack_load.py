@@ -27,7 +27,7 @@ from typing import Any
 
 SECRET = "bench-signing-secret"
 CHANNEL, TRIAGE, TEAM = "C_SHARED", "C_TRIAGE", "TSMALL"
-QUESTIONS = ["How do I download my invoice?", "Where can I find last month's invoice PDF?",
+QUESTIONS = ["How do I download my invoice?", "How do I download an invoice PDF?",
              "How do I reset my password?", "I forgot my password, how do I reset it?"]
 
 
@@ -162,7 +162,8 @@ async def run_bot(args: argparse.Namespace, api_url: str, workdir: Path) -> dict
     return {
         "events": args.events, "target_rate": args.rate, "classifier": classifier_name,
         "http_errors": load["errors"], "replies": len(latencies),
-        "ack_p50_ms": round(statistics.median(acks) * 1000, 2), "ack_p99_ms": round(percentile(acks, 99) * 1000, 2),
+        "ack_p50_ms": round(statistics.median(acks) * 1000, 2), "ack_p90_ms": round(percentile(acks, 90) * 1000, 2),
+        "ack_p99_ms": round(percentile(acks, 99) * 1000, 2), "ack_max_ms": round(max(acks) * 1000, 2),
         "reply_p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "reply_p99_ms": round(percentile(latencies, 99) * 1000, 2) if latencies else None,
         "send_seconds": round(load["send_seconds"], 2),
@@ -178,7 +179,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=250.0, help="events per second offered")
     parser.add_argument("--users", type=int, default=50, help="distinct customers")
     parser.add_argument("--concurrency", type=int, default=64, help="open requests at most")
-    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--profile", default=None, help="write a cProfile of the bot's main thread here")
     args = parser.parse_args()
     ctx_queue: mp.Queue = mp.Queue()
     fake = mp.Process(target=run_fake, args=(ctx_queue, args.users), daemon=True)
@@ -186,14 +188,23 @@ def main() -> None:
     try:
         port = ctx_queue.get(timeout=30)
         with tempfile.TemporaryDirectory() as tmp:
-            result = asyncio.run(run_bot(args, f"http://127.0.0.1:{port}/api/", Path(tmp)))
+            api_url = f"http://127.0.0.1:{port}/api/"
+            if args.profile:
+                import cProfile
+
+                with cProfile.Profile() as profile:
+                    result = asyncio.run(run_bot(args, api_url, Path(tmp)))
+                profile.dump_stats(args.profile)
+            else:
+                result = asyncio.run(run_bot(args, api_url, Path(tmp)))
     finally:
         fake.terminate()
         fake.join(5)
     print(f"classifier:          {result['classifier']}")
     print(f"events:              {result['events']} offered at {result['target_rate']:g}/s "
           f"({result['http_errors']} HTTP errors, {result['replies']} replies)")
-    print(f"ack latency:         p50 {result['ack_p50_ms']} ms, p99 {result['ack_p99_ms']} ms")
+    print(f"ack latency:         p50 {result['ack_p50_ms']} ms, p90 {result['ack_p90_ms']} ms, "
+          f"p99 {result['ack_p99_ms']} ms, max {result['ack_max_ms']} ms")
     print(f"event-to-reply:      p50 {result['reply_p50_ms']} ms, p99 {result['reply_p99_ms']} ms")
     print(f"throughput:          {result['ack_throughput_per_s']} events/s acked, "
           f"{result['sustained_throughput_per_s']} events/s answered end to end")

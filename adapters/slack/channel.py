@@ -9,6 +9,7 @@ core's persisted outbox retries them (also after a restart).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import aiohttp
@@ -68,7 +69,7 @@ class SlackChannel(Channel):
             )
             return resp["ts"]
         # STAFF and MANAGERS: the triage channel, whatever the delivery says.
-        kwargs: dict[str, Any] = {"channel": self.triage_channel, "text": cut(escape(outbound.text), TEXT_MAX),
+        kwargs: dict[str, Any] = {"channel": self.triage_channel, "text": cut(_mentions(outbound), TEXT_MAX),
                                   "unfurl_links": False, "unfurl_media": False}
         if outbound.kind is not OutboundKind.MIRROR_OPEN and delivery.thread_id:
             kwargs["thread_ts"] = delivery.thread_id
@@ -109,6 +110,18 @@ class SlackChannel(Channel):
             if info and info.get("name"):
                 where = f"#{info['name']}"
         return link, where
+
+
+def _mentions(outbound: Outbound) -> str:
+    """Escaped text where the core's "@U123" for payload["mentions"] becomes a real mention <@U123>."""
+    text = escape(outbound.text)
+    for user_id in outbound.payload.get("mentions") or ():
+        if _USER_ID.fullmatch(str(user_id)):
+            text = text.replace(f"@{user_id}", f"<@{user_id}>")
+    return text
+
+
+_USER_ID = re.compile(r"[UW][A-Z0-9_]{2,}")
 
 
 def _delivery_error(exc: SlackApiError) -> DeliveryError:

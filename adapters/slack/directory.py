@@ -1,8 +1,9 @@
 """Who is who: our own team (auth.test) and cached users.info / conversations.info.
 
-A user of another team (Slack Connect external user) is a customer; members of
-our own workspace are agents; agents listed in SUPPORTBOT_SLACK_MANAGERS are
-managers. Lookups fail closed: an unknown user is never staff.
+A user of another team (Slack Connect external user) is a customer, and so is a
+guest account of our workspace; full members of our own workspace are agents;
+agents listed in SUPPORTBOT_SLACK_MANAGERS are managers. Lookups fail closed:
+an unknown user is never staff.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class SlackUser:
     email: str | None
     is_stranger: bool = False
     is_bot: bool = False
+    is_guest: bool = False  # multi- or single-channel guest of our workspace
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Directory:
             email=profile.get("email"),
             is_stranger=bool(u.get("is_stranger")),
             is_bot=bool(u.get("is_bot")),
+            is_guest=bool(u.get("is_restricted") or u.get("is_ultra_restricted")),
         )
         self._users[user_id] = (now, user)
         return user
@@ -111,7 +114,7 @@ class Directory:
         ours = self.team_id
         if any(hint and hint != ours for hint in team_hints):
             return Role.CUSTOMER, user
-        if user is None or user.is_stranger or user.team_id != ours:
+        if user is None or user.is_stranger or user.is_guest or user.team_id != ours:
             return Role.CUSTOMER, user
         if user.is_bot:
             return Role.BOT, user

@@ -71,9 +71,15 @@ class SlackHandlers:
         self.loop = asyncio.get_running_loop()  # the main loop, where the core runs
         self._handover = threading.Lock()
         self._pending = 0  # spawned from the HTTP receiver's thread, not started yet
+        self._dispatch_wanted = False
+        self._pump: asyncio.Task | None = None
         # Messages go through the core a few at a time: the core's storage calls are synchronous, so
         # unbounded concurrency would starve the event loop and delay the acks Slack waits for (3 s).
         self._message_slots = asyncio.Semaphore(workers)
+        # ...and in order within a channel: a question and its quick follow-up must not race each other
+        # (the core looks the conversation up before its CRM call yields; the loser would fail).
+        # channel id -> [lock, number of messages using it]
+        self._channel_locks: dict[str, list[Any]] = {}
         # Cards whose edit/reject modal is open (message ts -> message), so the card can be updated on submit.
         self._open_cards: dict[str, dict[str, Any]] = {}
 
@@ -98,10 +104,11 @@ class SlackHandlers:
             with self._handover:
                 self._pending -= 1
 
-    def _start(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         task = self.loop.create_task(self._guard(coro))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     @staticmethod
     async def _guard(coro: Coroutine[Any, Any, Any]) -> None:
@@ -112,9 +119,16 @@ class SlackHandlers:
         except Exception:
             log.exception("handling a Slack request failed")
 
-    async def _bounded(self, coro: Coroutine[Any, Any, Any]) -> None:
-        async with self._message_slots:
-            await coro
+    async def _in_order(self, channel: str, coro: Coroutine[Any, Any, Any]) -> None:
+        entry = self._channel_locks.setdefault(channel, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0], self._message_slots:
+                await coro
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._channel_locks.pop(channel, None)
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until every background task (including ones they start) has finished."""
@@ -132,7 +146,7 @@ class SlackHandlers:
     def register(self, bolt: AsyncApp) -> None:
         @bolt.event("message")
         async def on_message(body: dict[str, Any]) -> None:
-            self.spawn(self._bounded(self.on_message(body)))
+            self.spawn(self._in_order(str((body.get("event") or {}).get("channel")), self.on_message(body)))
 
         @bolt.event("app_home_opened")
         async def on_home(body: dict[str, Any]) -> None:
@@ -195,14 +209,16 @@ class SlackHandlers:
             except (NotAuthorized, InvalidInput, Conflict) as exc:
                 log.info("staff message not accepted: %s", exc)
             return
-        if role is not Role.CUSTOMER:
-            return  # our own people writing in a customer channel are not customer questions
+        if role is Role.BOT:
+            return
+        # Customers' messages open or continue conversations; an agent writing in a customer's thread
+        # is a human reply the core records (first response, ownership) and never a question.
         msg = InboundMessage(
             platform="slack",
             workspace_id=body.get("team_id") or event.get("team") or self.directory.team_id,
             channel_id=channel,
             message_id=ts,
-            author=Author(user_id, user.name if user else "", Role.CUSTOMER,
+            author=Author(user_id, user.name if user else "", role,
                           team_id=event.get("user_team") or (user.team_id if user else None),
                           email=user.email if user else None),
             text=text,
@@ -210,7 +226,23 @@ class SlackHandlers:
             thread_id=reply_to,
             raw={"event_id": body.get("event_id"), "event": event},
         )
-        await self.app.core.handle_inbound(msg)
+        await self.app.core.handle_inbound(msg, dispatch=False)
+        self.kick_dispatch()
+
+    def kick_dispatch(self) -> None:
+        """Post what the core queued. One pump serves every message: under load, one outbox pass sends
+        the replies of many messages instead of each message scanning the outbox itself."""
+        self._dispatch_wanted = True
+        if self._pump is None or self._pump.done():
+            self._pump = self._start(self._pump_outbox())
+
+    async def _pump_outbox(self) -> None:
+        limit = 100
+        while True:
+            self._dispatch_wanted = False
+            stats = await self.app.core.dispatch_outbox(limit)
+            if not self._dispatch_wanted and stats.sent + stats.retried + stats.failed < limit:
+                return
 
     # ------------------------------------------------------------ buttons
     async def on_button(self, action_id: str, body: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -23,8 +24,8 @@ EVENTS_PATH = "/slack/events"
 
 
 class HttpReceiver:
-    def __init__(self, bolt: AsyncApp, host: str, port: int, health: dict[str, Any]) -> None:
-        self.bolt = bolt
+    def __init__(self, bolt: AsyncApp | None, host: str, port: int, health: Callable[[], dict[str, Any]]) -> None:
+        self.bolt = bolt  # None: only /healthz (Socket Mode)
         self.host, self.port = host, port
         self.health = health
         self.bound_port: int | None = None
@@ -46,7 +47,8 @@ class HttpReceiver:
 
     async def _serve(self) -> None:
         web_app = web.Application(client_max_size=1024 * 1024)
-        web_app.router.add_post(EVENTS_PATH, self._events)
+        if self.bolt is not None:
+            web_app.router.add_post(EVENTS_PATH, self._events)
         web_app.router.add_get("/healthz", self._health)
         self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
@@ -56,11 +58,13 @@ class HttpReceiver:
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
 
     async def _events(self, request: web.Request) -> web.Response:
+        assert self.bolt is not None
         bolt_resp = await self.bolt.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_resp)
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, **self.health})
+        health = self.health()
+        return web.json_response(health, status=200 if health.get("ok") else 503)
 
     async def stop(self) -> None:
         loop, self._loop = self._loop, None

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from typing import Any
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -111,9 +113,17 @@ class SlackService(Service):
                                     directory=self.directory, uow=self.app.core.uow)
         self.app.core.register_channel(self.channel)
         http = self.mode == "http"
+        auth = AuthorizeResult(enterprise_id=None, team_id=me.team_id, bot_user_id=me.user_id, bot_id=me.bot_id,
+                               bot_token=self.settings.slack_bot_token)
+
+        async def authorize(**_: Any) -> AuthorizeResult:  # single workspace: auth.test already ran above
+            return auth
+
         self.bolt = AsyncApp(
-            # In HTTP mode bolt runs on the receiver's thread: give it a client of its own (no shared session).
-            client=web_client(self.settings, retry_rate_limits=True) if http else client,
+            # Bolt gets a client of its own: in HTTP mode it runs on the receiver's thread (no shared session);
+            # no token, as the token comes from ``authorize``.
+            client=AsyncWebClient(base_url=self.settings.slack_api_url, timeout=15),
+            authorize=authorize,
             signing_secret=self.settings.slack_signing_secret or "socket-mode-unused",
             request_verification_enabled=http,
             process_before_response=True,  # listeners only ack and spawn; the response returns at once
@@ -121,14 +131,35 @@ class SlackService(Service):
         self.handlers = SlackHandlers(self.app, self.directory, client, triage)
         self.handlers.register(self.bolt)
         log.info("Slack bot %s in team %s, %s mode", me.user_id, me.team_id, self.mode)
-        if http:
-            self._receiver = HttpReceiver(self.bolt, self.host, self.port, {"mode": self.mode})
-            await self._receiver.start()
-            self.bound_port = self._receiver.bound_port
-            log.info("Slack events endpoint on http://%s:%s%s", self.host, self.bound_port, EVENTS_PATH)
-        else:
+        # The model, the KB index and the rest of startup stay for the life of the process; keep the
+        # cyclic GC from rescanning them on every full collection (a collection pauses every thread,
+        # including the HTTP receiver's acks).
+        gc.freeze()
+        if not http:
             self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token, web_client=client)
             await self._socket.connect_async()
+        # HTTP mode: events, interactivity and commands plus /healthz; Socket Mode: /healthz only.
+        self._receiver = HttpReceiver(self.bolt if http else None, self.host, self.port, self.health)
+        try:
+            await self._receiver.start()
+        except OSError as exc:
+            if http:
+                raise ConfigurationError("SUPPORTBOT_HTTP_PORT", f"cannot listen on {self.host}:{self.port}: {exc}") \
+                    from None
+            log.warning("no /healthz for Socket Mode: cannot listen on %s:%s (%s)", self.host, self.port, exc)
+            self._receiver = None
+            return
+        self.bound_port = self._receiver.bound_port
+        log.info("Slack %s on http://%s:%s", f"events endpoint {EVENTS_PATH}" if http else "health check",
+                 self.host, self.bound_port)
+
+    def health(self) -> dict[str, Any]:
+        """For the Docker HEALTHCHECK: in Socket Mode, healthy while the websocket is connected."""
+        ok = True
+        if self._socket is not None:
+            client = self._socket.client
+            ok = not client.closed and client.current_session is not None and not client.current_session.closed
+        return {"ok": ok, "mode": self.mode}
 
     async def drain(self, timeout: float = 10.0) -> None:
         if self.handlers is not None:

@@ -55,6 +55,7 @@ class FakeSlack:
     acks: list[dict[str, Any]] = field(default_factory=list)  # Socket Mode acks
     faults: list[Fault] = field(default_factory=list)
     delays: dict[str, float] = field(default_factory=dict)
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)  # calls of a method wait until set
     record_params: bool = True
 
     def __post_init__(self) -> None:
@@ -63,6 +64,7 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []
         self._changed: asyncio.Condition | None = None
         self.port = 0
+        self.connections = 0  # Socket Mode connections opened so far
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
 
     # ------------------------------------------------------------ lifecycle
@@ -89,6 +91,8 @@ class FakeSlack:
         return self
 
     async def stop(self) -> None:
+        for gate in self.gates.values():  # never leave a held request hanging
+            gate.set()
         for ws in list(self._sockets):
             await ws.close()
         if self._runner is not None:
@@ -111,6 +115,11 @@ class FakeSlack:
              times: int = 1) -> None:
         """The next ``times`` calls of ``method`` fail with ``status`` (429 with Retry-After, 5xx, ...)."""
         self.faults.append(Fault(method, status, retry_after, error, times))
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls of ``method`` wait until the returned event is set (deterministic "slow Slack")."""
+        self.gates[method] = asyncio.Event()
+        return self.gates[method]
 
     def of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.status == 200]
@@ -145,6 +154,11 @@ class FakeSlack:
         await self._sockets[-1].send_str(json.dumps(envelope))
         return envelope_id
 
+    async def send_raw(self, message: dict[str, Any]) -> None:
+        """Send a control message (e.g. {"type": "disconnect", "reason": "refresh_requested"})."""
+        await self.wait_for(lambda: self._sockets, what="a Socket Mode connection")
+        await self._sockets[-1].send_str(json.dumps(message))
+
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
@@ -152,6 +166,7 @@ class FakeSlack:
                                       "debug_info": {"host": "fake", "approximate_connection_time": 18060},
                                       "connection_info": {"app_id": "A_APP"}}))
         self._sockets.append(ws)
+        self.connections += 1
         await self._notify()
         try:
             async for msg in ws:
@@ -181,9 +196,12 @@ class FakeSlack:
         params = await self._params(request)
         call = Call(method, params if self.record_params else {}, time.time())
         self.calls.append(call)
+        await self._notify()
         try:
             if method in self.delays:
                 await asyncio.sleep(self.delays[method])
+            if method in self.gates:
+                await self.gates[method].wait()
             fault = next((f for f in self.faults if f.method == method and f.remaining > 0), None)
             if fault is not None:
                 fault.remaining -= 1

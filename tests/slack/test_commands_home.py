@@ -137,3 +137,16 @@ def test_cli_prints_manifest():
     assert CliRunner().invoke(main, ["slack", "manifest", "--http"]).exit_code == 2
     socket = CliRunner().invoke(main, ["slack", "manifest"])
     assert yaml.safe_load(socket.output)["settings"]["socket_mode_enabled"] is True
+
+
+async def test_app_home_for_manager_mentions_manager_commands(slack):
+    event = {"type": "app_home_opened", "user": MANAGER, "channel": "D_HOME", "tab": "home", "event_ts": "1.1"}
+    await slack.event({"token": "x", "team_id": OUR_TEAM, "api_app_id": "A_APP", "event": event,
+                       "type": "event_callback", "event_id": "Ev_HOME_M", "event_time": 1})
+    [publish] = slack.fake.of("views.publish")
+    assert "/support stats" in str(publish.params["view"]) and "Work queue (0 waiting)" in str(publish.params["view"])
+    # The messages tab is not ours to draw.
+    event = {**event, "tab": "messages"}
+    await slack.event({"token": "x", "team_id": OUR_TEAM, "api_app_id": "A_APP", "event": event,
+                       "type": "event_callback", "event_id": "Ev_HOME_M2", "event_time": 1})
+    assert len(slack.fake.of("views.publish")) == 1

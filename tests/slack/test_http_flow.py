@@ -185,7 +185,20 @@ async def test_ignored_events_bots_edits_joins_and_agents_in_shared_channels(sla
     await slack.says(AGENT, "How do I download my invoice?", user_team=OUR_TEAM)
     assert slack.fake.of("chat.postMessage") == [] and slack.fake.of("reactions.add") == []
     with slack.app.core.uow() as uow:
-        assert uow.messages.list() == []
+        assert uow.conversations.list() == []
+        assert [m.author_id for m in uow.messages.list()] == [AGENT]  # stored as ignored, no question
+        assert uow.messages.list()[0].state.value == "ignored"
+
+
+async def test_agent_replying_directly_in_customer_thread_is_a_human_reply(slack):
+    event = await slack.says(ALICE, "The dashboard is down, none of our users can log in", user_team="TSMALL")
+    await slack.says(AGENT, "Looking at it now, Alice.", thread_ts=event["ts"], user_team=OUR_TEAM)
+    with slack.app.core.uow() as uow:
+        [conv] = uow.conversations.list()
+    assert conv.assignee_id == AGENT and conv.first_response_at is not None and not conv.bot_handled
+    notes = [p["text"] for p in slack.fake.posts(TRIAGE) if "replied in the customer's thread" in p["text"]]
+    assert len(notes) == 1
+    assert len(slack.fake.posts(SHARED)) == 1  # only the bot's hand-off acknowledgement; nothing re-posted
 
 
 async def test_drafts_and_notes_never_reach_a_customer_channel(slack):
@@ -200,3 +213,25 @@ async def test_drafts_and_notes_never_reach_a_customer_channel(slack):
         assert draft_text.splitlines()[0] not in params.get("text", "")
         assert "VIP" not in params.get("text", "")
         assert "blocks" not in params or draft_text.splitlines()[0] not in json.dumps(params["blocks"])
+
+
+async def test_guest_of_our_workspace_is_a_customer(slack):
+    slack.fake.add_user("U_GUEST", OUR_TEAM, "Gus", is_restricted=True)
+    card = await _draft(slack)
+    await slack.interactive(block_actions("U_GUEST", OUR_TEAM, "draft_approve", card["value"], message=card))
+    assert len(slack.fake.of("chat.postEphemeral")) == 1
+    with slack.app.core.uow() as uow:
+        assert uow.drafts.get(card["value"]).status is DraftStatus.PENDING
+    # ...and a guest's question in a support channel is a customer question.
+    await slack.says("U_GUEST", "How do I download my invoice?", channel=SHARED, user_team=OUR_TEAM)
+    assert len(slack.fake.posts(SHARED)) == 1
+
+
+async def test_unknown_user_fails_closed(slack):
+    """users.info failing for a clicker: treated as a customer, nothing happens."""
+    card = await _draft(slack)
+    slack.fake.fail("users.info", 200, error="user_not_found")
+    await slack.interactive(block_actions("U_NEWHIRE", OUR_TEAM, "draft_approve", card["value"], message=card))
+    assert len(slack.fake.of("chat.postEphemeral")) == 1
+    with slack.app.core.uow() as uow:
+        assert uow.drafts.get(card["value"]).status is DraftStatus.PENDING

@@ -145,3 +145,80 @@ async def test_pending_outbox_survives_restart(tmp_path, fake_slack, clock):
         assert fake_slack.posts(SHARED_BIG) == []  # the draft stays internal
     finally:
         await second.stop()
+
+
+async def test_http_ack_returns_before_processing_finishes(slack):
+    gate = slack.fake.hold("users.info")  # processing cannot finish until the test lets it
+    payload = message_event(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    status, _ = await slack.event(payload, drain=False)
+    assert status == 200
+    await slack.fake.wait_for(lambda: slack.fake.calls and slack.fake.calls[-1].method == "users.info",
+                              what="users.info to be called")
+    assert slack.fake.posts() == [] and slack.service.handlers.tasks  # acked, still working
+    gate.set()
+    await slack.service.drain(10)
+    assert len(slack.fake.posts(SHARED)) == 1
+
+
+async def test_stop_waits_for_work_in_flight(tmp_path, fake_slack, clock):
+    import aiohttp
+
+    from tests.slack.conftest import Driver
+
+    service = SlackService(build_app(slack_settings(tmp_path, fake_slack), clock), port=0)
+    await service.start()
+    gate = fake_slack.hold("users.info")
+    async with aiohttp.ClientSession() as session:
+        driver = Driver(service.app, service, fake_slack, session)
+        await driver.event(message_event(ALICE, "How do I download my invoice?", user_team="TSMALL"), drain=False)
+    await fake_slack.wait_for(lambda: any(c.method == "users.info" for c in fake_slack.calls), what="users.info")
+    gate.set()
+    await service.stop()
+    assert len(fake_slack.posts(SHARED)) == 1
+
+
+async def test_question_and_quick_follow_up_make_one_conversation(slack):
+    """Delivered back to back (Slack does not wait for our ack): processed in channel order.
+
+    The CRM answers over the network in production (it yields to the event loop); without ordering the
+    follow-up would look for the conversation while the question is still waiting for its account.
+    """
+    import asyncio
+    import contextlib
+
+    class NetworkCRM:
+        """Answers once two lookups are in flight (or after 0.5 s): a race shows up deterministically."""
+
+        def __init__(self, inner) -> None:
+            self.inner, self.calls, self.two_in_flight = inner, 0, asyncio.Event()
+
+        async def find_account(self, lookup):
+            self.calls += 1
+            if self.calls >= 2:
+                self.two_in_flight.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.two_in_flight.wait(), 0.5)
+            return await self.inner.find_account(lookup)
+
+        async def list_accounts(self):
+            return await self.inner.list_accounts()
+
+    slack.app.core.crm = NetworkCRM(slack.app.core.crm)
+    root = message_event(ALICE, "The dashboard is down, none of our users can log in", user_team="TSMALL")
+    follow = message_event(ALICE, "Still down for all of us", user_team="TSMALL",
+                           thread_ts=root["event"]["ts"])
+    burst = message_event(ALICE, "Also our exports fail", user_team="TSMALL")
+    gate = slack.fake.hold("users.info")
+    for payload in (root, follow, burst):
+        assert (await slack.event(payload, drain=False))[0] == 200
+    gate.set()
+    await slack.service.drain(10)
+    with slack.app.core.uow() as uow:
+        conversations = uow.conversations.list()
+        states = [m.state.value for m in uow.messages.list() if m.author_id == ALICE]
+    assert states == ["processed", "processed", "processed"]
+    assert len(conversations) == 1
+    mirrors = [p for p in slack.fake.posts(TRIAGE) if "thread_ts" not in p]
+    assert len(mirrors) == 1
+    relayed = [p["text"] for p in slack.fake.posts(TRIAGE) if p.get("thread_ts")]
+    assert any("Still down for all of us" in t for t in relayed) and any("exports fail" in t for t in relayed)

@@ -23,9 +23,9 @@ from tests.slack.fake_slack import OUR_TEAM
 @pytest.fixture
 async def socket_service(tmp_path, fake_slack, clock):
     settings = slack_settings(tmp_path, fake_slack, slack_app_token="xapp-1-A_APP-1-test", slack_signing_secret=None)
-    service = SlackService(build_app(settings, clock))
+    service = SlackService(build_app(settings, clock), port=0)
     await service.start()
-    assert service.mode == "socket" and service.bound_port is None  # no HTTP server in Socket Mode
+    assert service.mode == "socket"
     yield service
     await service.stop()
 
@@ -73,3 +73,46 @@ async def test_slash_command_over_socket_mode(fake_slack, socket_service):
     await _deliver(fake_slack, socket_service, "slash_commands", form)
     [reply] = fake_slack.responses
     assert reply["response_type"] == "ephemeral" and "/support queue" in reply["text"]
+
+
+async def test_socket_mode_serves_healthz_but_no_events_endpoint(socket_service):
+    import aiohttp
+
+    base = f"http://127.0.0.1:{socket_service.bound_port}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base}/healthz") as resp:
+            assert resp.status == 200 and (await resp.json())["mode"] == "socket"
+        async with session.post(f"{base}/slack/events", data="{}") as resp:
+            assert resp.status in (404, 405)
+
+
+async def test_busy_port_is_a_configuration_error_in_http_mode_only(tmp_path, fake_slack, clock):
+    import socket
+
+    from bot.errors import ConfigurationError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        http = SlackService(build_app(slack_settings(tmp_path, fake_slack), clock), port=port)
+        with pytest.raises(ConfigurationError, match="SUPPORTBOT_HTTP_PORT"):
+            await http.start()
+        settings = slack_settings(tmp_path, fake_slack, slack_app_token="xapp-1-A-1-t", slack_signing_secret=None)
+        sock = SlackService(build_app(settings, clock), port=port)
+        await sock.start()  # Socket Mode still runs, without /healthz
+        try:
+            assert sock.bound_port is None and sock.health()["ok"]
+        finally:
+            await sock.stop()
+
+
+async def test_reconnects_after_disconnect_and_keeps_working(fake_slack, socket_service):
+    assert fake_slack.connections == 1
+    await fake_slack.send_raw({"type": "disconnect", "reason": "refresh_requested",
+                               "debug_info": {"host": "fake"}})
+    await fake_slack.wait_for(lambda: fake_slack.connections >= 2, timeout=10, what="a new connection")
+    assert len(fake_slack.of("apps.connections.open")) >= 2
+    payload = message_event(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    await _deliver(fake_slack, socket_service, "events_api", payload)
+    assert len(fake_slack.posts(SHARED)) == 1

@@ -1,0 +1,64 @@
+"""SlackChannel against the fake Web API: mentions, refusals, error mapping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.channel import SlackChannel
+from bot.domain import Audience, Delivery, Outbound, OutboundKind
+from bot.errors import DeliveryError, RateLimited
+from tests.slack.conftest import SHARED, TRIAGE
+
+
+def _out(kind: OutboundKind, audience: Audience, text: str, **payload) -> Outbound:
+    return Outbound(id="out_1", platform="slack", audience=audience, kind=kind, text=text, dedupe_key="k",
+                    created_at=datetime.now(UTC), conversation_id=None, payload=payload)
+
+
+@pytest.fixture
+def channel(fake_slack):
+    return SlackChannel(AsyncWebClient(token="xoxb-t", base_url=fake_slack.api_url), TRIAGE)
+
+
+async def test_sla_notice_mentions_become_slack_mentions(channel, fake_slack):
+    out = _out(OutboundKind.NOTICE, Audience.STAFF, "🚨 SLA escalation: @U_AGENT @<!here> please take this.",
+               mentions=["U_AGENT", "<!here>"])
+    ts = await channel.send(out, Delivery("T_OURS", None, "1700000000.000001"))
+    [post] = fake_slack.posts(TRIAGE)
+    assert ts and post["thread_ts"] == "1700000000.000001"
+    assert "<@U_AGENT>" in post["text"] and "<!here>" not in post["text"]
+
+
+async def test_staff_kinds_are_never_posted_to_a_customer(channel, fake_slack):
+    for kind in (OutboundKind.DRAFT_REVIEW, OutboundKind.NOTICE, OutboundKind.RELAY, OutboundKind.MIRROR_OPEN,
+                 OutboundKind.HANDOFF):
+        with pytest.raises(DeliveryError) as info:
+            await channel.send(_out(kind, Audience.CUSTOMER, "draft text"), Delivery("T", SHARED, "1.0"))
+        assert info.value.permanent
+    with pytest.raises(DeliveryError):  # a customer audience never goes to the triage channel either
+        await channel.send(_out(OutboundKind.ANSWER, Audience.CUSTOMER, "x"), Delivery("T", TRIAGE, "1.0"))
+    assert fake_slack.posts() == []
+
+
+async def test_error_mapping(channel, fake_slack):
+    answer = _out(OutboundKind.ANSWER, Audience.CUSTOMER, "hello")
+    where = Delivery("T", SHARED, "1.0")
+    fake_slack.fail("chat.postMessage", 429, retry_after=7)
+    with pytest.raises(RateLimited) as limited:
+        await channel.send(answer, where)
+    assert limited.value.retry_after == 7
+    fake_slack.fail("chat.postMessage", 502)
+    with pytest.raises(DeliveryError) as transient:
+        await channel.send(answer, where)
+    assert not transient.value.permanent and not isinstance(transient.value, RateLimited)
+    for error in ("channel_not_found", "not_in_channel", "is_archived"):
+        fake_slack.fail("chat.postMessage", 200, error=error)
+        with pytest.raises(DeliveryError) as permanent:
+            await channel.send(answer, where)
+        assert permanent.value.permanent, error
+    fake_slack.fail("reactions.add", 200, error="already_reacted")
+    reaction = _out(OutboundKind.REACTION, Audience.CUSTOMER, "eyes", emoji="eyes")
+    assert await channel.send(reaction, Delivery("T", SHARED, "1.0", "1.0")) is None
