@@ -141,6 +141,8 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         self._article_matrix: sparse.csr_matrix | None = None
         self._section_matrix: sparse.csr_matrix | None = None
         self._section_owner: np.ndarray | None = None
+        self._section_start: np.ndarray | None = None
+        self._files_in_order: list[_IndexedFile] = []
         self._idf: np.ndarray | None = None
         self.last_refresh: dict[str, int] = {}
         self._load_index()
@@ -183,7 +185,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
     def _rebuild_weights(self) -> None:
         files = list(self._files.values())
         if not files:
-            self._article_matrix, self._idf = None, None
+            self._article_matrix, self._idf, self._files_in_order = None, None, []
             return
         passages = sparse.vstack([f.counts[2:] for f in files]).tocsr()
         doc_freq = np.bincount(passages.indices, minlength=passages.shape[1])
@@ -192,6 +194,9 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         self._article_matrix = self._weigh(sparse.vstack([f.counts[0] for f in files]).tocsr())
         self._section_matrix = self._weigh(sparse.vstack([f.counts[1:] for f in files]).tocsr())
         self._section_owner = np.concatenate([np.full(f.counts.shape[0] - 1, i) for i, f in enumerate(files)])
+        # Row where each file's sections start (its heading; passages follow).
+        self._section_start = np.concatenate([[0], np.cumsum([f.counts.shape[0] - 1 for f in files])[:-1]])
+        self._files_in_order = files
 
     def _weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         weighted = counts.astype(np.float64)
@@ -251,7 +256,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
     def search(self, query: str, *, intent: str | None = None, limit: int = 3) -> list[ArticleHit]:
         if self._article_matrix is None or not query.strip():
             return []
-        files = list(self._files.values())
+        files = self._files_in_order
         q = self._weigh(_HASHER.transform([query]).tocsr())
         whole = (self._article_matrix @ q.T).toarray().ravel()
         sections = (self._section_matrix @ q.T).toarray().ravel()
@@ -267,11 +272,13 @@ class MarkdownKnowledgeBase(KnowledgeBase):
             if boosted[i] <= 0:
                 break
             f = files[i]
-            hits.append(ArticleHit(f.article, float(min(1.0, similarity[i])), self._best_passage(f, q)))
+            start = self._section_start[i] + 1  # skip the heading row
+            passage_scores = sections[start:start + len(f.passages)]
+            hits.append(ArticleHit(f.article, float(min(1.0, similarity[i])), self._best_passage(f, passage_scores)))
         return hits
 
-    def _best_passage(self, f: _IndexedFile, q: sparse.csr_matrix) -> str:
-        scores = (self._weigh(f.counts[2:]) @ q.T).toarray().ravel()
+    @staticmethod
+    def _best_passage(f: _IndexedFile, scores: np.ndarray) -> str:
         # The first paragraph is written as the short answer: prefer it unless
         # another passage matches the question clearly better.
         best = int(np.argmax(scores)) if scores.size else 0

@@ -49,7 +49,7 @@ from bot.domain import (
     StoredMessage,
     new_id,
 )
-from bot.errors import DeliveryError, DuplicateDelivery, InvalidInput, RateLimited
+from bot.errors import Conflict, DeliveryError, DuplicateDelivery, InvalidInput, RateLimited
 from bot.noise import is_noise
 from bot.policy import Policy, PolicyInput
 from bot.ports import CRM, Channel, Classifier, Clock, KnowledgeBase, UnitOfWork, UnitOfWorkFactory
@@ -206,7 +206,12 @@ class SupportCore:
 
     async def _process(self, stored: StoredMessage, msg: InboundMessage) -> InboundResult:
         try:
-            return await self._process_unsafe(stored, msg)
+            try:
+                return await self._process_unsafe(stored, msg)
+            except Conflict:
+                # Another message of the same thread created the conversation
+                # between our lookup and our insert: process again, joining it.
+                return await self._process_unsafe(stored, msg)
         except Exception as exc:  # the process must live; the message stays for inspection
             log.exception("processing message %s failed", stored.id)
             with self.uow() as uow:
@@ -595,14 +600,15 @@ class SupportCore:
                 # an earlier message that is waiting for a retry. Reactions are
                 # decoration and neither wait nor hold others up.
                 waiting = self._waiting_since(uow, due, now)
+                conversations = {cid: uow.conversations.get(cid)
+                                 for cid in {i.conversation_id for i in due if i.conversation_id}}
             for item in due:
                 channel = self.channels.get(item.platform)
                 held = item.conversation_id in waiting and item.created_at >= waiting[item.conversation_id]
                 if channel is None or (held and item.kind is not OutboundKind.REACTION):
                     deferred += 1
                     continue
-                with self.uow() as uow:
-                    delivery = self._delivery_for(uow, item)
+                delivery = self._delivery_for(item, conversations.get(item.conversation_id or ""))
                 if delivery is None:  # the mirror thread does not exist yet
                     deferred += 1
                     continue
@@ -628,7 +634,7 @@ class SupportCore:
                     retried += 1
                     self._hold(waiting, item)
                     continue
-                self._mark_sent(item, external_id)
+                self._mark_sent(item, external_id, conversations.get(item.conversation_id or ""))
                 sent += 1
             return DispatchStats(sent, retried, failed, deferred)
 
@@ -650,8 +656,8 @@ class SupportCore:
             first = waiting.get(item.conversation_id)
             waiting[item.conversation_id] = min(first, item.created_at) if first else item.created_at
 
-    def _delivery_for(self, uow: UnitOfWork, item: Outbound) -> Delivery | None:
-        conv = uow.conversations.get(item.conversation_id) if item.conversation_id else None
+    @staticmethod
+    def _delivery_for(item: Outbound, conv: Conversation | None) -> Delivery | None:
         if item.audience is Audience.CUSTOMER:
             if conv is None:
                 return None
@@ -692,33 +698,33 @@ class SupportCore:
                 uow.commit()
         log.error("outbound %s failed permanently: %s", item.id, error)
 
-    def _mark_sent(self, item: Outbound, external_id: str | None) -> None:
+    def _mark_sent(self, item: Outbound, external_id: str | None, conv: Conversation | None) -> None:
+        """Record a delivery in one short transaction; ``conv`` is this dispatch run's cached copy."""
         now = self.clock.now()
         with self.uow() as uow:
-            current = uow.outbox.get(item.id)
-            if current is None:
-                return
-            current.status, current.external_id, current.attempts = OutboxStatus.SENT, external_id, item.attempts + 1
-            uow.outbox.save(current)
-            conv = uow.conversations.get(item.conversation_id) if item.conversation_id else None
-            if conv is not None:
-                if item.kind is OutboundKind.MIRROR_OPEN and external_id:
-                    conv.staff_thread_id = external_id
-                if item.kind in (OutboundKind.ANSWER, OutboundKind.AGENT_REPLY) and conv.first_response_at is None:
-                    conv.first_response_at = now
-                uow.conversations.save(conv)
-                if item.audience is Audience.CUSTOMER and item.kind is not OutboundKind.REACTION:
-                    kind = {OutboundKind.ANSWER: MessageKind.BOT_ANSWER,
-                            OutboundKind.AGENT_REPLY: MessageKind.AGENT_REPLY}.get(item.kind, MessageKind.SYSTEM)
-                    author = item.payload.get("agent_name") or "supportbot"
-                    uow.messages.add(StoredMessage(
-                        id=new_id("msg"), platform=conv.platform, workspace_id=conv.workspace_id,
-                        channel_id=conv.channel_id, external_id=external_id or f"out:{item.id}",
-                        conversation_id=conv.id, author_id=item.payload.get("agent_id") or "supportbot",
-                        author_name=author, role=Role.AGENT if kind is MessageKind.AGENT_REPLY else Role.BOT,
-                        kind=kind, text=item.text, created_at=now, thread_id=conv.thread_id,
-                        raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
-                    ))
+            item.status, item.external_id, item.attempts = OutboxStatus.SENT, external_id, item.attempts + 1
+            uow.outbox.save(item)
+            first_response = item.kind in (OutboundKind.ANSWER, OutboundKind.AGENT_REPLY)
+            mirror = item.kind is OutboundKind.MIRROR_OPEN and external_id is not None
+            if conv is not None and (mirror or (first_response and conv.first_response_at is None)):
+                current = uow.conversations.get(conv.id) or conv  # fresh: others may have changed it
+                if mirror:
+                    current.staff_thread_id = conv.staff_thread_id = external_id
+                if first_response and current.first_response_at is None:
+                    current.first_response_at = conv.first_response_at = now
+                uow.conversations.save(current)
+            if conv is not None and item.audience is Audience.CUSTOMER and item.kind is not OutboundKind.REACTION:
+                kind = {OutboundKind.ANSWER: MessageKind.BOT_ANSWER,
+                        OutboundKind.AGENT_REPLY: MessageKind.AGENT_REPLY}.get(item.kind, MessageKind.SYSTEM)
+                uow.messages.add(StoredMessage(
+                    id=new_id("msg"), platform=conv.platform, workspace_id=conv.workspace_id,
+                    channel_id=conv.channel_id, external_id=external_id or f"out:{item.id}",
+                    conversation_id=conv.id, author_id=item.payload.get("agent_id") or "supportbot",
+                    author_name=item.payload.get("agent_name") or "supportbot",
+                    role=Role.AGENT if kind is MessageKind.AGENT_REPLY else Role.BOT,
+                    kind=kind, text=item.text, created_at=now, thread_id=conv.thread_id,
+                    raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
+                ))
             uow.commit()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
@@ -42,13 +43,21 @@ def database_url(request, tmp_path):
     engine.dispose()
 
 
+class SlowCRM(FakeCRM):
+    """Yields to the event loop like a network CRM, so concurrent messages interleave."""
+
+    async def find_account(self, lookup):
+        await asyncio.sleep(0)
+        return await super().find_account(lookup)
+
+
 def _app(url, tmp_path, clock, channel):
     from tests.conftest import ACCOUNTS
 
     upgrade(url)
-    settings = load_settings(database_url=url, kb_dir=write_kb(tmp_path / "kb"))
+    settings = load_settings(database_url=url, kb_dir=write_kb(tmp_path / "kb"), crm_cache_seconds=0)
     return bootstrap(settings, uow=SqlUnitOfWorkFactory(url), classifier=FakeClassifier(),
-                     kb=MarkdownKnowledgeBase(settings.kb_dir), crm=FakeCRM(ACCOUNTS), clock=clock,
+                     kb=MarkdownKnowledgeBase(settings.kb_dir), crm=SlowCRM(ACCOUNTS), clock=clock,
                      channels=(channel,))
 
 
@@ -77,3 +86,14 @@ async def test_pending_reply_survives_a_restart(database_url, tmp_path):
     assert len(second_channel.texts(kind=OutboundKind.ANSWER)) == 1
     with second.uow() as uow:
         assert all(o.status is OutboxStatus.SENT for o in uow.outbox.list())
+
+
+async def test_concurrent_messages_of_one_thread_join_one_conversation(database_url, tmp_path):
+    clock, channel = FakeClock(), FakeChannel("test")
+    app = _app(database_url, tmp_path, clock, channel)
+    alice = Customer(app, clock)
+    root = alice.message("How do I download my invoice?", message_id="100.1")
+    replies = [alice.message(f"also my password {i}?", thread="100.1", message_id=f"100.{i + 2}") for i in range(3)]
+    results = await asyncio.gather(*(app.core.handle_inbound(m) for m in [*replies, root]))
+    assert all(r.status in ("processed", "relayed") for r in results), [r.detail for r in results]
+    assert len({r.conversation_id for r in results}) == 1
