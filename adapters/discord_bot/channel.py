@@ -161,6 +161,13 @@ class DiscordChannel(Channel):
         kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
         if card is None:
             kwargs["content"] = render.content(outbound.text)
+            # SLA escalations name who must act; ping exactly them and nobody else.
+            mentioned = [int(m) for m in outbound.payload.get("mentions") or () if str(m).isdigit()]
+            if mentioned and outbound.audience is not Audience.CUSTOMER:
+                pings = " ".join(f"<@{m}>" for m in mentioned)
+                kwargs["content"] = render.content(f"{pings} {outbound.text}")
+                kwargs["allowed_mentions"] = discord.AllowedMentions(
+                    everyone=False, roles=False, users=[discord.Object(id=m) for m in mentioned])
         else:
             from adapters.discord_bot.client import view_for
 

@@ -42,3 +42,16 @@ async def test_customer_replies_only_go_to_configured_support_channels(fake, bot
     with pytest.raises(DeliveryError) as err:
         await bot.service.channel.send(answer, Delivery(fake.guild_id, fake.triage_id, None))
     assert err.value.permanent
+
+
+async def test_sla_escalation_pings_exactly_the_people_it_names(fake, bot):
+    escalation = _outbound(Audience.STAFF, OutboundKind.NOTICE, "SLA escalation: first response due in 3 min",
+                           mentions=["810000000000000777", "not-a-discord-id"])
+    message_id = await bot.service.channel.send(escalation, Delivery(fake.guild_id, None, None))
+    posted = fake.messages[message_id]
+    assert posted["content"].startswith("<@810000000000000777> SLA escalation")
+    allowed = posted["allowed_mentions"]
+    assert allowed["parse"] == [] and [str(u) for u in allowed["users"]] == ["810000000000000777"]
+    plain = _outbound(Audience.STAFF, OutboundKind.NOTICE, "@everyone look")
+    posted = fake.messages[await bot.service.channel.send(plain, Delivery(fake.guild_id, None, None))]
+    assert posted["allowed_mentions"] == {"parse": []}
