@@ -125,7 +125,7 @@ class _Repo:
 
     def _get(self, entity_id: str) -> Any:
         row = self._execute(self._by_id, {"_id": entity_id}).first()
-        return None if row is None else mapping.from_row(self.entity, row)
+        return None if row is None else mapping.from_row(self.entity, row, copy_json=False)
 
     def _all(self, stmt: Any, *, limit: int | None = None, newest: bool = False) -> list[Any]:
         created, seq = self.c.created_at, self.c.seq
@@ -133,7 +133,7 @@ class _Repo:
         stmt = stmt.order_by(*order)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return [mapping.from_row(self.entity, row) for row in self._execute(stmt)]
+        return [mapping.from_row(self.entity, row, copy_json=False) for row in self._execute(stmt)]
 
     def _select(self, since: datetime | None = None) -> Any:
         stmt = sa.select(*self.c)
@@ -168,10 +168,11 @@ class _Repo:
         self._guarded(on_conflict, lambda: self._execute(self._insert_stmt, values))
 
     def _insert(self, entity: Any, what: str) -> None:
-        self._insert_values(mapping.to_values(entity), lambda e: Conflict(f"{what} {entity.id} already exists"))
+        values = mapping.to_values(entity, copy_json=False)
+        self._insert_values(values, lambda e: Conflict(f"{what} {entity.id} already exists"))
 
     def _upsert(self, entity: Any, on_conflict: Callable[[IntegrityError], Exception | None]) -> None:
-        values = mapping.to_values(entity)
+        values = mapping.to_values(entity, copy_json=False)
         params = dict(values)
         params["_id"] = params.pop("id")
 
@@ -230,7 +231,7 @@ class SqlConversationRepository(_Repo, ConversationRepository):
 
     def _first(self, stmt: Any, params: dict[str, Any]) -> Conversation | None:
         row = self._execute(stmt, params).first()
-        return None if row is None else mapping.from_row(Conversation, row)
+        return None if row is None else mapping.from_row(Conversation, row, copy_json=False)
 
     def save(self, conversation: Conversation) -> None:
         self._upsert(
@@ -309,7 +310,7 @@ class SqlMessageRepository(_Repo, MessageRepository):
         return translate
 
     def add(self, message: StoredMessage) -> None:
-        self._insert_values(mapping.to_values(message), self._on_conflict(message))
+        self._insert_values(mapping.to_values(message, copy_json=False), self._on_conflict(message))
 
     def save(self, message: StoredMessage) -> None:
         self._upsert(message, self._on_conflict(message))
@@ -319,7 +320,7 @@ class SqlMessageRepository(_Repo, MessageRepository):
 
     def for_conversation(self, conversation_id: str) -> list[StoredMessage]:
         rows = self._execute(self._for_conversation, {"conversation_id": conversation_id})
-        return [mapping.from_row(StoredMessage, row) for row in rows]
+        return [mapping.from_row(StoredMessage, row, copy_json=False) for row in rows]
 
     def in_state(self, state: MessageState, limit: int = 100) -> list[StoredMessage]:
         return self._all(self._select().where(self.c.state == MessageState(state).value), limit=limit)
@@ -459,7 +460,7 @@ class SqlModelVersionRepository(_Repo, ModelVersionRepository):
     entity, row = ModelVersion, ModelVersionRow
 
     def add(self, version: ModelVersion) -> None:
-        values = mapping.to_values(version)
+        values = mapping.to_values(version, copy_json=False)
         values["active"] = True
 
         def work() -> None:
@@ -504,7 +505,7 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
     def add(self, outbound: Outbound) -> bool:
         if self._taken(outbound):
             return False
-        values = mapping.to_values(outbound)
+        values = mapping.to_values(outbound, copy_json=False)
         try:
             self._insert_values(
                 values,
@@ -579,7 +580,7 @@ class SqlSlaEventRepository(_Repo, SlaEventRepository):
             return False
         try:
             # the UNIQUE (conversation_id, kind, due_at) constraint decides races
-            self._insert_values(mapping.to_values(event), lambda e: _Claimed())
+            self._insert_values(mapping.to_values(event, copy_json=False), lambda e: _Claimed())
         except _Claimed:
             return False
         return True
