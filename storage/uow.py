@@ -82,11 +82,14 @@ class _Connection:
         self._session = session
         self._connection: sa.Connection | None = None
 
-    def execute(self, stmt: Any, params: Any = None) -> Any:
+    def get(self) -> sa.Connection:
         connection = self._connection
         if connection is None or connection.closed or not connection.in_transaction():
             connection = self._connection = self._session.connection()  # begins the transaction
-        return connection.execute(stmt, params)
+        return connection
+
+    def execute(self, stmt: Any, params: Any = None) -> Any:
+        return self.get().execute(stmt, params)
 
 
 @functools.cache
@@ -154,7 +157,9 @@ class _Repo:
         """
         try:
             if self._savepoints if savepoint is None else savepoint:
-                with self._session.begin_nested():
+                # on the connection itself: a Session.begin_nested() would only emit
+                # the SAVEPOINT when the session next hands out its connection
+                with self._connection.get().begin_nested():
                     work()
             else:
                 work()
@@ -600,6 +605,22 @@ class SqlSlaEventRepository(_Repo, SlaEventRepository):
 # --------------------------------------------------------------------------- unit of work
 
 
+_REPOSITORIES: dict[str, type] = {
+    "conversations": SqlConversationRepository,
+    "messages": SqlMessageRepository,
+    "classifications": SqlClassificationRepository,
+    "decisions": SqlDecisionRepository,
+    "drafts": SqlDraftRepository,
+    "handoffs": SqlHandoffRepository,
+    "actions": SqlAgentActionRepository,
+    "accounts": SqlAccountCacheRepository,
+    "model_versions": SqlModelVersionRepository,
+    "outbox": SqlOutboxRepository,
+    "settings": SqlSettingRepository,
+    "sla_events": SqlSlaEventRepository,
+}
+
+
 class SqlUnitOfWork(UnitOfWork):
     """One session (transaction) over all repositories."""
 
@@ -609,20 +630,20 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _open(self, session: Session) -> None:
         self.session = session
-        savepoints = session.get_bind().dialect.name != "sqlite"
-        c = _Connection(session)
-        self.conversations = SqlConversationRepository(session, savepoints, c)
-        self.messages = SqlMessageRepository(session, savepoints, c)
-        self.classifications = SqlClassificationRepository(session, savepoints, c)
-        self.decisions = SqlDecisionRepository(session, savepoints, c)
-        self.drafts = SqlDraftRepository(session, savepoints, c)
-        self.handoffs = SqlHandoffRepository(session, savepoints, c)
-        self.actions = SqlAgentActionRepository(session, savepoints, c)
-        self.accounts = SqlAccountCacheRepository(session, c)
-        self.model_versions = SqlModelVersionRepository(session, savepoints, c)
-        self.outbox = SqlOutboxRepository(session, savepoints, c)
-        self.settings = SqlSettingRepository(session, c)
-        self.sla_events = SqlSlaEventRepository(session, savepoints, c)
+        self._savepoints = session.get_bind().dialect.name != "sqlite"
+        self._connection = _Connection(session)
+
+    def __getattr__(self, name: str) -> Any:
+        # repositories are built on first use: most units of work touch two or three
+        repo_type = _REPOSITORIES.get(name)
+        if repo_type is None:
+            raise AttributeError(name)
+        if issubclass(repo_type, _KeyValue):
+            repo = repo_type(self.session, self._connection)
+        else:
+            repo = repo_type(self.session, self._savepoints, self._connection)
+        setattr(self, name, repo)
+        return repo
 
     def __enter__(self) -> SqlUnitOfWork:
         return self
