@@ -210,8 +210,12 @@ def _plan(cls: type) -> tuple[_FieldPlan, ...]:
     return tuple(plans)
 
 
-def to_values(entity: Any) -> dict[str, Any]:
-    """Column values for ``entity`` (without the surrogate ``seq``)."""
+def to_values(entity: Any, *, copy_json: bool = True) -> dict[str, Any]:
+    """Column values for ``entity`` (without the surrogate ``seq``).
+
+    ``copy_json=False`` skips copying dict/list values; only for callers that
+    serialize the values at once and keep no reference (Core statements).
+    """
     cls = type(entity)
     codecs = _CODECS.get(cls, {})
     values: dict[str, Any] = {}
@@ -229,7 +233,7 @@ def to_values(entity: Any) -> dict[str, Any]:
             value = to_utc(value)
         elif p.is_tuple:
             value = list(value)
-        elif isinstance(value, dict | list):
+        elif copy_json and isinstance(value, dict | list):
             value = copy.deepcopy(value)  # never alias the caller's dict into the session
         values[p.name] = value
     return values
@@ -246,8 +250,12 @@ def update_row(row: SQLModel, entity: Any) -> None:
         setattr(row, name, value)
 
 
-def from_row(cls: type[E], row: SQLModel) -> E:
-    """The domain object of type ``cls`` stored in ``row``."""
+def from_row(cls: type[E], row: Any, *, copy_json: bool = True) -> E:
+    """The domain object of type ``cls`` stored in ``row`` (a table model or a Core result row).
+
+    ``copy_json=False`` skips copying dict/list values; only for rows whose
+    JSON was freshly decoded and is referenced by nothing else (Core results).
+    """
     codecs = _CODECS.get(cls, {})
     kwargs: dict[str, Any] = {}
     for p in _plan(cls):
@@ -262,7 +270,7 @@ def from_row(cls: type[E], row: SQLModel) -> E:
             value = from_db(value)
         elif p.is_tuple:
             value = tuple(value)
-        elif isinstance(value, dict | list):
+        elif copy_json and isinstance(value, dict | list):
             value = copy.deepcopy(value)  # mutating the result must not touch the row
         kwargs[p.name] = value
     return cls(**kwargs)

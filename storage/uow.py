@@ -9,6 +9,7 @@ nothing until it is passed to ``save``.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel
 
 from bot.domain import (
     Account,
@@ -72,82 +73,170 @@ from storage.tables import (
 )
 
 
-class _Repo:
-    entity: type
-    row: type[SQLModel]
+class _Connection:
+    """The unit of work's connection, looked up once per transaction rather than per statement."""
+
+    __slots__ = ("_session", "_connection")
 
     def __init__(self, session: Session) -> None:
         self._session = session
+        self._connection: sa.Connection | None = None
+
+    def get(self) -> sa.Connection:
+        connection = self._connection
+        if connection is None or connection.closed or not connection.in_transaction():
+            connection = self._connection = self._session.connection()  # begins the transaction
+        return connection
+
+    def execute(self, stmt: Any, params: Any = None) -> Any:
+        return self.get().execute(stmt, params)
+
+
+@functools.cache
+def _statements(row: type[SQLModel]) -> tuple[sa.Table, Any, Any, Any]:
+    """Prebuilt Core statements for ``row``'s table (their compiled forms are cached by the engine)."""
+    table: sa.Table = row.__table__  # type: ignore[attr-defined]
+    by_id = sa.select(*table.c).where(table.c.id == sa.bindparam("_id"))
+    update = table.update().where(table.c.id == sa.bindparam("_id"))
+    return table, by_id, table.insert(), update
+
+
+class _Repo:
+    """Core (not ORM) statements on the session's connection.
+
+    Rows never enter the session's identity map, so there is no flush
+    machinery, no select-before-write and reads always see the database.
+    """
+
+    entity: type
+    row: type[SQLModel]
+
+    def __init__(self, session: Session, savepoints: bool = True, connection: _Connection | None = None) -> None:
+        self._session = session
+        self._connection = connection or _Connection(session)
+        # PostgreSQL aborts the whole transaction on an error, so every write that may
+        # fail runs in a SAVEPOINT. SQLite only undoes the failed statement, so single
+        # statement writes need none there.
+        self._savepoints = savepoints
+        self.table, self._by_id, self._insert_stmt, self._update_stmt = _statements(self.row)
+        self.c = self.table.c
 
     # -- helpers -------------------------------------------------------------
 
-    def _row_by_id(self, entity_id: str) -> Any:
-        return self._session.exec(select(self.row).where(self.row.id == entity_id)).first()  # type: ignore[attr-defined]
+    def _execute(self, stmt: Any, params: Any = None) -> Any:
+        return self._connection.execute(stmt, params)
 
     def _get(self, entity_id: str) -> Any:
-        row = self._row_by_id(entity_id)
-        return None if row is None else mapping.from_row(self.entity, row)
+        row = self._execute(self._by_id, {"_id": entity_id}).first()
+        return None if row is None else mapping.from_row(self.entity, row, copy_json=False)
 
     def _all(self, stmt: Any, *, limit: int | None = None, newest: bool = False) -> list[Any]:
-        created, seq = self.row.created_at, self.row.seq  # type: ignore[attr-defined]
-        order = (col(created).desc(), col(seq).desc()) if newest else (col(created), col(seq))
+        created, seq = self.c.created_at, self.c.seq
+        order = (created.desc(), seq.desc()) if newest else (created, seq)
         stmt = stmt.order_by(*order)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return [mapping.from_row(self.entity, row) for row in self._session.exec(stmt)]
+        return [mapping.from_row(self.entity, row, copy_json=False) for row in self._execute(stmt)]
 
     def _select(self, since: datetime | None = None) -> Any:
-        stmt = select(self.row)
+        stmt = sa.select(*self.c)
         if since is not None:
-            stmt = stmt.where(self.row.created_at >= mapping.to_utc(since))  # type: ignore[attr-defined]
+            stmt = stmt.where(self.c.created_at >= mapping.to_utc(since))
         return stmt
 
-    def _guarded_flush(
-        self, on_conflict: Callable[[IntegrityError], Exception | None], work: Callable[[], None]
+    def _guarded(
+        self, on_conflict: Callable[[IntegrityError], Exception | None], work: Callable[[], None],
+        *, savepoint: bool | None = None,
     ) -> None:
-        """Run ``work`` and flush inside a SAVEPOINT.
+        """Run ``work`` (inside a SAVEPOINT where the database needs one).
 
-        On an IntegrityError only the savepoint is rolled back, so the
-        enclosing transaction (and everything done in it so far) stays
-        usable; ``on_conflict`` maps the error to the exception to raise.
+        On an IntegrityError only the failed statement (SQLite) or the
+        savepoint (PostgreSQL) is rolled back, so the enclosing transaction
+        (and everything done in it so far) stays usable; ``on_conflict`` maps
+        the error to the exception to raise.
         """
         try:
-            with self._session.begin_nested():
+            if self._savepoints if savepoint is None else savepoint:
+                # on the connection itself: a Session.begin_nested() would only emit
+                # the SAVEPOINT when the session next hands out its connection
+                with self._connection.get().begin_nested():
+                    work()
+            else:
                 work()
-                self._session.flush()
         except IntegrityError as error:
             replacement = on_conflict(error)
             if replacement is None:
                 raise
             raise replacement from error
 
+    def _insert_values(self, values: dict[str, Any], on_conflict: Callable[[IntegrityError], Exception | None]) -> None:
+        self._guarded(on_conflict, lambda: self._execute(self._insert_stmt, values))
+
     def _insert(self, entity: Any, what: str) -> None:
-        row = mapping.to_row(entity)
-        self._guarded_flush(
-            lambda e: Conflict(f"{what} {entity.id} already exists"),
-            lambda: self._session.add(row),
-        )
+        values = mapping.to_values(entity, copy_json=False)
+        self._insert_values(values, lambda e: Conflict(f"{what} {entity.id} already exists"))
 
     def _upsert(self, entity: Any, on_conflict: Callable[[IntegrityError], Exception | None]) -> None:
-        def work() -> None:
-            row = self._row_by_id(entity.id)
-            if row is None:
-                self._session.add(mapping.to_row(entity))
-            else:
-                mapping.update_row(row, entity)
+        values = mapping.to_values(entity, copy_json=False)
+        params = dict(values)
+        params["_id"] = params.pop("id")
 
-        self._guarded_flush(on_conflict, work)
+        def work() -> None:
+            # UPDATE first: one statement for an existing row, UPDATE + INSERT for a new one.
+            if self._execute(self._update_stmt, params).rowcount == 0:
+                self._execute(self._insert_stmt, values)
+
+        self._guarded(on_conflict, work)
 
 
 def _in(column: Any, values: Sequence[Any]) -> Any:
-    return col(column).in_([str(v) for v in values])
+    return column.in_([str(v) for v in values])
 
 
 # --------------------------------------------------------------------------- repositories
 
+_CONV = ConversationRow.__table__.c  # type: ignore[attr-defined]
+_MSG = MessageRow.__table__.c  # type: ignore[attr-defined]
+_OUT = OutboxRow.__table__.c  # type: ignore[attr-defined]
+_SLA = SlaEventRow.__table__.c  # type: ignore[attr-defined]
+
 
 class SqlConversationRepository(_Repo, ConversationRepository):
     entity, row = Conversation, ConversationRow
+    _by_thread = (
+        sa.select(*_CONV)
+        .where(
+            _CONV.platform == sa.bindparam("platform"),
+            _CONV.workspace_id == sa.bindparam("workspace_id"),
+            _CONV.channel_id == sa.bindparam("channel_id"),
+            _CONV.thread_id == sa.bindparam("thread_id"),
+        )
+        .order_by(_CONV.created_at, _CONV.seq)
+        .limit(1)
+    )
+    _by_staff_thread = (
+        sa.select(*_CONV)
+        .where(_CONV.platform == sa.bindparam("platform"), _CONV.staff_thread_id == sa.bindparam("staff_thread_id"))
+        .order_by(_CONV.created_at, _CONV.seq)
+        .limit(1)
+    )
+    _latest_for_customer = (
+        sa.select(*_CONV)
+        .where(
+            _CONV.platform == sa.bindparam("platform"),
+            _CONV.workspace_id == sa.bindparam("workspace_id"),
+            _CONV.channel_id == sa.bindparam("channel_id"),
+            _CONV.customer_id == sa.bindparam("customer_id"),
+            _CONV.status != ConversationStatus.RESOLVED.value,
+            _CONV.updated_at >= sa.bindparam("since", type_=_CONV.updated_at.type),
+        )
+        .order_by(_CONV.updated_at.desc(), _CONV.created_at.desc(), _CONV.seq.desc())
+        .limit(1)
+    )
+
+    def _first(self, stmt: Any, params: dict[str, Any]) -> Conversation | None:
+        row = self._execute(stmt, params).first()
+        return None if row is None else mapping.from_row(Conversation, row, copy_json=False)
 
     def save(self, conversation: Conversation) -> None:
         self._upsert(
@@ -164,43 +253,20 @@ class SqlConversationRepository(_Repo, ConversationRepository):
     def find_by_thread(
         self, platform: str, workspace_id: str, channel_id: str, thread_id: str
     ) -> Conversation | None:
-        found = self._all(select(ConversationRow).where(
-            ConversationRow.platform == platform,
-            ConversationRow.workspace_id == workspace_id,
-            ConversationRow.channel_id == channel_id,
-            ConversationRow.thread_id == thread_id,
-        ), limit=1)
-        return found[0] if found else None
+        return self._first(self._by_thread, {
+            "platform": platform, "workspace_id": workspace_id, "channel_id": channel_id, "thread_id": thread_id,
+        })
 
     def find_by_staff_thread(self, platform: str, staff_thread_id: str) -> Conversation | None:
-        found = self._all(select(ConversationRow).where(
-            ConversationRow.platform == platform,
-            ConversationRow.staff_thread_id == staff_thread_id,
-        ), limit=1)
-        return found[0] if found else None
+        return self._first(self._by_staff_thread, {"platform": platform, "staff_thread_id": staff_thread_id})
 
     def latest_for_customer(
         self, platform: str, workspace_id: str, channel_id: str, customer_id: str, since: datetime
     ) -> Conversation | None:
-        stmt = (
-            select(ConversationRow)
-            .where(
-                ConversationRow.platform == platform,
-                ConversationRow.workspace_id == workspace_id,
-                ConversationRow.channel_id == channel_id,
-                ConversationRow.customer_id == customer_id,
-                ConversationRow.status != ConversationStatus.RESOLVED.value,
-                ConversationRow.updated_at >= mapping.to_utc(since),
-            )
-            .order_by(
-                col(ConversationRow.updated_at).desc(),
-                col(ConversationRow.created_at).desc(),
-                col(ConversationRow.seq).desc(),
-            )
-            .limit(1)
-        )
-        row = self._session.exec(stmt).first()
-        return None if row is None else mapping.from_row(Conversation, row)
+        return self._first(self._latest_for_customer, {
+            "platform": platform, "workspace_id": workspace_id, "channel_id": channel_id,
+            "customer_id": customer_id, "since": mapping.to_utc(since),
+        })
 
     def list(
         self,
@@ -211,21 +277,30 @@ class SqlConversationRepository(_Repo, ConversationRepository):
     ) -> list[Conversation]:
         stmt = self._select(since)
         if statuses is not None:
-            stmt = stmt.where(_in(ConversationRow.status, statuses))
+            stmt = stmt.where(_in(self.c.status, statuses))
         return self._all(stmt, limit=limit)
 
 
 class SqlMessageRepository(_Repo, MessageRepository):
     entity, row = StoredMessage, MessageRow
+    _delivered_stmt = sa.select(_MSG.id).where(
+        _MSG.platform == sa.bindparam("platform"),
+        _MSG.workspace_id == sa.bindparam("workspace_id"),
+        _MSG.channel_id == sa.bindparam("channel_id"),
+        _MSG.external_id == sa.bindparam("external_id"),
+        _MSG.id != sa.bindparam("_id"),
+    ).limit(1)
+    _for_conversation = (
+        sa.select(*_MSG)
+        .where(_MSG.conversation_id == sa.bindparam("conversation_id"))
+        .order_by(_MSG.created_at, _MSG.seq)
+    )
 
-    def _delivered(self, message: StoredMessage) -> MessageRow | None:
-        return self._session.exec(select(MessageRow).where(
-            MessageRow.platform == message.platform,
-            MessageRow.workspace_id == message.workspace_id,
-            MessageRow.channel_id == message.channel_id,
-            MessageRow.external_id == message.external_id,
-            MessageRow.id != message.id,
-        )).first()
+    def _delivered(self, message: StoredMessage) -> str | None:
+        return self._execute(self._delivered_stmt, {
+            "platform": message.platform, "workspace_id": message.workspace_id,
+            "channel_id": message.channel_id, "external_id": message.external_id, "_id": message.id,
+        }).scalar()
 
     def _on_conflict(self, message: StoredMessage) -> Callable[[IntegrityError], Exception | None]:
         def translate(error: IntegrityError) -> Exception | None:
@@ -233,15 +308,14 @@ class SqlMessageRepository(_Repo, MessageRepository):
             if other is not None:
                 return DuplicateDelivery(
                     f"message {message.platform}/{message.workspace_id}/{message.channel_id}/"
-                    f"{message.external_id} already stored as {other.id}"
+                    f"{message.external_id} already stored as {other}"
                 )
             return Conflict(f"message {message.id} already exists")
 
         return translate
 
     def add(self, message: StoredMessage) -> None:
-        row = mapping.to_row(message)
-        self._guarded_flush(self._on_conflict(message), lambda: self._session.add(row))
+        self._insert_values(mapping.to_values(message, copy_json=False), self._on_conflict(message))
 
     def save(self, message: StoredMessage) -> None:
         self._upsert(message, self._on_conflict(message))
@@ -250,10 +324,11 @@ class SqlMessageRepository(_Repo, MessageRepository):
         return self._get(message_id)
 
     def for_conversation(self, conversation_id: str) -> list[StoredMessage]:
-        return self._all(select(MessageRow).where(MessageRow.conversation_id == conversation_id))
+        rows = self._execute(self._for_conversation, {"conversation_id": conversation_id})
+        return [mapping.from_row(StoredMessage, row, copy_json=False) for row in rows]
 
     def in_state(self, state: MessageState, limit: int = 100) -> list[StoredMessage]:
-        return self._all(select(MessageRow).where(MessageRow.state == MessageState(state).value), limit=limit)
+        return self._all(self._select().where(self.c.state == MessageState(state).value), limit=limit)
 
     def list(self, *, since: datetime | None = None) -> list[StoredMessage]:
         return self._all(self._select(since))
@@ -266,8 +341,7 @@ class SqlClassificationRepository(_Repo, ClassificationRepository):
         self._insert(record, "classification")
 
     def for_conversation(self, conversation_id: str) -> list[ClassificationRecord]:
-        stmt = select(ClassificationRow).where(ClassificationRow.conversation_id == conversation_id)
-        return self._all(stmt)
+        return self._all(self._select().where(self.c.conversation_id == conversation_id))
 
     def list(self, *, since: datetime | None = None) -> list[ClassificationRecord]:
         return self._all(self._select(since))
@@ -283,7 +357,7 @@ class SqlDecisionRepository(_Repo, DecisionRepository):
         return self._get(decision_id)
 
     def for_conversation(self, conversation_id: str) -> list[DecisionRecord]:
-        return self._all(select(DecisionRow).where(DecisionRow.conversation_id == conversation_id))
+        return self._all(self._select().where(self.c.conversation_id == conversation_id))
 
     def list(self, *, since: datetime | None = None) -> list[DecisionRecord]:
         return self._all(self._select(since))
@@ -304,9 +378,9 @@ class SqlDraftRepository(_Repo, DraftRepository):
     ) -> list[Draft]:
         stmt = self._select(since)
         if status is not None:
-            stmt = stmt.where(DraftRow.status == DraftStatus(status).value)
+            stmt = stmt.where(self.c.status == DraftStatus(status).value)
         if conversation_id is not None:
-            stmt = stmt.where(DraftRow.conversation_id == conversation_id)
+            stmt = stmt.where(self.c.conversation_id == conversation_id)
         return self._all(stmt)
 
 
@@ -325,9 +399,9 @@ class SqlHandoffRepository(_Repo, HandoffRepository):
     ) -> list[Handoff]:
         stmt = self._select(since)
         if statuses is not None:
-            stmt = stmt.where(_in(HandoffRow.status, statuses))
+            stmt = stmt.where(_in(self.c.status, statuses))
         if conversation_id is not None:
-            stmt = stmt.where(HandoffRow.conversation_id == conversation_id)
+            stmt = stmt.where(self.c.conversation_id == conversation_id)
         return self._all(stmt)
 
 
@@ -340,60 +414,82 @@ class SqlAgentActionRepository(_Repo, AgentActionRepository):
     def list(self, *, since: datetime | None = None, action: str | None = None) -> list[AgentActionRecord]:
         stmt = self._select(since)
         if action is not None:
-            stmt = stmt.where(AgentActionRow.action == action)
+            stmt = stmt.where(self.c.action == action)
         return self._all(stmt)
 
 
-class SqlAccountCacheRepository(AccountCacheRepository):
-    def __init__(self, session: Session) -> None:
+@functools.cache
+def _key_statements(row: type[SQLModel]) -> tuple[Any, Any, Any, Any]:
+    table: sa.Table = row.__table__  # type: ignore[attr-defined]
+    by_key = sa.select(*table.c).where(table.c.key == sa.bindparam("_key"))
+    update = table.update().where(table.c.key == sa.bindparam("_key"))
+    return table.c, by_key, table.insert(), update
+
+
+class _KeyValue:
+    """Core access to a table keyed by a string primary key ``key``."""
+
+    row: type[SQLModel]
+
+    def __init__(self, session: Session, connection: _Connection | None = None) -> None:
         self._session = session
+        self._connection = connection or _Connection(session)
+        self.c, self._by_key, self._insert_stmt, self._update_stmt = _key_statements(self.row)
+
+    def _execute(self, stmt: Any, params: Any = None) -> Any:
+        return self._connection.execute(stmt, params)
+
+    def _row(self, key: str) -> Any:
+        return self._execute(self._by_key, {"_key": key}).first()
+
+    def _put(self, key: str, values: dict[str, Any]) -> None:
+        if self._execute(self._update_stmt, {"_key": key, **values}).rowcount == 0:
+            self._execute(self._insert_stmt, {"key": key, **values})
+
+
+class SqlAccountCacheRepository(_KeyValue, AccountCacheRepository):
+    row = AccountCacheRow
 
     def get(self, key: str) -> tuple[Account, datetime] | None:
-        row = self._session.get(AccountCacheRow, key)
+        row = self._row(key)
         if row is None:
             return None
         return mapping.account_from_json(row.account), mapping.from_db(row.fetched_at)
 
     def put(self, key: str, account: Account, fetched_at: datetime) -> None:
         mapping.check_text("account cache key", key)
-        data, when = mapping.account_to_json(account), mapping.to_utc(fetched_at)
-        row = self._session.get(AccountCacheRow, key)
-        if row is None:
-            self._session.add(AccountCacheRow(key=key, account=data, fetched_at=when))
-        else:
-            row.account, row.fetched_at = data, when
-        self._session.flush()
+        self._put(key, {"account": mapping.account_to_json(account), "fetched_at": mapping.to_utc(fetched_at)})
 
 
 class SqlModelVersionRepository(_Repo, ModelVersionRepository):
     entity, row = ModelVersion, ModelVersionRow
 
     def add(self, version: ModelVersion) -> None:
+        values = mapping.to_values(version, copy_json=False)
+        values["active"] = True
+
         def work() -> None:
-            self._session.execute(
-                sa.update(ModelVersionRow)
-                .where(col(ModelVersionRow.kind) == version.kind, col(ModelVersionRow.active).is_(True))
+            self._execute(
+                sa.update(self.table)
+                .where(self.c.kind == version.kind, self.c.active.is_(True))
                 .values(active=False)
             )
-            row = mapping.to_row(version)
-            row.active = True  # type: ignore[attr-defined]
-            self._session.add(row)
+            self._execute(self._insert_stmt, values)
 
-        self._guarded_flush(lambda e: Conflict(f"model version {version.id} already exists"), work)
+        # two statements: the deactivation must be undone when the insert fails
+        self._guarded(lambda e: Conflict(f"model version {version.id} already exists"), work, savepoint=True)
 
     def active(self, kind: str) -> ModelVersion | None:
         found = self._all(
-            select(ModelVersionRow).where(
-                ModelVersionRow.kind == kind, col(ModelVersionRow.active).is_(True)
-            ),
+            self._select().where(self.c.kind == kind, self.c.active.is_(True)),
             limit=1, newest=True,
         )
         return found[0] if found else None
 
     def list(self, kind: str | None = None) -> list[ModelVersion]:
-        stmt = select(ModelVersionRow)
+        stmt = self._select()
         if kind is not None:
-            stmt = stmt.where(ModelVersionRow.kind == kind)
+            stmt = stmt.where(self.c.kind == kind)
         return self._all(stmt)
 
 
@@ -403,24 +499,24 @@ class _Deduplicated(Exception):
 
 class SqlOutboxRepository(_Repo, OutboxRepository):
     entity, row = Outbound, OutboxRow
+    _taken_stmt = sa.select(_OUT.id).where(
+        _OUT.dedupe_key == sa.bindparam("dedupe_key"), _OUT.id != sa.bindparam("_id")
+    ).limit(1)
 
     def _taken(self, outbound: Outbound) -> bool:
-        return self._session.exec(
-            select(OutboxRow.id).where(
-                OutboxRow.dedupe_key == outbound.dedupe_key, OutboxRow.id != outbound.id
-            )
-        ).first() is not None
+        found = self._execute(self._taken_stmt, {"dedupe_key": outbound.dedupe_key, "_id": outbound.id})
+        return found.first() is not None
 
     def add(self, outbound: Outbound) -> bool:
         if self._taken(outbound):
             return False
-        row = mapping.to_row(outbound)
+        values = mapping.to_values(outbound, copy_json=False)
         try:
-            self._guarded_flush(
+            self._insert_values(
+                values,
                 lambda e: _Deduplicated() if self._taken(outbound) else Conflict(
                     f"outbound {outbound.id} already exists"
                 ),
-                lambda: self._session.add(row),
             )
         except _Deduplicated:
             return False  # a concurrent transaction queued the same key first
@@ -435,48 +531,36 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
         return self._get(outbound_id)
 
     def due(self, now: datetime, limit: int = 50) -> list[Outbound]:
-        stmt = select(OutboxRow).where(
-            OutboxRow.status == OutboxStatus.PENDING.value,
-            sa.or_(
-                col(OutboxRow.next_attempt_at).is_(None),
-                col(OutboxRow.next_attempt_at) <= mapping.to_utc(now),
-            ),
+        stmt = self._select().where(
+            self.c.status == OutboxStatus.PENDING.value,
+            sa.or_(self.c.next_attempt_at.is_(None), self.c.next_attempt_at <= mapping.to_utc(now)),
         )
         return self._all(stmt, limit=limit)
 
     def list(self, *, conversation_id: str | None = None) -> list[Outbound]:
-        stmt = select(OutboxRow)
+        stmt = self._select()
         if conversation_id is not None:
-            stmt = stmt.where(OutboxRow.conversation_id == conversation_id)
+            stmt = stmt.where(self.c.conversation_id == conversation_id)
         return self._all(stmt)
 
 
-class SqlSettingRepository(SettingRepository):
-    def __init__(self, session: Session) -> None:
-        self._session = session
+class SqlSettingRepository(_KeyValue, SettingRepository):
+    row = SettingRow
+    _items = sa.select(SettingRow.__table__.c.key, SettingRow.__table__.c.value).order_by(  # type: ignore[attr-defined]
+        SettingRow.__table__.c.key  # type: ignore[attr-defined]
+    )
 
     def get(self, key: str) -> Any | None:
-        row = self._session.get(SettingRow, key)
-        return None if row is None else copy.deepcopy(row.value)
+        row = self._row(key)
+        return None if row is None else row.value  # freshly decoded JSON: nothing else holds it
 
     def set(self, key: str, value: Any) -> None:
         mapping.check_text("setting key", key)
-        value = copy.deepcopy(value)
-        row = self._session.get(SettingRow, key)
-        if row is None:
-            self._session.add(SettingRow(key=key, value=value))
-        else:
-            row.value = value
-        self._session.flush()
+        self._put(key, {"value": copy.deepcopy(value)})
 
     def items(self, prefix: str = "") -> dict[str, Any]:
-        stmt = select(SettingRow).order_by(col(SettingRow.key))
         # filter in Python: LIKE would treat "_" and "%" in the prefix as wildcards
-        return {
-            row.key: copy.deepcopy(row.value)
-            for row in self._session.exec(stmt)
-            if row.key.startswith(prefix)
-        }
+        return {row.key: row.value for row in self._execute(self._items) if row.key.startswith(prefix)}
 
 
 class _Claimed(Exception):
@@ -485,23 +569,23 @@ class _Claimed(Exception):
 
 class SqlSlaEventRepository(_Repo, SlaEventRepository):
     entity, row = SlaEvent, SlaEventRow
+    _exists_stmt = sa.select(_SLA.id).where(
+        _SLA.conversation_id == sa.bindparam("conversation_id"),
+        _SLA.kind == sa.bindparam("kind"),
+        _SLA.due_at == sa.bindparam("due_at", type_=_SLA.due_at.type),
+    ).limit(1)
 
     def _exists(self, event: SlaEvent) -> bool:
-        return self._session.exec(
-            select(SlaEventRow.id).where(
-                SlaEventRow.conversation_id == event.conversation_id,
-                SlaEventRow.kind == event.kind,
-                SlaEventRow.due_at == mapping.to_utc(event.due_at),
-            )
-        ).first() is not None
+        return self._execute(self._exists_stmt, {
+            "conversation_id": event.conversation_id, "kind": event.kind, "due_at": mapping.to_utc(event.due_at),
+        }).first() is not None
 
     def claim(self, event: SlaEvent) -> bool:
         if self._exists(event):
             return False
-        row = mapping.to_row(event)
         try:
             # the UNIQUE (conversation_id, kind, due_at) constraint decides races
-            self._guarded_flush(lambda e: _Claimed(), lambda: self._session.add(row))
+            self._insert_values(mapping.to_values(event, copy_json=False), lambda e: _Claimed())
         except _Claimed:
             return False
         return True
@@ -512,13 +596,29 @@ class SqlSlaEventRepository(_Repo, SlaEventRepository):
     ) -> list[SlaEvent]:
         stmt = self._select(since)
         if conversation_id is not None:
-            stmt = stmt.where(SlaEventRow.conversation_id == conversation_id)
+            stmt = stmt.where(self.c.conversation_id == conversation_id)
         if kinds is not None:
-            stmt = stmt.where(_in(SlaEventRow.kind, kinds))
+            stmt = stmt.where(_in(self.c.kind, kinds))
         return self._all(stmt)
 
 
 # --------------------------------------------------------------------------- unit of work
+
+
+_REPOSITORIES: dict[str, type] = {
+    "conversations": SqlConversationRepository,
+    "messages": SqlMessageRepository,
+    "classifications": SqlClassificationRepository,
+    "decisions": SqlDecisionRepository,
+    "drafts": SqlDraftRepository,
+    "handoffs": SqlHandoffRepository,
+    "actions": SqlAgentActionRepository,
+    "accounts": SqlAccountCacheRepository,
+    "model_versions": SqlModelVersionRepository,
+    "outbox": SqlOutboxRepository,
+    "settings": SqlSettingRepository,
+    "sla_events": SqlSlaEventRepository,
+}
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -530,18 +630,20 @@ class SqlUnitOfWork(UnitOfWork):
 
     def _open(self, session: Session) -> None:
         self.session = session
-        self.conversations = SqlConversationRepository(session)
-        self.messages = SqlMessageRepository(session)
-        self.classifications = SqlClassificationRepository(session)
-        self.decisions = SqlDecisionRepository(session)
-        self.drafts = SqlDraftRepository(session)
-        self.handoffs = SqlHandoffRepository(session)
-        self.actions = SqlAgentActionRepository(session)
-        self.accounts = SqlAccountCacheRepository(session)
-        self.model_versions = SqlModelVersionRepository(session)
-        self.outbox = SqlOutboxRepository(session)
-        self.settings = SqlSettingRepository(session)
-        self.sla_events = SqlSlaEventRepository(session)
+        self._savepoints = session.get_bind().dialect.name != "sqlite"
+        self._connection = _Connection(session)
+
+    def __getattr__(self, name: str) -> Any:
+        # repositories are built on first use: most units of work touch two or three
+        repo_type = _REPOSITORIES.get(name)
+        if repo_type is None:
+            raise AttributeError(name)
+        if issubclass(repo_type, _KeyValue):
+            repo = repo_type(self.session, self._connection)
+        else:
+            repo = repo_type(self.session, self._savepoints, self._connection)
+        setattr(self, name, repo)
+        return repo
 
     def __enter__(self) -> SqlUnitOfWork:
         return self
