@@ -15,7 +15,9 @@ from difflib import SequenceMatcher
 from bot.domain import (
     AgentActionRecord,
     Audience,
+    Conversation,
     ConversationStatus,
+    Draft,
     DraftStatus,
     HandoffStatus,
     MessageKind,
@@ -26,6 +28,7 @@ from bot.domain import (
     new_id,
 )
 from bot.errors import Conflict, DuplicateDelivery, InvalidInput, NotAuthorized, NotFound
+from bot.ports import UnitOfWork
 from bot.service import SupportCore
 from bot.text import clean_text
 
@@ -121,6 +124,19 @@ def require_staff(actor: Actor) -> None:
         raise NotAuthorized("only support agents can do that")
 
 
+def _pending_draft(uow: UnitOfWork, draft_id: str) -> tuple[Draft, Conversation]:
+    """The draft still awaiting a decision, and its conversation."""
+    draft = uow.drafts.get(draft_id)
+    if draft is None:
+        raise NotFound(f"no draft {draft_id}")
+    if draft.status is not DraftStatus.PENDING:
+        raise Conflict(f"draft already {draft.status.value} by {draft.decided_by or 'someone'}")
+    conv = uow.conversations.get(draft.conversation_id)
+    if conv is None:
+        raise NotFound(f"conversation {draft.conversation_id} is gone")
+    return draft, conv
+
+
 class AgentCommands:
     def __init__(self, core: SupportCore) -> None:
         self.core = core
@@ -150,14 +166,7 @@ class AgentCommands:
     def _send_draft(self, draft_id: str, actor: Actor, edited: str | None) -> CommandResult:
         core = self.core
         with core.uow() as uow:
-            draft = uow.drafts.get(draft_id)
-            if draft is None:
-                raise NotFound(f"no draft {draft_id}")
-            if draft.status is not DraftStatus.PENDING:
-                raise Conflict(f"draft already {draft.status.value} by {draft.decided_by or 'someone'}")
-            conv = uow.conversations.get(draft.conversation_id)
-            if conv is None:
-                raise NotFound(f"conversation {draft.conversation_id} is gone")
+            draft, conv = _pending_draft(uow, draft_id)
             now = core.clock.now()
             text = edited if edited is not None else draft.text
             changed = edited is not None and edited.strip() != draft.text.strip()
@@ -188,14 +197,7 @@ class AgentCommands:
         if cmd.corrected_intent and cmd.corrected_intent not in core.classifier.labels():
             raise InvalidInput(f"unknown intent {cmd.corrected_intent!r}")
         with core.uow() as uow:
-            draft = uow.drafts.get(cmd.draft_id)
-            if draft is None:
-                raise NotFound(f"no draft {cmd.draft_id}")
-            if draft.status is not DraftStatus.PENDING:
-                raise Conflict(f"draft already {draft.status.value} by {draft.decided_by or 'someone'}")
-            conv = uow.conversations.get(draft.conversation_id)
-            if conv is None:
-                raise NotFound(f"conversation {draft.conversation_id} is gone")
+            draft, conv = _pending_draft(uow, cmd.draft_id)
             now = core.clock.now()
             draft.status, draft.decided_by, draft.decided_at = DraftStatus.REJECTED, cmd.actor.user_id, now
             draft.reject_reason, draft.corrected_intent = reason, cmd.corrected_intent

@@ -147,7 +147,7 @@ class SupportCore:
         self.config = config or CoreConfig()
         self.channels: dict[str, Channel] = dict(channels or {})
         self._dispatch_lock = asyncio.Lock()
-        self.hooks: list[Any] = []  # objects with async on_outcome(core, conversation_id, result)
+        self.hooks: list[Any] = []  # SLA, lifecycle and CSAT hooks (see call_hooks and intercept_inbound)
 
     def register_channel(self, channel: Channel) -> None:
         self.channels[channel.platform] = channel
