@@ -23,6 +23,7 @@ PERMISSIONS: dict[str, str] = {
     "read_message_history": "react to and start threads on existing messages",
     "add_reactions": "acknowledge a question with 👀 and mark it resolved with ✅",
     "embed_links": "render context packets and drafts as embeds",
+    "attach_files": "attach the weekly report's chart (an SVG file) to the summary in the triage channel",
 }
 
 

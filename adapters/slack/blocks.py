@@ -150,3 +150,26 @@ def home_view(sections: list[tuple[str, str]]) -> dict[str, Any]:
         blocks.append({"type": "section", "text": _mrkdwn(cut(f"*{escape(title)}*\n{escape(text)}", SECTION_MAX))})
         blocks.append({"type": "divider"})
     return {"type": "home", "blocks": blocks[:100]}
+
+
+CSAT_ACTION = "csat_rate"  # action_ids are csat_rate_<option value>: unique within their block, as Block Kit requires
+
+
+def csat_blocks(text: str, conversation_id: str, options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The CSAT prompt and its options as buttons: 👍/👎 in one row, 1-5 in the next.
+
+    Each button's value is ``<conversation id>:<option value>``; the handler maps the option back to
+    the core's (positive, score) through ``bot.csat.OPTIONS``.
+    """
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": _mrkdwn(cut(escape(text), SECTION_MAX))}]
+    thumbs = [o for o in options if not str(o.get("value", "")).isdigit()]
+    scores = [o for o in options if str(o.get("value", "")).isdigit()]
+    for block_id, row in (("csat_thumbs", thumbs), ("csat_scores", scores)):
+        elements = [{
+            "type": "button", "action_id": f"{CSAT_ACTION}_{o['value']}", "value": f"{conversation_id}:{o['value']}",
+            "text": {"type": "plain_text", "text": cut(str(o.get("label") or o["value"]), BUTTON_TEXT_MAX),
+                     "emoji": True},
+        } for o in row if o.get("value")][:25]
+        if elements:
+            blocks.append({"type": "actions", "block_id": block_id, "elements": elements})
+    return blocks

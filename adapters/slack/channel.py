@@ -8,15 +8,17 @@ core's persisted outbox retries them (also after a restart).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import card_blocks, cut, escape
+from adapters.slack.blocks import card_blocks, csat_blocks, cut, escape
 from adapters.slack.directory import Directory, slack_error
 from bot.cards import Card
 from bot.domain import Audience, Delivery, Outbound, OutboundKind
@@ -46,12 +48,15 @@ class SlackChannel(Channel):
         self.triage_channel = triage_channel
         self.directory = directory
         self.uow = uow  # read-only: the customer's location for the mirror card's permalink
+        self._report_posts: dict[str, str] = {}  # outbound id -> summary ts already posted (retry safety)
 
     async def send(self, outbound: Outbound, delivery: Delivery) -> str | None:
         try:
             return await self._send(outbound, delivery)
         except SlackApiError as exc:
             raise _delivery_error(exc) from None
+        except SlackRequestError as exc:  # e.g. the file upload POST of files_upload_v2 was not accepted
+            raise DeliveryError(f"Slack request failed: {str(exc)[:200]}") from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
 
@@ -63,10 +68,13 @@ class SlackChannel(Channel):
                 raise DeliveryError("no customer channel for this conversation", permanent=True)
             if outbound.kind is OutboundKind.REACTION:
                 return await self._react(outbound, delivery)
-            resp = await self.client.chat_postMessage(
-                channel=delivery.channel_id, thread_ts=delivery.thread_id, text=cut(escape(outbound.text), TEXT_MAX),
-                unfurl_links=False, unfurl_media=False,
-            )
+            customer: dict[str, Any] = {"channel": delivery.channel_id, "thread_ts": delivery.thread_id,
+                                        "text": cut(escape(outbound.text), TEXT_MAX),
+                                        "unfurl_links": False, "unfurl_media": False}
+            if outbound.payload.get("csat") and outbound.payload.get("conversation_id"):
+                customer["blocks"] = csat_blocks(outbound.text, str(outbound.payload["conversation_id"]),
+                                                 list(outbound.payload.get("options") or []))
+            resp = await self.client.chat_postMessage(**customer)
             return resp["ts"]
         # STAFF and MANAGERS: the triage channel, whatever the delivery says.
         kwargs: dict[str, Any] = {"channel": self.triage_channel, "text": cut(_mentions(outbound), TEXT_MAX),
@@ -78,8 +86,20 @@ class SlackChannel(Channel):
             permalink, where = (await self._origin(outbound)) if outbound.kind is OutboundKind.MIRROR_OPEN \
                 else (None, None)
             kwargs["blocks"] = card_blocks(Card.from_dict(card), permalink=permalink, where=where)
-        resp = await self.client.chat_postMessage(**kwargs)
-        return resp["ts"]
+        chart = _chart(outbound)
+        if chart is None:
+            resp = await self.client.chat_postMessage(**kwargs)
+            return resp["ts"]
+        # A report with a chart: the summary, then the chart uploaded into its thread (files upload v2).
+        # The summary's ts is kept until the upload succeeds, so a retried upload does not repost it.
+        ts = self._report_posts.get(outbound.id)
+        if ts is None:
+            ts = self._report_posts[outbound.id] = (await self.client.chat_postMessage(**kwargs))["ts"]
+        filename, data = chart
+        await self.client.files_upload_v2(channel=self.triage_channel, thread_ts=ts, filename=filename,
+                                          file=data, title=filename, alt_txt="Weekly support chart")
+        self._report_posts.pop(outbound.id, None)
+        return ts
 
     async def _react(self, outbound: Outbound, delivery: Delivery) -> str | None:
         name = str(outbound.payload.get("emoji") or outbound.text).strip(":")
@@ -110,6 +130,19 @@ class SlackChannel(Channel):
             if info and info.get("name"):
                 where = f"#{info['name']}"
         return link, where
+
+
+def _chart(outbound: Outbound) -> tuple[str, bytes] | None:
+    """(filename, bytes) of the report's chart (payload["chart"], base64), or None."""
+    chart = outbound.payload.get("chart")
+    if not isinstance(chart, dict) or not chart.get("base64"):
+        return None
+    try:
+        data = base64.b64decode(str(chart["base64"]), validate=True)
+    except (binascii.Error, ValueError):
+        log.warning("report %s: chart is not valid base64; posting the summary only", outbound.id)
+        return None
+    return str(chart.get("filename") or "chart.svg"), data
 
 
 def _mentions(outbound: Outbound) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.bootstrap import App
 from adapters.slack import blocks as bk
 from adapters.slack.directory import Directory, slack_error
+from bot import csat
 from bot.commands import (
     Actor,
     ApproveDraft,
@@ -46,6 +48,7 @@ REFUSAL = "Only the support team can do that."
 HOME_REFUSAL = "This app is for the support team. Ask your question in your shared support channel."
 DRAFT_BUTTONS = ("draft_approve", "draft_edit", "draft_reject")
 HANDOFF_BUTTONS = ("handoff_claim", "handoff_resolve")
+CSAT_THANKS = "Thanks for rating!"
 
 
 def unescape(text: str) -> str:
@@ -154,6 +157,11 @@ class SlackHandlers:
 
         for action_id in (*DRAFT_BUTTONS, *HANDOFF_BUTTONS):
             bolt.action(action_id)(self._button_listener(action_id))
+
+        @bolt.action(re.compile(rf"^{bk.CSAT_ACTION}_"))
+        async def on_csat(ack, body: dict[str, Any]) -> None:
+            await ack()
+            self.spawn(self.on_csat(body))
 
         @bolt.view(bk.EDIT_CALLBACK)
         async def on_edit(ack, body: dict[str, Any]) -> None:
@@ -278,6 +286,39 @@ class SlackHandlers:
         await self.update_card(where, message, f":white_check_mark: {outcome} by <@{user_id}>", keep)
         log.info("%s by %s: %s", action_id, user_id, result.message)
 
+    async def on_csat(self, body: dict[str, Any]) -> None:
+        """A CSAT button under the prompt in the customer's thread: only that conversation's customer may rate."""
+        user_id = (body.get("user") or {}).get("id", "")
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+        message = body.get("message") or {}
+        ts = message.get("ts") or container.get("message_ts")
+        thread_ts = message.get("thread_ts") or container.get("thread_ts")
+        conversation_id, _, value = str((body.get("actions") or [{}])[0].get("value") or "").rpartition(":")
+        option = next((o for o in csat.OPTIONS if o["value"] == value), None)
+        if option is None or not conversation_id:
+            await self.ephemeral(channel, user_id, "Unknown rating.", thread_ts=thread_ts)
+            return
+        with self.app.core.uow() as uow:
+            conv = uow.conversations.get(conversation_id)
+            already = conv is not None and conv.customer_id == user_id and csat.has_rating(uow, conversation_id)
+        if not already:
+            try:
+                result = await self.app.core.record_feedback(
+                    conversation_id, positive=bool(option["positive"]), score=option.get("score"), user_id=user_id,
+                    comment="button", dispatch=False)
+            except InvalidInput as exc:
+                await self.ephemeral(channel, user_id, str(exc), thread_ts=thread_ts)
+                return
+            if result.handoff_id:  # a thumbs-down on a bot answer hands the conversation to a person
+                self.kick_dispatch()
+        if channel and ts:
+            blocks = bk.replace_actions(list(message.get("blocks") or []), f":white_check_mark: {CSAT_THANKS}")
+            try:
+                await self.client.chat_update(channel=channel, ts=ts, text=CSAT_THANKS, blocks=blocks)
+            except SlackApiError as exc:
+                log.info("chat.update failed: %s", slack_error(exc))
+
     async def open_modal(self, action_id: str, draft_id: str, trigger_id: str, where: dict[str, Any],
                          user_id: str) -> None:
         with self.app.core.uow() as uow:
@@ -345,11 +386,12 @@ class SlackHandlers:
         except SlackApiError as exc:
             log.info("chat.update failed: %s", slack_error(exc))
 
-    async def ephemeral(self, channel: str | None, user_id: str, text: str) -> None:
+    async def ephemeral(self, channel: str | None, user_id: str, text: str, *, thread_ts: str | None = None) -> None:
         if not channel:
             return
         try:
-            await self.client.chat_postEphemeral(channel=channel, user=user_id, text=bk.escape(text))
+            await self.client.chat_postEphemeral(channel=channel, user=user_id, text=bk.escape(text),
+                                                 thread_ts=thread_ts)
         except SlackApiError as exc:
             log.info("chat.postEphemeral failed: %s", slack_error(exc))
 

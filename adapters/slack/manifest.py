@@ -23,6 +23,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.add": ("reactions:write",),
     "views.open": (),
     "views.publish": (),
+    "files.getUploadURLExternal": ("files:write",),  # the weekly report's chart (files upload v2)
+    "files.completeUploadExternal": ("files:write",),
 }
 # Methods called with the app-level token (Socket Mode), not the bot token.
 APP_TOKEN_METHODS: dict[str, tuple[str, ...]] = {"apps.connections.open": ("connections:write",)}

@@ -67,6 +67,7 @@ class Recorded:
     headers: dict[str, str]
     at: float  # time.monotonic()
     status: int = 0
+    files: list[dict[str, Any]] = field(default_factory=list)  # multipart uploads: field, filename, type, data
 
 
 @dataclass
@@ -132,6 +133,7 @@ class FakeDiscord:
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or guild id -> registered commands
         self.faults: list[Fault] = []
         self.denied_channels: set[str] = set()
+        self.attachment_data: dict[str, bytes] = {}  # attachment id -> the uploaded bytes
         self.replay_after: int | None = None  # on RESUME, replay from here instead of the client's seq
         self.event_times: dict[str, float] = {}
         self.interactions: dict[str, dict[str, Any]] = {}  # message id -> when its MESSAGE_CREATE was dispatched
@@ -304,17 +306,28 @@ class FakeDiscord:
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
         body: Any = None
-        if request.can_read_body:
+        files: list[dict[str, Any]] = []
+        if request.content_type == "multipart/form-data":
+            # Messages with attachments: a payload_json part plus one files[n] part per file.
+            form = await request.post()
+            for name, value in form.items():
+                if name == "payload_json":
+                    body = json.loads(value if isinstance(value, str) else bytes(value))
+                elif isinstance(value, web.FileField):
+                    files.append({"field": name, "filename": value.filename, "content_type": value.content_type,
+                                  "data": value.file.read()})
+        elif request.can_read_body:
             raw = await request.read()
             if raw:
                 try:
                     body = json.loads(raw)
                 except ValueError:
                     body = {"_raw": raw.decode("utf-8", "replace")}
-        record = Recorded(request.method, path, dict(request.query), body, dict(request.headers), time.monotonic())
+        record = Recorded(request.method, path, dict(request.query), body, dict(request.headers), time.monotonic(),
+                          files=files)
         self.requests.append(record)
         try:
-            response = await self._route(request, path, body)
+            response = await self._route(request, path, {**body, "_files": files} if files else body)
         finally:
             await self._notify()
         record.status = response.status if isinstance(response, web.Response) else 0
@@ -435,8 +448,23 @@ class FakeDiscord:
         content = body.get("content") or ""
         if len(content) > 2000:
             return self._error(400, "Invalid Form Body", 50035)
+        attachments = []
+        for index, upload in enumerate(body.get("_files") or []):
+            meta = next((a for a in body.get("attachments") or [] if str(a.get("id")) == str(index)), {})
+            if upload["field"] != f"files[{index}]" or not meta:
+                return self._error(400, "Invalid Form Body", 50035)  # every files[n] needs attachments[] id n
+            attachment_id = self.snowflake()
+            attachments.append({
+                "id": attachment_id, "filename": meta.get("filename") or upload["filename"],
+                "description": meta.get("description"), "content_type": upload["content_type"],
+                "size": len(upload["data"]),
+                "url": f"https://cdn.discordapp.com/attachments/{channel_id}/{attachment_id}/{upload['filename']}",
+                "proxy_url": f"https://media.discordapp.net/attachments/{channel_id}/{attachment_id}/x"})
+            self.attachment_data[attachment_id] = upload["data"]
         message = self._message(channel_id, self.bot_user, content, embeds=body.get("embeds"),
                                 components=body.get("components"))
+        if attachments:
+            message["attachments"] = attachments
         message["allowed_mentions"] = body.get("allowed_mentions")
         await self.dispatch("MESSAGE_CREATE", {**message, "member": self.member_payload(self.app_id)})
         return _json(message)

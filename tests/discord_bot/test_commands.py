@@ -67,7 +67,7 @@ def test_invite_url_has_exactly_the_needed_scopes_and_permissions():
     query = parse_qs(url.query)
     assert url.netloc == "discord.com" and url.path == "/oauth2/authorize"
     assert query["scope"] == ["bot applications.commands"]
-    expected = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 35) | (1 << 34) | (1 << 16) | (1 << 6) | (1 << 14)
+    expected = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 35) | (1 << 34) | (1 << 16) | (1 << 6) | (1 << 14) | (1 << 15)
     assert query["permissions"] == [str(expected)]
     assert query["client_id"] == ["1234567890123456789"]
 

@@ -57,6 +57,7 @@ class FakeSlack:
     delays: dict[str, float] = field(default_factory=dict)
     gates: dict[str, asyncio.Event] = field(default_factory=dict)  # calls of a method wait until set
     record_params: bool = True
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)  # file id -> filename, length, data, shared
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -81,6 +82,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response)
+        app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_get("/link", self._ws)
         app.router.add_get("/_calls", self._dump)
         self._runner = web.AppRunner(app, access_log=None)
@@ -185,7 +187,7 @@ class FakeSlack:
         else:
             params = dict(parse_qsl(raw, keep_blank_values=True))
             params.update(request.query)
-        for key in ("blocks", "view", "attachments"):
+        for key in ("blocks", "view", "attachments", "files"):
             if isinstance(params.get(key), str):
                 with contextlib.suppress(ValueError):
                     params[key] = json.loads(params[key])
@@ -250,11 +252,47 @@ class FakeSlack:
                 return {"ok": True, "channel": channel,
                         "permalink": f"https://ours.slack.com/archives/{channel}/p{ts}"}
             return {"ok": True}
+        if method == "files.getUploadURLExternal":
+            if not p.get("filename") or not str(p.get("length", "")).isdigit():
+                return {"ok": False, "error": "invalid_arguments"}
+            file_id = f"F{next(self._ts):08d}"
+            self.uploads[file_id] = {"filename": p["filename"], "length": int(p["length"]), "data": None,
+                                     "alt_txt": p.get("alt_txt"), "shared": None}
+            return {"ok": True, "upload_url": f"http://127.0.0.1:{self.port}/upload/v1/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = p.get("files")
+            if not isinstance(files, list) or not files:
+                return {"ok": False, "error": "invalid_arguments"}
+            channel = p.get("channel_id")
+            if channel and channel not in self.channels:
+                return {"ok": False, "error": "channel_not_found"}
+            done = []
+            for item in files:
+                upload = self.uploads.get(str(item.get("id")))
+                if upload is None or upload["data"] is None:
+                    return {"ok": False, "error": "file_not_found"}
+                upload.update(title=item.get("title"), shared={"channel": channel, "thread_ts": p.get("thread_ts"),
+                                                               "initial_comment": p.get("initial_comment")})
+                done.append({"id": item["id"], "name": upload["filename"], "title": item.get("title") or "",
+                             "size": len(upload["data"])})
+            return {"ok": True, "files": done}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V_MODAL", **(p.get("view") or {})}}
         if method == "views.publish":
             return {"ok": True, "view": {"id": "V_HOME", **(p.get("view") or {})}}
         return {"ok": False, "error": "unknown_method"}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """Step 2 of files upload v2: the file's bytes POSTed to the upload_url files.getUploadURLExternal gave."""
+        upload = self.uploads.get(request.match_info["file_id"])
+        data = await request.read()
+        if upload is None:
+            return web.Response(status=404, text="unknown upload")
+        if len(data) != upload["length"]:
+            return web.Response(status=400, text="length mismatch")
+        upload["data"] = data
+        await self._notify()
+        return web.Response(text=f"OK - {len(data)}")
 
     async def _response(self, request: web.Request) -> web.Response:
         self.responses.append(json.loads(await request.text() or "{}"))
