@@ -136,3 +136,44 @@ async def test_two_replicas_send_every_pending_item_exactly_once(database_url, t
     with second.core.uow() as uow:
         stored = uow.outbox.list()
         assert all(o.status is OutboxStatus.SENT and o.claimed_by is None for o in stored)
+
+
+def test_two_replicas_in_threads_send_every_pending_item_exactly_once(database_url, tmp_path):
+    """As above, with truly parallel dispatchers: each its own thread, event loop and engine."""
+    import threading
+
+    from bot.domain import Audience, Outbound, new_id
+
+    class ThreadChannel(FakeChannel):
+        async def send(self, outbound, delivery):
+            await asyncio.sleep(0.001)
+            with lock:
+                return await super().send(outbound, delivery)
+
+    lock = threading.Lock()
+    clock = FakeClock()
+    channel = ThreadChannel("test")
+    apps = [_app(database_url, tmp_path / name, clock, channel) for name in ("a", "b", "c")]
+    items = [Outbound(id=new_id("out"), platform="test", audience=Audience.MANAGERS, kind=OutboundKind.REPORT,
+                      text=f"report {i}", dedupe_key=f"report:{i}", created_at=clock.now()) for i in range(40)]
+    with apps[0].core.uow() as uow:
+        for item in items:
+            assert uow.outbox.add(item)
+        uow.commit()
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(apps))
+
+    def run(app):
+        try:
+            start.wait()
+            asyncio.run(app.core.dispatch_outbox())
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(app,)) for app in apps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(o.id for o, _ in channel.sent) == sorted(i.id for i in items)
