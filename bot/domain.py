@@ -353,6 +353,8 @@ class Outbound:
     next_attempt_at: datetime | None = None
     external_id: str | None = None  # platform message id once sent
     last_error: str | None = None
+    claimed_by: str | None = None  # dispatcher (replica) sending it now, see OutboxRepository.claim
+    claimed_until: datetime | None = None  # the claim lapses at this instant (a crashed sender)
 
 
 @dataclass(frozen=True)

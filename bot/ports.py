@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain import (
@@ -275,7 +275,16 @@ class OutboxRepository(abc.ABC):
 
     @abc.abstractmethod
     def due(self, now: datetime, limit: int = 50) -> list[Outbound]:
-        """Pending items whose next_attempt_at is unset or <= now, oldest first."""
+        """Pending items whose next_attempt_at is unset or <= now and that nobody
+        holds an unexpired claim on (claimed_until unset or <= now), oldest first."""
+
+    @abc.abstractmethod
+    def claim(self, outbound_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Atomically mark a PENDING item as being sent by ``owner`` until ``now + lease``
+        unless another claim on it is still unexpired (claimed_until > now); return
+        True when this caller got it. Concurrent callers (other processes) on the
+        same database: at most one wins. An expired claim (a crashed sender) can be
+        taken over, so the item is retried, never lost."""
 
     @abc.abstractmethod
     def list(self, *, conversation_id: str | None = None) -> list[Outbound]: ...

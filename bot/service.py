@@ -59,6 +59,10 @@ log = logging.getLogger(__name__)
 
 THRESHOLD_PREFIX = "threshold."
 MAX_DELIVERY_ATTEMPTS = 8
+# How long a dispatcher's claim on an outbound keeps other replicas off it. It must
+# outlast one channel.send (platform calls time out well within it), or a slow send
+# could be repeated by another replica; a crashed sender's items wait this long.
+OUTBOX_CLAIM_LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,8 @@ class SupportCore:
         self.policy = policy
         self.config = config or CoreConfig()
         self.channels: dict[str, Channel] = dict(channels or {})
-        self._dispatch_lock = asyncio.Lock()
+        self._dispatch_lock = asyncio.Lock()  # one dispatch per process; claims order the replicas
+        self._worker_id = new_id("worker")  # owner of this instance's outbox claims
         self.hooks: list[Any] = []  # SLA, lifecycle and CSAT hooks (see call_hooks and intercept_inbound)
 
     def register_channel(self, channel: Channel) -> None:
@@ -612,6 +617,10 @@ class SupportCore:
                 if delivery is None:  # the mirror thread does not exist yet
                     deferred += 1
                     continue
+                if not self._claim(item):  # another replica is sending it (or already did)
+                    deferred += 1
+                    self._hold(waiting, item)
+                    continue
                 try:
                     external_id = await channel.send(item, delivery)
                 except RateLimited as exc:
@@ -645,7 +654,8 @@ class SupportCore:
         for conversation_id in {i.conversation_id for i in due if i.conversation_id}:
             for other in uow.outbox.list(conversation_id=conversation_id):
                 if (other.status is OutboxStatus.PENDING and other.kind is not OutboundKind.REACTION
-                        and other.next_attempt_at is not None and other.next_attempt_at > now):
+                        and ((other.next_attempt_at is not None and other.next_attempt_at > now)
+                             or (other.claimed_until is not None and other.claimed_until > now))):
                     first = waiting.get(conversation_id)
                     waiting[conversation_id] = min(first, other.created_at) if first else other.created_at
         return waiting
@@ -673,6 +683,13 @@ class SupportCore:
             return Delivery(conv.workspace_id, None, conv.staff_thread_id)
         return Delivery(conv.workspace_id if conv else "", None, None)
 
+    def _claim(self, item: Outbound) -> bool:
+        """Take ``item`` for this instance in its own committed transaction, before sending."""
+        with self.uow() as uow:
+            claimed = uow.outbox.claim(item.id, self._worker_id, self.clock.now(), OUTBOX_CLAIM_LEASE)
+            uow.commit()
+        return claimed
+
     def _retry_later(self, item: Outbound, error: str, delay: timedelta) -> None:
         with self.uow() as uow:
             current = uow.outbox.get(item.id)
@@ -680,6 +697,7 @@ class SupportCore:
                 return
             current.attempts += 1
             current.last_error = error[:500]
+            current.claimed_by = current.claimed_until = None  # next_attempt_at governs the retry
             if current.attempts >= MAX_DELIVERY_ATTEMPTS:
                 current.status = OutboxStatus.FAILED
                 log.error("giving up on outbound %s after %d attempts: %s", item.id, current.attempts, error)
@@ -694,6 +712,7 @@ class SupportCore:
             if current is not None:
                 current.attempts += 1
                 current.status, current.last_error = OutboxStatus.FAILED, error[:500]
+                current.claimed_by = current.claimed_until = None
                 uow.outbox.save(current)
                 uow.commit()
         log.error("outbound %s failed permanently: %s", item.id, error)
@@ -703,6 +722,7 @@ class SupportCore:
         now = self.clock.now()
         with self.uow() as uow:
             item.status, item.external_id, item.attempts = OutboxStatus.SENT, external_id, item.attempts + 1
+            item.claimed_by = item.claimed_until = None
             uow.outbox.save(item)
             first_response = item.kind in (OutboundKind.ANSWER, OutboundKind.AGENT_REPLY)
             mirror = item.kind is OutboundKind.MIRROR_OPEN and external_id is not None

@@ -233,6 +233,8 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: datetime | None = _when(nullable=True)
     external_id: str | None = None
     last_error: str | None = _text(nullable=True)
+    claimed_by: str | None = None
+    claimed_until: datetime | None = _when(nullable=True)
 
 
 class SettingRow(SQLModel, table=True):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -531,11 +531,27 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
         return self._get(outbound_id)
 
     def due(self, now: datetime, limit: int = 50) -> list[Outbound]:
+        now = mapping.to_utc(now)
         stmt = self._select().where(
             self.c.status == OutboxStatus.PENDING.value,
-            sa.or_(self.c.next_attempt_at.is_(None), self.c.next_attempt_at <= mapping.to_utc(now)),
+            sa.or_(self.c.next_attempt_at.is_(None), self.c.next_attempt_at <= now),
+            sa.or_(self.c.claimed_until.is_(None), self.c.claimed_until <= now),
         )
         return self._all(stmt, limit=limit)
+
+    # One conditional UPDATE: the database serializes it (PostgreSQL re-checks the
+    # WHERE clause on the row once a concurrent writer commits; SQLite has a single
+    # writer), so of any number of concurrent claimers exactly one sees rowcount 1.
+    _claim_stmt = OutboxRow.__table__.update().where(  # type: ignore[attr-defined]
+        _OUT.id == sa.bindparam("_id"),
+        _OUT.status == OutboxStatus.PENDING.value,
+        sa.or_(_OUT.claimed_until.is_(None), _OUT.claimed_until <= sa.bindparam("_now")),
+    ).values(claimed_by=sa.bindparam("_owner"), claimed_until=sa.bindparam("_until"))
+
+    def claim(self, outbound_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        now = mapping.to_utc(now)
+        params = {"_id": outbound_id, "_owner": owner, "_now": now, "_until": now + lease}
+        return bool(self._execute(self._claim_stmt, params).rowcount == 1)
 
     def list(self, *, conversation_id: str | None = None) -> list[Outbound]:
         stmt = self._select()

@@ -311,3 +311,31 @@ async def test_an_agent_replying_in_the_customer_thread_takes_the_conversation(a
     stray = InboundMessage("test", "W1", "C_SHARED", "agent-2", Author("U_AGENT", "Sam", Role.AGENT),
                            "hello everyone, maintenance tonight", clock.now())
     assert (await app.core.handle_inbound(stray)).status == "ignored"
+
+
+async def test_item_claimed_by_a_crashed_replica_is_sent_once_its_lease_expires(app, channel, clock, uow_factory):
+    from bot.domain import Outbound
+    from bot.service import OUTBOX_CLAIM_LEASE
+
+    item = Outbound(id="out_1", platform=channel.platform, audience=Audience.MANAGERS, kind=OutboundKind.REPORT,
+                    text="weekly report", dedupe_key="report:1", created_at=clock.now())
+    with uow_factory() as uow:
+        uow.outbox.add(item)
+        assert uow.outbox.claim(item.id, "worker_crashed", clock.now(), OUTBOX_CLAIM_LEASE)
+        uow.commit()
+    assert (await app.core.dispatch_outbox()).sent == 0
+    clock.advance(seconds=OUTBOX_CLAIM_LEASE.total_seconds() - 1)
+    assert (await app.core.dispatch_outbox()).sent == 0
+    clock.advance(seconds=1)
+    channel.fail_next(DeliveryError("timeout"))
+    assert (await app.core.dispatch_outbox()).retried == 1
+    with uow_factory() as uow:
+        retry = uow.outbox.get(item.id)
+    assert (retry.claimed_by, retry.claimed_until) == (None, None)  # the backoff governs, not the lease
+    assert retry.next_attempt_at is not None and retry.next_attempt_at - clock.now() < OUTBOX_CLAIM_LEASE
+    clock.advance(seconds=2)
+    assert (await app.core.dispatch_outbox()).sent == 1
+    assert channel.texts(kind=OutboundKind.REPORT) == ["weekly report"]
+    with uow_factory() as uow:
+        sent = uow.outbox.get(item.id)
+    assert sent.status is OutboxStatus.SENT and sent.claimed_by is None and sent.claimed_until is None

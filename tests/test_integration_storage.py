@@ -97,3 +97,83 @@ async def test_concurrent_messages_of_one_thread_join_one_conversation(database_
     results = await asyncio.gather(*(app.core.handle_inbound(m) for m in [*replies, root]))
     assert all(r.status in ("processed", "relayed") for r in results), [r.detail for r in results]
     assert len({r.conversation_id for r in results}) == 1
+
+
+class InterleavingChannel(FakeChannel):
+    """Yields to the event loop inside send, like a network call, so two dispatchers interleave."""
+
+    async def send(self, outbound, delivery):
+        await asyncio.sleep(0)
+        return await super().send(outbound, delivery)
+
+
+async def test_two_replicas_send_every_pending_item_exactly_once(database_url, tmp_path):
+    from bot.domain import Audience, Outbound, new_id
+
+    clock = FakeClock()
+    channel = InterleavingChannel("test")  # shared: records the sends of both replicas
+    first = _app(database_url, tmp_path / "a", clock, channel)
+    second = _app(database_url, tmp_path / "b", clock, channel)
+    conversations = [None, "conv_1", "conv_2"]
+    items = [Outbound(id=new_id("out"), platform="test", audience=Audience.MANAGERS, kind=OutboundKind.REPORT,
+                      text=f"report {i}", dedupe_key=f"report:{i}", created_at=clock.now(),
+                      conversation_id=conversations[i % 3]) for i in range(30)]
+    with first.core.uow() as uow:
+        for item in items:
+            assert uow.outbox.add(item)
+        uow.commit()
+
+    stats = await asyncio.gather(first.core.dispatch_outbox(), second.core.dispatch_outbox())
+
+    sent_ids = [o.id for o, _ in channel.sent]
+    assert sorted(sent_ids) == sorted(i.id for i in items)  # each once: none twice, none lost
+    assert all(s.sent > 0 for s in stats)  # both replicas did work, so the claims were contended
+    assert sum(s.sent for s in stats) == len(items)
+    # within a conversation the replicas still deliver oldest first
+    for cid in conversations:
+        expected = [i.text for i in items if i.conversation_id == cid]
+        assert [o.text for o, _ in channel.sent if o.conversation_id == cid] == expected
+    with second.core.uow() as uow:
+        stored = uow.outbox.list()
+        assert all(o.status is OutboxStatus.SENT and o.claimed_by is None for o in stored)
+
+
+def test_two_replicas_in_threads_send_every_pending_item_exactly_once(database_url, tmp_path):
+    """As above, with truly parallel dispatchers: each its own thread, event loop and engine."""
+    import threading
+
+    from bot.domain import Audience, Outbound, new_id
+
+    class ThreadChannel(FakeChannel):
+        async def send(self, outbound, delivery):
+            await asyncio.sleep(0.001)
+            with lock:
+                return await super().send(outbound, delivery)
+
+    lock = threading.Lock()
+    clock = FakeClock()
+    channel = ThreadChannel("test")
+    apps = [_app(database_url, tmp_path / name, clock, channel) for name in ("a", "b", "c")]
+    items = [Outbound(id=new_id("out"), platform="test", audience=Audience.MANAGERS, kind=OutboundKind.REPORT,
+                      text=f"report {i}", dedupe_key=f"report:{i}", created_at=clock.now()) for i in range(40)]
+    with apps[0].core.uow() as uow:
+        for item in items:
+            assert uow.outbox.add(item)
+        uow.commit()
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(apps))
+
+    def run(app):
+        try:
+            start.wait()
+            asyncio.run(app.core.dispatch_outbox())
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(app,)) for app in apps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(o.id for o, _ in channel.sent) == sorted(i.id for i in items)

@@ -27,7 +27,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from bot.domain import (
@@ -363,7 +363,20 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
         return _oldest_first(
             o for o in self._data.outbox.values()
             if o.status == OutboxStatus.PENDING and (o.next_attempt_at is None or o.next_attempt_at <= now)
+            and (o.claimed_until is None or o.claimed_until <= now)
         )[:limit]
+
+    def claim(self, outbound_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        # check-and-set on this transaction's copy: like the SQL backends only as long as the
+        # claiming unit of work commits before another one starts (the core never awaits in between)
+        now = _utc(now)
+        item = self._data.outbox.get(outbound_id)
+        if item is None or item.status != OutboxStatus.PENDING:
+            return False
+        if item.claimed_until is not None and item.claimed_until > now:
+            return False
+        item.claimed_by, item.claimed_until = owner, now + lease
+        return True
 
     def list(self, *, conversation_id: str | None = None) -> list[Outbound]:
         return _oldest_first(

@@ -176,6 +176,7 @@ def fully_populated() -> dict[str, Any]:
         "outbound": outbound(
             status=OutboxStatus.FAILED, attempts=5, next_attempt_at=at(10), external_id="1700000000.0042",
             last_error="channel_not_found", kind=OutboundKind.DRAFT_REVIEW, audience=Audience.STAFF,
+            claimed_by="worker_1", claimed_until=at(11),
         ),
         "model_version": model_version(),
     }

@@ -405,6 +405,87 @@ def test_outbox_due(uow_factory: UnitOfWorkFactory) -> None:
         assert uow.outbox.list(conversation_id="nope") == []
 
 
+LEASE = timedelta(seconds=60)
+
+
+def test_outbox_claim_second_claimer_loses_until_the_lease_expires(uow_factory: UnitOfWorkFactory) -> None:
+    now = at(10)
+    item = b.outbound(created_at=at(1))
+    with uow_factory() as uow:
+        uow.outbox.add(item)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.outbox.claim(item.id, "worker_a", now, LEASE) is True
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.outbox.claim(item.id, "worker_b", now, LEASE) is False
+        assert uow.outbox.claim(item.id, "worker_a", now, LEASE) is False  # a claim is not re-entrant
+        assert uow.outbox.claim(item.id, "worker_b", now + LEASE - timedelta(microseconds=1), LEASE) is False
+        stored = uow.outbox.get(item.id)
+        assert (stored.claimed_by, stored.claimed_until) == ("worker_a", now + LEASE)
+        assert stored.status is OutboxStatus.PENDING
+    with uow_factory() as uow:  # the sender crashed: once the lease has run out, another takes over
+        later = now + LEASE
+        assert uow.outbox.claim(item.id, "worker_b", later.astimezone(timezone(timedelta(hours=-3))), LEASE)
+        uow.commit()
+    with uow_factory() as uow:
+        stored = uow.outbox.get(item.id)
+        assert (stored.claimed_by, stored.claimed_until) == ("worker_b", now + 2 * LEASE)
+        assert uow.outbox.claim("out_missing", "worker_a", now, LEASE) is False
+
+
+def test_outbox_claim_is_undone_by_rollback(uow_factory: UnitOfWorkFactory) -> None:
+    item = b.outbound()
+    with uow_factory() as uow:
+        uow.outbox.add(item)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.outbox.claim(item.id, "worker_a", at(10), LEASE)
+    with uow_factory() as uow:
+        assert uow.outbox.claim(item.id, "worker_b", at(10), LEASE)
+
+
+def test_outbox_sent_or_failed_items_cannot_be_claimed(uow_factory: UnitOfWorkFactory) -> None:
+    sent = b.outbound(status=OutboxStatus.SENT, external_id="1")
+    failed = b.outbound(status=OutboxStatus.FAILED)
+    with uow_factory() as uow:
+        uow.outbox.add(sent)
+        uow.outbox.add(failed)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.outbox.claim(sent.id, "worker_a", at(10), LEASE) is False
+        assert uow.outbox.claim(failed.id, "worker_a", at(10), LEASE) is False
+        assert uow.outbox.get(sent.id).claimed_by is None
+    # marking a claimed item sent ends the claim for good
+    item = b.outbound()
+    with uow_factory() as uow:
+        uow.outbox.add(item)
+        assert uow.outbox.claim(item.id, "worker_a", at(10), LEASE)
+        done = uow.outbox.get(item.id)
+        done.status, done.claimed_by, done.claimed_until = OutboxStatus.SENT, None, None
+        uow.outbox.save(done)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.outbox.claim(item.id, "worker_b", at(10), LEASE) is False
+        assert uow.outbox.due(at(10)) == []
+
+
+def test_outbox_due_skips_items_with_an_unexpired_claim(uow_factory: UnitOfWorkFactory) -> None:
+    now = at(10)
+    claimed = b.outbound(created_at=at(1))
+    free = b.outbound(created_at=at(2))
+    with uow_factory() as uow:
+        uow.outbox.add(claimed)
+        uow.outbox.add(free)
+        assert uow.outbox.claim(claimed.id, "worker_a", now, LEASE)
+        assert [o.id for o in uow.outbox.due(now)] == [free.id]  # within the claiming transaction too
+        uow.commit()
+    with uow_factory() as uow:
+        assert [o.id for o in uow.outbox.due(now)] == [free.id]
+        assert [o.id for o in uow.outbox.due(now + LEASE - timedelta(seconds=1))] == [free.id]
+        assert [o.id for o in uow.outbox.due(now + LEASE)] == [claimed.id, free.id]  # expired: due again
+
+
 # --------------------------------------------------------------------------- drafts, hand-offs, actions
 
 

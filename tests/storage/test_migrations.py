@@ -25,7 +25,7 @@ def test_fresh_sqlite_file_upgrade_is_idempotent(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     assert current_revision(url) is None
     upgrade(url)
-    assert current_revision(url) == head_revision() == "0002"
+    assert current_revision(url) == head_revision() == "0003"
     upgrade(url)  # second run is a no-op
     assert current_revision(url) == head_revision()
     engine = make_engine(url)
@@ -104,3 +104,35 @@ def test_migration_files_ship_with_the_package() -> None:
     assert (MIGRATIONS_DIR / "__init__.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "__init__.py").is_file()  # so setuptools finds the versions
 
+
+
+def test_0003_adds_outbox_claims_to_existing_rows_and_downgrades(tmp_path: Path) -> None:
+    from alembic import command
+
+    from storage.database import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'claims.db'}"
+    upgrade(url, "0002")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO outbox (id, platform, audience, kind, text, dedupe_key, created_at, payload, status,"
+                " attempts) VALUES ('out_1', 'slack', 'customer', 'answer', 'hi', 'k1', '2026-11-26 08:00:00',"
+                " '{}', 'pending', 0)"
+            )
+        upgrade(engine)
+        with engine.connect() as conn:
+            row = conn.exec_driver_sql("SELECT status, claimed_by, claimed_until FROM outbox").one()
+        assert tuple(row) == ("pending", None, None)  # existing items are unclaimed, so due at once
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0002")
+        assert current_revision(engine) == "0002"
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("outbox")}
+        assert "claimed_by" not in columns and "claimed_until" not in columns
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT id FROM outbox").scalar() == "out_1"
+    finally:
+        engine.dispose()
