@@ -5,7 +5,7 @@ Public API::
     from bot.classifier import load_classifier, default_model_dir, TextClassifier
     clf = load_classifier()                   # bundled model in bot/example/model/
     c = clf.classify(text, context=earlier)   # -> bot.domain.Classification
-    clf.thresholds()                          # {"*": 0.97, "card_arrival": 0.93, ...}
+    clf.thresholds()                          # {"*": 0.97, "invoice": 0.93, ...}
 
 Training and evaluation: :func:`bot.classifier.intent.train_intent_model`,
 :func:`bot.classifier.evaluation.evaluate_model` (also ``supportbot train`` /
