@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 
 import pytest
 
@@ -16,13 +14,7 @@ from bot.settings import load_settings
 from storage import SqlUnitOfWorkFactory, upgrade
 from tests.conftest import Customer, write_kb
 from tests.fakes.core import FakeChannel, FakeClassifier, FakeClock, FakeCRM
-
-
-def _postgres_url() -> str:
-    url = os.environ.get("SUPPORTBOT_TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("SUPPORTBOT_TEST_DATABASE_URL not set: PostgreSQL tests skipped")
-    return url
+from tests.postgres import isolated_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -30,17 +22,8 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'supportbot.db'}"
         return
-    import sqlalchemy
-
-    base = _postgres_url()
-    schema = f"it_{uuid.uuid4().hex[:10]}"
-    engine = sqlalchemy.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    with isolated_schema("supportbot_it") as url:
+        yield url
 
 
 class SlowCRM(FakeCRM):

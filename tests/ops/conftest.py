@@ -9,25 +9,22 @@ SupportCore instances on one database (two replicas, or a restart).
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from adapters.bootstrap import App, bootstrap
 from bot.domain import Account, Author, InboundMessage, Role
 from bot.knowledge import MarkdownKnowledgeBase
 from bot.settings import load_settings
-from storage import SqlUnitOfWorkFactory, make_engine, normalize_url, upgrade
+from storage import SqlUnitOfWorkFactory, make_engine, upgrade
 from storage.tables import metadata
 from tests.conftest import write_kb
 from tests.fakes.core import FakeChannel, FakeClassifier, FakeClock, FakeCRM
 from tests.fakes.memory_uow import InMemoryUnitOfWorkFactory
-
-PG_ENV = "SUPPORTBOT_TEST_DATABASE_URL"
+from tests.postgres import isolated_schema
 
 OPS_ACCOUNTS = [
     Account("acc_ent", "Enterprise Co", tier="enterprise", arr=300000),
@@ -42,22 +39,8 @@ START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="session")
 def pg_base_url() -> Iterator[str]:
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} not set: PostgreSQL tests skipped")
-    schema = f"supportbot_ops_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = normalize_url(make_url(base)).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    try:
-        upgrade(rendered)
-        yield rendered
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with isolated_schema("supportbot_ops") as url:
+        yield url
 
 
 def database_url(request, backend: str, tmp_path) -> str:

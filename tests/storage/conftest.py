@@ -8,23 +8,18 @@ dropped afterwards; tables are truncated before every test.
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from bot.ports import UnitOfWorkFactory
-from storage import SqlUnitOfWorkFactory, make_engine, normalize_url, upgrade
+from storage import SqlUnitOfWorkFactory, make_engine, upgrade
 from storage.tables import metadata
 from tests.fakes import InMemoryUnitOfWorkFactory
-
-PG_ENV = "SUPPORTBOT_TEST_DATABASE_URL"
-PG_SKIP = f"{PG_ENV} not set: PostgreSQL tests skipped"
+from tests.postgres import isolated_schema
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -47,22 +42,8 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """URL of a fresh, migrated schema on the test PostgreSQL server."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(PG_SKIP)
-    schema = f"supportbot_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = normalize_url(make_url(base)).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    try:
-        upgrade(rendered)
-        yield rendered
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with isolated_schema("supportbot_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
