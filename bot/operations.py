@@ -8,16 +8,20 @@ adds the hooks to ``core.hooks`` and returns the object holding the sweeps.
 from __future__ import annotations
 
 import base64
+import binascii
+import logging
 from datetime import datetime, time, timedelta
 
 from bot.alerts import AlertMonitor
 from bot.csat import CsatHooks
-from bot.domain import Audience, OutboundKind, SlaEvent, new_id
+from bot.domain import Audience, Outbound, OutboundKind, SlaEvent, new_id
 from bot.lifecycle import LifecycleSweeper
 from bot.metrics import compute_metrics, compute_stats
 from bot.report import summary_chart_svg, weekly_summary
 from bot.settings import Settings
 from bot.sla import SlaHooks, SlaPolicy, SlaSweeper
+
+log = logging.getLogger(__name__)
 
 
 class Operations:
@@ -75,3 +79,16 @@ class Operations:
         if dispatch:
             await self.core.dispatch_outbox()
         return True
+
+
+def report_chart(outbound: Outbound) -> tuple[str, bytes] | None:
+    """(filename, bytes) of a report's chart (payload["chart"], base64), or None; adapters upload it."""
+    chart = outbound.payload.get("chart")
+    if not isinstance(chart, dict) or not chart.get("base64"):
+        return None
+    try:
+        data = base64.b64decode(str(chart["base64"]), validate=True)
+    except (binascii.Error, ValueError):
+        log.warning("report %s: chart is not valid base64; posting the summary only", outbound.id)
+        return None
+    return str(chart.get("filename") or "chart.svg"), data

@@ -10,8 +10,6 @@ core's outbox retries them (also after a restart).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import logging
 from dataclasses import replace
@@ -25,6 +23,7 @@ from adapters.discord_bot.config import DiscordConfig
 from bot.cards import Card
 from bot.domain import Audience, Delivery, Outbound, OutboundKind
 from bot.errors import DeliveryError, RateLimited
+from bot.operations import report_chart
 from bot.ports import Channel
 
 if TYPE_CHECKING:
@@ -171,7 +170,7 @@ class DiscordChannel(Channel):
                 kwargs["content"] = render.content(f"{pings} {outbound.text}")
                 kwargs["allowed_mentions"] = discord.AllowedMentions(
                     everyone=False, roles=False, users=[discord.Object(id=m) for m in mentioned])
-            chart = _chart(outbound)
+            chart = report_chart(outbound)
             if chart is not None:  # the weekly report: the chart as an attachment (multipart/form-data)
                 kwargs["file"] = discord.File(io.BytesIO(chart[1]), filename=chart[0],
                                               description="Weekly support chart")
@@ -204,19 +203,6 @@ class DiscordChannel(Channel):
 def _card(outbound: Outbound) -> Card | None:
     data = outbound.payload.get("card")
     return Card.from_dict(data) if isinstance(data, dict) else None
-
-
-def _chart(outbound: Outbound) -> tuple[str, bytes] | None:
-    """(filename, bytes) of a report's chart (payload["chart"], base64), or None."""
-    chart = outbound.payload.get("chart")
-    if not isinstance(chart, dict) or not chart.get("base64"):
-        return None
-    try:
-        data = base64.b64decode(str(chart["base64"]), validate=True)
-    except (binascii.Error, ValueError):
-        log.warning("report %s: chart is not valid base64; posting the summary only", outbound.id)
-        return None
-    return str(chart.get("filename") or "chart.svg"), data
 
 
 def _delivery_error(exc: discord.HTTPException) -> DeliveryError:

@@ -8,8 +8,6 @@ core's persisted outbox retries them (also after a restart).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import re
 from typing import Any
@@ -23,6 +21,7 @@ from adapters.slack.directory import Directory, slack_error
 from bot.cards import Card
 from bot.domain import Audience, Delivery, Outbound, OutboundKind
 from bot.errors import DeliveryError, RateLimited
+from bot.operations import report_chart
 from bot.ports import Channel, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ class SlackChannel(Channel):
             permalink, where = (await self._origin(outbound)) if outbound.kind is OutboundKind.MIRROR_OPEN \
                 else (None, None)
             kwargs["blocks"] = card_blocks(Card.from_dict(card), permalink=permalink, where=where)
-        chart = _chart(outbound)
+        chart = report_chart(outbound)
         if chart is None:
             resp = await self.client.chat_postMessage(**kwargs)
             return resp["ts"]
@@ -130,19 +129,6 @@ class SlackChannel(Channel):
             if info and info.get("name"):
                 where = f"#{info['name']}"
         return link, where
-
-
-def _chart(outbound: Outbound) -> tuple[str, bytes] | None:
-    """(filename, bytes) of the report's chart (payload["chart"], base64), or None."""
-    chart = outbound.payload.get("chart")
-    if not isinstance(chart, dict) or not chart.get("base64"):
-        return None
-    try:
-        data = base64.b64decode(str(chart["base64"]), validate=True)
-    except (binascii.Error, ValueError):
-        log.warning("report %s: chart is not valid base64; posting the summary only", outbound.id)
-        return None
-    return str(chart.get("filename") or "chart.svg"), data
 
 
 def _mentions(outbound: Outbound) -> str:
