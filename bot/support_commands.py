@@ -13,6 +13,7 @@ from bot.cards import Card, CardField, CommandReply
 from bot.commands import Actor
 from bot.domain import AgentActionRecord, ConversationStatus, Role, new_id
 from bot.metrics import compute_stats, work_queue
+from bot.report import duration, pct
 from bot.service import THRESHOLD_PREFIX, SupportCore
 
 HELP = """\
@@ -31,20 +32,6 @@ def parse_period(text: str) -> timedelta:
         raise ValueError(f"cannot read period {text!r}: use e.g. 24h, 7d or 4w")
     amount, unit = int(match.group(1)), match.group(2)
     return {"h": timedelta(hours=amount), "d": timedelta(days=amount), "w": timedelta(weeks=amount)}[unit]
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0%}"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 class SupportCommands:
@@ -79,14 +66,14 @@ class SupportCommands:
         label = args[0] if args else "7d"
         fields = (
             CardField("Conversations", str(s.volume)),
-            CardField("Automated resolution", f"{_pct(s.automated_resolution_rate)} ({s.automated_resolutions})"),
-            CardField("Answered by bot (raw deflection)", f"{_pct(s.deflection_rate)} ({s.answered_by_bot})"),
+            CardField("Automated resolution", f"{pct(s.automated_resolution_rate)} ({s.automated_resolutions})"),
+            CardField("Answered by bot (raw deflection)", f"{pct(s.deflection_rate)} ({s.answered_by_bot})"),
             CardField("First response p50 / p90",
-                      f"{_duration(s.first_response_p50_s)} / {_duration(s.first_response_p90_s)}"),
-            CardField("Hand-offs", f"{s.handoffs} ({_pct(s.handoff_rate)})"),
-            CardField("SLA compliance", f"{_pct(s.sla_compliance)} (first response {_pct(s.frt_sla_compliance)}, "
-                                        f"resolution {_pct(s.resolution_sla_compliance)})"),
-            CardField("CSAT", f"{_pct(s.csat)} of {s.csat_responses} ratings (bot answers {_pct(s.csat_auto)})"),
+                      f"{duration(s.first_response_p50_s)} / {duration(s.first_response_p90_s)}"),
+            CardField("Hand-offs", f"{s.handoffs} ({pct(s.handoff_rate)})"),
+            CardField("SLA compliance", f"{pct(s.sla_compliance)} (first response {pct(s.frt_sla_compliance)}, "
+                                        f"resolution {pct(s.resolution_sla_compliance)})"),
+            CardField("CSAT", f"{pct(s.csat)} of {s.csat_responses} ratings (bot answers {pct(s.csat_auto)})"),
             CardField("Drafts approved / edited / rejected",
                       f"{s.drafts_approved} / {s.drafts_edited} / {s.drafts_rejected} ({s.drafts_pending} pending)"),
             CardField("Top intents", ", ".join(f"{i} ({n})" for i, n in s.top_intents[:5]) or "—", short=False),
@@ -103,7 +90,7 @@ class SupportCommands:
             return CommandReply("The queue is empty: no open hand-offs or drafts awaiting approval.")
         lines = []
         for item in items[:25]:
-            age = _duration((now - item.created_at).total_seconds())
+            age = duration((now - item.created_at).total_seconds())
             owner = f", claimed by {item.owner}" if item.owner else ""
             lines.append(f"• {item.kind} {item.id} ({age} old{owner}): {item.summary}")
         more = f"\n…and {len(items) - 25} more" if len(items) > 25 else ""
@@ -126,7 +113,7 @@ class SupportCommands:
             return CommandReply(f"No conversation is within an hour of its SLA ({len(at_risk)} open with SLAs).")
         lines = [
             f"• {c.id} ({c.intent or '?'}, {c.urgency.value}): "
-            + (f"breached {_duration(-left)} ago" if left < 0 else f"due in {_duration(left)}")
+            + (f"breached {duration(-left)} ago" if left < 0 else f"due in {duration(left)}")
             for left, c in risky[:25]
         ]
         return CommandReply(f"{len(risky)} conversations at risk:\n" + "\n".join(lines))
