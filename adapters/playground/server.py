@@ -44,7 +44,7 @@ from bot.commands import (
     ResolveHandoff,
     StaffMessage,
 )
-from bot.domain import Author, InboundMessage, Role
+from bot.domain import Author, Conversation, InboundMessage, Role
 from bot.errors import Conflict, InvalidInput, NotAuthorized, NotFound, SupportbotError
 
 log = logging.getLogger(__name__)
@@ -220,13 +220,18 @@ async def console_fragment(request: web.Request) -> web.Response:
     return _render(request, "console.html", items=items, sources=sources, labels=app.core.classifier.labels())
 
 
-async def why_page(request: web.Request) -> web.Response:
+def _why(request: web.Request) -> tuple[Conversation, list[dict]]:
+    """A playground conversation and its decisions, or 404."""
     app = request.app[CORE_APP]
     with app.uow() as uow:
         conv = uow.conversations.get(request.match_info["conversation_id"])
         if conv is None or conv.platform != PLATFORM:
             raise web.HTTPNotFound(text="No such playground conversation.")
-        decisions = views.why(app.core, uow, conv)
+        return conv, views.why(app.core, uow, conv)
+
+
+async def why_page(request: web.Request) -> web.Response:
+    conv, decisions = _why(request)
     selected = request.query.get("decision")
     if selected and any(d["decision_id"] == selected for d in decisions):
         decisions = [d for d in decisions if d["decision_id"] == selected] + [
@@ -236,12 +241,7 @@ async def why_page(request: web.Request) -> web.Response:
 
 
 async def why_json(request: web.Request) -> web.Response:
-    app = request.app[CORE_APP]
-    with app.uow() as uow:
-        conv = uow.conversations.get(request.match_info["conversation_id"])
-        if conv is None or conv.platform != PLATFORM:
-            raise web.HTTPNotFound(text="No such playground conversation.")
-        decisions = views.why(app.core, uow, conv)
+    conv, decisions = _why(request)
     return web.json_response({"conversation_id": conv.id, "decisions": decisions})
 
 
