@@ -12,15 +12,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.commands import AgentCommands
-from bot.errors import ConfigurationError, ModelError
-from bot.knowledge import MarkdownKnowledgeBase
-from bot.operations import Operations
-from bot.policy import Policy
-from bot.ports import CRM, Channel, Classifier, Clock, KnowledgeBase, SystemClock, UnitOfWorkFactory
-from bot.service import CoreConfig, SupportCore
-from bot.settings import Settings, load_settings
-from bot.support_commands import SupportCommands
+from supportbot.bot.commands import AgentCommands
+from supportbot.bot.errors import ConfigurationError, ModelError
+from supportbot.bot.knowledge import MarkdownKnowledgeBase
+from supportbot.bot.operations import Operations
+from supportbot.bot.policy import Policy
+from supportbot.bot.ports import CRM, Channel, Classifier, Clock, KnowledgeBase, SystemClock, UnitOfWorkFactory
+from supportbot.bot.service import CoreConfig, SupportCore
+from supportbot.bot.settings import Settings, load_settings
+from supportbot.bot.support_commands import SupportCommands
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class App:
 
 
 def build_uow(settings: Settings, *, migrate: bool = True) -> UnitOfWorkFactory:
-    from storage import SqlUnitOfWorkFactory, upgrade
+    from supportbot.storage import SqlUnitOfWorkFactory, upgrade
 
     if migrate:
         upgrade(settings.database_url)
@@ -47,7 +47,7 @@ def build_uow(settings: Settings, *, migrate: bool = True) -> UnitOfWorkFactory:
 
 
 def build_classifier(settings: Settings) -> Classifier:
-    from bot.classifier import load_classifier
+    from supportbot.bot.classifier import load_classifier
 
     path = Path(settings.model_dir)
     if not path.is_dir():
@@ -77,14 +77,14 @@ def kb_index_path(settings: Settings) -> Path | None:
 
 def build_crm(settings: Settings) -> CRM:
     if settings.crm_url:
-        from adapters.crm_http import HttpCRM
+        from supportbot.adapters.crm_http import HttpCRM
 
         return HttpCRM(settings.crm_url, token=settings.crm_token)
     if settings.crm_file:
-        from adapters.crm_file import FileCRM
+        from supportbot.adapters.crm_file import FileCRM
 
         return FileCRM(Path(settings.crm_file))
-    from adapters.crm_file import NoCRM
+    from supportbot.adapters.crm_file import NoCRM
 
     return NoCRM()
 

@@ -6,16 +6,16 @@ import importlib
 
 import click
 
-from bot import __version__
+from supportbot.bot import __version__
 
 # Each module has ``register(group)``; order is the order of `supportbot --help`.
 COMMAND_MODULES = (
-    "adapters.cli_core",
-    "adapters.cli_classifier",
-    "adapters.cli_ops",
-    "adapters.cli_slack",
-    "adapters.cli_discord",
-    "adapters.cli_playground",
+    "supportbot.adapters.cli_core",
+    "supportbot.adapters.cli_classifier",
+    "supportbot.adapters.cli_ops",
+    "supportbot.adapters.cli_slack",
+    "supportbot.adapters.cli_discord",
+    "supportbot.adapters.cli_playground",
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bot.errors import InvalidInput, ModelError
+from supportbot.bot.errors import InvalidInput, ModelError
 
 _TEXT_COL = click.option("--text-column", default="text", show_default=True, help="Column with the message text.")
 _LABEL_COL = click.option("--label-column", default="intent", show_default=True, help="Column with the label.")
@@ -53,14 +53,14 @@ def train_cmd(
     folds: int,
 ) -> None:
     """Train an intent model from a CSV and save it (versioned, with metadata)."""
-    from bot.classifier.data import MIN_LABELS, MIN_ROWS, read_labelled_csv
-    from bot.classifier.intent import train_intent_model
+    from supportbot.bot.classifier.data import MIN_LABELS, MIN_ROWS, read_labelled_csv
+    from supportbot.bot.classifier.intent import train_intent_model
 
     def progress(msg: str) -> None:
         click.echo(f"[train] {msg}", err=True)
 
     if embeddings:
-        from bot.classifier import embeddings as emb_mod
+        from supportbot.bot.classifier import embeddings as emb_mod
 
         if not emb_mod.available():
             _err(f"--embeddings needs the embeddings extra: {emb_mod.INSTALL_HINT}")
@@ -119,9 +119,9 @@ def eval_cmd(
     as_json: bool,
 ) -> None:
     """Evaluate a model: accuracy, macro-F1, per-intent table, confusions, risk-coverage."""
-    from bot.classifier.data import read_labelled_csv
-    from bot.classifier.evaluation import evaluate_model
-    from bot.classifier.intent import IntentModel
+    from supportbot.bot.classifier.data import read_labelled_csv
+    from supportbot.bot.classifier.evaluation import evaluate_model
+    from supportbot.bot.classifier.intent import IntentModel
 
     try:
         model = IntentModel.load(model_dir)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import click
 
-from bot.domain import Author, InboundMessage, Role
-from bot.errors import ConfigurationError
-from bot.settings import Settings, load_settings
+from supportbot.bot.domain import Author, InboundMessage, Role
+from supportbot.bot.errors import ConfigurationError
+from supportbot.bot.settings import Settings, load_settings
 
 
 def _settings(**overrides) -> Settings:
@@ -23,7 +23,7 @@ def _settings(**overrides) -> Settings:
 
 
 def _bootstrap(settings: Settings, **kwargs):
-    from adapters.bootstrap import bootstrap
+    from supportbot.adapters.bootstrap import bootstrap
 
     try:
         return bootstrap(settings, **kwargs)
@@ -42,7 +42,7 @@ def _logging(settings: Settings) -> None:
 @click.command()
 def run() -> None:
     """Start every configured channel, the scheduler and (without chat credentials) the playground."""
-    from adapters.runtime import build_services, serve
+    from supportbot.adapters.runtime import build_services, serve
 
     settings = _settings()
     _logging(settings)
@@ -83,7 +83,7 @@ def _safe_url(url: str) -> str:
 @click.option("--name", default="Customer", show_default=True, help="Your display name as a customer.")
 def chat(account_id: str, name: str) -> None:
     """Chat with the bot in the terminal as a customer; /approve, /claim etc. act as an agent."""
-    from adapters.terminal import TerminalChannel, chat_loop
+    from supportbot.adapters.terminal import TerminalChannel, chat_loop
 
     settings = _settings()
     app = _bootstrap(settings, channels=(TerminalChannel(),))
@@ -127,7 +127,7 @@ def ask(text: str, account_id: str | None, as_json: bool, store: bool) -> None:
 
 
 def _lookup(account_id: str):
-    from bot.domain import AccountLookup
+    from supportbot.bot.domain import AccountLookup
 
     return AccountLookup(account_id=account_id)
 
@@ -160,8 +160,8 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Apply schema migrations to SUPPORTBOT_DATABASE_URL."""
-    from storage import current_revision
-    from storage import upgrade as run_upgrade
+    from supportbot.storage import current_revision
+    from supportbot.storage import upgrade as run_upgrade
 
     settings = _settings()
     run_upgrade(settings.database_url)
@@ -176,7 +176,7 @@ def kb() -> None:
 @kb.command("index")
 def kb_index() -> None:
     """(Re)index the knowledge base; only changed articles are re-read."""
-    from adapters.bootstrap import build_kb, kb_index_path
+    from supportbot.adapters.bootstrap import build_kb, kb_index_path
 
     settings = _settings()
     try:
@@ -204,7 +204,7 @@ def corrections_export(out_path: str, since: str | None) -> None:
     """Export relabels so CX-ops can append them to the training CSV and run `supportbot train`."""
     import csv
 
-    from bot.support_commands import parse_period
+    from supportbot.bot.support_commands import parse_period
 
     settings = _settings()
     app = _bootstrap(settings)
@@ -227,7 +227,7 @@ def corrections_export(out_path: str, since: str | None) -> None:
 @click.command()
 def health() -> None:
     """Exit 0 when a running `supportbot run` wrote its heartbeat recently (Docker HEALTHCHECK)."""
-    from adapters.runtime import HEARTBEAT_MAX_AGE, heartbeat_age
+    from supportbot.adapters.runtime import HEARTBEAT_MAX_AGE, heartbeat_age
 
     settings = _settings()
     age = heartbeat_age(settings.heartbeat_file)

@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from bot.errors import ConfigurationError
+from supportbot.bot.errors import ConfigurationError
 
 
 @click.group()
@@ -19,9 +19,9 @@ def discord() -> None:
               help="Register to this server only (instant); without it, globally (may take up to an hour).")
 def sync_commands(guild_id: int | None) -> None:
     """Register the /support command group with Discord."""
-    from adapters.cli_core import _settings
-    from adapters.discord_bot.commands import sync_commands as sync
-    from adapters.discord_bot.config import load_discord_config
+    from supportbot.adapters.cli_core import _settings
+    from supportbot.adapters.discord_bot.commands import sync_commands as sync
+    from supportbot.adapters.discord_bot.config import load_discord_config
 
     settings = _settings()
     try:
@@ -40,8 +40,8 @@ def sync_commands(guild_id: int | None) -> None:
 @click.option("--guild", "guild_id", default=None, help="Preselect this server.")
 def invite_url(client_id: str | None, guild_id: str | None) -> None:
     """Print the OAuth2 URL that adds the bot with exactly the scopes and permissions it needs."""
-    from adapters.cli_core import _settings
-    from adapters.discord_bot.commands import PERMISSIONS, client_id_from_token, invite_url
+    from supportbot.adapters.cli_core import _settings
+    from supportbot.adapters.discord_bot.commands import PERMISSIONS, client_id_from_token, invite_url
 
     if client_id is None:
         token = _settings().discord_token

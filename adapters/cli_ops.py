@@ -29,10 +29,10 @@ from pathlib import Path
 
 import click
 
-from bot.domain import Author, Delivery, InboundMessage, Outbound, Role
-from bot.errors import SupportbotError
-from bot.ports import Channel, Clock
-from bot.settings import EXAMPLE_DIR, Settings
+from supportbot.bot.domain import Author, Delivery, InboundMessage, Outbound, Role
+from supportbot.bot.errors import SupportbotError
+from supportbot.bot.ports import Channel, Clock
+from supportbot.bot.settings import EXAMPLE_DIR, Settings
 
 # ============================================================================ report
 
@@ -47,11 +47,11 @@ from bot.settings import EXAMPLE_DIR, Settings
 @click.option("--demo", is_flag=True, help="Report on freshly simulated demo data in a temporary database.")
 def report_cmd(period: str, out_path: Path, png_path: Path | None, until: str | None, demo: bool) -> None:
     """Write a self-contained HTML report (inline SVG charts, no network)."""
-    from adapters.cli_core import _settings
-    from bot.metrics import compute_metrics
-    from bot.report import render_html
-    from bot.sla import BusinessCalendar
-    from bot.support_commands import parse_period
+    from supportbot.adapters.cli_core import _settings
+    from supportbot.bot.metrics import compute_metrics
+    from supportbot.bot.report import render_html
+    from supportbot.bot.sla import BusinessCalendar
+    from supportbot.bot.support_commands import parse_period
 
     try:
         span = parse_period(period)
@@ -68,7 +68,7 @@ def report_cmd(period: str, out_path: Path, png_path: Path | None, until: str | 
         if demo:
             summary = asyncio.run(simulate(settings, days=max(1, span.days or 1), seed=7, end=now))
             click.echo(summary.describe(), err=True)
-        from adapters.bootstrap import build_uow
+        from supportbot.adapters.bootstrap import build_uow
 
         uow = build_uow(settings)
         zone = BusinessCalendar.from_settings(settings.sla).zone
@@ -157,13 +157,13 @@ def _examples() -> list[tuple[str, str]]:
 
 def _classifier(settings: Settings):
     """The configured model; without one, a model trained now on the bundled examples."""
-    from adapters.bootstrap import build_classifier
-    from bot.errors import ConfigurationError
+    from supportbot.adapters.bootstrap import build_classifier
+    from supportbot.bot.errors import ConfigurationError
 
     try:
         return build_classifier(settings)
     except ConfigurationError:
-        from bot.classifier import TextClassifier, train_intent_model
+        from supportbot.bot.classifier import TextClassifier, train_intent_model
 
         with open(EXAMPLE_DIR / "intents.csv", newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
@@ -196,7 +196,7 @@ class Simulation:
 
     # ------------------------------------------------------------ actors
     def agent(self):
-        from bot.commands import Actor
+        from supportbot.bot.commands import Actor
 
         user, name = self.rng.choice(AGENTS)
         return Actor(user, Role.AGENT, name)
@@ -210,7 +210,14 @@ class Simulation:
         )
 
     async def conversation(self, customer: dict, text: str, true_intent: str) -> None:
-        from bot.commands import ApproveDraft, EditDraft, RejectDraft, RelabelIntent, ResolveConversation, StaffMessage
+        from supportbot.bot.commands import (
+            ApproveDraft,
+            EditDraft,
+            RejectDraft,
+            RelabelIntent,
+            ResolveConversation,
+            StaffMessage,
+        )
 
         core, rng, now = self.app.core, self.rng, self.clock.now()
         first = self.customer_message(customer, text)
@@ -303,7 +310,7 @@ class Simulation:
 
     async def work_handoff(self, conv_id: str, handoff_id: str, customer: dict, first: InboundMessage,
                            *, wrong: bool) -> None:
-        from bot.commands import ClaimHandoff, ResolveConversation, StaffMessage
+        from supportbot.bot.commands import ClaimHandoff, ResolveConversation, StaffMessage
 
         agent = self.agent()
         await self.app.commands.execute(ClaimHandoff(handoff_id, agent))
@@ -363,7 +370,7 @@ def _customers(accounts, rng: random.Random) -> list[dict]:
 async def simulate(settings: Settings, *, days: int = 14, seed: int = 7, end: datetime | None = None,
                    per_weekday: tuple[int, int] = (18, 32), classifier=None) -> DemoSummary:
     """Replay example conversations over ``days`` days ending ``end`` (default now) into the database."""
-    from adapters.bootstrap import bootstrap, build_crm, build_kb
+    from supportbot.adapters.bootstrap import bootstrap, build_crm, build_kb
 
     settings = settings.model_copy(update={
         "operations": settings.operations.model_copy(update={
@@ -408,7 +415,7 @@ async def simulate(settings: Settings, *, days: int = 14, seed: int = 7, end: da
 @click.option("--seed", default=7, show_default=True, help="Random seed (same seed, same story).")
 def demo_data_cmd(days: int, seed: int) -> None:
     """Replay example conversations through the real core into the configured database."""
-    from adapters.cli_core import _safe_url, _settings
+    from supportbot.adapters.cli_core import _safe_url, _settings
 
     settings = _settings()
     summary = asyncio.run(simulate(settings, days=days, seed=seed))

@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from bot.errors import ConfigurationError
+from supportbot.bot.errors import ConfigurationError
 
 
 @click.command()
@@ -14,9 +14,9 @@ from bot.errors import ConfigurationError
 @click.option("--port", type=int, default=None, help="Port (default SUPPORTBOT_PLAYGROUND_PORT, 8080; 0 picks one).")
 def playground(host: str | None, port: int | None) -> None:
     """Serve the browser playground (customer pane + agent console) plus every configured channel."""
-    from adapters.cli_core import _bootstrap, _logging, _settings
-    from adapters.playground.security import check_binding
-    from adapters.runtime import build_services, serve
+    from supportbot.adapters.cli_core import _bootstrap, _logging, _settings
+    from supportbot.adapters.playground.security import check_binding
+    from supportbot.adapters.runtime import build_services, serve
 
     overrides: dict = {"playground_enabled": True}
     if host is not None:

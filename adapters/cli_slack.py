@@ -17,7 +17,7 @@ def slack() -> None:
 @click.option("--name", default="supportbot", show_default=True, help="App and bot user name.")
 def manifest(socket_mode: bool, url: str | None, name: str) -> None:
     """Print the Slack app manifest (YAML): paste it at api.slack.com/apps → Create New App → From a manifest."""
-    from adapters.slack.manifest import manifest_yaml
+    from supportbot.adapters.slack.manifest import manifest_yaml
 
     try:
         click.echo(manifest_yaml(socket_mode=socket_mode, url=url, name=name), nl=False)

@@ -7,9 +7,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.domain import Account, AccountLookup, Ticket
-from bot.errors import ConfigurationError
-from bot.ports import CRM
+from supportbot.bot.domain import Account, AccountLookup, Ticket
+from supportbot.bot.errors import ConfigurationError
+from supportbot.bot.ports import CRM
 
 
 def account_from_dict(data: dict[str, Any]) -> Account:

@@ -15,9 +15,9 @@ import logging
 
 import httpx
 
-from adapters.crm_file import account_from_dict
-from bot.domain import Account, AccountLookup
-from bot.ports import CRM
+from supportbot.adapters.crm_file import account_from_dict
+from supportbot.bot.domain import Account, AccountLookup
+from supportbot.bot.ports import CRM
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from adapters.bootstrap import App
-from adapters.runtime import JOBS
-from bot.operations import Operations
+from supportbot.adapters.bootstrap import App
+from supportbot.adapters.runtime import JOBS
+from supportbot.bot.operations import Operations
 
 log = logging.getLogger(__name__)
 

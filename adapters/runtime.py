@@ -19,7 +19,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from adapters.bootstrap import App
+from supportbot.adapters.bootstrap import App
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,12 @@ def heartbeat_age(path: Path) -> float | None:
 
 def _load_adapter_factories() -> None:
     """Import adapters that register themselves; a missing optional one is skipped."""
-    for module in ("adapters.slack.service", "adapters.discord_bot.service", "adapters.playground.service",
-                   "adapters.operations"):
+    for module in (
+        "supportbot.adapters.slack.service",
+        "supportbot.adapters.discord_bot.service",
+        "supportbot.adapters.playground.service",
+        "supportbot.adapters.operations",
+    ):
         try:
             __import__(module)
         except ModuleNotFoundError as exc:

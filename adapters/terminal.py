@@ -13,8 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-from bot.cards import Card
-from bot.commands import (
+from supportbot.bot.cards import Card
+from supportbot.bot.commands import (
     Actor,
     ApproveDraft,
     ClaimHandoff,
@@ -22,9 +22,9 @@ from bot.commands import (
     RejectDraft,
     ResolveHandoff,
 )
-from bot.domain import Audience, Author, Delivery, InboundMessage, Outbound, OutboundKind, Role
-from bot.errors import SupportbotError
-from bot.ports import Channel
+from supportbot.bot.domain import Audience, Author, Delivery, InboundMessage, Outbound, OutboundKind, Role
+from supportbot.bot.errors import SupportbotError
+from supportbot.bot.ports import Channel
 
 PLATFORM = "terminal"
 

@@ -27,8 +27,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bot.classifier.intent import train_intent_model  # noqa: E402
-from bot.classifier.metrics import coverage_at_precision, macro_f1  # noqa: E402
+from supportbot.bot.classifier.intent import train_intent_model  # noqa: E402
+from supportbot.bot.classifier.metrics import coverage_at_precision, macro_f1  # noqa: E402
 
 
 def default_data_dir() -> Path:
@@ -185,7 +185,7 @@ def main() -> None:
         print(f"{k:<18} {ours[k]:10.4f} {base[k]:10.4f} {r:8.2f}")
     report = {"dataset": "banking77", "ours": ours, "baseline": base, "ratio": ratios}
     if args.embeddings:
-        from bot.classifier import embeddings
+        from supportbot.bot.classifier import embeddings
 
         if not embeddings.available():
             sys.exit(f"error: --embeddings needs the extra: {embeddings.INSTALL_HINT}")

@@ -31,11 +31,11 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from adapters.bootstrap import bootstrap  # noqa: E402
-from adapters.discord_bot.service import DiscordService  # noqa: E402
-from bot.knowledge import MarkdownKnowledgeBase  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
-from storage import SqlUnitOfWorkFactory, upgrade  # noqa: E402
+from supportbot.adapters.bootstrap import bootstrap  # noqa: E402
+from supportbot.adapters.discord_bot.service import DiscordService  # noqa: E402
+from supportbot.bot.knowledge import MarkdownKnowledgeBase  # noqa: E402
+from supportbot.bot.settings import load_settings  # noqa: E402
+from supportbot.storage import SqlUnitOfWorkFactory, upgrade  # noqa: E402
 from tests.conftest import write_kb  # noqa: E402
 from tests.fakes.core import FakeClassifier  # noqa: E402
 
@@ -120,7 +120,7 @@ async def drive(info: dict, args: argparse.Namespace, service: DiscordService) -
 def settled(service: DiscordService, expected: int) -> bool:
     """Every question processed and nothing left to send: a question without a reply in its
     thread got a draft for review instead (no customer-visible post), not a lost reply."""
-    from bot.domain import MessageKind, MessageState, OutboxStatus
+    from supportbot.bot.domain import MessageKind, MessageState, OutboxStatus
 
     with service.app.uow() as uow:
         customer = [m for m in uow.messages.list() if m.kind is MessageKind.CUSTOMER]

@@ -112,10 +112,10 @@ def run_load(url: str, events: int, rate: float, users: int, concurrency: int, o
 async def run_bot(args: argparse.Namespace, api_url: str, workdir: Path) -> dict[str, Any]:
     import aiohttp
 
-    from adapters.bootstrap import bootstrap, build_classifier
-    from adapters.slack.service import SlackService
-    from bot.errors import ConfigurationError
-    from bot.settings import load_settings
+    from supportbot.adapters.bootstrap import bootstrap, build_classifier
+    from supportbot.adapters.slack.service import SlackService
+    from supportbot.bot.errors import ConfigurationError
+    from supportbot.bot.settings import load_settings
 
     settings = load_settings(
         database_url=f"sqlite:///{workdir / 'bench.db'}", slack_bot_token="xoxb-bench", slack_signing_secret=SECRET,

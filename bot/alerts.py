@@ -22,10 +22,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import Audience, OutboundKind, SlaEvent, new_id
-from bot.metrics import compute_stats
-from bot.ports import UnitOfWork
-from bot.settings import OperationsSettings
+from supportbot.bot.domain import Audience, OutboundKind, SlaEvent, new_id
+from supportbot.bot.metrics import compute_stats
+from supportbot.bot.ports import UnitOfWork
+from supportbot.bot.settings import OperationsSettings
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from bot.domain import (
+from supportbot.bot.domain import (
     AgentActionRecord,
     Audience,
     Conversation,
@@ -27,10 +27,10 @@ from bot.domain import (
     StoredMessage,
     new_id,
 )
-from bot.errors import Conflict, DuplicateDelivery, InvalidInput, NotAuthorized, NotFound
-from bot.ports import UnitOfWork
-from bot.service import SupportCore
-from bot.text import clean_text
+from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput, NotAuthorized, NotFound
+from supportbot.bot.ports import UnitOfWork
+from supportbot.bot.service import SupportCore
+from supportbot.bot.text import clean_text
 
 
 @dataclass(frozen=True)

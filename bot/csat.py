@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.domain import (
+from supportbot.bot.domain import (
     Audience,
     Conversation,
     ConversationStatus,
@@ -27,8 +27,8 @@ from bot.domain import (
     OutboundKind,
     StoredMessage,
 )
-from bot.errors import InvalidInput
-from bot.ports import UnitOfWork
+from supportbot.bot.errors import InvalidInput
+from supportbot.bot.ports import UnitOfWork
 
 PROMPT = ("How did we do? Reply with a number from 1 (poor) to 5 (great), or 👍 / 👎. "
           "It takes a second and helps us improve.")

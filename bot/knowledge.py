@@ -29,9 +29,9 @@ from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
-from bot.domain import Article, ArticleHit
-from bot.errors import InvalidInput
-from bot.ports import KnowledgeBase
+from supportbot.bot.domain import Article, ArticleHit
+from supportbot.bot.errors import InvalidInput
+from supportbot.bot.ports import KnowledgeBase
 
 log = logging.getLogger(__name__)
 

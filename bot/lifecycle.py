@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain import (
+from supportbot.bot.domain import (
     AgentActionRecord,
     Audience,
     Conversation,
@@ -35,7 +35,7 @@ from bot.domain import (
     SlaEvent,
     new_id,
 )
-from bot.ports import UnitOfWork
+from supportbot.bot.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from bot.domain import (
+from supportbot.bot.domain import (
     OUT_OF_SCOPE,
     Action,
     Conversation,
@@ -63,7 +63,7 @@ from bot.domain import (
     MessageKind,
     MessageState,
 )
-from bot.ports import UnitOfWork
+from supportbot.bot.ports import UnitOfWork
 
 AUTOMATION_WINDOW = timedelta(hours=24)
 LOW_CONFIDENCE = 0.5

@@ -12,14 +12,14 @@ import binascii
 import logging
 from datetime import datetime, time, timedelta
 
-from bot.alerts import AlertMonitor
-from bot.csat import CsatHooks
-from bot.domain import Audience, Outbound, OutboundKind, SlaEvent, new_id
-from bot.lifecycle import LifecycleSweeper
-from bot.metrics import compute_metrics, compute_stats
-from bot.report import summary_chart_svg, weekly_summary
-from bot.settings import Settings
-from bot.sla import SlaHooks, SlaPolicy, SlaSweeper
+from supportbot.bot.alerts import AlertMonitor
+from supportbot.bot.csat import CsatHooks
+from supportbot.bot.domain import Audience, Outbound, OutboundKind, SlaEvent, new_id
+from supportbot.bot.lifecycle import LifecycleSweeper
+from supportbot.bot.metrics import compute_metrics, compute_stats
+from supportbot.bot.report import summary_chart_svg, weekly_summary
+from supportbot.bot.settings import Settings
+from supportbot.bot.sla import SlaHooks, SlaPolicy, SlaSweeper
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.domain import Account, Action, ArticleHit, Classification, Decision, Sentiment, Urgency
-from bot.settings import PolicySettings
+from supportbot.bot.domain import Account, Action, ArticleHit, Classification, Decision, Sentiment, Urgency
+from supportbot.bot.settings import PolicySettings
 
 # An article this similar to the question counts as matching even when it is
 # not tagged with the predicted intent.

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.domain import (
+from supportbot.bot.domain import (
     Account,
     AccountLookup,
     AgentActionRecord,

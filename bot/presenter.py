@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.cards import Card, CardButton, CardField
-from bot.domain import (
+from supportbot.bot.cards import Card, CardButton, CardField
+from supportbot.bot.domain import (
     Account,
     ArticleHit,
     Citation,

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from bot.metrics import Metrics, Stats
+from supportbot.bot.metrics import Metrics, Stats
 
 INK, MUTED, GRID = "#1f2937", "#6b7280", "#e5e7eb"
 BLUE, GREEN, AMBER, RED, PURPLE = "#2563eb", "#16a34a", "#d97706", "#dc2626", "#7c3aed"

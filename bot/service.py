@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import presenter
-from bot.domain import (
+from supportbot.bot import presenter
+from supportbot.bot.domain import (
     OUT_OF_SCOPE,
     Account,
     AccountLookup,
@@ -49,11 +49,11 @@ from bot.domain import (
     StoredMessage,
     new_id,
 )
-from bot.errors import Conflict, DeliveryError, DuplicateDelivery, InvalidInput, RateLimited
-from bot.noise import is_noise
-from bot.policy import Policy, PolicyInput
-from bot.ports import CRM, Channel, Classifier, Clock, KnowledgeBase, UnitOfWork, UnitOfWorkFactory
-from bot.text import clean_text, for_model
+from supportbot.bot.errors import Conflict, DeliveryError, DuplicateDelivery, InvalidInput, RateLimited
+from supportbot.bot.noise import is_noise
+from supportbot.bot.policy import Policy, PolicyInput
+from supportbot.bot.ports import CRM, Channel, Classifier, Clock, KnowledgeBase, UnitOfWork, UnitOfWorkFactory
+from supportbot.bot.text import clean_text, for_model
 
 log = logging.getLogger(__name__)
 
@@ -541,7 +541,7 @@ class SupportCore:
     def _failed_answer(uow: UnitOfWork, conv: Conversation, previous_status: ConversationStatus,
                        text: str) -> str | None:
         """The bot answer a follow-up says did not help, if it says so."""
-        from bot.lifecycle import says_not_helped
+        from supportbot.bot.lifecycle import says_not_helped
 
         if not conv.bot_handled or previous_status is ConversationStatus.OPEN or not says_not_helped(text):
             return None

@@ -24,7 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bot.errors import ConfigurationError
+from supportbot.bot.errors import ConfigurationError
 
 EXAMPLE_DIR = Path(__file__).parent / "example"
 

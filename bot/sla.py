@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.domain import (
+from supportbot.bot.domain import (
     Audience,
     Conversation,
     ConversationStatus,
@@ -38,8 +38,8 @@ from bot.domain import (
     Urgency,
     new_id,
 )
-from bot.ports import UnitOfWork
-from bot.settings import SlaSettings, SlaTarget
+from supportbot.bot.ports import UnitOfWork
+from supportbot.bot.settings import SlaSettings, SlaTarget
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from bot.cards import Card, CardField, CommandReply
-from bot.commands import Actor
-from bot.domain import AgentActionRecord, ConversationStatus, Role, new_id
-from bot.metrics import compute_stats, work_queue
-from bot.report import duration, pct
-from bot.service import THRESHOLD_PREFIX, SupportCore
+from supportbot.bot.cards import Card, CardField, CommandReply
+from supportbot.bot.commands import Actor
+from supportbot.bot.domain import AgentActionRecord, ConversationStatus, Role, new_id
+from supportbot.bot.metrics import compute_stats, work_queue
+from supportbot.bot.report import duration, pct
+from supportbot.bot.service import THRESHOLD_PREFIX, SupportCore
 
 HELP = """\
 /support help — this help

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.errors import InvalidInput
+from supportbot.bot.errors import InvalidInput
 
 # C0/C1 control characters except tab and newline; also zero-width and BOM.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")

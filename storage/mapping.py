@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from sqlmodel import SQLModel
 
-from bot.domain import (
+from supportbot.bot.domain import (
     Account,
     Action,
     AgentActionRecord,
@@ -42,8 +42,8 @@ from bot.domain import (
     Ticket,
     Urgency,
 )
-from bot.errors import InvalidInput
-from storage import tables
+from supportbot.bot.errors import InvalidInput
+from supportbot.storage import tables
 
 E = TypeVar("E")
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, SQLModel
 
-from bot.domain import (
+from supportbot.bot.domain import (
     Account,
     AgentActionRecord,
     ClassificationRecord,
@@ -38,8 +38,8 @@ from bot.domain import (
     SlaEvent,
     StoredMessage,
 )
-from bot.errors import Conflict, DuplicateDelivery
-from bot.ports import (
+from supportbot.bot.errors import Conflict, DuplicateDelivery
+from supportbot.bot.ports import (
     AccountCacheRepository,
     AgentActionRepository,
     ClassificationRepository,
@@ -55,9 +55,9 @@ from bot.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from storage import mapping
-from storage.database import is_memory_sqlite, make_engine, normalize_url, upgrade
-from storage.tables import (
+from supportbot.storage import mapping
+from supportbot.storage.database import is_memory_sqlite, make_engine, normalize_url, upgrade
+from supportbot.storage.tables import (
     AccountCacheRow,
     AgentActionRow,
     ClassificationRow,

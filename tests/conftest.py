@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bootstrap import App, bootstrap
-from bot.domain import Account, Author, InboundMessage, Role, Ticket
-from bot.knowledge import MarkdownKnowledgeBase
-from bot.settings import load_settings
+from supportbot.adapters.bootstrap import App, bootstrap
+from supportbot.bot.domain import Account, Author, InboundMessage, Role, Ticket
+from supportbot.bot.knowledge import MarkdownKnowledgeBase
+from supportbot.bot.settings import load_settings
 from tests.fakes.core import FakeChannel, FakeClassifier, FakeClock, FakeCRM
 from tests.fakes.memory_uow import InMemoryUnitOfWorkFactory
 

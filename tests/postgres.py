@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy.engine import make_url
 
-from storage import make_engine, normalize_url, upgrade
+from supportbot.storage import make_engine, normalize_url, upgrade
 
 PG_ENV = "SUPPORTBOT_TEST_DATABASE_URL"
 PG_SKIP = f"{PG_ENV} not set: PostgreSQL tests skipped"

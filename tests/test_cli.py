@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from adapters.cli import main
+from supportbot.adapters.cli import main
 
 REQUIRED_KEYS = {"intent", "confidence", "action", "reply", "citations", "reason"}
 

@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import Actor, ApproveDraft, ClaimHandoff, EditDraft, RejectDraft, ResolveHandoff, StaffMessage
-from bot.domain import Audience, ConversationStatus, DraftStatus, MessageState, OutboundKind, OutboxStatus, Role
-from bot.errors import Conflict, DeliveryError, NotAuthorized, RateLimited
+from supportbot.bot.commands import (
+    Actor,
+    ApproveDraft,
+    ClaimHandoff,
+    EditDraft,
+    RejectDraft,
+    ResolveHandoff,
+    StaffMessage,
+)
+from supportbot.bot.domain import (
+    Audience,
+    ConversationStatus,
+    DraftStatus,
+    MessageState,
+    OutboundKind,
+    OutboxStatus,
+    Role,
+)
+from supportbot.bot.errors import Conflict, DeliveryError, NotAuthorized, RateLimited
 from tests.conftest import Customer
 
 AGENT = Actor("U_AGENT", Role.AGENT, "Sam")
@@ -215,7 +231,7 @@ async def test_permanent_failure_is_not_retried_and_the_rest_still_goes(app, ali
 
 
 async def test_crash_before_processing_is_recovered_on_restart(app, alice, channel, uow_factory):
-    from bot.domain import MessageKind, StoredMessage
+    from supportbot.bot.domain import MessageKind, StoredMessage
 
     message = alice.message("How do I download my invoice?")
     with uow_factory() as uow:  # stored, then the process died before processing
@@ -263,7 +279,7 @@ async def test_thumbs_down_on_an_answer_hands_off_with_the_failed_answer(app, al
 
 
 async def test_only_the_customer_of_the_conversation_can_rate_it(app, alice):
-    from bot.errors import InvalidInput
+    from supportbot.bot.errors import InvalidInput
 
     result = await alice.says("How do I download my invoice?")
     with pytest.raises(InvalidInput):
@@ -283,7 +299,7 @@ async def test_an_outage_reported_while_a_draft_waits_is_handed_off(app, clock, 
 
 
 async def test_relabels_are_exported_for_retraining_and_model_versions_recorded(app, alice, uow_factory):
-    from bot.commands import RelabelIntent
+    from supportbot.bot.commands import RelabelIntent
 
     result = await alice.says("where is my refund? also my invoice")
     await app.commands.execute(RelabelIntent(result.conversation_id, AGENT, "refund"))
@@ -295,7 +311,7 @@ async def test_relabels_are_exported_for_retraining_and_model_versions_recorded(
 
 
 async def test_an_agent_replying_in_the_customer_thread_takes_the_conversation(app, alice, clock, uow_factory):
-    from bot.domain import Author, InboundMessage
+    from supportbot.bot.domain import Author, InboundMessage
 
     first = await alice.says("Quick question: none of our users can log in since 9am")
     clock.advance(minutes=2)
@@ -314,8 +330,8 @@ async def test_an_agent_replying_in_the_customer_thread_takes_the_conversation(a
 
 
 async def test_item_claimed_by_a_crashed_replica_is_sent_once_its_lease_expires(app, channel, clock, uow_factory):
-    from bot.domain import Outbound
-    from bot.service import OUTBOX_CLAIM_LEASE
+    from supportbot.bot.domain import Outbound
+    from supportbot.bot.service import OUTBOX_CLAIM_LEASE
 
     item = Outbound(id="out_1", platform=channel.platform, audience=Audience.MANAGERS, kind=OutboundKind.REPORT,
                     text="weekly report", dedupe_key="report:1", created_at=clock.now())

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from adapters.bootstrap import bootstrap
-from bot.domain import OutboundKind, OutboxStatus
-from bot.errors import RateLimited
-from bot.knowledge import MarkdownKnowledgeBase
-from bot.settings import load_settings
-from storage import SqlUnitOfWorkFactory, upgrade
+from supportbot.adapters.bootstrap import bootstrap
+from supportbot.bot.domain import OutboundKind, OutboxStatus
+from supportbot.bot.errors import RateLimited
+from supportbot.bot.knowledge import MarkdownKnowledgeBase
+from supportbot.bot.settings import load_settings
+from supportbot.storage import SqlUnitOfWorkFactory, upgrade
 from tests.conftest import Customer, write_kb
 from tests.fakes.core import FakeChannel, FakeClassifier, FakeClock, FakeCRM
 from tests.postgres import isolated_schema
@@ -91,7 +91,7 @@ class InterleavingChannel(FakeChannel):
 
 
 async def test_two_replicas_send_every_pending_item_exactly_once(database_url, tmp_path):
-    from bot.domain import Audience, Outbound, new_id
+    from supportbot.bot.domain import Audience, Outbound, new_id
 
     clock = FakeClock()
     channel = InterleavingChannel("test")  # shared: records the sends of both replicas
@@ -125,7 +125,7 @@ def test_two_replicas_in_threads_send_every_pending_item_exactly_once(database_u
     """As above, with truly parallel dispatchers: each its own thread, event loop and engine."""
     import threading
 
-    from bot.domain import Audience, Outbound, new_id
+    from supportbot.bot.domain import Audience, Outbound, new_id
 
     class ThreadChannel(FakeChannel):
         async def send(self, outbound, delivery):

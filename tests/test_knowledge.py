@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.knowledge import MarkdownKnowledgeBase, parse_article, split_passages
-from bot.settings import EXAMPLE_DIR
+from supportbot.bot.knowledge import MarkdownKnowledgeBase, parse_article, split_passages
+from supportbot.bot.settings import EXAMPLE_DIR
 from tests.conftest import write_kb
 
 

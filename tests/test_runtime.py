@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.runtime import HEARTBEAT_MAX_AGE, build_scheduler, heartbeat_age, serve
+from supportbot.adapters.runtime import HEARTBEAT_MAX_AGE, build_scheduler, heartbeat_age, serve
 
 
 async def test_serve_recovers_starts_services_writes_heartbeats_and_stops(app, tmp_path):

@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
-from adapters.discord_bot import render
-from adapters.discord_bot.config import DiscordConfig
-from bot.cards import Card
-from bot.domain import Audience, Delivery, Outbound, OutboundKind
-from bot.errors import DeliveryError, RateLimited
-from bot.operations import report_chart
-from bot.ports import Channel
+from supportbot.adapters.discord_bot import render
+from supportbot.adapters.discord_bot.config import DiscordConfig
+from supportbot.bot.cards import Card
+from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
+from supportbot.bot.errors import DeliveryError, RateLimited
+from supportbot.bot.operations import report_chart
+from supportbot.bot.ports import Channel
 
 if TYPE_CHECKING:
-    from adapters.discord_bot.client import SupportClient
+    from supportbot.adapters.discord_bot.client import SupportClient
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class DiscordChannel(Channel):
         kwargs: dict[str, Any] = {"content": render.content(outbound.text),
                                   "allowed_mentions": discord.AllowedMentions.none()}
         if outbound.payload.get("csat") and outbound.payload.get("conversation_id"):
-            from adapters.discord_bot.client import csat_view
+            from supportbot.adapters.discord_bot.client import csat_view
 
             view = csat_view(str(outbound.payload["conversation_id"]), outbound.payload.get("options") or [])
             if view is not None:
@@ -175,7 +175,7 @@ class DiscordChannel(Channel):
                 kwargs["file"] = discord.File(io.BytesIO(chart[1]), filename=chart[0],
                                               description="Weekly support chart")
         else:
-            from adapters.discord_bot.client import view_for
+            from supportbot.adapters.discord_bot.client import view_for
 
             kwargs["embed"] = discord.Embed.from_dict(render.embed_dict(card))
             view = view_for(render.components(card))

@@ -22,10 +22,10 @@ import discord
 import yarl
 from discord import app_commands
 
-from adapters.discord_bot import render
-from adapters.discord_bot.config import DEFAULT_API_URL, DiscordConfig
-from bot import csat
-from bot.commands import (
+from supportbot.adapters.discord_bot import render
+from supportbot.adapters.discord_bot.config import DEFAULT_API_URL, DiscordConfig
+from supportbot.bot import csat
+from supportbot.bot.commands import (
     Actor,
     ApproveDraft,
     ClaimHandoff,
@@ -35,11 +35,11 @@ from bot.commands import (
     ResolveHandoff,
     StaffMessage,
 )
-from bot.domain import OUT_OF_SCOPE, Author, ConversationStatus, InboundMessage, Role
-from bot.errors import ConfigurationError, Conflict, InvalidInput, NotAuthorized, NotFound
+from supportbot.bot.domain import OUT_OF_SCOPE, Author, ConversationStatus, InboundMessage, Role
+from supportbot.bot.errors import ConfigurationError, Conflict, InvalidInput, NotAuthorized, NotFound
 
 if TYPE_CHECKING:
-    from adapters.bootstrap import App
+    from supportbot.adapters.bootstrap import App
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 import discord
 
-from adapters.discord_bot.config import DiscordConfig
-from bot.errors import ConfigurationError
+from supportbot.adapters.discord_bot.config import DiscordConfig
+from supportbot.bot.errors import ConfigurationError
 
 SCOPES = ("bot", "applications.commands")
 # Each permission the adapter uses, and why (docs/discord.md explains them to admins).
@@ -52,7 +52,7 @@ def invite_url(client_id: str, guild_id: str | None = None) -> str:
 
 async def sync_commands(app, config: DiscordConfig, guild_id: int | None = None) -> list[dict[str, Any]]:
     """PUT the ``/support`` group to Discord, for one guild (instant) or globally."""
-    from adapters.discord_bot.client import SupportClient
+    from supportbot.adapters.discord_bot.client import SupportClient
 
     client = SupportClient(app, config)
     try:

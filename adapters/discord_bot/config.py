@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.errors import ConfigurationError
-from bot.settings import Settings
+from supportbot.bot.errors import ConfigurationError
+from supportbot.bot.settings import Settings
 
 DEFAULT_API_URL = "https://discord.com/api/v10"
 _SNOWFLAKE = re.compile(r"^\d{15,21}$")

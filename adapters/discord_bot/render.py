@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.cards import Card
+from supportbot.bot.cards import Card
 
 # https://discord.com/developers/docs/resources/message#embed-object-embed-limits
 TITLE_MAX = 256

@@ -8,12 +8,12 @@ import logging
 
 import discord
 
-from adapters.bootstrap import App
-from adapters.discord_bot.channel import DiscordChannel
-from adapters.discord_bot.client import SupportClient
-from adapters.discord_bot.config import DiscordConfig, load_discord_config
-from adapters.runtime import SERVICE_FACTORIES
-from bot.errors import ConfigurationError
+from supportbot.adapters.bootstrap import App
+from supportbot.adapters.discord_bot.channel import DiscordChannel
+from supportbot.adapters.discord_bot.client import SupportClient
+from supportbot.adapters.discord_bot.config import DiscordConfig, load_discord_config
+from supportbot.adapters.runtime import SERVICE_FACTORIES
+from supportbot.bot.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 

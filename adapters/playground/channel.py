@@ -16,8 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.domain import Audience, Delivery, Outbound, OutboundKind
-from bot.ports import Channel
+from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
+from supportbot.bot.ports import Channel
 
 PLATFORM = "playground"
 WORKSPACE = "local"

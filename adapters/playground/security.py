@@ -19,7 +19,7 @@ import secrets
 
 from aiohttp import web
 
-from bot.errors import ConfigurationError
+from supportbot.bot.errors import ConfigurationError
 
 SESSION_COOKIE = "sb_pg_session"
 AUTH_COOKIE = "sb_pg_auth"

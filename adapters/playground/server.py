@@ -23,9 +23,9 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from adapters.bootstrap import App
-from adapters.playground import views
-from adapters.playground.channel import (
+from supportbot.adapters.bootstrap import App
+from supportbot.adapters.playground import views
+from supportbot.adapters.playground.channel import (
     CUSTOMER_STREAM,
     PLATFORM,
     STAFF_STREAM,
@@ -33,8 +33,8 @@ from adapters.playground.channel import (
     EventHub,
     PlaygroundChannel,
 )
-from adapters.playground.security import CSRF_FIELD, CSRF_HEADER, HEADERS, Guard
-from bot.commands import (
+from supportbot.adapters.playground.security import CSRF_FIELD, CSRF_HEADER, HEADERS, Guard
+from supportbot.bot.commands import (
     Actor,
     ApproveDraft,
     ClaimHandoff,
@@ -44,8 +44,8 @@ from bot.commands import (
     ResolveHandoff,
     StaffMessage,
 )
-from bot.domain import Author, Conversation, InboundMessage, Role
-from bot.errors import Conflict, InvalidInput, NotAuthorized, NotFound, SupportbotError
+from supportbot.bot.domain import Author, Conversation, InboundMessage, Role
+from supportbot.bot.errors import Conflict, InvalidInput, NotAuthorized, NotFound, SupportbotError
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ import sys
 
 from aiohttp import web
 
-from adapters.bootstrap import App
-from adapters.playground.channel import PLATFORM, EventHub, PlaygroundChannel
-from adapters.playground.security import check_binding
-from adapters.playground.server import create_app
-from adapters.runtime import SERVICE_FACTORIES
+from supportbot.adapters.bootstrap import App
+from supportbot.adapters.playground.channel import PLATFORM, EventHub, PlaygroundChannel
+from supportbot.adapters.playground.security import check_binding
+from supportbot.adapters.playground.server import create_app
+from supportbot.adapters.runtime import SERVICE_FACTORIES
 
 log = logging.getLogger(__name__)
 

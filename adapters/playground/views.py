@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from adapters.playground.channel import PLATFORM, WORKSPACE
-from bot.cards import Card, CardButton, CardField
-from bot.domain import (
+from supportbot.adapters.playground.channel import PLATFORM, WORKSPACE
+from supportbot.bot.cards import Card, CardButton, CardField
+from supportbot.bot.domain import (
     Audience,
     Conversation,
     ConversationStatus,
@@ -25,8 +25,8 @@ from bot.domain import (
     OutboundKind,
     StoredMessage,
 )
-from bot.ports import UnitOfWork
-from bot.service import SupportCore
+from supportbot.bot.ports import UnitOfWork
+from supportbot.bot.service import SupportCore
 
 CUSTOMER_VISIBLE = (MessageKind.CUSTOMER, MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY, MessageKind.SYSTEM)
 

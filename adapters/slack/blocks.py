@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.cards import Card, CardButton, CommandReply
+from supportbot.bot.cards import Card, CardButton, CommandReply
 
 SECTION_MAX = 3000
 FIELD_MAX = 2000

@@ -16,13 +16,13 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import card_blocks, csat_blocks, cut, escape
-from adapters.slack.directory import Directory, slack_error
-from bot.cards import Card
-from bot.domain import Audience, Delivery, Outbound, OutboundKind
-from bot.errors import DeliveryError, RateLimited
-from bot.operations import report_chart
-from bot.ports import Channel, UnitOfWorkFactory
+from supportbot.adapters.slack.blocks import card_blocks, csat_blocks, cut, escape
+from supportbot.adapters.slack.directory import Directory, slack_error
+from supportbot.bot.cards import Card
+from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
+from supportbot.bot.errors import DeliveryError, RateLimited
+from supportbot.bot.operations import report_chart
+from supportbot.bot.ports import Channel, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 

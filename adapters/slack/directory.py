@@ -16,7 +16,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain import Role
+from supportbot.bot.domain import Role
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.bootstrap import App
-from adapters.slack import blocks as bk
-from adapters.slack.directory import Directory, slack_error
-from bot import csat
-from bot.commands import (
+from supportbot.adapters.bootstrap import App
+from supportbot.adapters.slack import blocks as bk
+from supportbot.adapters.slack.directory import Directory, slack_error
+from supportbot.bot import csat
+from supportbot.bot.commands import (
     Actor,
     ApproveDraft,
     ClaimHandoff,
@@ -35,9 +35,9 @@ from bot.commands import (
     ResolveHandoff,
     StaffMessage,
 )
-from bot.domain import Author, DraftStatus, InboundMessage, Role
-from bot.errors import Conflict, InvalidInput, NotAuthorized, NotFound
-from bot.metrics import compute_stats, work_queue
+from supportbot.bot.domain import Author, DraftStatus, InboundMessage, Role
+from supportbot.bot.errors import Conflict, InvalidInput, NotAuthorized, NotFound
+from supportbot.bot.metrics import compute_stats, work_queue
 
 log = logging.getLogger(__name__)
 

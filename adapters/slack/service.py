@@ -21,14 +21,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.bootstrap import App
-from adapters.runtime import SERVICE_FACTORIES, Service
-from adapters.slack.channel import SlackChannel
-from adapters.slack.directory import Directory, slack_error
-from adapters.slack.handlers import SlackHandlers
-from adapters.slack.http import EVENTS_PATH, HttpReceiver
-from bot.errors import ConfigurationError
-from bot.settings import Settings
+from supportbot.adapters.bootstrap import App
+from supportbot.adapters.runtime import SERVICE_FACTORIES, Service
+from supportbot.adapters.slack.channel import SlackChannel
+from supportbot.adapters.slack.directory import Directory, slack_error
+from supportbot.adapters.slack.handlers import SlackHandlers
+from supportbot.adapters.slack.http import EVENTS_PATH, HttpReceiver
+from supportbot.bot.errors import ConfigurationError
+from supportbot.bot.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Public API::
 
-    from bot.classifier import load_classifier, default_model_dir, TextClassifier
+    from supportbot.bot.classifier import load_classifier, default_model_dir, TextClassifier
     clf = load_classifier()                   # bundled model in bot/example/model/
     c = clf.classify(text, context=earlier)   # -> bot.domain.Classification
     clf.thresholds()                          # {"*": 0.97, "invoice": 0.93, ...}
@@ -12,9 +12,9 @@ Training and evaluation: :func:`bot.classifier.intent.train_intent_model`,
 ``supportbot eval``).
 """
 
-from bot.classifier.intent import IntentModel, IntentPrediction, train_intent_model
-from bot.classifier.signals import assess
-from bot.classifier.text_classifier import TextClassifier, default_model_dir, load_classifier
+from supportbot.bot.classifier.intent import IntentModel, IntentPrediction, train_intent_model
+from supportbot.bot.classifier.signals import assess
+from supportbot.bot.classifier.text_classifier import TextClassifier, default_model_dir, load_classifier
 
 __all__ = [
     "IntentModel",

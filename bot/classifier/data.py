@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import InvalidInput
+from supportbot.bot.errors import InvalidInput
 
 MIN_ROWS = 10
 MIN_LABELS = 2

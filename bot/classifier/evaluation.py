@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.classifier.intent import IntentModel
-from bot.classifier.metrics import evaluate_predictions
-from bot.domain import OUT_OF_SCOPE
+from supportbot.bot.classifier.intent import IntentModel
+from supportbot.bot.classifier.metrics import evaluate_predictions
+from supportbot.bot.domain import OUT_OF_SCOPE
 
 
 def evaluate_model(

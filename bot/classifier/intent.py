@@ -42,11 +42,11 @@ from scipy.special import log_softmax, softmax
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
-from bot.classifier import storage
-from bot.classifier.features import DEFAULT_BLOCKS, Featurizer
-from bot.classifier.metrics import PRECISION_TARGETS, coverage_at_precision, evaluate_predictions
-from bot.domain import OUT_OF_SCOPE
-from bot.errors import InvalidInput, ModelError
+from supportbot.bot.classifier import storage
+from supportbot.bot.classifier.features import DEFAULT_BLOCKS, Featurizer
+from supportbot.bot.classifier.metrics import PRECISION_TARGETS, coverage_at_precision, evaluate_predictions
+from supportbot.bot.domain import OUT_OF_SCOPE
+from supportbot.bot.errors import InvalidInput, ModelError
 
 DEFAULT_TARGET_PRECISION = 0.98
 MIN_SUPPORT_PER_INTENT_THRESHOLD = 30  # out-of-fold predictions needed for an intent's own threshold
@@ -103,7 +103,7 @@ class IntentModel:
         x = self.featurizer.transform(texts)
         s = np.asarray(x @ self._weights_t[: self._n_tfidf]) + self.bias
         if self.embedding:
-            from bot.classifier import embeddings
+            from supportbot.bot.classifier import embeddings
 
             e = embeddings.encode(texts) * float(self.embedding["weight"])
             s = s + e @ self._weights_t[self._n_tfidf :]
@@ -116,7 +116,7 @@ class IntentModel:
         idx, vals = self.featurizer.transform_one(text)
         s = vals @ self._weights_t[idx] + self.bias if len(idx) else self.bias.copy()
         if self.embedding:
-            from bot.classifier import embeddings
+            from supportbot.bot.classifier import embeddings
 
             e = embeddings.encode([text])[0] * float(self.embedding["weight"])
             s = s + e @ self._weights_t[self._n_tfidf :]
@@ -202,7 +202,7 @@ class IntentModel:
             labels = [str(x) for x in meta["labels"]]
             embedding = meta.get("embedding")
             if embedding:
-                from bot.classifier import embeddings as emb_mod
+                from supportbot.bot.classifier import embeddings as emb_mod
 
                 if not emb_mod.available():
                     raise ModelError(
@@ -379,7 +379,7 @@ def train_intent_model(
     emb = None
     embedding_info = None
     if embeddings:
-        from bot.classifier import embeddings as emb_mod
+        from supportbot.bot.classifier import embeddings as emb_mod
 
         progress(f"computing sentence embeddings ({emb_mod.MODEL_NAME}) for {len(texts)} rows")
         emb = emb_mod.encode(texts) * embedding_weight

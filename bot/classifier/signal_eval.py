@@ -6,9 +6,9 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from bot.classifier.metrics import macro_f1
-from bot.classifier.signals import assess
-from bot.errors import InvalidInput
+from supportbot.bot.classifier.metrics import macro_f1
+from supportbot.bot.classifier.signals import assess
+from supportbot.bot.errors import InvalidInput
 
 
 def evaluate_signal(path: Path | str, column: str, *, split: str | None = "test") -> dict:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.domain import Sentiment, Urgency
+from supportbot.bot.domain import Sentiment, Urgency
 
 
 def _rx(pattern: str) -> re.Pattern[str]:

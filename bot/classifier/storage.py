@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.errors import ModelError
+from supportbot.bot.errors import ModelError
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "supportbot-intent-model"

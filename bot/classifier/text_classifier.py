@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from bot.classifier.intent import IntentModel
-from bot.classifier.signals import assess
-from bot.domain import OUT_OF_SCOPE, Classification, IntentScore
-from bot.ports import Classifier
+from supportbot.bot.classifier.intent import IntentModel
+from supportbot.bot.classifier.signals import assess
+from supportbot.bot.domain import OUT_OF_SCOPE, Classification, IntentScore
+from supportbot.bot.ports import Classifier
 
 _CONTEXT_MESSAGES = 5  # earlier customer messages considered for frustration / follow-ups
 _SHORT_FOLLOW_UP_WORDS = 4  # "any update?", "still broken" -- too short to carry an intent

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from storage import tables
-from storage.database import make_engine
+from supportbot.storage import tables
+from supportbot.storage.database import make_engine
 
 config = context.config
 target_metadata = tables.metadata

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.classifier.intent import IntentModel, train_intent_model
+from supportbot.bot.classifier.intent import IntentModel, train_intent_model
 
 _TEMPLATES = {
     "password_reset": [

@@ -2,9 +2,9 @@
 
 import hashlib
 
-from bot.classifier import default_model_dir, load_classifier
-from bot.classifier.intent import IntentModel
-from bot.domain import Urgency
+from supportbot.bot.classifier import default_model_dir, load_classifier
+from supportbot.bot.classifier.intent import IntentModel
+from supportbot.bot.domain import Urgency
 
 REBUILD = "supportbot train --data bot/example/intents.csv --oos-label out_of_scope --out bot/example/model"
 

@@ -2,7 +2,7 @@ import json
 
 from click.testing import CliRunner
 
-from adapters.cli import main
+from supportbot.adapters.cli import main
 from tests.classifier.conftest import write_csv
 
 

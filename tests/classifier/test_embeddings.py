@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bot.classifier import embeddings
-from bot.classifier.intent import IntentModel, train_intent_model
+from supportbot.bot.classifier import embeddings
+from supportbot.bot.classifier.intent import IntentModel, train_intent_model
 
 pytestmark = pytest.mark.skipif(
     not embeddings.available(),

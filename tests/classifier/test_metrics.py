@@ -23,7 +23,7 @@ R=1/2 -> 0.5.  Macro-F1 = (4/7 + 0.8 + 0.5) / 3 = 0.623810.
 
 import pytest
 
-from bot.classifier.metrics import coverage_at_precision, evaluate_predictions, macro_f1
+from supportbot.bot.classifier.metrics import coverage_at_precision, evaluate_predictions, macro_f1
 
 Y_TRUE = ["a", "a", "b", "oos", "b", "b", "oos", "a"]
 Y_PRED = ["a", "a", "b", "a", "a", "b", "oos", "oos"]

@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from bot.classifier.features import Featurizer
-from bot.classifier.intent import IntentModel, train_intent_model
-from bot.classifier.text_classifier import TextClassifier
-from bot.domain import OUT_OF_SCOPE, Classification
-from bot.errors import InvalidInput, ModelError
+from supportbot.bot.classifier.features import Featurizer
+from supportbot.bot.classifier.intent import IntentModel, train_intent_model
+from supportbot.bot.classifier.text_classifier import TextClassifier
+from supportbot.bot.domain import OUT_OF_SCOPE, Classification
+from supportbot.bot.errors import InvalidInput, ModelError
 
 
 def test_training_learns_the_intents(model, rows):

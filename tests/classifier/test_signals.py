@@ -1,7 +1,7 @@
 import pytest
 
-from bot.classifier.signals import assess, assess_frustration, assess_urgency
-from bot.domain import Sentiment, Urgency
+from supportbot.bot.classifier.signals import assess, assess_frustration, assess_urgency
+from supportbot.bot.domain import Sentiment, Urgency
 
 
 @pytest.mark.parametrize(
@@ -57,8 +57,8 @@ def test_rules_on_the_bundled_test_split():
 
     Measured when written: urgency accuracy 0.75, sentiment accuracy 0.73 (see docs/classifier.md).
     """
-    from bot.classifier import default_model_dir
-    from bot.classifier.signal_eval import evaluate_signal
+    from supportbot.bot.classifier import default_model_dir
+    from supportbot.bot.classifier.signal_eval import evaluate_signal
 
     example = default_model_dir().parent
     urgency = evaluate_signal(example / "urgency.csv", "urgency")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bootstrap import App, bootstrap
-from adapters.discord_bot.service import DiscordService
-from bot.knowledge import MarkdownKnowledgeBase
-from bot.settings import load_settings
-from storage import SqlUnitOfWorkFactory, upgrade
+from supportbot.adapters.bootstrap import App, bootstrap
+from supportbot.adapters.discord_bot.service import DiscordService
+from supportbot.bot.knowledge import MarkdownKnowledgeBase
+from supportbot.bot.settings import load_settings
+from supportbot.storage import SqlUnitOfWorkFactory, upgrade
 from tests.conftest import write_kb
 from tests.discord_bot.fake_discord import TOKEN, FakeDiscord
 from tests.fakes.core import FakeClassifier, FakeClock

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain import Conversation
+from supportbot.bot.domain import Conversation
 from tests.discord_bot.fake_discord import FakeDiscord
 
 

@@ -6,9 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from click.testing import CliRunner
 
-from adapters.cli import main
-from adapters.discord_bot.commands import client_id_from_token, invite_url, sync_commands
-from adapters.discord_bot.config import load_discord_config
+from supportbot.adapters.cli import main
+from supportbot.adapters.discord_bot.commands import client_id_from_token, invite_url, sync_commands
+from supportbot.adapters.discord_bot.config import load_discord_config
 from tests.discord_bot.helpers import ephemeral
 
 

@@ -8,11 +8,11 @@ import zlib
 import aiohttp
 import pytest
 
-from adapters.bootstrap import bootstrap
-from adapters.discord_bot.config import load_discord_config
-from adapters.runtime import build_services
-from bot.errors import ConfigurationError
-from bot.settings import load_settings
+from supportbot.adapters.bootstrap import bootstrap
+from supportbot.adapters.discord_bot.config import load_discord_config
+from supportbot.adapters.runtime import build_services
+from supportbot.bot.errors import ConfigurationError
+from supportbot.bot.settings import load_settings
 from tests.discord_bot.conftest import discord_settings, start_bot
 from tests.discord_bot.fake_discord import GUILD_MESSAGES, GUILDS, MESSAGE_CONTENT, TOKEN, FakeDiscord
 from tests.fakes.core import FakeClassifier
@@ -135,7 +135,7 @@ async def test_a_second_client_with_another_rest_base_is_refused(fake, bot):
 
     import discord
 
-    from adapters.discord_bot.client import SupportClient
+    from supportbot.adapters.discord_bot.client import SupportClient
 
     assert fake.api_url == discord.http.Route.BASE
     other = SupportClient(bot.app, replace(bot.service.config, api_url="http://127.0.0.1:9/api/v10"))

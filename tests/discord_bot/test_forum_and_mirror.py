@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain import MessageKind
+from supportbot.bot.domain import MessageKind
 from tests.discord_bot.helpers import conversation, mirror_of
 
 
@@ -99,8 +99,8 @@ async def test_message_in_a_thread_missing_from_the_cache_is_looked_up(fake, bot
 
 
 async def test_forum_tags_follow_a_resolution_made_elsewhere(fake, bot):
-    from bot.commands import Actor, ResolveConversation
-    from bot.domain import Role
+    from supportbot.bot.commands import Actor, ResolveConversation
+    from supportbot.bot.domain import Role
 
     post = await fake.forum_post("Invoices", "Where do I download my invoice?")
     await fake.wait_for_request("PATCH", rf"/channels/{post['id']}")

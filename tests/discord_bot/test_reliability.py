@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain import OutboxStatus
+from supportbot.bot.domain import OutboxStatus
 from tests.discord_bot.conftest import start_bot
 
 

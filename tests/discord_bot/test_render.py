@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import discord
 
-from adapters.discord_bot import render
-from adapters.discord_bot.client import StaffButton, view_for
-from bot.cards import Card, CardButton, CardField
+from supportbot.adapters.discord_bot import render
+from supportbot.adapters.discord_bot.client import StaffButton, view_for
+from supportbot.bot.cards import Card, CardButton, CardField
 
 
 def test_card_renders_as_embed_with_fields_footer_and_color():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
-from bot.domain import OutboundKind
+from supportbot.bot.domain import OutboundKind
 
 
 async def test_weekly_report_sends_the_summary_with_the_chart_attached(fake, bot):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain import DraftStatus, HandoffStatus
+from supportbot.bot.domain import DraftStatus, HandoffStatus
 from tests.discord_bot.conftest import start_bot
 from tests.discord_bot.helpers import card_in_thread, custom_ids, ephemeral, mirror_of
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.cards import Card
-from bot.domain import Audience, Delivery, Outbound, OutboundKind
-from bot.errors import DeliveryError
+from supportbot.bot.cards import Card
+from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
+from supportbot.bot.errors import DeliveryError
 from tests.discord_bot.helpers import mirror_of
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import (
+from supportbot.bot.domain import (
     OUT_OF_SCOPE,
     Account,
     AccountLookup,
@@ -17,7 +17,7 @@ from bot.domain import (
     Sentiment,
     Urgency,
 )
-from bot.ports import CRM, Channel, Classifier, Clock
+from supportbot.bot.ports import CRM, Channel, Classifier, Clock
 
 # keyword -> (intent, confidence)
 KEYWORDS: dict[str, tuple[str, float]] = {

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from bot.domain import (
+from supportbot.bot.domain import (
     Account,
     AgentActionRecord,
     ClassificationRecord,
@@ -48,8 +48,8 @@ from bot.domain import (
     SlaEvent,
     StoredMessage,
 )
-from bot.errors import Conflict, DuplicateDelivery, InvalidInput
-from bot.ports import (
+from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput
+from supportbot.bot.ports import (
     AccountCacheRepository,
     AgentActionRepository,
     ClassificationRepository,

@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.bootstrap import App, bootstrap
-from bot.domain import Account, Author, InboundMessage, Role
-from bot.knowledge import MarkdownKnowledgeBase
-from bot.settings import load_settings
-from storage import SqlUnitOfWorkFactory, make_engine, upgrade
-from storage.tables import metadata
+from supportbot.adapters.bootstrap import App, bootstrap
+from supportbot.bot.domain import Account, Author, InboundMessage, Role
+from supportbot.bot.knowledge import MarkdownKnowledgeBase
+from supportbot.bot.settings import load_settings
+from supportbot.storage import SqlUnitOfWorkFactory, make_engine, upgrade
+from supportbot.storage.tables import metadata
 from tests.conftest import write_kb
 from tests.fakes.core import FakeChannel, FakeClassifier, FakeClock, FakeCRM
 from tests.fakes.memory_uow import InMemoryUnitOfWorkFactory

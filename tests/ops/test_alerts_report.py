@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import Audience, OutboundKind
-from bot.metrics import compute_metrics
-from bot.report import frt_histogram, render_html
+from supportbot.bot.domain import Audience, OutboundKind
+from supportbot.bot.metrics import compute_metrics
+from supportbot.bot.report import frt_histogram, render_html
 from tests.fakes.core import FakeChannel
 from tests.ops.conftest import message
 
@@ -102,8 +102,8 @@ def test_frt_histogram_buckets():
 
 
 async def test_support_stats_shows_sla_and_csat(make_app, clock):
-    from bot.commands import Actor
-    from bot.domain import Role
+    from supportbot.bot.commands import Actor
+    from supportbot.bot.domain import Role
 
     app = make_app()
     result = await app.core.handle_inbound(message(clock, "How do I download my invoice?", user="U1"))

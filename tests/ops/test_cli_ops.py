@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from adapters.cli import main
-from adapters.cli_ops import simulate
-from bot.metrics import compute_metrics
-from bot.settings import load_settings
-from storage import SqlUnitOfWorkFactory
+from supportbot.adapters.cli import main
+from supportbot.adapters.cli_ops import simulate
+from supportbot.bot.metrics import compute_metrics
+from supportbot.bot.settings import load_settings
+from supportbot.storage import SqlUnitOfWorkFactory
 from tests.fakes.core import FakeClassifier
 
 END = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # a Friday: Wednesday to Friday are simulated

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import Actor, ResolveConversation
-from bot.csat import PROMPT, parse_rating
-from bot.domain import Audience, ConversationStatus, HandoffStatus, OutboundKind, Role
-from bot.lifecycle import NUDGE_TEXT, says_not_helped
+from supportbot.bot.commands import Actor, ResolveConversation
+from supportbot.bot.csat import PROMPT, parse_rating
+from supportbot.bot.domain import Audience, ConversationStatus, HandoffStatus, OutboundKind, Role
+from supportbot.bot.lifecycle import NUDGE_TEXT, says_not_helped
 from tests.fakes.core import FakeChannel
 from tests.ops.conftest import message
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain import (
+from supportbot.bot.domain import (
     Action,
     AgentActionRecord,
     Classification,
@@ -26,7 +26,7 @@ from bot.domain import (
     StoredMessage,
     Urgency,
 )
-from bot.metrics import compute_metrics, compute_stats
+from supportbot.bot.metrics import compute_metrics, compute_stats
 from tests.fakes.memory_uow import InMemoryUnitOfWorkFactory
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # Monday

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from bot.domain import Audience, ConversationStatus, OutboundKind, Urgency
-from bot.settings import SlaSettings
-from bot.sla import BusinessCalendar, SlaPolicy
+from supportbot.bot.domain import Audience, ConversationStatus, OutboundKind, Urgency
+from supportbot.bot.settings import SlaSettings
+from supportbot.bot.sla import BusinessCalendar, SlaPolicy
 from tests.fakes.core import FakeChannel
 from tests.ops.conftest import message
 
@@ -130,8 +130,8 @@ async def test_critical_enterprise_conversation_warns_escalates_and_breaches_on_
 
 
 async def test_escalation_mentions_the_assignee_first(make_app, clock):
-    from bot.commands import Actor, ClaimHandoff
-    from bot.domain import Role
+    from supportbot.bot.commands import Actor, ClaimHandoff
+    from supportbot.bot.domain import Role
 
     channel = FakeChannel("test")
     app = make_app(channel=channel)
@@ -218,8 +218,8 @@ async def test_answered_and_waiting_conversations_are_not_swept(make_app, clock)
 
 
 def test_sla_settings_validate():
-    from bot.errors import ConfigurationError
-    from bot.settings import load_settings
+    from supportbot.bot.errors import ConfigurationError
+    from supportbot.bot.settings import load_settings
 
     with pytest.raises(ConfigurationError, match="SUPPORTBOT_SLA__TIMEZONE"):
         load_settings(sla={"timezone": "Mars/Olympus"})
@@ -231,7 +231,7 @@ def test_sla_settings_validate():
 
 
 def test_configured_targets_merge_over_the_defaults():
-    from bot.settings import load_settings
+    from supportbot.bot.settings import load_settings
 
     sla = load_settings(sla={"targets": {"enterprise": {"critical": {
         "first_response_minutes": 5, "resolution_minutes": 60, "business_hours": False}}}}).sla
@@ -242,8 +242,8 @@ def test_configured_targets_merge_over_the_defaults():
 
 
 async def test_scheduler_jobs_are_registered_and_run_the_sweeps(make_app, clock):
-    import adapters.operations  # noqa: F401  (registers the jobs, as `supportbot run` does)
-    from adapters.runtime import JOBS, build_scheduler
+    import supportbot.adapters.operations  # noqa: F401  (registers the jobs, as `supportbot run` does)
+    from supportbot.adapters.runtime import JOBS, build_scheduler
 
     channel = FakeChannel("test")
     app = make_app(channel=channel)

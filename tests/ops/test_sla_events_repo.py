@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain import SlaEvent
-from storage import SqlUnitOfWorkFactory
+from supportbot.bot.domain import SlaEvent
+from supportbot.storage import SqlUnitOfWorkFactory
 from tests.fakes.memory_uow import InMemoryUnitOfWorkFactory
 from tests.ops.conftest import database_url
 

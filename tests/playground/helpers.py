@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.bootstrap import App, bootstrap
-from adapters.crm_file import FileCRM
-from adapters.playground.service import PlaygroundService
-from bot.knowledge import MarkdownKnowledgeBase
-from bot.ports import Classifier
-from bot.settings import EXAMPLE_DIR, load_settings
-from storage import SqlUnitOfWorkFactory, upgrade
+from supportbot.adapters.bootstrap import App, bootstrap
+from supportbot.adapters.crm_file import FileCRM
+from supportbot.adapters.playground.service import PlaygroundService
+from supportbot.bot.knowledge import MarkdownKnowledgeBase
+from supportbot.bot.ports import Classifier
+from supportbot.bot.settings import EXAMPLE_DIR, load_settings
+from supportbot.storage import SqlUnitOfWorkFactory, upgrade
 from tests.fakes.core import FakeClassifier
 
 # Messages whose outcome the tests rely on: the keyword test classifier (deterministic) with the real

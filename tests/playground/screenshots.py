@@ -27,7 +27,7 @@ async def take(out: Path, model: Path | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     classifier = None
     if model is not None:
-        from bot.classifier import load_classifier
+        from supportbot.bot.classifier import load_classifier
 
         classifier = load_classifier(model)
     with tempfile.TemporaryDirectory() as tmp:

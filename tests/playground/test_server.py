@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.playground.channel import EventHub, PlaygroundChannel
-from adapters.playground.server import create_app
-from adapters.playground.service import PlaygroundService, playground_services
-from bot.domain import Audience, Delivery, Outbound, OutboundKind
-from bot.errors import ConfigurationError
+from supportbot.adapters.playground.channel import EventHub, PlaygroundChannel
+from supportbot.adapters.playground.server import create_app
+from supportbot.adapters.playground.service import PlaygroundService, playground_services
+from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
+from supportbot.bot.errors import ConfigurationError
 from tests.playground.helpers import DRAFT_ACCOUNT, HOSTILE, OUTAGE, QUESTION, build_app
 
 TOKEN = "correct-horse-battery-staple-42"
@@ -273,7 +273,7 @@ def test_service_factory_follows_settings(tmp_path):
 def test_cli_refuses_a_public_address_without_token(monkeypatch):
     from click.testing import CliRunner
 
-    from adapters.cli import main
+    from supportbot.adapters.cli import main
 
     monkeypatch.delenv("SUPPORTBOT_PLAYGROUND_TOKEN", raising=False)
     result = CliRunner().invoke(main, ["playground", "--host", "0.0.0.0", "--port", "0"])

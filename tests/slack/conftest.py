@@ -14,11 +14,11 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from adapters.bootstrap import App, bootstrap
-from adapters.slack.service import SlackService
-from bot.knowledge import MarkdownKnowledgeBase
-from bot.settings import load_settings
-from storage import SqlUnitOfWorkFactory, upgrade
+from supportbot.adapters.bootstrap import App, bootstrap
+from supportbot.adapters.slack.service import SlackService
+from supportbot.bot.knowledge import MarkdownKnowledgeBase
+from supportbot.bot.settings import load_settings
+from supportbot.storage import SqlUnitOfWorkFactory, upgrade
 from tests.conftest import ACCOUNTS, write_kb
 from tests.fakes.core import FakeClassifier, FakeClock, FakeCRM
 from tests.slack.fake_slack import OUR_TEAM, FakeSlack

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from adapters.slack.blocks import card_blocks, escape, replace_actions
-from bot.cards import Card, CardButton, CardField
+from supportbot.adapters.slack.blocks import card_blocks, escape, replace_actions
+from supportbot.bot.cards import Card, CardButton, CardField
 
 
 def test_user_text_is_escaped_everywhere():

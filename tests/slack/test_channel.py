@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.channel import SlackChannel
-from bot.domain import Audience, Delivery, Outbound, OutboundKind
-from bot.errors import DeliveryError, RateLimited
+from supportbot.adapters.slack.channel import SlackChannel
+from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
+from supportbot.bot.errors import DeliveryError, RateLimited
 from tests.slack.conftest import SHARED, TRIAGE
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from adapters.slack.manifest import APP_TOKEN_METHODS, METHOD_SCOPES, bot_scopes, manifest_yaml
-from adapters.slack.service import SlackService, validate
-from bot.errors import ConfigurationError
+from supportbot.adapters.slack.manifest import APP_TOKEN_METHODS, METHOD_SCOPES, bot_scopes, manifest_yaml
+from supportbot.adapters.slack.service import SlackService, validate
+from supportbot.bot.errors import ConfigurationError
 from tests.slack.conftest import AGENT, ALICE, BOB, MANAGER, SHARED_BIG, block_actions, build_app, slack_settings
 from tests.slack.fake_slack import OUR_TEAM
 
@@ -118,7 +118,7 @@ async def test_shared_or_unknown_triage_channel_stops_startup(tmp_path, fake_sla
 
 
 async def test_service_factory_registered(tmp_path, fake_slack, clock):
-    from adapters.runtime import build_services
+    from supportbot.adapters.runtime import build_services
 
     services = build_services(build_app(slack_settings(tmp_path, fake_slack), clock))
     assert [s.name for s in services if isinstance(s, SlackService)] == ["slack"]
@@ -129,7 +129,7 @@ async def test_service_factory_registered(tmp_path, fake_slack, clock):
 def test_cli_prints_manifest():
     from click.testing import CliRunner
 
-    from adapters.cli import main
+    from supportbot.adapters.cli import main
 
     result = CliRunner().invoke(main, ["slack", "manifest", "--http", "--url", "https://bot.example.com"])
     assert result.exit_code == 0, result.output

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
-from adapters.slack.handlers import CSAT_THANKS
-from bot.domain import OutboundKind
+from supportbot.adapters.slack.handlers import CSAT_THANKS
+from supportbot.bot.domain import OutboundKind
 from tests.slack.conftest import AGENT, ALICE, BOB, SHARED, TRIAGE, block_actions
 from tests.slack.fake_slack import OUR_TEAM
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.domain import DraftStatus
+from supportbot.bot.domain import DraftStatus
 from tests.slack.conftest import AGENT, ALICE, BOB, SHARED, SHARED_BIG, TRIAGE, block_actions, view_submission
 from tests.slack.fake_slack import OUR_TEAM
 

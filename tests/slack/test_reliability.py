@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from adapters.slack.service import SlackService
-from bot.domain import OutboundKind, OutboxStatus
+from supportbot.adapters.slack.service import SlackService
+from supportbot.bot.domain import OutboundKind, OutboxStatus
 from tests.slack.conftest import ALICE, SHARED, SHARED_BIG, TRIAGE, build_app, message_event, sign, slack_settings
 
 

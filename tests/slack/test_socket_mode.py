@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.slack.service import SlackService
-from bot.domain import DraftStatus
+from supportbot.adapters.slack.service import SlackService
+from supportbot.bot.domain import DraftStatus
 from tests.slack.conftest import (
     AGENT,
     ALICE,
@@ -89,7 +89,7 @@ async def test_socket_mode_serves_healthz_but_no_events_endpoint(socket_service)
 async def test_busy_port_is_a_configuration_error_in_http_mode_only(tmp_path, fake_slack, clock):
     import socket
 
-    from bot.errors import ConfigurationError
+    from supportbot.bot.errors import ConfigurationError
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bot.domain import (
+from supportbot.bot.domain import (
     Account,
     Action,
     AgentActionRecord,

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.ports import UnitOfWorkFactory
-from storage import SqlUnitOfWorkFactory, make_engine, upgrade
-from storage.tables import metadata
+from supportbot.bot.ports import UnitOfWorkFactory
+from supportbot.storage import SqlUnitOfWorkFactory, make_engine, upgrade
+from supportbot.storage.tables import metadata
 from tests.fakes import InMemoryUnitOfWorkFactory
 from tests.postgres import isolated_schema
 

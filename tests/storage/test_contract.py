@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bot.domain import (
+from supportbot.bot.domain import (
     AgentActionRecord,
     ConversationStatus,
     DraftStatus,
@@ -18,8 +18,8 @@ from bot.domain import (
     MessageState,
     OutboxStatus,
 )
-from bot.errors import Conflict, DuplicateDelivery, InvalidInput
-from bot.ports import UnitOfWorkFactory
+from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput
+from supportbot.bot.ports import UnitOfWorkFactory
 from tests.storage import builders as b
 from tests.storage.builders import T0, at
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot.domain import (
+from supportbot.bot.domain import (
     Action,
     Citation,
     Classification,
@@ -18,8 +18,8 @@ from bot.domain import (
     Sentiment,
     Urgency,
 )
-from storage import mapping
-from storage.tables import ClassificationRow, ConversationRow, OutboxRow
+from supportbot.storage import mapping
+from supportbot.storage.tables import ClassificationRow, ConversationRow, OutboxRow
 from tests.storage import builders as b
 
 ENTITIES = sorted(b.fully_populated().items())

@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-import storage
-from storage import current_revision, head_revision, make_engine, normalize_url, upgrade
-from storage.database import MIGRATIONS_DIR
-from storage.tables import metadata
+from supportbot import storage
+from supportbot.storage import current_revision, head_revision, make_engine, normalize_url, upgrade
+from supportbot.storage.database import MIGRATIONS_DIR
+from supportbot.storage.tables import metadata
 
 
 def _diffs(engine: sa.Engine) -> list:
@@ -109,7 +109,7 @@ def test_migration_files_ship_with_the_package() -> None:
 def test_0003_adds_outbox_claims_to_existing_rows_and_downgrades(tmp_path: Path) -> None:
     from alembic import command
 
-    from storage.database import alembic_config
+    from supportbot.storage.database import alembic_config
 
     url = f"sqlite:///{tmp_path / 'claims.db'}"
     upgrade(url, "0002")

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.errors import DuplicateDelivery
-from storage import SqlUnitOfWorkFactory
+from supportbot.bot.errors import DuplicateDelivery
+from supportbot.storage import SqlUnitOfWorkFactory
 from tests.storage import builders as b
 
 
