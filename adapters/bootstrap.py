@@ -118,5 +118,10 @@ def bootstrap(
     for channel in channels:
         core.register_channel(channel)
     operations = Operations.install(core, settings)  # SLA, lifecycle and CSAT hooks; sweeps for the scheduler
-    return App(settings=settings, core=core, commands=AgentCommands(core), support=SupportCommands(core),
-               extras={"operations": operations})
+    return App(
+        settings=settings,
+        core=core,
+        commands=AgentCommands(core),
+        support=SupportCommands(core),
+        extras={"operations": operations},
+    )

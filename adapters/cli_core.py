@@ -113,8 +113,14 @@ def ask(text: str, account_id: str | None, as_json: bool, store: bool) -> None:
         raise click.ClickException(f"unknown account {account_id!r} (see the CRM file)")
     now = datetime.now(UTC)
     message = InboundMessage(
-        platform="cli", workspace_id="local", channel_id="ask", message_id=f"ask-{now.timestamp()}",
-        author=Author("cli-user", "CLI user", Role.CUSTOMER), text=text, sent_at=now, account_id=account_id,
+        platform="cli",
+        workspace_id="local",
+        channel_id="ask",
+        message_id=f"ask-{now.timestamp()}",
+        author=Author("cli-user", "CLI user", Role.CUSTOMER),
+        text=text,
+        sent_at=now,
+        account_id=account_id,
     )
     result = asyncio.run(app.core.handle_inbound(message, dispatch=False))
     data = result.to_dict()
@@ -197,8 +203,14 @@ def corrections() -> None:
 
 
 @corrections.command("export")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="-", show_default=True,
-              help="CSV file to write (text,intent,predicted_intent); - for stdout.")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    default="-",
+    show_default=True,
+    help="CSV file to write (text,intent,predicted_intent); - for stdout.",
+)
 @click.option("--since", default=None, help="Only corrections newer than this period, e.g. 30d.")
 def corrections_export(out_path: str, since: str | None) -> None:
     """Export relabels so CX-ops can append them to the training CSV and run `supportbot train`."""

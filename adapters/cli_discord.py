@@ -15,8 +15,13 @@ def discord() -> None:
 
 
 @discord.command("sync-commands")
-@click.option("--guild", "guild_id", type=int, default=None,
-              help="Register to this server only (instant); without it, globally (may take up to an hour).")
+@click.option(
+    "--guild",
+    "guild_id",
+    type=int,
+    default=None,
+    help="Register to this server only (instant); without it, globally (may take up to an hour).",
+)
 def sync_commands(guild_id: int | None) -> None:
     """Register the /support command group with Discord."""
     from supportbot.adapters.cli_core import _settings

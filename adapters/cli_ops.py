@@ -39,10 +39,21 @@ from supportbot.bot.settings import EXAMPLE_DIR, Settings
 
 @click.command("report")
 @click.option("--since", "period", default="7d", show_default=True, help="Period to cover: 24h, 7d, 4w, ...")
-@click.option("--out", "out_path", default="report.html", show_default=True, type=click.Path(path_type=Path),
-              help="HTML file to write.")
-@click.option("--png", "png_path", default=None, type=click.Path(path_type=Path),
-              help="Also render a PNG screenshot with headless Chromium.")
+@click.option(
+    "--out",
+    "out_path",
+    default="report.html",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="HTML file to write.",
+)
+@click.option(
+    "--png",
+    "png_path",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Also render a PNG screenshot with headless Chromium.",
+)
 @click.option("--until", "until", default=None, help="End of the period (ISO date or time, UTC); default now.")
 @click.option("--demo", is_flag=True, help="Report on freshly simulated demo data in a temporary database.")
 def report_cmd(period: str, out_path: Path, png_path: Path | None, until: str | None, demo: bool) -> None:
@@ -60,8 +71,9 @@ def report_cmd(period: str, out_path: Path, png_path: Path | None, until: str | 
     try:
         now = datetime.fromisoformat(until) if until else datetime.now(UTC)
     except ValueError:
-        raise click.BadParameter(f"cannot read {until!r}: use e.g. 2026-11-30 or 2026-11-30T09:00",
-                                 param_hint="--until") from None
+        raise click.BadParameter(
+            f"cannot read {until!r}: use e.g. 2026-11-30 or 2026-11-30T09:00", param_hint="--until"
+        ) from None
     now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     with tempfile.TemporaryDirectory() as tmp:
         settings = _settings(database_url=f"sqlite:///{Path(tmp) / 'demo.db'}") if demo else _settings()
@@ -86,17 +98,28 @@ def report_cmd(period: str, out_path: Path, png_path: Path | None, until: str | 
 
 def screenshot(html_path: Path, png_path: Path, *, width: int = 1200, height: int = 1900) -> None:
     """Render ``html_path`` to a PNG with headless Chromium (local file, no network)."""
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
-                   None)
+    browser = next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+    )
     if browser is None:
         raise click.ClickException("no chromium found for --png (apt-get install chromium)")
     png_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             f"--user-data-dir={profile}", f"--screenshot={png_path.resolve()}", f"--window-size={width},{height}",
-             html_path.resolve().as_uri()],
-            check=True, capture_output=True, timeout=120,
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                f"--screenshot={png_path.resolve()}",
+                f"--window-size={width},{height}",
+                html_path.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
 
 
@@ -125,8 +148,13 @@ class DemoChannel(Channel):
 
 
 AGENTS = [("U_AGENT_ANA", "Ana"), ("U_AGENT_BEN", "Ben"), ("U_AGENT_CHO", "Cho"), ("U_AGENT_DEV", "Dev")]
-NOT_HELPED = ["that didn't help", "still not working, same error", "this doesn't answer my question",
-              "I tried that but still getting the error", "not what I asked, sorry"]
+NOT_HELPED = [
+    "that didn't help",
+    "still not working, same error",
+    "this doesn't answer my question",
+    "I tried that but still getting the error",
+    "not what I asked, sorry",
+]
 EDIT_SUFFIX = "\n\nIf that does not solve it, reply here and I'll dig into your workspace directly."
 
 
@@ -142,9 +170,11 @@ class DemoSummary:
     extra: dict[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
-        return (f"simulated {self.conversations} conversations: {self.answered} answered automatically, "
-                f"{self.drafts} drafts, {self.handoffs} hand-offs, {self.not_helped} 'did not help' follow-ups, "
-                f"{self.ratings} CSAT ratings; {self.sent} messages posted to the demo channels")
+        return (
+            f"simulated {self.conversations} conversations: {self.answered} answered automatically, "
+            f"{self.drafts} drafts, {self.handoffs} hand-offs, {self.not_helped} 'did not help' follow-ups, "
+            f"{self.ratings} CSAT ratings; {self.sent} messages posted to the demo channels"
+        )
 
 
 def _examples() -> list[tuple[str, str]]:
@@ -168,8 +198,9 @@ def _classifier(settings: Settings):
         with open(EXAMPLE_DIR / "intents.csv", newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         click.echo("no trained model found: training one on bot/example/intents.csv for the demo…", err=True)
-        result = train_intent_model([r["text"] for r in rows], [r["intent"] for r in rows],
-                                    oos_label="out_of_scope", n_jobs=1)
+        result = train_intent_model(
+            [r["text"] for r in rows], [r["intent"] for r in rows], oos_label="out_of_scope", n_jobs=1
+        )
         return TextClassifier(result.model)
 
 
@@ -204,9 +235,15 @@ class Simulation:
     def customer_message(self, customer: dict, text: str, thread: str | None = None) -> InboundMessage:
         n = next(self.seq)
         return InboundMessage(
-            platform=customer["platform"], workspace_id=customer["workspace"], channel_id=customer["channel"],
-            message_id=f"demo-{n}", author=Author(customer["user"], customer["name"], Role.CUSTOMER),
-            text=text, sent_at=self.clock.now(), thread_id=thread, account_id=customer["account"],
+            platform=customer["platform"],
+            workspace_id=customer["workspace"],
+            channel_id=customer["channel"],
+            message_id=f"demo-{n}",
+            author=Author(customer["user"], customer["name"], Role.CUSTOMER),
+            text=text,
+            sent_at=self.clock.now(),
+            thread_id=thread,
+            account_id=customer["account"],
         )
 
     async def conversation(self, customer: dict, text: str, true_intent: str) -> None:
@@ -255,18 +292,26 @@ class Simulation:
                 complaint = rng.choice(NOT_HELPED)
 
                 async def complain() -> None:
-                    res = await core.handle_inbound(self.customer_message(customer, complaint,
-                                                                          thread=first.message_id))
+                    res = await core.handle_inbound(self.customer_message(customer, complaint, thread=first.message_id))
                     if res.handoff_id:
-                        self.at(self.clock.now() + timedelta(minutes=rng.randint(5, 90)),
-                                lambda: self.work_handoff(conv_id, res.handoff_id, customer, first, wrong=True))
+                        self.at(
+                            self.clock.now() + timedelta(minutes=rng.randint(5, 90)),
+                            lambda: self.work_handoff(conv_id, res.handoff_id, customer, first, wrong=True),
+                        )
 
                 self.at(now + timedelta(minutes=rng.randint(3, 120)), complain)
             else:
                 if rng.random() < 0.3:
-                    self.at(now + timedelta(minutes=rng.randint(1, 30)), lambda: core.handle_inbound(
-                        self.customer_message(customer, rng.choice(["thanks!", "thank you 🙏", "perfect, thanks"]),
-                                              thread=first.message_id)))
+                    self.at(
+                        now + timedelta(minutes=rng.randint(1, 30)),
+                        lambda: core.handle_inbound(
+                            self.customer_message(
+                                customer,
+                                rng.choice(["thanks!", "thank you 🙏", "perfect, thanks"]),
+                                thread=first.message_id,
+                            )
+                        ),
+                    )
                 # silence: the lifecycle sweep nudges, resolves and asks CSAT; rate after that
                 hours = self.ops.lifecycle.after.total_seconds() / 3600
                 later_rating(timedelta(hours=hours + rng.randint(1, 6)), good=not wrong)
@@ -277,18 +322,26 @@ class Simulation:
             async def review() -> None:
                 agent = self.agent()
                 if wrong and true_intent in labels and rng.random() < 0.8:
-                    await self.app.commands.execute(RejectDraft(result.draft_id, agent, "wrong topic",
-                                                                corrected_intent=true_intent))
-                    await self.app.commands.execute(StaffMessage(
-                        customer["platform"], await self.staff_thread(conv_id), agent,
-                        "Thanks for the details! I've looked into this and here is what to do next…",
-                        f"staff-{next(self.seq)}"))
+                    await self.app.commands.execute(
+                        RejectDraft(result.draft_id, agent, "wrong topic", corrected_intent=true_intent)
+                    )
+                    await self.app.commands.execute(
+                        StaffMessage(
+                            customer["platform"],
+                            await self.staff_thread(conv_id),
+                            agent,
+                            "Thanks for the details! I've looked into this and here is what to do next…",
+                            f"staff-{next(self.seq)}",
+                        )
+                    )
                 elif rng.random() < 0.3:
                     await self.app.commands.execute(EditDraft(result.draft_id, agent, result.reply + EDIT_SUFFIX))
                 else:
                     await self.app.commands.execute(ApproveDraft(result.draft_id, agent))
-                self.at(self.clock.now() + timedelta(hours=rng.randint(1, 30)),
-                        lambda: self.app.commands.execute(ResolveConversation(conv_id, agent)))
+                self.at(
+                    self.clock.now() + timedelta(hours=rng.randint(1, 30)),
+                    lambda: self.app.commands.execute(ResolveConversation(conv_id, agent)),
+                )
                 later_rating(timedelta(hours=31), good=not wrong or rng.random() < 0.6)
 
             self.at(now + delay, review)
@@ -296,11 +349,15 @@ class Simulation:
             self.summary.handoffs += 1
             urgent = result.classification and result.classification.urgency.value in ("critical", "high")
             minutes = rng.choice([3, 6, 9, 12, 20] if urgent else [10, 30, 60, 120, 240, 600])
-            self.at(now + timedelta(minutes=minutes),
-                    lambda: self.work_handoff(conv_id, result.handoff_id, customer, first, wrong=wrong))
+            self.at(
+                now + timedelta(minutes=minutes),
+                lambda: self.work_handoff(conv_id, result.handoff_id, customer, first, wrong=wrong),
+            )
             if wrong and predicted not in (None, "out_of_scope") and true_intent in labels:
-                self.at(now + timedelta(minutes=minutes + 1), lambda: self.app.commands.execute(
-                    RelabelIntent(conv_id, self.agent(), true_intent)))
+                self.at(
+                    now + timedelta(minutes=minutes + 1),
+                    lambda: self.app.commands.execute(RelabelIntent(conv_id, self.agent(), true_intent)),
+                )
 
     async def staff_thread(self, conv_id: str) -> str:
         await self.app.core.dispatch_outbox()
@@ -308,27 +365,36 @@ class Simulation:
             conv = uow.conversations.get(conv_id)
         return conv.staff_thread_id if conv and conv.staff_thread_id else ""
 
-    async def work_handoff(self, conv_id: str, handoff_id: str, customer: dict, first: InboundMessage,
-                           *, wrong: bool) -> None:
+    async def work_handoff(
+        self, conv_id: str, handoff_id: str, customer: dict, first: InboundMessage, *, wrong: bool
+    ) -> None:
         from supportbot.bot.commands import ClaimHandoff, ResolveConversation, StaffMessage
 
         agent = self.agent()
         await self.app.commands.execute(ClaimHandoff(handoff_id, agent))
         thread = await self.staff_thread(conv_id)
         if thread:
-            await self.app.commands.execute(StaffMessage(
-                customer["platform"], thread, agent,
-                "Hi! I'm on it — I've checked your workspace and applied a fix on our side. Can you try again?",
-                f"staff-{next(self.seq)}"))
+            await self.app.commands.execute(
+                StaffMessage(
+                    customer["platform"],
+                    thread,
+                    agent,
+                    "Hi! I'm on it — I've checked your workspace and applied a fix on our side. Can you try again?",
+                    f"staff-{next(self.seq)}",
+                )
+            )
         rng = self.rng
         if rng.random() < 0.8:
             resolve_after = timedelta(hours=rng.choice([1, 2, 4, 8, 20, 40]))
-            self.at(self.clock.now() + resolve_after,
-                    lambda: self.app.commands.execute(ResolveConversation(conv_id, agent)))
+            self.at(
+                self.clock.now() + resolve_after, lambda: self.app.commands.execute(ResolveConversation(conv_id, agent))
+            )
             if rng.random() < 0.55:
                 score = rng.choice([3, 4, 5, 5, 5]) if not wrong else rng.choice([3, 4, 4, 5])
-                self.at(self.clock.now() + resolve_after + timedelta(minutes=rng.randint(5, 300)),
-                        lambda: self._rate_resolved(conv_id, customer, score))
+                self.at(
+                    self.clock.now() + resolve_after + timedelta(minutes=rng.randint(5, 300)),
+                    lambda: self._rate_resolved(conv_id, customer, score),
+                )
 
     async def _rate_resolved(self, conv_id: str, customer: dict, score: int) -> None:
         with self.app.core.uow() as uow:
@@ -355,33 +421,65 @@ def _customers(accounts, rng: random.Random) -> list[dict]:
         platform = "slack" if account.tier in ("enterprise", "pro") or rng.random() < 0.4 else "discord"
         for n in range(3):
             name = rng.choice(names)
-            customers.append({
-                "account": account.id, "tier": account.tier, "platform": platform,
-                "workspace": (account.slack_team_ids or ("T_DEMO",))[0] if platform == "slack"
-                else (account.discord_guild_ids or ("G_DEMO",))[0],
-                "channel": f"C_{account.id}", "user": f"U_{account.id}_{n}", "name": name,
-            })
+            customers.append(
+                {
+                    "account": account.id,
+                    "tier": account.tier,
+                    "platform": platform,
+                    "workspace": (account.slack_team_ids or ("T_DEMO",))[0]
+                    if platform == "slack"
+                    else (account.discord_guild_ids or ("G_DEMO",))[0],
+                    "channel": f"C_{account.id}",
+                    "user": f"U_{account.id}_{n}",
+                    "name": name,
+                }
+            )
     for n in range(6):  # people the CRM does not know
-        customers.append({"account": None, "tier": None, "platform": "discord", "workspace": "G_COMMUNITY",
-                          "channel": "C_community", "user": f"U_anon_{n}", "name": rng.choice(names)})
+        customers.append(
+            {
+                "account": None,
+                "tier": None,
+                "platform": "discord",
+                "workspace": "G_COMMUNITY",
+                "channel": "C_community",
+                "user": f"U_anon_{n}",
+                "name": rng.choice(names),
+            }
+        )
     return customers
 
 
-async def simulate(settings: Settings, *, days: int = 14, seed: int = 7, end: datetime | None = None,
-                   per_weekday: tuple[int, int] = (18, 32), classifier=None) -> DemoSummary:
+async def simulate(
+    settings: Settings,
+    *,
+    days: int = 14,
+    seed: int = 7,
+    end: datetime | None = None,
+    per_weekday: tuple[int, int] = (18, 32),
+    classifier=None,
+) -> DemoSummary:
     """Replay example conversations over ``days`` days ending ``end`` (default now) into the database."""
     from supportbot.adapters.bootstrap import bootstrap, build_crm, build_kb
 
-    settings = settings.model_copy(update={
-        "operations": settings.operations.model_copy(update={
-            "csat_platforms": sorted({*settings.operations.csat_platforms, "slack", "discord"})}),
-    })
+    settings = settings.model_copy(
+        update={
+            "operations": settings.operations.model_copy(
+                update={"csat_platforms": sorted({*settings.operations.csat_platforms, "slack", "discord"})}
+            ),
+        }
+    )
     end = (end or datetime.now(UTC)).astimezone(UTC)
     start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     clock = SimClock(start)
     channels = (DemoChannel("slack"), DemoChannel("discord"))
-    app = bootstrap(settings, classifier=classifier or _classifier(settings), kb=build_kb(settings),
-                    crm=build_crm(settings), clock=clock, channels=channels)
+    app = bootstrap(
+        settings,
+        classifier=classifier or _classifier(settings),
+        kb=build_kb(settings),
+        crm=build_crm(settings),
+        clock=clock,
+        channels=channels,
+    )
     rng = random.Random(seed)
     sim = Simulation(app, clock, rng, end)
     accounts = await app.core.crm.list_accounts()

@@ -11,8 +11,13 @@ def slack() -> None:
 
 
 @slack.command()
-@click.option("--socket-mode/--http", "socket_mode", default=True, show_default=True,
-              help="Socket Mode (no public URL needed) or the HTTP Events API.")
+@click.option(
+    "--socket-mode/--http",
+    "socket_mode",
+    default=True,
+    show_default=True,
+    help="Socket Mode (no public URL needed) or the HTTP Events API.",
+)
 @click.option("--url", default=None, help="Public base URL of the bot in HTTP mode, e.g. https://bot.example.com")
 @click.option("--name", default="supportbot", show_default=True, help="App and bot user name.")
 def manifest(socket_mode: bool, url: str | None, name: str) -> None:

@@ -27,8 +27,13 @@ def account_from_dict(data: dict[str, Any]) -> Account:
         email_domains=tuple(d.lower() for d in data.get("email_domains") or ()),
         discord_guild_ids=tuple(str(g) for g in data.get("discord_guild_ids") or ()),
         open_tickets=tuple(
-            Ticket(id=str(t["id"]), subject=str(t.get("subject", "")), status=str(t.get("status", "open")),
-                   priority=str(t.get("priority", "normal")), opened_at=t.get("opened_at"))
+            Ticket(
+                id=str(t["id"]),
+                subject=str(t.get("subject", "")),
+                status=str(t.get("status", "open")),
+                priority=str(t.get("priority", "normal")),
+                opened_at=t.get("opened_at"),
+            )
             for t in data.get("open_tickets") or ()
         ),
     )

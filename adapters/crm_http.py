@@ -23,11 +23,19 @@ log = logging.getLogger(__name__)
 
 
 class HttpCRM(CRM):
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 5.0,
-                 max_attempts: int = 3, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 5.0,
+        max_attempts: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
-                                         transport=transport)
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
         self._max_attempts = max_attempts
 
     async def aclose(self) -> None:

@@ -54,8 +54,10 @@ def register() -> None:
     names = {name for name, _, _ in JOBS}
     jobs = [
         ("sla_sweep", _every(lambda app: app.settings.sla.sweep_seconds, lambda ops: ops.sla.sweep())),
-        ("lifecycle_sweep", _every(lambda app: app.settings.operations.lifecycle_sweep_seconds,
-                                   lambda ops: ops.lifecycle.sweep())),
+        (
+            "lifecycle_sweep",
+            _every(lambda app: app.settings.operations.lifecycle_sweep_seconds, lambda ops: ops.lifecycle.sweep()),
+        ),
         ("alerts", _every(lambda app: app.settings.operations.alerts_sweep_seconds, lambda ops: ops.alerts.check())),
         ("weekly_report", _every(lambda app: 600.0, lambda ops: ops.weekly_report())),
     ]

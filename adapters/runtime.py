@@ -91,8 +91,15 @@ def build_scheduler(app: App) -> AsyncIOScheduler:
     _load_adapter_factories()
     scheduler = AsyncIOScheduler(timezone="UTC")
     for name, seconds, factory in JOBS:
-        scheduler.add_job(factory(app), "interval", seconds=seconds, id=name, max_instances=1, coalesce=True,
-                          misfire_grace_time=max(1, int(seconds)))
+        scheduler.add_job(
+            factory(app),
+            "interval",
+            seconds=seconds,
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(seconds)),
+        )
     return scheduler
 
 

@@ -93,13 +93,16 @@ async def chat_loop(app, account_id: str | None, customer: str, lines, out: Text
         if line in ("/quit", "/exit"):
             break
         if line.startswith("/support"):
-            print(app.support.run(agent, line[len("/support"):].strip()).text, file=out)
+            print(app.support.run(agent, line[len("/support") :].strip()).text, file=out)
             continue
         if line.startswith("/"):
             command = parse_agent_command(line, agent)
             if command is None:
-                print("agent commands: /approve ID, /edit ID TEXT, /reject ID REASON, /claim ID, /resolve ID, "
-                      "/support ..., /quit", file=out)
+                print(
+                    "agent commands: /approve ID, /edit ID TEXT, /reject ID REASON, /claim ID, /resolve ID, "
+                    "/support ..., /quit",
+                    file=out,
+                )
                 continue
             try:
                 result = await app.commands.execute(command)
@@ -108,9 +111,14 @@ async def chat_loop(app, account_id: str | None, customer: str, lines, out: Text
                 print(f"   [agent] {exc}", file=out)
             continue
         message = InboundMessage(
-            platform=PLATFORM, workspace_id="local", channel_id=f"chat-{session}",
-            message_id=f"{session}-{next(counter)}", author=Author(customer, customer, Role.CUSTOMER),
-            text=line, sent_at=datetime.now(UTC), account_id=account_id,
+            platform=PLATFORM,
+            workspace_id="local",
+            channel_id=f"chat-{session}",
+            message_id=f"{session}-{next(counter)}",
+            author=Author(customer, customer, Role.CUSTOMER),
+            text=line,
+            sent_at=datetime.now(UTC),
+            account_id=account_id,
         )
         result = await app.core.handle_inbound(message)
         if result.status not in ("processed",):

@@ -48,22 +48,32 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict:
-    fake = subprocess.Popen([sys.executable, "-m", "tests.discord_bot.fake_discord"], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.discord_bot.fake_discord"], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     try:
         info = json.loads(fake.stdout.readline())  # type: ignore[union-attr]
         with tempfile.TemporaryDirectory() as tmp:
             settings = load_settings(
-                database_url=f"sqlite:///{tmp}/bench.db", kb_dir=write_kb(Path(tmp) / "kb"), crm_file=None,
-                discord_token=info["token"], discord_api_url=info["api_url"],
+                database_url=f"sqlite:///{tmp}/bench.db",
+                kb_dir=write_kb(Path(tmp) / "kb"),
+                crm_file=None,
+                discord_token=info["token"],
+                discord_api_url=info["api_url"],
                 discord_support_channels=f"{info['forum_id']},{info['text_id']}",
-                discord_triage_channel=info["triage_id"], discord_agent_role=info["agent_role"],
-                discord_manager_role=info["manager_role"], log_level="WARNING",
+                discord_triage_channel=info["triage_id"],
+                discord_agent_role=info["agent_role"],
+                discord_manager_role=info["manager_role"],
+                log_level="WARNING",
             )
             upgrade(settings.database_url)
             classifier = FakeClassifier() if args.classifier == "fake" else None
-            app = bootstrap(settings, uow=SqlUnitOfWorkFactory(settings.database_url), classifier=classifier,
-                            kb=MarkdownKnowledgeBase(settings.kb_dir))
+            app = bootstrap(
+                settings,
+                uow=SqlUnitOfWorkFactory(settings.database_url),
+                classifier=classifier,
+                kb=MarkdownKnowledgeBase(settings.kb_dir),
+            )
             service = DiscordService(app, ready_timeout=30, guild_ready_timeout=0.1)
             await service.start()
             try:
@@ -83,9 +93,10 @@ async def drive(info: dict, args: argparse.Namespace, service: DiscordService) -
         batch = 1 if args.rate else args.messages
         for first in range(0, args.messages, batch):
             contents = [QUESTION.format(n=n) for n in range(first, min(first + batch, args.messages))]
-            async with http.post(control + "customer_messages",
-                                 json={"contents": contents, "channel_id": info["text_id"],
-                                       "distinct_authors": True}) as response:
+            async with http.post(
+                control + "customer_messages",
+                json={"contents": contents, "channel_id": info["text_id"], "distinct_authors": True},
+            ) as response:
                 ids += (await response.json())["ids"]
             if args.rate:
                 await asyncio.sleep(max(0.0, started + len(ids) / args.rate - time.monotonic()))
@@ -106,10 +117,14 @@ async def drive(info: dict, args: argparse.Namespace, service: DiscordService) -
         elapsed = time.monotonic() - started
     values = list(latencies.values())
     return {
-        "benchmark": "discord_load", "messages": len(ids), "replied": len(values),
-        "without_customer_reply": len(ids) - len(values), "rate": args.rate or "burst",
+        "benchmark": "discord_load",
+        "messages": len(ids),
+        "replied": len(values),
+        "without_customer_reply": len(ids) - len(values),
+        "rate": args.rate or "burst",
         "classifier": args.classifier,
-        "throughput_msg_per_s": round(len(values) / max(max(values, default=0.0), 1e-9), 1) if not args.rate
+        "throughput_msg_per_s": round(len(values) / max(max(values, default=0.0), 1e-9), 1)
+        if not args.rate
         else round(len(values) / elapsed, 1),
         "p50_ms": round(statistics.median(values) * 1000, 1) if values else None,
         "p99_ms": round(percentile(values, 99) * 1000, 1) if values else None,
@@ -125,24 +140,29 @@ def settled(service: DiscordService, expected: int) -> bool:
     with service.app.uow() as uow:
         customer = [m for m in uow.messages.list() if m.kind is MessageKind.CUSTOMER]
         pending = [o for o in uow.outbox.list() if o.status is OutboxStatus.PENDING]
-    return len(customer) >= expected and not pending and all(m.state is not MessageState.RECEIVED
-                                                               for m in customer)
+    return len(customer) >= expected and not pending and all(m.state is not MessageState.RECEIVED for m in customer)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--rate", type=float, default=0.0, help="questions per second; 0 sends all at once")
-    parser.add_argument("--classifier", choices=("fake", "real"), default="fake",
-                        help="fake: keyword classifier (isolates the adapter); real: the bundled model")
+    parser.add_argument(
+        "--classifier",
+        choices=("fake", "real"),
+        default="fake",
+        help="fake: keyword classifier (isolates the adapter); real: the bundled model",
+    )
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     result = asyncio.run(run(args))
-    print(f"{result['replied']}/{result['messages']} questions got a reply in their thread ({result['rate']}; "
-          f"{result['without_customer_reply']} drafted for review): "
-          f"throughput {result['throughput_msg_per_s']} msg/s, event-to-reply p50 {result['p50_ms']} ms, "
-          f"p99 {result['p99_ms']} ms, max {result['max_ms']} ms")
+    print(
+        f"{result['replied']}/{result['messages']} questions got a reply in their thread ({result['rate']}; "
+        f"{result['without_customer_reply']} drafted for review): "
+        f"throughput {result['throughput_msg_per_s']} msg/s, event-to-reply p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms, max {result['max_ms']} ms"
+    )
     print(json.dumps(result))
 
 

@@ -35,8 +35,13 @@ async def run(rows: list[dict[str, str]], account: str | None) -> dict[str, obje
     latencies: list[float] = []
     for i, row in enumerate(rows):
         message = InboundMessage(
-            platform="bench", workspace_id="local", channel_id=f"c{i}", message_id=f"m{i}",
-            author=Author(f"u{i}", "Customer", Role.CUSTOMER), text=row["text"], sent_at=datetime.now(UTC),
+            platform="bench",
+            workspace_id="local",
+            channel_id=f"c{i}",
+            message_id=f"m{i}",
+            author=Author(f"u{i}", "Customer", Role.CUSTOMER),
+            text=row["text"],
+            sent_at=datetime.now(UTC),
             account_id=account,
         )
         started = time.perf_counter()
@@ -79,8 +84,10 @@ def main() -> None:
     report = asyncio.run(run(rows, args.account or None))
     print(f"held-out messages:       {report['messages']} (account {report['account']})")
     print(f"answered automatically:  {report['answered']} ({report['answer_rate']:.1%})")
-    print(f"answer precision:        {report['answer_precision']} ({report['wrong_answers']} about the wrong intent, "
-          f"{report['out_of_scope_answered']} out of scope)")
+    print(
+        f"answer precision:        {report['answer_precision']} ({report['wrong_answers']} about the wrong intent, "
+        f"{report['out_of_scope_answered']} out of scope)"
+    )
     print(f"actions:                 {report['actions']}")
     print(f"rules:                   {report['rules']}")
     print(f"latency per message:     p50 {report['latency_ms_p50']} ms, p99 {report['latency_ms_p99']} ms")

@@ -27,8 +27,12 @@ from typing import Any
 
 SECRET = "bench-signing-secret"
 CHANNEL, TRIAGE, TEAM = "C_SHARED", "C_TRIAGE", "TSMALL"
-QUESTIONS = ["How do I download my invoice?", "How do I download an invoice PDF?",
-             "How do I reset my password?", "I forgot my password, how do I reset it?"]
+QUESTIONS = [
+    "How do I download my invoice?",
+    "How do I download an invoice PDF?",
+    "How do I reset my password?",
+    "I forgot my password, how do I reset it?",
+]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,20 +71,37 @@ def run_load(url: str, events: int, rate: float, users: int, concurrency: int, o
         sem = asyncio.Semaphore(concurrency)
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector) as session:
+
             async def one(i: int) -> None:
                 nonlocal errors
                 ts = f"{1764147600 + i // 1000}.{i % 1000:06d}"
-                body = json.dumps({
-                    "token": "x", "team_id": "T_OURS", "api_app_id": "A_APP", "type": "event_callback",
-                    "event_id": f"Ev{i:08d}", "event_time": int(time.time()),
-                    "event": {"type": "message", "channel": CHANNEL, "user": f"U_C{i % users:04d}",
-                              "text": QUESTIONS[i % len(QUESTIONS)], "ts": ts, "event_ts": ts,
-                              "channel_type": "channel", "user_team": TEAM},
-                })
+                body = json.dumps(
+                    {
+                        "token": "x",
+                        "team_id": "T_OURS",
+                        "api_app_id": "A_APP",
+                        "type": "event_callback",
+                        "event_id": f"Ev{i:08d}",
+                        "event_time": int(time.time()),
+                        "event": {
+                            "type": "message",
+                            "channel": CHANNEL,
+                            "user": f"U_C{i % users:04d}",
+                            "text": QUESTIONS[i % len(QUESTIONS)],
+                            "ts": ts,
+                            "event_ts": ts,
+                            "channel_type": "channel",
+                            "user_team": TEAM,
+                        },
+                    }
+                )
                 stamp = str(int(time.time()))
                 sig = hmac.new(SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
-                headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": stamp,
-                           "X-Slack-Signature": f"v0={sig}"}
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Slack-Request-Timestamp": stamp,
+                    "X-Slack-Signature": f"v0={sig}",
+                }
                 async with sem:
                     start = time.time()
                     sent_at[ts] = start
@@ -118,8 +139,13 @@ async def run_bot(args: argparse.Namespace, api_url: str, workdir: Path) -> dict
     from supportbot.bot.settings import load_settings
 
     settings = load_settings(
-        database_url=f"sqlite:///{workdir / 'bench.db'}", slack_bot_token="xoxb-bench", slack_signing_secret=SECRET,
-        slack_api_url=api_url, slack_triage_channel=TRIAGE, http_host="127.0.0.1", grouping_window_minutes=0,
+        database_url=f"sqlite:///{workdir / 'bench.db'}",
+        slack_bot_token="xoxb-bench",
+        slack_signing_secret=SECRET,
+        slack_api_url=api_url,
+        slack_triage_channel=TRIAGE,
+        http_host="127.0.0.1",
+        grouping_window_minutes=0,
         log_level="WARNING",
     )
     try:
@@ -160,10 +186,15 @@ async def run_bot(args: argparse.Namespace, api_url: str, workdir: Path) -> dict
     last_reply = max(replies.values()) if replies else first_send
     acks = load["acks"]
     return {
-        "events": args.events, "target_rate": args.rate, "classifier": classifier_name,
-        "http_errors": load["errors"], "replies": len(latencies),
-        "ack_p50_ms": round(statistics.median(acks) * 1000, 2), "ack_p90_ms": round(percentile(acks, 90) * 1000, 2),
-        "ack_p99_ms": round(percentile(acks, 99) * 1000, 2), "ack_max_ms": round(max(acks) * 1000, 2),
+        "events": args.events,
+        "target_rate": args.rate,
+        "classifier": classifier_name,
+        "http_errors": load["errors"],
+        "replies": len(latencies),
+        "ack_p50_ms": round(statistics.median(acks) * 1000, 2),
+        "ack_p90_ms": round(percentile(acks, 90) * 1000, 2),
+        "ack_p99_ms": round(percentile(acks, 99) * 1000, 2),
+        "ack_max_ms": round(max(acks) * 1000, 2),
         "reply_p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "reply_p99_ms": round(percentile(latencies, 99) * 1000, 2) if latencies else None,
         "send_seconds": round(load["send_seconds"], 2),
@@ -201,13 +232,19 @@ def main() -> None:
         fake.terminate()
         fake.join(5)
     print(f"classifier:          {result['classifier']}")
-    print(f"events:              {result['events']} offered at {result['target_rate']:g}/s "
-          f"({result['http_errors']} HTTP errors, {result['replies']} replies)")
-    print(f"ack latency:         p50 {result['ack_p50_ms']} ms, p90 {result['ack_p90_ms']} ms, "
-          f"p99 {result['ack_p99_ms']} ms, max {result['ack_max_ms']} ms")
+    print(
+        f"events:              {result['events']} offered at {result['target_rate']:g}/s "
+        f"({result['http_errors']} HTTP errors, {result['replies']} replies)"
+    )
+    print(
+        f"ack latency:         p50 {result['ack_p50_ms']} ms, p90 {result['ack_p90_ms']} ms, "
+        f"p99 {result['ack_p99_ms']} ms, max {result['ack_max_ms']} ms"
+    )
     print(f"event-to-reply:      p50 {result['reply_p50_ms']} ms, p99 {result['reply_p99_ms']} ms")
-    print(f"throughput:          {result['ack_throughput_per_s']} events/s acked, "
-          f"{result['sustained_throughput_per_s']} events/s answered end to end")
+    print(
+        f"throughput:          {result['ack_throughput_per_s']} events/s acked, "
+        f"{result['sustained_throughput_per_s']} events/s answered end to end"
+    )
     print(json.dumps(result))
     sys.exit(0 if result["http_errors"] == 0 and result["replies"] == result["events"] else 1)
 

@@ -38,8 +38,14 @@ QUESTIONS = (
 async def send(app, n: int, wall: list[float], cpu: list[float]) -> None:
     for i in range(n):
         message = InboundMessage(
-            "bench", "local", f"c{time.time_ns()}", f"m{time.time_ns()}", Author(f"u{i}", "u", Role.CUSTOMER),
-            QUESTIONS[i % len(QUESTIONS)], datetime.now(UTC), account_id="acc_demo",
+            "bench",
+            "local",
+            f"c{time.time_ns()}",
+            f"m{time.time_ns()}",
+            Author(f"u{i}", "u", Role.CUSTOMER),
+            QUESTIONS[i % len(QUESTIONS)],
+            datetime.now(UTC),
+            account_id="acc_demo",
         )
         t, c = time.perf_counter(), time.thread_time()
         await app.core.handle_inbound(message)
@@ -55,13 +61,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.url.startswith("sqlite:////"):
         for suffix in ("", "-wal", "-shm"):
-            Path(args.url[len("sqlite:///"):] + suffix).unlink(missing_ok=True)
+            Path(args.url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
 
     app = bootstrap(load_settings(database_url=args.url))
     app.core.register_channel(FakeChannel("bench"))
     statements = [0]
-    sa.event.listen(app.uow.engine, "before_cursor_execute",
-                    lambda *a: statements.__setitem__(0, statements[0] + 1))
+    sa.event.listen(app.uow.engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1))
     asyncio.run(send(app, 20, [], []))  # warm up caches
 
     walls, cpus, per_message = [], [], 0.0
@@ -73,14 +78,24 @@ def main() -> None:
         per_message = (statements[0] - before) / args.n
         walls.append(statistics.median(wall))
         cpus.append(statistics.median(cpu))
-        print(f"run {run + 1}: median {walls[-1] * 1000:.2f} ms wall, {cpus[-1] * 1000:.2f} ms cpu, "
-              f"{1 / walls[-1]:.1f} msgs/s, {per_message:.1f} statements/message")
+        print(
+            f"run {run + 1}: median {walls[-1] * 1000:.2f} ms wall, {cpus[-1] * 1000:.2f} ms cpu, "
+            f"{1 / walls[-1]:.1f} msgs/s, {per_message:.1f} statements/message"
+        )
     wall_ms = statistics.median(walls) * 1000
-    print(json.dumps({
-        "url": app.uow.engine.url.render_as_string(hide_password=True), "n": args.n, "runs": args.runs,
-        "median_ms": round(wall_ms, 2), "cpu_median_ms": round(statistics.median(cpus) * 1000, 2),
-        "msgs_per_s": round(1000 / wall_ms, 1), "statements_per_message": per_message,
-    }))
+    print(
+        json.dumps(
+            {
+                "url": app.uow.engine.url.render_as_string(hide_password=True),
+                "n": args.n,
+                "runs": args.runs,
+                "median_ms": round(wall_ms, 2),
+                "cpu_median_ms": round(statistics.median(cpus) * 1000, 2),
+                "msgs_per_s": round(1000 / wall_ms, 1),
+                "statements_per_message": per_message,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

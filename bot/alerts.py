@@ -59,23 +59,38 @@ def evaluate(uow: UnitOfWork, now: datetime, settings: OperationsSettings) -> li
     readings = []
     if week.csat_auto is not None and week.csat_auto_responses >= settings.alert_min_ratings:
         yellow, red = settings.alert_auto_csat
-        readings.append(Reading(
-            "csat_auto", _level_below(week.csat_auto, yellow, red), week.csat_auto,
-            f"CSAT on automatic answers is {week.csat_auto:.0%} over the last 7 days "
-            f"({week.csat_auto_responses} ratings; yellow below {yellow:.0%}, red below {red:.0%})."))
+        readings.append(
+            Reading(
+                "csat_auto",
+                _level_below(week.csat_auto, yellow, red),
+                week.csat_auto,
+                f"CSAT on automatic answers is {week.csat_auto:.0%} over the last 7 days "
+                f"({week.csat_auto_responses} ratings; yellow below {yellow:.0%}, red below {red:.0%}).",
+            )
+        )
     if week.automated_resolution_rate is not None and before.automated_resolution_rate is not None:
         drop = before.automated_resolution_rate - week.automated_resolution_rate
         yellow, red = settings.alert_automation_drop
-        readings.append(Reading(
-            "automation_drop", _level_above(drop, yellow, red), drop,
-            f"Automated resolution is {week.automated_resolution_rate:.0%} this week against "
-            f"{before.automated_resolution_rate:.0%} the week before ({-drop * 100:+.0f} pts)."))
+        readings.append(
+            Reading(
+                "automation_drop",
+                _level_above(drop, yellow, red),
+                drop,
+                f"Automated resolution is {week.automated_resolution_rate:.0%} this week against "
+                f"{before.automated_resolution_rate:.0%} the week before ({-drop * 100:+.0f} pts).",
+            )
+        )
     breaches = len(uow.sla_events.list(since=now - timedelta(hours=24), kinds=list(BREACH_KINDS)))
     yellow_n, red_n = settings.alert_sla_breaches
-    readings.append(Reading(
-        "sla_breaches", _level_above(breaches, yellow_n, red_n), float(breaches),
-        f"{breaches} SLA breach{'es' if breaches != 1 else ''} in the last 24 h "
-        f"(yellow from {yellow_n}, red from {red_n})."))
+    readings.append(
+        Reading(
+            "sla_breaches",
+            _level_above(breaches, yellow_n, red_n),
+            float(breaches),
+            f"{breaches} SLA breach{'es' if breaches != 1 else ''} in the last 24 h "
+            f"(yellow from {yellow_n}, red from {red_n}).",
+        )
+    )
     return readings
 
 
@@ -108,23 +123,44 @@ class AlertMonitor:
             if state.get("level") == reading.level:
                 return False
             anchor = datetime.fromisoformat(state["since"]) if state.get("since") else EPOCH
-            claim = SlaEvent(new_id("sla"), f"alert:{reading.name}", f"alert_{reading.level}", anchor, now,
-                             {"from": state.get("level"), "value": reading.value})
+            claim = SlaEvent(
+                new_id("sla"),
+                f"alert:{reading.name}",
+                f"alert_{reading.level}",
+                anchor,
+                now,
+                {"from": state.get("level"), "value": reading.value},
+            )
             if not uow.sla_events.claim(claim):
                 return False
             uow.settings.set(key, {"level": reading.level, "since": now.isoformat(), "value": reading.value})
             previous = state.get("level", GREEN)
             verb = "recovered" if reading.level == GREEN else "is now"
-            text = (f"{ICON[reading.level]} Alert {reading.name.replace('_', ' ')} {verb} {reading.level.upper()} "
-                    f"(was {previous}). {reading.text}")
+            text = (
+                f"{ICON[reading.level]} Alert {reading.name.replace('_', ' ')} {verb} {reading.level.upper()} "
+                f"(was {previous}). {reading.text}"
+            )
             for platform in self.platforms():
-                self.core.queue(uow, None, Audience.MANAGERS, OutboundKind.REPORT, text,
-                                f"alert:{reading.name}:{reading.level}:{now.isoformat()}:{platform}",
-                                {"alert": {"name": reading.name, "level": reading.level, "previous": previous,
-                                           "value": reading.value}}, platform=platform)
+                self.core.queue(
+                    uow,
+                    None,
+                    Audience.MANAGERS,
+                    OutboundKind.REPORT,
+                    text,
+                    f"alert:{reading.name}:{reading.level}:{now.isoformat()}:{platform}",
+                    {
+                        "alert": {
+                            "name": reading.name,
+                            "level": reading.level,
+                            "previous": previous,
+                            "value": reading.value,
+                        }
+                    },
+                    platform=platform,
+                )
             uow.commit()
             return True
 
 
 def current_levels(uow: UnitOfWork) -> dict[str, str]:
-    return {k[len(KEY_PREFIX):]: (v or {}).get("level", GREEN) for k, v in uow.settings.items(KEY_PREFIX).items()}
+    return {k[len(KEY_PREFIX) :]: (v or {}).get("level", GREEN) for k, v in uow.settings.items(KEY_PREFIX).items()}

@@ -102,8 +102,14 @@ class StaffMessage:
 
 
 Command = (
-    ApproveDraft | EditDraft | RejectDraft | ClaimHandoff | ResolveHandoff | ResolveConversation
-    | RelabelIntent | StaffMessage
+    ApproveDraft
+    | EditDraft
+    | RejectDraft
+    | ClaimHandoff
+    | ResolveHandoff
+    | ResolveConversation
+    | RelabelIntent
+    | StaffMessage
 )
 
 
@@ -145,9 +151,13 @@ class AgentCommands:
         """Run a command; NotAuthorized, NotFound, Conflict, InvalidInput propagate to the adapter."""
         require_staff(command.actor)
         handler = {
-            ApproveDraft: self._approve, EditDraft: self._edit, RejectDraft: self._reject,
-            ClaimHandoff: self._claim, ResolveHandoff: self._resolve_handoff,
-            ResolveConversation: self._resolve_conversation, RelabelIntent: self._relabel,
+            ApproveDraft: self._approve,
+            EditDraft: self._edit,
+            RejectDraft: self._reject,
+            ClaimHandoff: self._claim,
+            ResolveHandoff: self._resolve_handoff,
+            ResolveConversation: self._resolve_conversation,
+            RelabelIntent: self._relabel,
             StaffMessage: self._staff_message,
         }[type(command)]
         result = handler(command)
@@ -175,14 +185,33 @@ class AgentCommands:
             uow.drafts.save(draft)
             action = "edit_draft" if changed else "approve_draft"
             detail = {"edit_distance": edit_distance_ratio(draft.text, text)} if changed else {}
-            uow.actions.add(AgentActionRecord(new_id("act"), actor.user_id, actor.role, action, now,
-                                              conv.id, draft.id, detail))
-            core.queue(uow, conv, Audience.CUSTOMER, OutboundKind.AGENT_REPLY, text, f"draft-send:{draft.id}",
-                       {"citations": [c.__dict__ for c in draft.citations], "agent_id": actor.user_id,
-                        "agent_name": actor.name, "draft_id": draft.id})
+            uow.actions.add(
+                AgentActionRecord(new_id("act"), actor.user_id, actor.role, action, now, conv.id, draft.id, detail)
+            )
+            core.queue(
+                uow,
+                conv,
+                Audience.CUSTOMER,
+                OutboundKind.AGENT_REPLY,
+                text,
+                f"draft-send:{draft.id}",
+                {
+                    "citations": [c.__dict__ for c in draft.citations],
+                    "agent_id": actor.user_id,
+                    "agent_name": actor.name,
+                    "draft_id": draft.id,
+                },
+            )
             verb = "Edited and sent" if changed else "Approved and sent"
-            core.queue(uow, conv, Audience.STAFF, OutboundKind.NOTICE, f"{verb} by {actor.name}.",
-                       f"draft-notice:{draft.id}", {"draft_id": draft.id, "status": draft.status.value})
+            core.queue(
+                uow,
+                conv,
+                Audience.STAFF,
+                OutboundKind.NOTICE,
+                f"{verb} by {actor.name}.",
+                f"draft-notice:{draft.id}",
+                {"draft_id": draft.id, "status": draft.status.value},
+            )
             conv.status, conv.updated_at = ConversationStatus.WAITING_ON_CUSTOMER, now
             conv.assignee_id = conv.assignee_id or actor.user_id
             uow.conversations.save(conv)
@@ -202,19 +231,33 @@ class AgentCommands:
             draft.status, draft.decided_by, draft.decided_at = DraftStatus.REJECTED, cmd.actor.user_id, now
             draft.reject_reason, draft.corrected_intent = reason, cmd.corrected_intent
             uow.drafts.save(draft)
-            uow.actions.add(AgentActionRecord(
-                new_id("act"), cmd.actor.user_id, cmd.actor.role, "reject_draft", now, conv.id, draft.id,
-                {"reason": reason, "corrected_intent": cmd.corrected_intent, "predicted_intent": conv.intent},
-            ))
+            uow.actions.add(
+                AgentActionRecord(
+                    new_id("act"),
+                    cmd.actor.user_id,
+                    cmd.actor.role,
+                    "reject_draft",
+                    now,
+                    conv.id,
+                    draft.id,
+                    {"reason": reason, "corrected_intent": cmd.corrected_intent, "predicted_intent": conv.intent},
+                )
+            )
             if cmd.corrected_intent:
                 self._record_relabel(uow, conv, cmd.actor, cmd.corrected_intent)
             # The customer still needs an answer: the rejecting agent owns it now.
             conv.bot_handled, conv.assignee_id, conv.updated_at = False, cmd.actor.user_id, now
             uow.conversations.save(conv)
-            core.queue(uow, conv, Audience.STAFF, OutboundKind.NOTICE,
-                       f"Draft rejected by {cmd.actor.name}: {reason}. {cmd.actor.name} now owns this conversation; "
-                       "reply in this thread to answer the customer.",
-                       f"draft-notice:{draft.id}", {"draft_id": draft.id, "status": "rejected"})
+            core.queue(
+                uow,
+                conv,
+                Audience.STAFF,
+                OutboundKind.NOTICE,
+                f"Draft rejected by {cmd.actor.name}: {reason}. {cmd.actor.name} now owns this conversation; "
+                "reply in this thread to answer the customer.",
+                f"draft-notice:{draft.id}",
+                {"draft_id": draft.id, "status": "rejected"},
+            )
             uow.commit()
         return CommandResult(True, "Draft rejected; reply in the thread to answer the customer.", conv.id)
 
@@ -236,13 +279,24 @@ class AgentCommands:
             if conv is not None:
                 conv.assignee_id, conv.updated_at = cmd.actor.user_id, now
                 uow.conversations.save(conv)
-                core.queue(uow, conv, Audience.STAFF, OutboundKind.NOTICE, f"Claimed by {cmd.actor.name}.",
-                           f"claim:{handoff.id}:{cmd.actor.user_id}", {"handoff_id": handoff.id})
-            uow.actions.add(AgentActionRecord(new_id("act"), cmd.actor.user_id, cmd.actor.role, "claim", now,
-                                              handoff.conversation_id, handoff.id))
+                core.queue(
+                    uow,
+                    conv,
+                    Audience.STAFF,
+                    OutboundKind.NOTICE,
+                    f"Claimed by {cmd.actor.name}.",
+                    f"claim:{handoff.id}:{cmd.actor.user_id}",
+                    {"handoff_id": handoff.id},
+                )
+            uow.actions.add(
+                AgentActionRecord(
+                    new_id("act"), cmd.actor.user_id, cmd.actor.role, "claim", now, handoff.conversation_id, handoff.id
+                )
+            )
             uow.commit()
-        return CommandResult(True, "Claimed. Reply in the mirror thread to answer the customer.",
-                             handoff.conversation_id)
+        return CommandResult(
+            True, "Claimed. Reply in the mirror thread to answer the customer.", handoff.conversation_id
+        )
 
     def _resolve_handoff(self, cmd: ResolveHandoff) -> CommandResult:
         with self.core.uow() as uow:
@@ -261,21 +315,36 @@ class AgentCommands:
             if conv.status is ConversationStatus.RESOLVED:
                 raise Conflict("this conversation is already resolved")
             now = core.clock.now()
-            for handoff in uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED],
-                                             conversation_id=conv.id):
+            for handoff in uow.handoffs.list(
+                statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id
+            ):
                 handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED, now
                 handoff.claimed_by = handoff.claimed_by or cmd.actor.user_id
                 uow.handoffs.save(handoff)
             conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.RESOLVED, now, now
             uow.conversations.save(conv)
-            uow.actions.add(AgentActionRecord(new_id("act"), cmd.actor.user_id, cmd.actor.role, "resolve", now,
-                                              conv.id, conv.id))
+            uow.actions.add(
+                AgentActionRecord(new_id("act"), cmd.actor.user_id, cmd.actor.role, "resolve", now, conv.id, conv.id)
+            )
             stamp = now.isoformat()
-            core.queue(uow, conv, Audience.CUSTOMER, OutboundKind.REACTION, "white_check_mark",
-                       f"resolved-reaction:{conv.id}:{stamp}",
-                       {"emoji": "white_check_mark", "message_external_id": conv.thread_id})
-            core.queue(uow, conv, Audience.STAFF, OutboundKind.NOTICE, f"Resolved by {cmd.actor.name}.",
-                       f"resolved:{conv.id}:{stamp}", {})
+            core.queue(
+                uow,
+                conv,
+                Audience.CUSTOMER,
+                OutboundKind.REACTION,
+                "white_check_mark",
+                f"resolved-reaction:{conv.id}:{stamp}",
+                {"emoji": "white_check_mark", "message_external_id": conv.thread_id},
+            )
+            core.queue(
+                uow,
+                conv,
+                Audience.STAFF,
+                OutboundKind.NOTICE,
+                f"Resolved by {cmd.actor.name}.",
+                f"resolved:{conv.id}:{stamp}",
+                {},
+            )
             for hook in core.hooks:
                 on_resolved = getattr(hook, "on_resolved", None)
                 if on_resolved is not None:
@@ -298,10 +367,18 @@ class AgentCommands:
     def _record_relabel(self, uow, conv, actor: Actor, intent: str) -> None:
         now = self.core.clock.now()
         first = next((m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.CUSTOMER), None)
-        uow.actions.add(AgentActionRecord(
-            new_id("act"), actor.user_id, actor.role, "relabel", now, conv.id, conv.id,
-            {"predicted_intent": conv.intent, "intent": intent, "text": first.text if first else ""},
-        ))
+        uow.actions.add(
+            AgentActionRecord(
+                new_id("act"),
+                actor.user_id,
+                actor.role,
+                "relabel",
+                now,
+                conv.id,
+                conv.id,
+                {"predicted_intent": conv.intent, "intent": intent, "text": first.text if first else ""},
+            )
+        )
         conv.intent = intent
         uow.conversations.save(conv)
 
@@ -316,12 +393,20 @@ class AgentCommands:
                 raise NotFound("this thread is not the mirror of a conversation")
             now = core.clock.now()
             stored = StoredMessage(
-                id=new_id("msg"), platform=cmd.platform, workspace_id=conv.workspace_id,
-                channel_id=f"staff:{cmd.staff_thread_id}", external_id=cmd.external_id, conversation_id=conv.id,
-                author_id=cmd.actor.user_id, author_name=cmd.actor.name, role=cmd.actor.role,
+                id=new_id("msg"),
+                platform=cmd.platform,
+                workspace_id=conv.workspace_id,
+                channel_id=f"staff:{cmd.staff_thread_id}",
+                external_id=cmd.external_id,
+                conversation_id=conv.id,
+                author_id=cmd.actor.user_id,
+                author_name=cmd.actor.name,
+                role=cmd.actor.role,
                 kind=MessageKind.INTERNAL_NOTE if is_note else MessageKind.AGENT_REPLY,
-                text=text[len(marker):].strip() if is_note else text, created_at=now,
-                state=MessageState.PROCESSED, thread_id=cmd.staff_thread_id,
+                text=text[len(marker) :].strip() if is_note else text,
+                created_at=now,
+                state=MessageState.PROCESSED,
+                thread_id=cmd.staff_thread_id,
             )
             try:
                 uow.messages.add(stored)
@@ -330,8 +415,15 @@ class AgentCommands:
             if is_note:
                 uow.commit()
                 return CommandResult(True, "Internal note saved (not sent to the customer).", conv.id)
-            core.queue(uow, conv, Audience.CUSTOMER, OutboundKind.AGENT_REPLY, text, f"relay-agent:{stored.id}",
-                       {"agent_id": cmd.actor.user_id, "agent_name": cmd.actor.name})
+            core.queue(
+                uow,
+                conv,
+                Audience.CUSTOMER,
+                OutboundKind.AGENT_REPLY,
+                text,
+                f"relay-agent:{stored.id}",
+                {"agent_id": cmd.actor.user_id, "agent_name": cmd.actor.name},
+            )
             conv.bot_handled, conv.updated_at = False, now
             conv.assignee_id = conv.assignee_id or cmd.actor.user_id
             conv.status = ConversationStatus.WAITING_ON_CUSTOMER
@@ -341,7 +433,17 @@ class AgentCommands:
 
 
 __all__ = [
-    "Actor", "AgentCommands", "ApproveDraft", "ClaimHandoff", "Command", "CommandResult", "EditDraft",
-    "RejectDraft", "RelabelIntent", "ResolveConversation", "ResolveHandoff", "StaffMessage",
+    "Actor",
+    "AgentCommands",
+    "ApproveDraft",
+    "ClaimHandoff",
+    "Command",
+    "CommandResult",
+    "EditDraft",
+    "RejectDraft",
+    "RelabelIntent",
+    "ResolveConversation",
+    "ResolveHandoff",
+    "StaffMessage",
     "edit_distance_ratio",
 ]

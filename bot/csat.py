@@ -30,8 +30,9 @@ from supportbot.bot.domain import (
 from supportbot.bot.errors import InvalidInput
 from supportbot.bot.ports import UnitOfWork
 
-PROMPT = ("How did we do? Reply with a number from 1 (poor) to 5 (great), or 👍 / 👎. "
-          "It takes a second and helps us improve.")
+PROMPT = (
+    "How did we do? Reply with a number from 1 (poor) to 5 (great), or 👍 / 👎. It takes a second and helps us improve."
+)
 OPTIONS = [
     {"label": "👍", "value": "up", "positive": True, "score": 5},
     {"label": "👎", "value": "down", "positive": False, "score": 1},
@@ -85,8 +86,15 @@ class CsatHooks:
     def on_resolved(self, uow: UnitOfWork, conv: Conversation) -> None:
         if conv.platform not in self.platforms:
             return
-        self.core.queue(uow, conv, Audience.CUSTOMER, OutboundKind.SYSTEM, PROMPT, dedupe_key(conv.id),
-                        {"csat": True, "conversation_id": conv.id, "options": OPTIONS})
+        self.core.queue(
+            uow,
+            conv,
+            Audience.CUSTOMER,
+            OutboundKind.SYSTEM,
+            PROMPT,
+            dedupe_key(conv.id),
+            {"csat": True, "conversation_id": conv.id, "options": OPTIONS},
+        )
 
     async def intercept_inbound(self, core, conv: Conversation, stored: StoredMessage, msg: InboundMessage):
         rating = parse_rating(msg.text)
@@ -96,8 +104,14 @@ class CsatHooks:
             if not was_asked(uow, conv.id) or has_rating(uow, conv.id):
                 return None
         try:
-            result = await core.record_feedback(conv.id, positive=rating.positive, user_id=msg.author.user_id,
-                                                score=rating.score, comment="typed reply", dispatch=False)
+            result = await core.record_feedback(
+                conv.id,
+                positive=rating.positive,
+                user_id=msg.author.user_id,
+                score=rating.score,
+                comment="typed reply",
+                dispatch=False,
+            )
         except InvalidInput:
             return None
         with core.uow() as uow:

@@ -41,10 +41,61 @@ _INDEX_FORMAT = 1
 # Words that carry no meaning for retrieval in support questions.
 _STOP_WORDS = frozenset(
     {
-        "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for", "from",
-        "have", "how", "i", "i'm", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "please",
-        "so", "that", "the", "their", "them", "there", "this", "to", "us", "was", "we", "what", "when",
-        "where", "which", "why", "will", "with", "would", "you", "your", "hi", "hello", "hey", "thanks",
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "have",
+        "how",
+        "i",
+        "i'm",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "please",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "there",
+        "this",
+        "to",
+        "us",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "hi",
+        "hello",
+        "hey",
+        "thanks",
         "team",
     }
 )
@@ -71,7 +122,7 @@ def parse_article(path: Path) -> Article:
         title=meta["title"].strip("'\""),
         url=meta.get("url", "").strip("'\""),
         intents=intents,
-        body=_HTML_COMMENT.sub("", text[match.end():]).strip(),
+        body=_HTML_COMMENT.sub("", text[match.end() :]).strip(),
     )
 
 
@@ -214,8 +265,11 @@ class MarkdownKnowledgeBase(KnowledgeBase):
             entries[stem] = {
                 "sha256": f.sha256,
                 "article": {
-                    "id": f.article.id, "title": f.article.title, "url": f.article.url,
-                    "intents": list(f.article.intents), "body": f.article.body,
+                    "id": f.article.id,
+                    "title": f.article.title,
+                    "url": f.article.url,
+                    "intents": list(f.article.intents),
+                    "body": f.article.body,
                 },
                 "passages": f.passages,
                 "counts": [coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), list(coo.shape)],
@@ -273,7 +327,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
                 break
             f = files[i]
             start = self._section_start[i] + 1  # skip the heading row
-            passage_scores = sections[start:start + len(f.passages)]
+            passage_scores = sections[start : start + len(f.passages)]
             hits.append(ArticleHit(f.article, float(min(1.0, similarity[i])), self._best_passage(f, passage_scores)))
         return hits
 

@@ -39,8 +39,10 @@ from supportbot.bot.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-NUDGE_TEXT = ("Just checking in: do you still need help with this? Reply here and we'll pick it up; "
-              "otherwise we'll close this conversation soon.")
+NUDGE_TEXT = (
+    "Just checking in: do you still need help with this? Reply here and we'll pick it up; "
+    "otherwise we'll close this conversation soon."
+)
 AUTO_RESOLVED_NOTICE = "Resolved automatically after {hours:g} h without a reply from the customer."
 BOT_ACTOR = "supportbot"
 
@@ -96,8 +98,17 @@ def last_reply_after_customer(uow: UnitOfWork, conv: Conversation) -> datetime |
     return last_reply
 
 
-def resolve(core, uow: UnitOfWork, conv: Conversation, now: datetime, *, actor_id: str, actor_role: Role,
-            action: str, notice: str) -> None:
+def resolve(
+    core,
+    uow: UnitOfWork,
+    conv: Conversation,
+    now: datetime,
+    *,
+    actor_id: str,
+    actor_role: Role,
+    action: str,
+    notice: str,
+) -> None:
     """Resolve ``conv`` in the caller's transaction and run the on_resolved hooks (CSAT)."""
     for handoff in uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id):
         handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED, now
@@ -120,7 +131,8 @@ class LifecycleSweeper:
         now = self.core.clock.now()
         with self.core.uow() as uow:  # one read-only pass finds the candidates
             waiting = [
-                conv for conv in uow.conversations.list(statuses=[ConversationStatus.WAITING_ON_CUSTOMER])
+                conv
+                for conv in uow.conversations.list(statuses=[ConversationStatus.WAITING_ON_CUSTOMER])
                 if (replied := last_reply_after_customer(uow, conv)) is not None and now - replied >= self.after / 2
             ]
         nudged = resolved = 0
@@ -151,15 +163,30 @@ class LifecycleSweeper:
                 if not uow.sla_events.claim(SlaEvent(new_id("sla"), conv.id, "auto_resolve", replied_at, now, {})):
                     return None
                 hours = self.after.total_seconds() / 3600
-                resolve(self.core, uow, conv, now, actor_id=BOT_ACTOR, actor_role=Role.BOT, action="auto_resolve",
-                        notice=AUTO_RESOLVED_NOTICE.format(hours=hours))
+                resolve(
+                    self.core,
+                    uow,
+                    conv,
+                    now,
+                    actor_id=BOT_ACTOR,
+                    actor_role=Role.BOT,
+                    action="auto_resolve",
+                    notice=AUTO_RESOLVED_NOTICE.format(hours=hours),
+                )
                 uow.commit()
                 return "auto_resolve"
             if silence >= self.after / 2 and not nudged:
                 if not uow.sla_events.claim(SlaEvent(new_id("sla"), conv.id, "nudge", replied_at, now, {})):
                     return None
-                self.core.queue(uow, conv, Audience.CUSTOMER, OutboundKind.SYSTEM, NUDGE_TEXT,
-                                f"nudge:{conv.id}:{replied_at.isoformat()}", {"nudge": True})
+                self.core.queue(
+                    uow,
+                    conv,
+                    Audience.CUSTOMER,
+                    OutboundKind.SYSTEM,
+                    NUDGE_TEXT,
+                    f"nudge:{conv.id}:{replied_at.isoformat()}",
+                    {"nudge": True},
+                )
                 uow.commit()
                 return "nudge"
         return None

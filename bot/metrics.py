@@ -172,25 +172,41 @@ class Stats:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "since": self.since.isoformat(), "until": self.until.isoformat(), "volume": self.volume,
-            "answered_by_bot": self.answered_by_bot, "deflection_rate": self.deflection_rate,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "volume": self.volume,
+            "answered_by_bot": self.answered_by_bot,
+            "deflection_rate": self.deflection_rate,
             "automated_resolutions": self.automated_resolutions,
             "automated_resolution_rate": self.automated_resolution_rate,
-            "handoffs": self.handoffs, "handoff_rate": self.handoff_rate,
-            "drafts_approved": self.drafts_approved, "drafts_edited": self.drafts_edited,
-            "drafts_rejected": self.drafts_rejected, "drafts_pending": self.drafts_pending,
-            "draft_approval_rate": self.draft_approval_rate, "draft_edit_rate": self.draft_edit_rate,
+            "handoffs": self.handoffs,
+            "handoff_rate": self.handoff_rate,
+            "drafts_approved": self.drafts_approved,
+            "drafts_edited": self.drafts_edited,
+            "drafts_rejected": self.drafts_rejected,
+            "drafts_pending": self.drafts_pending,
+            "draft_approval_rate": self.draft_approval_rate,
+            "draft_edit_rate": self.draft_edit_rate,
             "draft_rejection_rate": self.draft_rejection_rate,
             "mean_edit_distance": self.mean_edit_distance,
-            "first_response_p50_s": self.first_response_p50_s, "first_response_p90_s": self.first_response_p90_s,
-            "resolution_p50_s": self.resolution_p50_s, "resolution_p90_s": self.resolution_p90_s,
-            "resolved": self.resolved, "top_intents": self.top_intents,
+            "first_response_p50_s": self.first_response_p50_s,
+            "first_response_p90_s": self.first_response_p90_s,
+            "resolution_p50_s": self.resolution_p50_s,
+            "resolution_p90_s": self.resolution_p90_s,
+            "resolved": self.resolved,
+            "top_intents": self.top_intents,
             "frt_sla_compliance": self.frt_sla_compliance,
             "resolution_sla_compliance": self.resolution_sla_compliance,
-            "sla_compliance": self.sla_compliance, "sla_missed": self.sla_decided - self.sla_clean,
-            "csat": self.csat, "csat_responses": self.csat_responses, "csat_mean_score": self.csat_mean_score,
-            "csat_auto": self.csat_auto, "csat_auto_responses": self.csat_auto_responses,
-            "intent_accuracy": self.intent_accuracy, "reviewed": self.reviewed, "relabelled": self.relabelled,
+            "sla_compliance": self.sla_compliance,
+            "sla_missed": self.sla_decided - self.sla_clean,
+            "csat": self.csat,
+            "csat_responses": self.csat_responses,
+            "csat_mean_score": self.csat_mean_score,
+            "csat_auto": self.csat_auto,
+            "csat_auto_responses": self.csat_auto_responses,
+            "intent_accuracy": self.intent_accuracy,
+            "reviewed": self.reviewed,
+            "relabelled": self.relabelled,
         }
 
 
@@ -233,7 +249,8 @@ class EventLog:
         self.actions = _group(a for a in uow.actions.list(since=since) if a.conversation_id in ids)
         self.classifications = _group(c for c in uow.classifications.list(since=since) if c.conversation_id in ids)
         self.customer_messages = _group(
-            m for m in uow.messages.list(since=since)
+            m
+            for m in uow.messages.list(since=since)
             if m.conversation_id in ids and m.kind is MessageKind.CUSTOMER and m.state is MessageState.PROCESSED
         )
 
@@ -260,8 +277,7 @@ class EventLog:
             end = answered_at + AUTOMATION_WINDOW
             f.automated_resolution = not (
                 any(h.created_at <= end for h in handoffs)
-                or any(answered_at < d.created_at <= end and d.decision.action is not Action.ANSWER
-                       for d in decisions)
+                or any(answered_at < d.created_at <= end and d.decision.action is not Action.ANSWER for d in decisions)
                 or any(a.detail.get("negative") and a.created_at <= end for a in ratings[:1])
                 or self._reopened(conv.id, actions, end)
             )
@@ -270,13 +286,19 @@ class EventLog:
         if conv.status is ConversationStatus.RESOLVED and conv.resolved_at:
             f.resolution_s = (conv.resolved_at - conv.created_at).total_seconds()
         f.frt_met = _clock(conv.first_response_due_at, conv.first_response_at, now, running=True)
-        f.resolution_met = _clock(conv.resolution_due_at,
-                                  conv.resolved_at if conv.status is ConversationStatus.RESOLVED else None, now,
-                                  running=conv.status is ConversationStatus.OPEN)
+        f.resolution_met = _clock(
+            conv.resolution_due_at,
+            conv.resolved_at if conv.status is ConversationStatus.RESOLVED else None,
+            now,
+            running=conv.status is ConversationStatus.OPEN,
+        )
         drafts = self.drafts.get(conv.id, [])
         f.draft_statuses = [d.status for d in drafts]
-        f.edit_distances = [float(a.detail["edit_distance"]) for a in actions
-                            if a.action == "edit_draft" and "edit_distance" in a.detail]
+        f.edit_distances = [
+            float(a.detail["edit_distance"])
+            for a in actions
+            if a.action == "edit_draft" and "edit_distance" in a.detail
+        ]
         relabels = [a for a in actions if a.action == "relabel"]
         f.reviewed = bool(relabels) or any(d.status is not DraftStatus.PENDING for d in drafts)
         changed = [a.detail.get("intent") for a in relabels if a.detail.get("intent") != intent]
@@ -287,8 +309,9 @@ class EventLog:
         resolutions = [a.created_at for a in actions if a.action in ("resolve", "auto_resolve")]
         if not resolutions:
             return False
-        return any(any(r < m.created_at <= end for r in resolutions)
-                   for m in self.customer_messages.get(conversation_id, []))
+        return any(
+            any(r < m.created_at <= end for r in resolutions) for m in self.customer_messages.get(conversation_id, [])
+        )
 
 
 def _group(items: Iterable) -> dict[str, list]:
@@ -436,9 +459,10 @@ def _intent_rows(facts: Sequence[ConversationFacts]) -> list[IntentRow]:
     for intent, items in grouped.items():
         reviewed = [f for f in items if f.reviewed]
         relabelled = sum(f.relabelled_to is not None for f in reviewed)
-        overrides = sum(
-            sum(s in (DraftStatus.EDITED, DraftStatus.REJECTED) for s in f.draft_statuses) for f in items
-        ) + relabelled
+        overrides = (
+            sum(sum(s in (DraftStatus.EDITED, DraftStatus.REJECTED) for s in f.draft_statuses) for f in items)
+            + relabelled
+        )
         rows.append(IntentRow(intent, len(items), len(reviewed), overrides, relabelled))
     return sorted(rows, key=lambda r: (-r.conversations, r.intent))
 
@@ -455,8 +479,10 @@ def _low_confidence(log: EventLog) -> list[LowConfidenceRow]:
                 best = next((s for s in c.top_intents if s.intent != OUT_OF_SCOPE), None)
                 guess, confidence = (best.intent, best.probability) if best else (OUT_OF_SCOPE, c.confidence)
             grouped[guess].append((confidence, c.out_of_scope))
-    rows = [LowConfidenceRow(g, len(v), round(sum(x for x, _ in v) / len(v), 3), sum(o for _, o in v))
-            for g, v in grouped.items()]
+    rows = [
+        LowConfidenceRow(g, len(v), round(sum(x for x, _ in v) / len(v), 3), sum(o for _, o in v))
+        for g, v in grouped.items()
+    ]
     return sorted(rows, key=lambda r: (-r.count, r.guess))
 
 

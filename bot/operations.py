@@ -61,20 +61,33 @@ class Operations:
         day_start = datetime.combine(local.date(), time(0), zone)
         platforms = self.report_platforms()
         with self.core.uow() as uow:
-            if not uow.sla_events.claim(SlaEvent(new_id("sla"), "report:weekly", "weekly_report", day_start, now,
-                                                 {"platforms": platforms})):
+            if not uow.sla_events.claim(
+                SlaEvent(new_id("sla"), "report:weekly", "weekly_report", day_start, now, {"platforms": platforms})
+            ):
                 return False
             metrics = compute_metrics(uow, now - timedelta(days=7), now, zone=zone)
             previous = compute_stats(uow, now - timedelta(days=14), now - timedelta(days=7))
             text = weekly_summary(metrics.overall, previous)
             chart = base64.b64encode(summary_chart_svg(metrics).encode()).decode()
             for platform in platforms:
-                self.core.queue(uow, None, Audience.MANAGERS, OutboundKind.REPORT, text,
-                                f"weekly-report:{platform}:{local.date().isoformat()}",
-                                {"summary": text, "stats": metrics.overall.to_dict(),
-                                 "chart": {"filename": f"support-week-{local.date().isoformat()}.svg",
-                                           "mime_type": "image/svg+xml", "base64": chart}},
-                                platform=platform)
+                self.core.queue(
+                    uow,
+                    None,
+                    Audience.MANAGERS,
+                    OutboundKind.REPORT,
+                    text,
+                    f"weekly-report:{platform}:{local.date().isoformat()}",
+                    {
+                        "summary": text,
+                        "stats": metrics.overall.to_dict(),
+                        "chart": {
+                            "filename": f"support-week-{local.date().isoformat()}.svg",
+                            "mime_type": "image/svg+xml",
+                            "base64": chart,
+                        },
+                    },
+                    platform=platform,
+                )
             uow.commit()
         if dispatch:
             await self.core.dispatch_outbox()

@@ -38,7 +38,10 @@ class Policy:
         self.settings = settings
 
     def threshold_for(
-        self, intent: str, tier: str | None, model_thresholds: Mapping[str, float],
+        self,
+        intent: str,
+        tier: str | None,
+        model_thresholds: Mapping[str, float],
         overrides: Mapping[str, float],
     ) -> tuple[float, str]:
         """The automation threshold for an intent and where it came from."""
@@ -92,53 +95,63 @@ class Policy:
             return decision(Action.HANDOFF, "urgent_handoff", f"Urgency is critical{cues}: a human takes it now.")
         if c.intent in s.handoff_intents:
             return decision(
-                Action.HANDOFF, "sensitive_intent",
+                Action.HANDOFF,
+                "sensitive_intent",
                 f"Intent {c.intent} always goes to a human (policy.handoff_intents).",
             )
         if c.sentiment is Sentiment.NEGATIVE and c.frustration >= s.handoff_frustration:
             return decision(
-                Action.HANDOFF, "frustrated_customer",
+                Action.HANDOFF,
+                "frustrated_customer",
                 f"The customer sounds frustrated (frustration {c.frustration:.2f} >= {s.handoff_frustration:.2f}).",
             )
         if c.out_of_scope:
             return decision(
-                Action.HANDOFF, "out_of_scope",
+                Action.HANDOFF,
+                "out_of_scope",
                 f"The question fits no known intent (best guess {c.intent} at {c.confidence:.2f}).",
             )
         if c.confidence < s.draft_min_confidence:
             return decision(
-                Action.HANDOFF, "low_confidence",
+                Action.HANDOFF,
+                "low_confidence",
                 f"Confidence {c.confidence:.2f} is below {s.draft_min_confidence:.2f}, too low even for a draft.",
             )
         if article is None:
             return decision(
-                Action.HANDOFF, "no_article",
+                Action.HANDOFF,
+                "no_article",
                 f"No knowledge-base article matches intent {c.intent}; nothing to answer from.",
             )
         if tier and tier in s.draft_tiers:
             return decision(
-                Action.DRAFT, "tier_requires_review",
+                Action.DRAFT,
+                "tier_requires_review",
                 f"{data.account.name if data.account else 'The account'} is on the {tier} tier: "
                 "replies are reviewed by an agent (policy.draft_tiers).",
             )
         if c.intent not in s.automation_intents:
             return decision(
-                Action.DRAFT, "intent_not_automated",
+                Action.DRAFT,
+                "intent_not_automated",
                 f"Intent {c.intent} is not allowed for automatic answers (policy.automation_intents).",
             )
         if c.confidence < threshold:
             return decision(
-                Action.DRAFT, "below_threshold",
+                Action.DRAFT,
+                "below_threshold",
                 f"Confidence {c.confidence:.2f} is below the {threshold:.2f} threshold for {c.intent} ({source}).",
             )
         if article.score < s.min_article_score:
             return decision(
-                Action.DRAFT, "weak_article_match",
+                Action.DRAFT,
+                "weak_article_match",
                 f"Article '{article.article.title}' matches only weakly ({article.score:.2f} < "
                 f"{s.min_article_score:.2f}); an agent should check it answers the question.",
             )
         return decision(
-            Action.ANSWER, "confident_answer",
+            Action.ANSWER,
+            "confident_answer",
             f"Intent {c.intent} at {c.confidence:.2f} clears its {threshold:.2f} threshold ({source}) "
             f"and article '{article.article.title}' matches ({article.score:.2f}).",
         )

@@ -211,7 +211,10 @@ class DraftRepository(abc.ABC):
 
     @abc.abstractmethod
     def list(
-        self, *, status: DraftStatus | None = None, conversation_id: str | None = None,
+        self,
+        *,
+        status: DraftStatus | None = None,
+        conversation_id: str | None = None,
         since: datetime | None = None,
     ) -> list[Draft]:
         """Oldest first."""
@@ -226,8 +229,11 @@ class HandoffRepository(abc.ABC):
 
     @abc.abstractmethod
     def list(
-        self, *, statuses: Sequence[HandoffStatus] | None = None,
-        conversation_id: str | None = None, since: datetime | None = None,
+        self,
+        *,
+        statuses: Sequence[HandoffStatus] | None = None,
+        conversation_id: str | None = None,
+        since: datetime | None = None,
     ) -> list[Handoff]:
         """Oldest first."""
 
@@ -312,7 +318,10 @@ class SlaEventRepository(abc.ABC):
 
     @abc.abstractmethod
     def list(
-        self, *, since: datetime | None = None, conversation_id: str | None = None,
+        self,
+        *,
+        since: datetime | None = None,
+        conversation_id: str | None = None,
         kinds: Sequence[str] | None = None,
     ) -> list[SlaEvent]:
         """Oldest first (by created_at)."""

@@ -24,8 +24,7 @@ from supportbot.bot.domain import (
 )
 
 HANDOFF_ACK = (
-    "Thanks, I've passed this to our support team with the details so far. "
-    "A person will reply in this thread."
+    "Thanks, I've passed this to our support team with the details so far. A person will reply in this thread."
 )
 _ACTION_LABEL = {"answer": "Answered automatically", "draft": "Draft for review", "handoff": "Handed off"}
 

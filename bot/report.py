@@ -21,8 +21,15 @@ INK, MUTED, GRID = "#1f2937", "#6b7280", "#e5e7eb"
 BLUE, GREEN, AMBER, RED, PURPLE = "#2563eb", "#16a34a", "#d97706", "#dc2626", "#7c3aed"
 FONT = "font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif"
 
-FRT_BUCKETS = [(60, "< 1 min"), (300, "1–5 min"), (900, "5–15 min"), (3600, "15–60 min"),
-               (4 * 3600, "1–4 h"), (24 * 3600, "4–24 h"), (float("inf"), "> 24 h")]
+FRT_BUCKETS = [
+    (60, "< 1 min"),
+    (300, "1–5 min"),
+    (900, "5–15 min"),
+    (3600, "15–60 min"),
+    (4 * 3600, "1–4 h"),
+    (24 * 3600, "4–24 h"),
+    (float("inf"), "> 24 h"),
+]
 
 
 def pct(value: float | None, digits: int = 0) -> str:
@@ -49,9 +56,11 @@ def _e(text: object) -> str:
 
 
 def _svg(width: int, height: int, body: list[str], title: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}" style="{FONT}">'
-            f'<rect width="{width}" height="{height}" fill="#ffffff"/>' + "".join(body) + "</svg>")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}" style="{FONT}">'
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>' + "".join(body) + "</svg>"
+    )
 
 
 def _nice_max(value: float) -> float:
@@ -62,9 +71,17 @@ def _nice_max(value: float) -> float:
     return next(m * magnitude for m in (1, 2, 4, 8, 10) if m * magnitude >= value)
 
 
-def bar_chart(items: Sequence[tuple[str, float]], *, title: str, width: int = 560, height: int = 240,
-              color: str = BLUE, value_format=lambda v: f"{v:g}", y_max: float | None = None,
-              label_every: int = 1) -> str:
+def bar_chart(
+    items: Sequence[tuple[str, float]],
+    *,
+    title: str,
+    width: int = 560,
+    height: int = 240,
+    color: str = BLUE,
+    value_format=lambda v: f"{v:g}",
+    y_max: float | None = None,
+    label_every: int = 1,
+) -> str:
     """Vertical bars with value labels; ``items`` are (x label, value)."""
     left, right, top, bottom = 44, 12, 30, 42
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -73,8 +90,10 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str, width: int = 56
     for i in range(5):
         y = top + plot_h - plot_h * i / 4
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" fill="{MUTED}" text-anchor="end">'
-                    f'{_e(value_format(top_value * i / 4))}</text>')
+        body.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" fill="{MUTED}" text-anchor="end">'
+            f"{_e(value_format(top_value * i / 4))}</text>"
+        )
     n = max(len(items), 1)
     slot = plot_w / n
     bar_w = max(2.0, min(48.0, slot * 0.7))
@@ -82,19 +101,32 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str, width: int = 56
         h = 0 if top_value == 0 else plot_h * min(value, top_value) / top_value
         x = left + slot * i + (slot - bar_w) / 2
         y = top + plot_h - h
-        body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" rx="2" fill="{color}">'
-                    f'<title>{_e(label)}: {_e(value_format(value))}</title></rect>')
+        body.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" rx="2" fill="{color}">'
+            f"<title>{_e(label)}: {_e(value_format(value))}</title></rect>"
+        )
         if value and n <= 16:
-            body.append(f'<text x="{x + bar_w / 2:.1f}" y="{y - 4:.1f}" font-size="10" fill="{INK}" '
-                        f'text-anchor="middle">{_e(value_format(value))}</text>')
+            body.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{y - 4:.1f}" font-size="10" fill="{INK}" '
+                f'text-anchor="middle">{_e(value_format(value))}</text>'
+            )
         if i % label_every == 0:
-            body.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 16:.1f}" font-size="10" fill="{MUTED}" '
-                        f'text-anchor="middle">{_e(label)}</text>')
+            body.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h + 16:.1f}" font-size="10" fill="{MUTED}" '
+                f'text-anchor="middle">{_e(label)}</text>'
+            )
     return _svg(width, height, body, title)
 
 
-def line_chart(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[float | None]]], *, title: str,
-               width: int = 560, height: int = 240, label_every: int = 1) -> str:
+def line_chart(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float | None]]],
+    *,
+    title: str,
+    width: int = 560,
+    height: int = 240,
+    label_every: int = 1,
+) -> str:
     """Lines of rates (0..1) over ``labels``; None leaves a gap. ``series`` = (name, color, values)."""
     left, right, top, bottom = 44, 28, 30, 58
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -102,8 +134,9 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[
     for i in range(5):
         y = top + plot_h - plot_h * i / 4
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" fill="{MUTED}" text-anchor="end">'
-                    f'{i * 25}%</text>')
+        body.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" fill="{MUTED}" text-anchor="end">{i * 25}%</text>'
+        )
     n = len(labels)
     step = plot_w / max(n - 1, 1)
 
@@ -112,8 +145,10 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[
 
     for i, label in enumerate(labels):
         if i % label_every == 0:
-            body.append(f'<text x="{left + step * i:.1f}" y="{top + plot_h + 16:.1f}" font-size="10" '
-                        f'fill="{MUTED}" text-anchor="middle">{_e(label)}</text>')
+            body.append(
+                f'<text x="{left + step * i:.1f}" y="{top + plot_h + 16:.1f}" font-size="10" '
+                f'fill="{MUTED}" text-anchor="middle">{_e(label)}</text>'
+            )
     for k, (name, color, values) in enumerate(series):
         segments: list[list[tuple[float, float]]] = [[]]
         for i, v in enumerate(values):
@@ -134,8 +169,14 @@ def line_chart(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[
     return _svg(width, height, body, title)
 
 
-def grouped_bars(groups: Sequence[str], series: Sequence[tuple[str, str, Sequence[float | None]]], *, title: str,
-                 width: int = 560, height: int = 240) -> str:
+def grouped_bars(
+    groups: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float | None]]],
+    *,
+    title: str,
+    width: int = 560,
+    height: int = 240,
+) -> str:
     """Rates (0..1) per group, one bar per series; None draws "n/a"."""
     left, right, top, bottom = 44, 12, 44, 58
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -143,8 +184,9 @@ def grouped_bars(groups: Sequence[str], series: Sequence[tuple[str, str, Sequenc
     for i in range(5):
         y = top + plot_h - plot_h * i / 4
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" fill="{MUTED}" text-anchor="end">'
-                    f'{i * 25}%</text>')
+        body.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" fill="{MUTED}" text-anchor="end">{i * 25}%</text>'
+        )
     slot = plot_w / max(len(groups), 1)
     bar_w = min(36.0, slot * 0.8 / max(len(series), 1))
     for g, group in enumerate(groups):
@@ -153,17 +195,25 @@ def grouped_bars(groups: Sequence[str], series: Sequence[tuple[str, str, Sequenc
             v = values[g]
             x = x0 + k * bar_w
             if v is None:
-                body.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h - 4}" font-size="9" fill="{MUTED}" '
-                            f'text-anchor="middle">n/a</text>')
+                body.append(
+                    f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h - 4}" font-size="9" fill="{MUTED}" '
+                    f'text-anchor="middle">n/a</text>'
+                )
                 continue
             h = plot_h * max(0.0, min(1.0, v))
-            body.append(f'<rect x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 2:.1f}" '
-                        f'height="{h:.1f}" rx="2" fill="{color}"><title>{_e(group)} {_e(name)}: {pct(v)}'
-                        f'</title></rect>')
-            body.append(f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h - h - 4:.1f}" font-size="10" '
-                        f'fill="{INK}" text-anchor="middle">{pct(v)}</text>')
-        body.append(f'<text x="{left + slot * g + slot / 2:.1f}" y="{top + plot_h + 16:.1f}" font-size="11" '
-                    f'fill="{INK}" text-anchor="middle">{_e(group)}</text>')
+            body.append(
+                f'<rect x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 2:.1f}" '
+                f'height="{h:.1f}" rx="2" fill="{color}"><title>{_e(group)} {_e(name)}: {pct(v)}'
+                f"</title></rect>"
+            )
+            body.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{top + plot_h - h - 4:.1f}" font-size="10" '
+                f'fill="{INK}" text-anchor="middle">{pct(v)}</text>'
+            )
+        body.append(
+            f'<text x="{left + slot * g + slot / 2:.1f}" y="{top + plot_h + 16:.1f}" font-size="11" '
+            f'fill="{INK}" text-anchor="middle">{_e(group)}</text>'
+        )
     for k, (name, color, _) in enumerate(series):
         lx, ly = left + k * 190, height - 14
         body.append(f'<rect x="{lx}" y="{ly - 9}" width="12" height="12" rx="2" fill="{color}"/>')
@@ -191,30 +241,44 @@ def _every(n: int) -> int:
 
 def volume_chart(m: Metrics) -> str:
     items = [(_day(d), float(s.volume)) for d, s in m.daily]
-    return bar_chart(items, title="Conversations per day", label_every=_every(len(items)),
-                     value_format=lambda v: f"{v:.0f}")
+    return bar_chart(
+        items, title="Conversations per day", label_every=_every(len(items)), value_format=lambda v: f"{v:.0f}"
+    )
 
 
 def trends_chart(m: Metrics) -> str:
     labels = [_day(d) for d, _ in m.daily]
-    return line_chart(labels, [
-        ("Automated resolution", GREEN, [s.automated_resolution_rate for _, s in m.daily]),
-        ("CSAT (all)", BLUE, [s.csat for _, s in m.daily]),
-        ("CSAT on bot answers", PURPLE, [s.csat_auto for _, s in m.daily]),
-    ], title="Automated resolution and CSAT by day", label_every=_every(len(labels)))
+    return line_chart(
+        labels,
+        [
+            ("Automated resolution", GREEN, [s.automated_resolution_rate for _, s in m.daily]),
+            ("CSAT (all)", BLUE, [s.csat for _, s in m.daily]),
+            ("CSAT on bot answers", PURPLE, [s.csat_auto for _, s in m.daily]),
+        ],
+        title="Automated resolution and CSAT by day",
+        label_every=_every(len(labels)),
+    )
 
 
 def frt_chart(m: Metrics) -> str:
-    return bar_chart(frt_histogram(m.frt_seconds), title="First response time distribution", color=PURPLE,
-                     value_format=lambda v: f"{v:.0f}")
+    return bar_chart(
+        frt_histogram(m.frt_seconds),
+        title="First response time distribution",
+        color=PURPLE,
+        value_format=lambda v: f"{v:.0f}",
+    )
 
 
 def sla_chart(m: Metrics) -> str:
     tiers = list(m.by_tier)
-    return grouped_bars(tiers, [
-        ("First response met", BLUE, [m.by_tier[t].frt_sla_compliance for t in tiers]),
-        ("Resolution met", GREEN, [m.by_tier[t].resolution_sla_compliance for t in tiers]),
-    ], title="SLA compliance by account tier")
+    return grouped_bars(
+        tiers,
+        [
+            ("First response met", BLUE, [m.by_tier[t].frt_sla_compliance for t in tiers]),
+            ("Resolution met", GREEN, [m.by_tier[t].resolution_sla_compliance for t in tiers]),
+        ],
+        title="SLA compliance by account tier",
+    )
 
 
 # ============================================================================ HTML
@@ -248,41 +312,67 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric_fro
         return '<p class="note">No data in this period.</p>'
     head = "".join(f'<th class="{"n" if i >= numeric_from else ""}">{_e(h)}</th>' for i, h in enumerate(headers))
     body = "".join(
-        "<tr>" + "".join(f'<td class="{"n" if i >= numeric_from else ""}">{_e(c)}</td>' for i, c in enumerate(r))
-        + "</tr>" for r in rows)
+        "<tr>"
+        + "".join(f'<td class="{"n" if i >= numeric_from else ""}">{_e(c)}</td>' for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _breakdown(rows: dict[str, Stats]) -> list[list[object]]:
-    return [[k, s.volume, pct(s.automated_resolution_rate), pct(s.handoff_rate), duration(s.first_response_p50_s),
-             pct(s.sla_compliance), pct(s.csat), s.csat_responses] for k, s in rows.items()]
+    return [
+        [
+            k,
+            s.volume,
+            pct(s.automated_resolution_rate),
+            pct(s.handoff_rate),
+            duration(s.first_response_p50_s),
+            pct(s.sla_compliance),
+            pct(s.csat),
+            s.csat_responses,
+        ]
+        for k, s in rows.items()
+    ]
 
 
-def render_html(m: Metrics, *, title: str = "Support report", generated_at: datetime | None = None,
-                zone_name: str = "UTC") -> str:
+def render_html(
+    m: Metrics, *, title: str = "Support report", generated_at: datetime | None = None, zone_name: str = "UTC"
+) -> str:
     o = m.overall
     period = f"{o.since.strftime('%d %b %Y')} – {o.until.strftime('%d %b %Y')}"
-    tiles = "".join([
-        _tile("Conversations", str(o.volume), f"{o.resolved} resolved"),
-        _tile("Automated resolution", pct(o.automated_resolution_rate), f"raw deflection {pct(o.deflection_rate)}"),
-        _tile("CSAT", pct(o.csat), f"{o.csat_responses} ratings · bot answers {pct(o.csat_auto)}"),
-        _tile("First response p50 / p90", f"{duration(o.first_response_p50_s)}",
-              f"p90 {duration(o.first_response_p90_s)}"),
-        _tile("SLA compliance", pct(o.sla_compliance),
-              f"FRT {pct(o.frt_sla_compliance)} · resolution {pct(o.resolution_sla_compliance)}"),
-        _tile("Hand-off rate", pct(o.handoff_rate), f"{o.handoffs} hand-offs"),
-        _tile("Drafts approved as is", pct(o.draft_approval_rate), f"{o.drafts_decided} decided drafts"),
-        _tile("Drafts edited", pct(o.draft_edit_rate), f"mean edit distance {o.mean_edit_distance or 0:.2f}"),
-        _tile("Drafts rejected", pct(o.draft_rejection_rate), f"{o.drafts_pending} pending"),
-        _tile("Intent accuracy", pct(o.intent_accuracy), f"from {o.reviewed} agent reviews"),
-        _tile("Resolution time p50", duration(o.resolution_p50_s), f"p90 {duration(o.resolution_p90_s)}"),
-        _tile("Avg. rating", "—" if o.csat_mean_score is None else f"{o.csat_mean_score:.1f} / 5",
-              "1–5 answers only"),
-    ])
-    top_intents = [[i.intent, i.conversations, pct(_share(i.conversations, o.volume)), pct(i.accuracy)]
-                   for i in m.intents[:10]]
-    overridden = [[i.intent, i.overrides, i.reviewed, pct(i.override_rate), pct(i.accuracy)]
-                  for i in m.most_overridden[:10]]
+    tiles = "".join(
+        [
+            _tile("Conversations", str(o.volume), f"{o.resolved} resolved"),
+            _tile("Automated resolution", pct(o.automated_resolution_rate), f"raw deflection {pct(o.deflection_rate)}"),
+            _tile("CSAT", pct(o.csat), f"{o.csat_responses} ratings · bot answers {pct(o.csat_auto)}"),
+            _tile(
+                "First response p50 / p90",
+                f"{duration(o.first_response_p50_s)}",
+                f"p90 {duration(o.first_response_p90_s)}",
+            ),
+            _tile(
+                "SLA compliance",
+                pct(o.sla_compliance),
+                f"FRT {pct(o.frt_sla_compliance)} · resolution {pct(o.resolution_sla_compliance)}",
+            ),
+            _tile("Hand-off rate", pct(o.handoff_rate), f"{o.handoffs} hand-offs"),
+            _tile("Drafts approved as is", pct(o.draft_approval_rate), f"{o.drafts_decided} decided drafts"),
+            _tile("Drafts edited", pct(o.draft_edit_rate), f"mean edit distance {o.mean_edit_distance or 0:.2f}"),
+            _tile("Drafts rejected", pct(o.draft_rejection_rate), f"{o.drafts_pending} pending"),
+            _tile("Intent accuracy", pct(o.intent_accuracy), f"from {o.reviewed} agent reviews"),
+            _tile("Resolution time p50", duration(o.resolution_p50_s), f"p90 {duration(o.resolution_p90_s)}"),
+            _tile(
+                "Avg. rating", "—" if o.csat_mean_score is None else f"{o.csat_mean_score:.1f} / 5", "1–5 answers only"
+            ),
+        ]
+    )
+    top_intents = [
+        [i.intent, i.conversations, pct(_share(i.conversations, o.volume)), pct(i.accuracy)] for i in m.intents[:10]
+    ]
+    overridden = [
+        [i.intent, i.overrides, i.reviewed, pct(i.override_rate), pct(i.accuracy)] for i in m.most_overridden[:10]
+    ]
     low = [[r.guess, r.count, f"{r.mean_confidence:.2f}", r.abstained] for r in m.low_confidence[:10]]
     when = (generated_at or o.until).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html>
@@ -310,8 +400,12 @@ training examples.</p></div>
 <div class="card"><h2>By account tier</h2>
 {_table(["Tier", "Conv.", "Automated", "Hand-off", "FRT p50", "SLA", "CSAT", "Ratings"], _breakdown(m.by_tier))}
 <h2 style="margin-top:16px">By channel</h2>
-{_table(["Channel", "Conv.", "Automated", "Hand-off", "FRT p50", "SLA", "CSAT", "Ratings"],
-        _breakdown(m.by_platform))}</div>
+{
+        _table(
+            ["Channel", "Conv.", "Automated", "Hand-off", "FRT p50", "SLA", "CSAT", "Ratings"],
+            _breakdown(m.by_platform),
+        )
+    }</div>
 </section>
 <footer>Generated {_e(when)} by supportbot from stored events. Automated resolution: answered by the bot and, within
 24 h, not handed off, escalated to a draft, reopened or rated negatively; over all conversations. Raw deflection

@@ -100,7 +100,8 @@ class InboundResult:
             "confidence": round(c.confidence, 4) if c else None,
             "out_of_scope": c.out_of_scope if c else None,
             "top_intents": [{"intent": s.intent, "probability": round(s.probability, 4)} for s in c.top_intents]
-            if c else [],
+            if c
+            else [],
             "urgency": c.urgency.value if c else None,
             "urgency_reasons": list(c.urgency_reasons) if c else [],
             "sentiment": c.sentiment.value if c else None,
@@ -174,10 +175,20 @@ class SupportCore:
         msg = replace(msg, text=text)
         now = self.clock.now()
         stored = StoredMessage(
-            id=new_id("msg"), platform=msg.platform, workspace_id=msg.workspace_id, channel_id=msg.channel_id,
-            external_id=msg.message_id, conversation_id=None, author_id=msg.author.user_id,
-            author_name=msg.author.display_name, role=msg.author.role, kind=MessageKind.CUSTOMER, text=text,
-            created_at=msg.sent_at or now, state=MessageState.RECEIVED, thread_id=msg.thread_id,
+            id=new_id("msg"),
+            platform=msg.platform,
+            workspace_id=msg.workspace_id,
+            channel_id=msg.channel_id,
+            external_id=msg.message_id,
+            conversation_id=None,
+            author_id=msg.author.user_id,
+            author_name=msg.author.display_name,
+            role=msg.author.role,
+            kind=MessageKind.CUSTOMER,
+            text=text,
+            created_at=msg.sent_at or now,
+            state=MessageState.RECEIVED,
+            thread_id=msg.thread_id,
             raw=_raw_with_origin(msg),
         )
         # Step 1: store before processing, so a crash can be recovered and a retry is a no-op.
@@ -198,10 +209,16 @@ class SupportCore:
             pending = uow.messages.in_state(MessageState.RECEIVED, limit=500)
         for stored in pending:
             msg = InboundMessage(
-                platform=stored.platform, workspace_id=stored.workspace_id, channel_id=stored.channel_id,
+                platform=stored.platform,
+                workspace_id=stored.workspace_id,
+                channel_id=stored.channel_id,
                 message_id=stored.external_id,
-                author=_author_of(stored), text=stored.text, sent_at=stored.created_at,
-                thread_id=stored.thread_id, account_id=_origin(stored).get("account_id"), raw=stored.raw,
+                author=_author_of(stored),
+                text=stored.text,
+                sent_at=stored.created_at,
+                thread_id=stored.thread_id,
+                account_id=_origin(stored).get("account_id"),
+                raw=stored.raw,
             )
             await self._process(stored, msg)
         if pending:
@@ -248,7 +265,9 @@ class SupportCore:
 
         account = await self.account_for(
             AccountLookup(
-                account_id=msg.account_id, platform=msg.platform, email=msg.author.email,
+                account_id=msg.account_id,
+                platform=msg.platform,
+                email=msg.author.email,
                 slack_team_id=msg.author.team_id if msg.platform == "slack" else None,
                 discord_guild_id=msg.workspace_id if msg.platform == "discord" else None,
             )
@@ -257,10 +276,15 @@ class SupportCore:
             is_new = conv is None
             if conv is None:
                 conv = Conversation(
-                    id=new_id("conv"), platform=msg.platform, workspace_id=msg.workspace_id,
-                    channel_id=msg.channel_id, thread_id=msg.thread_id or msg.message_id,
-                    customer_id=msg.author.user_id, account_id=account.id if account else None,
-                    created_at=now, updated_at=now,
+                    id=new_id("conv"),
+                    platform=msg.platform,
+                    workspace_id=msg.workspace_id,
+                    channel_id=msg.channel_id,
+                    thread_id=msg.thread_id or msg.message_id,
+                    customer_id=msg.author.user_id,
+                    account_id=account.id if account else None,
+                    created_at=now,
+                    updated_at=now,
                 )
             else:
                 conv = uow.conversations.get(conv.id) or conv
@@ -280,29 +304,47 @@ class SupportCore:
             uow.conversations.save(conv)
 
             if not is_new:
-                self._queue(uow, conv, Audience.STAFF, OutboundKind.RELAY,
-                            f"{msg.author.display_name or 'Customer'}: {msg.text}", f"relay:{stored.id}",
-                            {"author": msg.author.display_name, "message_id": stored.id})
+                self._queue(
+                    uow,
+                    conv,
+                    Audience.STAFF,
+                    OutboundKind.RELAY,
+                    f"{msg.author.display_name or 'Customer'}: {msg.text}",
+                    f"relay:{stored.id}",
+                    {"author": msg.author.display_name, "message_id": stored.id},
+                )
             human_owned = not conv.bot_handled or bool(
                 uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id)
             )
             pending_draft = any(d.status.value == "pending" for d in uow.drafts.list(conversation_id=conv.id))
-            failed = None if (is_new or noise or human_owned or pending_draft) else self._failed_answer(
-                uow, conv, previous_status, msg.text)
+            failed = (
+                None
+                if (is_new or noise or human_owned or pending_draft)
+                else self._failed_answer(uow, conv, previous_status, msg.text)
+            )
             if failed is not None:  # "that didn't help": hand off with the failed answer in context
-                decision = Decision(Action.HANDOFF, "answer_failed",
-                                    "The customer said the bot's answer did not help.")
+                decision = Decision(Action.HANDOFF, "answer_failed", "The customer said the bot's answer did not help.")
                 handoff = self._hand_off_failed_answer(uow, conv, decision, failed, stored.id, now)
                 self._set_state(uow, stored.id, MessageState.PROCESSED, conv.id)
                 uow.commit()
-                return InboundResult("processed", decision.reason, conversation_id=conv.id, message_id=stored.id,
-                                     decision=decision, account=account, handoff_id=handoff.id,
-                                     reply=presenter.HANDOFF_ACK)
+                return InboundResult(
+                    "processed",
+                    decision.reason,
+                    conversation_id=conv.id,
+                    message_id=stored.id,
+                    decision=decision,
+                    account=account,
+                    handoff_id=handoff.id,
+                    reply=presenter.HANDOFF_ACK,
+                )
             if noise or (human_owned and not reopened):
                 why = "noise in an existing conversation" if noise else "a person owns this conversation"
                 return self._relayed(uow, stored, conv, account, why, ignored=noise)
-            context = [m.text for m in uow.messages.for_conversation(conv.id)
-                       if m.kind is MessageKind.CUSTOMER and m.id != stored.id]
+            context = [
+                m.text
+                for m in uow.messages.for_conversation(conv.id)
+                if m.kind is MessageKind.CUSTOMER and m.id != stored.id
+            ]
             overrides = self.threshold_overrides(uow)
             uow.commit()
 
@@ -321,7 +363,11 @@ class SupportCore:
         return self._record_decision(stored, msg, conv, is_new, account, classification, decision, hits)
 
     def _staff_in_customer_thread(
-        self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, conv: Conversation | None,
+        self,
+        uow: UnitOfWork,
+        stored: StoredMessage,
+        msg: InboundMessage,
+        conv: Conversation | None,
         now: datetime,
     ) -> InboundResult:
         """An agent answered right in the customer's thread: a human reply, not a question."""
@@ -340,16 +386,29 @@ class SupportCore:
         if conv.status is not ConversationStatus.RESOLVED:
             conv.status = ConversationStatus.WAITING_ON_CUSTOMER
         uow.conversations.save(conv)
-        self._queue(uow, conv, Audience.STAFF, OutboundKind.NOTICE,
-                    f"{msg.author.display_name or msg.author.user_id} replied in the customer's thread: {msg.text}",
-                    f"staff-in-thread:{stored.id}", {})
+        self._queue(
+            uow,
+            conv,
+            Audience.STAFF,
+            OutboundKind.NOTICE,
+            f"{msg.author.display_name or msg.author.user_id} replied in the customer's thread: {msg.text}",
+            f"staff-in-thread:{stored.id}",
+            {},
+        )
         uow.commit()
-        return InboundResult("relayed", "a staff member replied in the customer's thread", conversation_id=conv.id,
-                             message_id=stored.id)
+        return InboundResult(
+            "relayed", "a staff member replied in the customer's thread", conversation_id=conv.id, message_id=stored.id
+        )
 
     def _relayed(
-        self, uow: UnitOfWork, stored: StoredMessage, conv: Conversation, account: Account | None, why: str,
-        *, ignored: bool = False,
+        self,
+        uow: UnitOfWork,
+        stored: StoredMessage,
+        conv: Conversation,
+        account: Account | None,
+        why: str,
+        *,
+        ignored: bool = False,
     ) -> InboundResult:
         """Finish a message that the bot does not answer: staff already see it in the mirror."""
         current = uow.conversations.get(conv.id)
@@ -358,17 +417,29 @@ class SupportCore:
             uow.conversations.save(current)
         self._set_state(uow, stored.id, MessageState.IGNORED if ignored else MessageState.PROCESSED, conv.id)
         uow.commit()
-        return InboundResult("relayed", f"relayed to staff: {why}", conversation_id=conv.id,
-                             message_id=stored.id, account=account)
+        return InboundResult(
+            "relayed", f"relayed to staff: {why}", conversation_id=conv.id, message_id=stored.id, account=account
+        )
 
     def _record_decision(
-        self, stored: StoredMessage, msg: InboundMessage, conv: Conversation, is_new: bool,
-        account: Account | None, classification: Classification, decision: Decision, hits: list,
+        self,
+        stored: StoredMessage,
+        msg: InboundMessage,
+        conv: Conversation,
+        is_new: bool,
+        account: Account | None,
+        classification: Classification,
+        decision: Decision,
+        hits: list,
     ) -> InboundResult:
         now = self.clock.now()
         result = InboundResult(
-            "processed", conversation_id=conv.id, message_id=stored.id, classification=classification,
-            decision=decision, account=account,
+            "processed",
+            conversation_id=conv.id,
+            message_id=stored.id,
+            classification=classification,
+            decision=decision,
+            account=account,
             articles=tuple({"id": h.article.id, "title": h.article.title, "score": round(h.score, 4)} for h in hits),
         )
         with self.uow() as uow:
@@ -379,33 +450,73 @@ class SupportCore:
                 conv.urgency = classification.urgency
             self.call_hooks("on_decision", uow, conv, account, classification, decision, is_new)
             uow.classifications.add(ClassificationRecord(new_id("cls"), conv.id, stored.id, classification, now))
-            record = DecisionRecord(new_id("dec"), conv.id, stored.id, decision,
-                                    account.tier if account else None, now)
+            record = DecisionRecord(new_id("dec"), conv.id, stored.id, decision, account.tier if account else None, now)
             uow.decisions.add(record)
             packet = self._packet(uow, conv, account, classification, decision, msg.author.display_name)
             if is_new:
-                self._queue(uow, conv, Audience.CUSTOMER, OutboundKind.REACTION, "eyes", f"eyes:{conv.id}",
-                            {"emoji": "eyes", "message_external_id": msg.message_id})
+                self._queue(
+                    uow,
+                    conv,
+                    Audience.CUSTOMER,
+                    OutboundKind.REACTION,
+                    "eyes",
+                    f"eyes:{conv.id}",
+                    {"emoji": "eyes", "message_external_id": msg.message_id},
+                )
                 card = presenter.mirror_card(packet)
-                self._queue(uow, conv, Audience.STAFF, OutboundKind.MIRROR_OPEN, card.title, f"mirror:{conv.id}",
-                            {"card": card.to_dict()})
+                self._queue(
+                    uow,
+                    conv,
+                    Audience.STAFF,
+                    OutboundKind.MIRROR_OPEN,
+                    card.title,
+                    f"mirror:{conv.id}",
+                    {"card": card.to_dict()},
+                )
             best = self.policy.matching_article(classification.intent, hits)
             if decision.action is Action.ANSWER and best is not None:
                 text = presenter.answer_text(best)
                 citations = (presenter.citation_of(best),)
-                self._queue(uow, conv, Audience.CUSTOMER, OutboundKind.ANSWER, text, f"answer:{stored.id}",
-                            {"citations": [c.__dict__ for c in citations], "decision_id": record.id})
-                self._queue(uow, conv, Audience.STAFF, OutboundKind.NOTICE, f"Answered automatically:\n{text}",
-                            f"answer-notice:{stored.id}", {})
+                self._queue(
+                    uow,
+                    conv,
+                    Audience.CUSTOMER,
+                    OutboundKind.ANSWER,
+                    text,
+                    f"answer:{stored.id}",
+                    {"citations": [c.__dict__ for c in citations], "decision_id": record.id},
+                )
+                self._queue(
+                    uow,
+                    conv,
+                    Audience.STAFF,
+                    OutboundKind.NOTICE,
+                    f"Answered automatically:\n{text}",
+                    f"answer-notice:{stored.id}",
+                    {},
+                )
                 conv.status = ConversationStatus.WAITING_ON_CUSTOMER
                 result.reply, result.citations = text, citations
             elif decision.action is Action.DRAFT and best is not None:
-                draft = Draft(new_id("draft"), conv.id, record.id, presenter.answer_text(best),
-                              (presenter.citation_of(best),), now)
+                draft = Draft(
+                    new_id("draft"),
+                    conv.id,
+                    record.id,
+                    presenter.answer_text(best),
+                    (presenter.citation_of(best),),
+                    now,
+                )
                 uow.drafts.save(draft)
                 card = presenter.draft_card(draft, packet)
-                self._queue(uow, conv, Audience.STAFF, OutboundKind.DRAFT_REVIEW, card.title, f"draft:{draft.id}",
-                            {"card": card.to_dict(), "draft_id": draft.id, "draft_text": draft.text})
+                self._queue(
+                    uow,
+                    conv,
+                    Audience.STAFF,
+                    OutboundKind.DRAFT_REVIEW,
+                    card.title,
+                    f"draft:{draft.id}",
+                    {"card": card.to_dict(), "draft_id": draft.id, "draft_text": draft.text},
+                )
                 conv.status = ConversationStatus.OPEN
                 result.reply, result.citations, result.draft_id = draft.text, draft.citations, draft.id
             else:
@@ -425,10 +536,16 @@ class SupportCore:
         conv.bot_handled = False
         conv.status = ConversationStatus.OPEN
         card = presenter.handoff_card(handoff, packet)
-        self._queue(uow, conv, Audience.STAFF, OutboundKind.HANDOFF, card.title, f"handoff:{handoff.id}",
-                    {"card": card.to_dict(), "handoff_id": handoff.id})
-        self._queue(uow, conv, Audience.CUSTOMER, OutboundKind.SYSTEM, presenter.HANDOFF_ACK,
-                    f"handoff-ack:{key}", {})
+        self._queue(
+            uow,
+            conv,
+            Audience.STAFF,
+            OutboundKind.HANDOFF,
+            card.title,
+            f"handoff:{handoff.id}",
+            {"card": card.to_dict(), "handoff_id": handoff.id},
+        )
+        self._queue(uow, conv, Audience.CUSTOMER, OutboundKind.SYSTEM, presenter.HANDOFF_ACK, f"handoff-ack:{key}", {})
         return handoff
 
     def _find_conversation(self, uow: UnitOfWork, msg: InboundMessage, now: datetime) -> Conversation | None:
@@ -438,14 +555,22 @@ class SupportCore:
                 return conv
         if self.config.grouping_window > timedelta(0) and not msg.thread_id:
             return uow.conversations.latest_for_customer(
-                msg.platform, msg.workspace_id, msg.channel_id, msg.author.user_id,
+                msg.platform,
+                msg.workspace_id,
+                msg.channel_id,
+                msg.author.user_id,
                 now - self.config.grouping_window,
             )
         return None
 
     def _packet(
-        self, uow: UnitOfWork, conv: Conversation, account: Account | None,
-        classification: Classification | None, decision: Decision | None, customer_name: str = "",
+        self,
+        uow: UnitOfWork,
+        conv: Conversation,
+        account: Account | None,
+        classification: Classification | None,
+        decision: Decision | None,
+        customer_name: str = "",
     ) -> presenter.ContextPacket:
         transcript = uow.messages.for_conversation(conv.id)
         if not customer_name:
@@ -457,8 +582,11 @@ class SupportCore:
         classes = uow.classifications.for_conversation(conv.id)
         decisions = uow.decisions.for_conversation(conv.id)
         return self._packet(
-            uow, conv, self._cached_account(uow, conv),
-            classes[-1].classification if classes else None, decisions[-1].decision if decisions else None,
+            uow,
+            conv,
+            self._cached_account(uow, conv),
+            classes[-1].classification if classes else None,
+            decisions[-1].decision if decisions else None,
         )
 
     @staticmethod
@@ -470,18 +598,41 @@ class SupportCore:
             uow.messages.save(current)
 
     def _queue(
-        self, uow: UnitOfWork, conv: Conversation | None, audience: Audience, kind: OutboundKind, text: str,
-        dedupe_key: str, payload: dict[str, Any], platform: str | None = None,
+        self,
+        uow: UnitOfWork,
+        conv: Conversation | None,
+        audience: Audience,
+        kind: OutboundKind,
+        text: str,
+        dedupe_key: str,
+        payload: dict[str, Any],
+        platform: str | None = None,
     ) -> bool:
-        return uow.outbox.add(Outbound(
-            id=new_id("out"), platform=platform or (conv.platform if conv else ""), audience=audience, kind=kind,
-            text=text, dedupe_key=dedupe_key, created_at=self.clock.now(),
-            conversation_id=conv.id if conv else None, payload=payload,
-        ))
+        return uow.outbox.add(
+            Outbound(
+                id=new_id("out"),
+                platform=platform or (conv.platform if conv else ""),
+                audience=audience,
+                kind=kind,
+                text=text,
+                dedupe_key=dedupe_key,
+                created_at=self.clock.now(),
+                conversation_id=conv.id if conv else None,
+                payload=payload,
+            )
+        )
 
-    def queue(self, uow: UnitOfWork, conv: Conversation | None, audience: Audience, kind: OutboundKind,
-              text: str, dedupe_key: str, payload: dict[str, Any] | None = None,
-              platform: str | None = None) -> bool:
+    def queue(
+        self,
+        uow: UnitOfWork,
+        conv: Conversation | None,
+        audience: Audience,
+        kind: OutboundKind,
+        text: str,
+        dedupe_key: str,
+        payload: dict[str, Any] | None = None,
+        platform: str | None = None,
+    ) -> bool:
         """Queue an outbound message in the caller's transaction (used by commands and operations)."""
         return self._queue(uow, conv, audience, kind, text, dedupe_key, payload or {}, platform)
 
@@ -490,21 +641,31 @@ class SupportCore:
         with self.uow() as uow:
             active = uow.model_versions.active("intent")
             if active is None or active.id != self.classifier.version:
-                uow.model_versions.add(ModelVersion(self.classifier.version, "intent", path, data_hash,
-                                                    self.clock.now(), metrics or {}))
+                uow.model_versions.add(
+                    ModelVersion(self.classifier.version, "intent", path, data_hash, self.clock.now(), metrics or {})
+                )
                 uow.commit()
 
     def corrections(self, since: datetime | None = None) -> list[tuple[str, str, str]]:
         """Agents' intent corrections as (text, corrected intent, predicted intent), for retraining."""
         with self.uow() as uow:
             relabels = uow.actions.list(since=since, action="relabel")
-        return [(a.detail.get("text", ""), a.detail["intent"], a.detail.get("predicted_intent") or "")
-                for a in relabels if a.detail.get("text") and a.detail.get("intent")]
+        return [
+            (a.detail.get("text", ""), a.detail["intent"], a.detail.get("predicted_intent") or "")
+            for a in relabels
+            if a.detail.get("text") and a.detail.get("intent")
+        ]
 
     # ================================================================ feedback
     async def record_feedback(
-        self, conversation_id: str, *, positive: bool, user_id: str, score: int | None = None,
-        comment: str = "", dispatch: bool = True,
+        self,
+        conversation_id: str,
+        *,
+        positive: bool,
+        user_id: str,
+        score: int | None = None,
+        comment: str = "",
+        dispatch: bool = True,
     ) -> InboundResult:
         """A customer's rating (👍/👎 or 1-5). Negative feedback on a bot answer
         reopens the conversation and hands it off with the failed answer in context."""
@@ -515,21 +676,36 @@ class SupportCore:
                 raise InvalidInput(f"no conversation {conversation_id}")
             if conv.customer_id != user_id:
                 raise InvalidInput("only the customer of this conversation can rate it")
-            uow.actions.add(AgentActionRecord(
-                new_id("act"), user_id, Role.CUSTOMER, "csat", now, conv.id, conv.id,
-                {"positive": positive, "negative": not positive, "score": score, "comment": comment[:1000]},
-            ))
+            uow.actions.add(
+                AgentActionRecord(
+                    new_id("act"),
+                    user_id,
+                    Role.CUSTOMER,
+                    "csat",
+                    now,
+                    conv.id,
+                    conv.id,
+                    {"positive": positive, "negative": not positive, "score": score, "comment": comment[:1000]},
+                )
+            )
             result = InboundResult("processed", "thanks for the feedback", conversation_id=conv.id)
-            open_handoffs = uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED],
-                                              conversation_id=conv.id)
+            open_handoffs = uow.handoffs.list(
+                statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id
+            )
             if not positive and conv.bot_handled and not open_handoffs:
                 answers = [m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.BOT_ANSWER]
                 failed = answers[-1].text if answers else "(no answer found)"
                 decision = Decision(Action.HANDOFF, "answer_failed", "The customer said the bot's answer did not help.")
                 decisions = uow.decisions.for_conversation(conv.id)
-                handoff = self._hand_off_failed_answer(uow, conv, decision, failed,
-                                                       decisions[-1].message_id if decisions else "", now,
-                                                       f"feedback:{conv.id}:{now.isoformat()}")
+                handoff = self._hand_off_failed_answer(
+                    uow,
+                    conv,
+                    decision,
+                    failed,
+                    decisions[-1].message_id if decisions else "",
+                    now,
+                    f"feedback:{conv.id}:{now.isoformat()}",
+                )
                 result.decision, result.handoff_id = decision, handoff.id
             uow.conversations.save(conv)
             uow.commit()
@@ -538,26 +714,40 @@ class SupportCore:
         return result
 
     @staticmethod
-    def _failed_answer(uow: UnitOfWork, conv: Conversation, previous_status: ConversationStatus,
-                       text: str) -> str | None:
+    def _failed_answer(
+        uow: UnitOfWork, conv: Conversation, previous_status: ConversationStatus, text: str
+    ) -> str | None:
         """The bot answer a follow-up says did not help, if it says so."""
         from supportbot.bot.lifecycle import says_not_helped
 
         if not conv.bot_handled or previous_status is ConversationStatus.OPEN or not says_not_helped(text):
             return None
-        replies = [m for m in uow.messages.for_conversation(conv.id)
-                   if m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY)]
+        replies = [
+            m
+            for m in uow.messages.for_conversation(conv.id)
+            if m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY)
+        ]
         return replies[-1].text if replies and replies[-1].kind is MessageKind.BOT_ANSWER else None
 
-    def _hand_off_failed_answer(self, uow: UnitOfWork, conv: Conversation, decision: Decision, failed: str,
-                                message_id: str, now: datetime, key: str | None = None) -> Handoff:
+    def _hand_off_failed_answer(
+        self,
+        uow: UnitOfWork,
+        conv: Conversation,
+        decision: Decision,
+        failed: str,
+        message_id: str,
+        now: datetime,
+        key: str | None = None,
+    ) -> Handoff:
         uow.decisions.add(DecisionRecord(new_id("dec"), conv.id, message_id, decision, None, now))
         classes = uow.classifications.for_conversation(conv.id)
-        packet = self._packet(uow, conv, self._cached_account(uow, conv),
-                              classes[-1].classification if classes else None, decision)
+        packet = self._packet(
+            uow, conv, self._cached_account(uow, conv), classes[-1].classification if classes else None, decision
+        )
         conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.OPEN, None, now
-        handoff = self._open_handoff(uow, conv, f"{decision.reason} Failed answer: {failed[:300]}", packet,
-                                     key or message_id)
+        handoff = self._open_handoff(
+            uow, conv, f"{decision.reason} Failed answer: {failed[:300]}", packet, key or message_id
+        )
         uow.conversations.save(conv)
         return handoff
 
@@ -591,7 +781,7 @@ class SupportCore:
 
     @staticmethod
     def threshold_overrides(uow: UnitOfWork) -> dict[str, float]:
-        return {k[len(THRESHOLD_PREFIX):]: float(v) for k, v in uow.settings.items(THRESHOLD_PREFIX).items()}
+        return {k[len(THRESHOLD_PREFIX) :]: float(v) for k, v in uow.settings.items(THRESHOLD_PREFIX).items()}
 
     # ================================================================ outbox
     async def dispatch_outbox(self, limit: int = 100) -> DispatchStats:
@@ -605,8 +795,9 @@ class SupportCore:
                 # an earlier message that is waiting for a retry. Reactions are
                 # decoration and neither wait nor hold others up.
                 waiting = self._waiting_since(uow, due, now)
-                conversations = {cid: uow.conversations.get(cid)
-                                 for cid in {i.conversation_id for i in due if i.conversation_id}}
+                conversations = {
+                    cid: uow.conversations.get(cid) for cid in {i.conversation_id for i in due if i.conversation_id}
+                }
             for item in due:
                 channel = self.channels.get(item.platform)
                 held = item.conversation_id in waiting and item.created_at >= waiting[item.conversation_id]
@@ -653,9 +844,14 @@ class SupportCore:
         waiting: dict[str, datetime] = {}
         for conversation_id in {i.conversation_id for i in due if i.conversation_id}:
             for other in uow.outbox.list(conversation_id=conversation_id):
-                if (other.status is OutboxStatus.PENDING and other.kind is not OutboundKind.REACTION
-                        and ((other.next_attempt_at is not None and other.next_attempt_at > now)
-                             or (other.claimed_until is not None and other.claimed_until > now))):
+                if (
+                    other.status is OutboxStatus.PENDING
+                    and other.kind is not OutboundKind.REACTION
+                    and (
+                        (other.next_attempt_at is not None and other.next_attempt_at > now)
+                        or (other.claimed_until is not None and other.claimed_until > now)
+                    )
+                ):
                     first = waiting.get(conversation_id)
                     waiting[conversation_id] = min(first, other.created_at) if first else other.created_at
         return waiting
@@ -671,8 +867,7 @@ class SupportCore:
         if item.audience is Audience.CUSTOMER:
             if conv is None:
                 return None
-            return Delivery(conv.workspace_id, conv.channel_id, conv.thread_id,
-                            item.payload.get("message_external_id"))
+            return Delivery(conv.workspace_id, conv.channel_id, conv.thread_id, item.payload.get("message_external_id"))
         if item.audience is Audience.STAFF:
             if conv is None:
                 return Delivery("", None, None)
@@ -734,22 +929,33 @@ class SupportCore:
                     current.first_response_at = conv.first_response_at = now
                 uow.conversations.save(current)
             if conv is not None and item.audience is Audience.CUSTOMER and item.kind is not OutboundKind.REACTION:
-                kind = {OutboundKind.ANSWER: MessageKind.BOT_ANSWER,
-                        OutboundKind.AGENT_REPLY: MessageKind.AGENT_REPLY}.get(item.kind, MessageKind.SYSTEM)
-                uow.messages.add(StoredMessage(
-                    id=new_id("msg"), platform=conv.platform, workspace_id=conv.workspace_id,
-                    channel_id=conv.channel_id, external_id=external_id or f"out:{item.id}",
-                    conversation_id=conv.id, author_id=item.payload.get("agent_id") or "supportbot",
-                    author_name=item.payload.get("agent_name") or "supportbot",
-                    role=Role.AGENT if kind is MessageKind.AGENT_REPLY else Role.BOT,
-                    kind=kind, text=item.text, created_at=now, thread_id=conv.thread_id,
-                    raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
-                ))
+                kind = {
+                    OutboundKind.ANSWER: MessageKind.BOT_ANSWER,
+                    OutboundKind.AGENT_REPLY: MessageKind.AGENT_REPLY,
+                }.get(item.kind, MessageKind.SYSTEM)
+                uow.messages.add(
+                    StoredMessage(
+                        id=new_id("msg"),
+                        platform=conv.platform,
+                        workspace_id=conv.workspace_id,
+                        channel_id=conv.channel_id,
+                        external_id=external_id or f"out:{item.id}",
+                        conversation_id=conv.id,
+                        author_id=item.payload.get("agent_id") or "supportbot",
+                        author_name=item.payload.get("agent_name") or "supportbot",
+                        role=Role.AGENT if kind is MessageKind.AGENT_REPLY else Role.BOT,
+                        kind=kind,
+                        text=item.text,
+                        created_at=now,
+                        thread_id=conv.thread_id,
+                        raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
+                    )
+                )
             uow.commit()
 
 
 def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(2 ** attempts, 300))
+    return timedelta(seconds=min(2**attempts, 300))
 
 
 def _lookup_key(lookup: AccountLookup) -> str | None:
@@ -776,5 +982,10 @@ def _origin(stored: StoredMessage) -> dict[str, Any]:
 
 def _author_of(stored: StoredMessage) -> Author:
     origin = _origin(stored)
-    return Author(user_id=stored.author_id, display_name=stored.author_name, role=stored.role,
-                  team_id=origin.get("team_id"), email=origin.get("email"))
+    return Author(
+        user_id=stored.author_id,
+        display_name=stored.author_name,
+        role=stored.role,
+        team_id=origin.get("team_id"),
+        email=origin.get("email"),
+    )

@@ -31,9 +31,22 @@ EXAMPLE_DIR = Path(__file__).parent / "example"
 # Intents the bot may answer on its own when every other rule agrees: how-to
 # questions whose answer is in the docs. Everything else gets a draft at most.
 DEFAULT_AUTOMATION_INTENTS = [
-    "password_reset", "two_factor_auth", "invoice", "plan_change", "api_error", "rate_limits",
-    "webhooks", "integrations", "data_export", "data_import", "user_management", "onboarding",
-    "dashboards_reports", "security_questionnaire", "account_login", "feature_request",
+    "password_reset",
+    "two_factor_auth",
+    "invoice",
+    "plan_change",
+    "api_error",
+    "rate_limits",
+    "webhooks",
+    "integrations",
+    "data_export",
+    "data_import",
+    "user_management",
+    "onboarding",
+    "dashboards_reports",
+    "security_questionnaire",
+    "account_login",
+    "feature_request",
 ]
 # Always a human, whatever the confidence: the cost of a wrong answer is too high.
 DEFAULT_HANDOFF_INTENTS = ["outage", "security_incident", "data_loss", "cancellation"]
@@ -77,12 +90,24 @@ BUSINESS_DAY = 9 * 60  # minutes in one default business day (09:00-18:00)
 
 def _default_sla_targets() -> dict[str, dict[str, SlaTarget]]:
     return {
-        "enterprise": {"critical": _t(15, 4 * 60, False), "high": _t(60, 8 * 60, False),
-                       "normal": _t(120, 2 * BUSINESS_DAY), "low": _t(240, 3 * BUSINESS_DAY)},
-        "pro": {"critical": _t(60, 8 * 60, False), "high": _t(120, BUSINESS_DAY),
-                "normal": _t(240, 3 * BUSINESS_DAY), "low": _t(480, 5 * BUSINESS_DAY)},
-        "starter": {"critical": _t(120, BUSINESS_DAY), "high": _t(240, 2 * BUSINESS_DAY),
-                    "normal": _t(480, 4 * BUSINESS_DAY), "low": _t(BUSINESS_DAY, 5 * BUSINESS_DAY)},
+        "enterprise": {
+            "critical": _t(15, 4 * 60, False),
+            "high": _t(60, 8 * 60, False),
+            "normal": _t(120, 2 * BUSINESS_DAY),
+            "low": _t(240, 3 * BUSINESS_DAY),
+        },
+        "pro": {
+            "critical": _t(60, 8 * 60, False),
+            "high": _t(120, BUSINESS_DAY),
+            "normal": _t(240, 3 * BUSINESS_DAY),
+            "low": _t(480, 5 * BUSINESS_DAY),
+        },
+        "starter": {
+            "critical": _t(120, BUSINESS_DAY),
+            "high": _t(240, 2 * BUSINESS_DAY),
+            "normal": _t(480, 4 * BUSINESS_DAY),
+            "low": _t(BUSINESS_DAY, 5 * BUSINESS_DAY),
+        },
         "free": {"*": _t(BUSINESS_DAY, 5 * BUSINESS_DAY)},
         "*": {"*": _t(BUSINESS_DAY, 5 * BUSINESS_DAY)},
     }
@@ -150,9 +175,7 @@ class OperationsSettings(BaseModel):
 
     auto_resolve_hours: float = Field(48.0, gt=0)  # customer silence after an answer; nudge at half
     lifecycle_sweep_seconds: float = Field(300.0, ge=1)
-    csat_platforms: list[str] = Field(
-        default_factory=lambda: ["slack", "discord", "playground", "terminal"]
-    )
+    csat_platforms: list[str] = Field(default_factory=lambda: ["slack", "discord", "playground", "terminal"])
     report_platforms: list[str] = Field(default_factory=list)  # empty: every registered channel
     report_weekday: int = Field(0, ge=0, le=6)  # Monday
     report_hour: int = Field(9, ge=0, le=23)  # local hour in sla.timezone

@@ -62,8 +62,9 @@ class BusinessCalendar:
 
     @classmethod
     def from_settings(cls, settings: SlaSettings) -> BusinessCalendar:
-        return cls(settings.timezone, settings.business_days, settings.business_start, settings.business_end,
-                   settings.holidays)
+        return cls(
+            settings.timezone, settings.business_days, settings.business_start, settings.business_end, settings.holidays
+        )
 
     def is_business_day(self, day: date) -> bool:
         return day.weekday() in self.days and day not in self.holidays
@@ -157,7 +158,12 @@ class SlaPolicy:
         return -self.elapsed(due, now, business_hours)
 
     def compute_due(
-        self, created_at: datetime, tier: str | None, urgency: Urgency, *, paused_business: float = 0.0,
+        self,
+        created_at: datetime,
+        tier: str | None,
+        urgency: Urgency,
+        *,
+        paused_business: float = 0.0,
         paused_wall: float = 0.0,
     ) -> tuple[datetime, datetime]:
         """(first response due, resolution due) for a conversation opened at ``created_at``."""
@@ -175,11 +181,23 @@ class SlaPolicy:
         target = self.target(tier, conv.urgency)
         states = []
         if conv.first_response_at is None and conv.first_response_due_at is not None:
-            states.append(ClockState(FRT, conv.first_response_due_at, target.first_response_minutes,
-                                     self.remaining(now, conv.first_response_due_at, target.business_hours)))
+            states.append(
+                ClockState(
+                    FRT,
+                    conv.first_response_due_at,
+                    target.first_response_minutes,
+                    self.remaining(now, conv.first_response_due_at, target.business_hours),
+                )
+            )
         if conv.resolution_due_at is not None:
-            states.append(ClockState(RESOLUTION, conv.resolution_due_at, target.resolution_minutes,
-                                     self.remaining(now, conv.resolution_due_at, target.business_hours)))
+            states.append(
+                ClockState(
+                    RESOLUTION,
+                    conv.resolution_due_at,
+                    target.resolution_minutes,
+                    self.remaining(now, conv.resolution_due_at, target.business_hours),
+                )
+            )
         return states
 
 
@@ -194,8 +212,10 @@ def tier_of(uow: UnitOfWork, conv: Conversation) -> str | None:
 def paused_minutes(uow: UnitOfWork, conversation_id: str) -> tuple[float, float]:
     """(business, wall) minutes the resolution clock was paused so far."""
     events = uow.sla_events.list(conversation_id=conversation_id, kinds=[PAUSE])
-    return (sum(float(e.detail.get("business_minutes", 0)) for e in events),
-            sum(float(e.detail.get("wall_minutes", 0)) for e in events))
+    return (
+        sum(float(e.detail.get("business_minutes", 0)) for e in events),
+        sum(float(e.detail.get("wall_minutes", 0)) for e in events),
+    )
 
 
 class SlaHooks:
@@ -204,14 +224,14 @@ class SlaHooks:
     def __init__(self, policy: SlaPolicy) -> None:
         self.policy = policy
 
-    def on_decision(self, uow: UnitOfWork, conv: Conversation, account, classification, decision,
-                    is_new: bool) -> None:
+    def on_decision(self, uow: UnitOfWork, conv: Conversation, account, classification, decision, is_new: bool) -> None:
         if not self.policy.settings.enabled:
             return
         tier = account.tier if account else tier_of(uow, conv)
         business, wall = (0.0, 0.0) if is_new else paused_minutes(uow, conv.id)
         conv.first_response_due_at, conv.resolution_due_at = self.policy.compute_due(
-            conv.created_at, tier, conv.urgency, paused_business=business, paused_wall=wall)
+            conv.created_at, tier, conv.urgency, paused_business=business, paused_wall=wall
+        )
 
     def on_customer_message(self, uow: UnitOfWork, conv: Conversation, now: datetime) -> None:
         """Called before the core reopens ``conv``: extend resolution due by the pause."""
@@ -220,8 +240,11 @@ class SlaHooks:
         if conv.status is ConversationStatus.RESOLVED:
             paused_since = conv.resolved_at or conv.updated_at
         elif conv.status is ConversationStatus.WAITING_ON_CUSTOMER:
-            replies = [m for m in uow.messages.for_conversation(conv.id)
-                       if m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY)]
+            replies = [
+                m
+                for m in uow.messages.for_conversation(conv.id)
+                if m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY)
+            ]
             paused_since = replies[-1].created_at if replies else conv.updated_at
         else:
             return
@@ -232,11 +255,20 @@ class SlaHooks:
             return
         business = self.policy.calendar.elapsed(paused_since, now)
         wall = (now - paused_since).total_seconds() / 60
-        claimed = uow.sla_events.claim(SlaEvent(
-            new_id("sla"), conv.id, PAUSE, now, now,
-            {"since": paused_since.isoformat(), "business_minutes": round(business, 3),
-             "wall_minutes": round(wall, 3)},
-        ))
+        claimed = uow.sla_events.claim(
+            SlaEvent(
+                new_id("sla"),
+                conv.id,
+                PAUSE,
+                now,
+                now,
+                {
+                    "since": paused_since.isoformat(),
+                    "business_minutes": round(business, 3),
+                    "wall_minutes": round(wall, 3),
+                },
+            )
+        )
         if not claimed:
             return
         target = self.policy.target(tier_of(uow, conv), conv.urgency)
@@ -272,8 +304,11 @@ class SlaSweeper:
             return SweepResult()
         now = self.core.clock.now()
         with self.core.uow() as uow:  # a read-only pass; write transactions only where something is due
-            open_convs = [conv for conv in uow.conversations.list(statuses=[ConversationStatus.OPEN])
-                          if self._unclaimed(uow, conv, now)]
+            open_convs = [
+                conv
+                for conv in uow.conversations.list(statuses=[ConversationStatus.OPEN])
+                if self._unclaimed(uow, conv, now)
+            ]
         counts = {WARNING: 0, ESCALATION: 0, BREACH: 0}
         for conv in open_convs:
             try:
@@ -287,8 +322,11 @@ class SlaSweeper:
 
     def _crossed(self, state: ClockState) -> list[str]:
         settings = self.policy.settings
-        return [level for level, at in ((WARNING, settings.warn_at), (ESCALATION, settings.escalate_at),
-                                        (BREACH, 1.0)) if state.used >= at]
+        return [
+            level
+            for level, at in ((WARNING, settings.warn_at), (ESCALATION, settings.escalate_at), (BREACH, 1.0))
+            if state.used >= at
+        ]
 
     def _unclaimed(self, uow: UnitOfWork, conv: Conversation, now: datetime) -> bool:
         """Whether ``conv`` has a crossed level not claimed yet."""
@@ -311,8 +349,14 @@ class SlaSweeper:
                 highest = crossed[-1]
                 for level in crossed:
                     kind = f"{state.clock}_{level}"
-                    event = SlaEvent(new_id("sla"), conv.id, kind, state.due_at, now,
-                                     {"used": round(state.used, 4), "target_minutes": state.target_minutes})
+                    event = SlaEvent(
+                        new_id("sla"),
+                        conv.id,
+                        kind,
+                        state.due_at,
+                        now,
+                        {"used": round(state.used, 4), "target_minutes": state.target_minutes},
+                    )
                     if not uow.sla_events.claim(event):
                         continue
                     # a warning superseded by a later level in the same sweep is recorded, not posted
@@ -328,21 +372,38 @@ class SlaSweeper:
         due = state.due_at.astimezone(self.policy.calendar.zone).strftime("%a %d %b %H:%M %Z")
         mentions: list[str] = []
         if level == WARNING:
-            text = (f"⚠️ SLA warning: {what} due {due} — {_duration(state.remaining_minutes)} left "
-                    f"({state.used:.0%} of the {_duration(state.target_minutes)} target used).")
+            text = (
+                f"⚠️ SLA warning: {what} due {due} — {_duration(state.remaining_minutes)} left "
+                f"({state.used:.0%} of the {_duration(state.target_minutes)} target used)."
+            )
         elif level == ESCALATION:
             mentions = self.escalation_targets(conv)
             # plain text names the people; adapters turn payload["mentions"] into real platform mentions
             who = " ".join(f"@{m}" for m in mentions) or "(no on-call or manager configured)"
-            text = (f"🚨 SLA escalation: {what} due {due} — only {_duration(state.remaining_minutes)} left "
-                    f"({state.used:.0%} used). {who} please take this conversation.")
+            text = (
+                f"🚨 SLA escalation: {what} due {due} — only {_duration(state.remaining_minutes)} left "
+                f"({state.used:.0%} used). {who} please take this conversation."
+            )
         else:
             mentions = self.escalation_targets(conv)
             text = f"❌ SLA breached: {what} was due {due} ({_duration(state.target_minutes)} target)."
-        self.core.queue(uow, conv, Audience.STAFF, OutboundKind.NOTICE, text,
-                        f"sla:{conv.id}:{state.clock}_{level}:{state.due_at.isoformat()}",
-                        {"sla": {"clock": state.clock, "level": level, "due_at": state.due_at.isoformat(),
-                                 "used": round(state.used, 4)}, "mentions": mentions})
+        self.core.queue(
+            uow,
+            conv,
+            Audience.STAFF,
+            OutboundKind.NOTICE,
+            text,
+            f"sla:{conv.id}:{state.clock}_{level}:{state.due_at.isoformat()}",
+            {
+                "sla": {
+                    "clock": state.clock,
+                    "level": level,
+                    "due_at": state.due_at.isoformat(),
+                    "used": round(state.used, 4),
+                },
+                "mentions": mentions,
+            },
+        )
 
     def escalation_targets(self, conv: Conversation) -> list[str]:
         """The assignee first, then the platform's on-call, else its managers."""

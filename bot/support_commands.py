@@ -43,8 +43,13 @@ class SupportCommands:
         name, args = (parts[0].lower(), parts[1:]) if parts else ("help", [])
         if actor.role is Role.CUSTOMER or actor.role is Role.BOT:
             return CommandReply("Sorry, /support is only available to the support team.", ok=False)
-        handlers = {"help": self.help, "queue": self.queue, "sla": self.sla, "stats": self.stats,
-                    "threshold": self.threshold}
+        handlers = {
+            "help": self.help,
+            "queue": self.queue,
+            "sla": self.sla,
+            "stats": self.stats,
+            "threshold": self.threshold,
+        }
         handler = handlers.get(name)
         if handler is None:
             return CommandReply(f"Unknown command {name!r}.\n{HELP}", ok=False)
@@ -68,14 +73,20 @@ class SupportCommands:
             CardField("Conversations", str(s.volume)),
             CardField("Automated resolution", f"{pct(s.automated_resolution_rate)} ({s.automated_resolutions})"),
             CardField("Answered by bot (raw deflection)", f"{pct(s.deflection_rate)} ({s.answered_by_bot})"),
-            CardField("First response p50 / p90",
-                      f"{duration(s.first_response_p50_s)} / {duration(s.first_response_p90_s)}"),
+            CardField(
+                "First response p50 / p90", f"{duration(s.first_response_p50_s)} / {duration(s.first_response_p90_s)}"
+            ),
             CardField("Hand-offs", f"{s.handoffs} ({pct(s.handoff_rate)})"),
-            CardField("SLA compliance", f"{pct(s.sla_compliance)} (first response {pct(s.frt_sla_compliance)}, "
-                                        f"resolution {pct(s.resolution_sla_compliance)})"),
+            CardField(
+                "SLA compliance",
+                f"{pct(s.sla_compliance)} (first response {pct(s.frt_sla_compliance)}, "
+                f"resolution {pct(s.resolution_sla_compliance)})",
+            ),
             CardField("CSAT", f"{pct(s.csat)} of {s.csat_responses} ratings (bot answers {pct(s.csat_auto)})"),
-            CardField("Drafts approved / edited / rejected",
-                      f"{s.drafts_approved} / {s.drafts_edited} / {s.drafts_rejected} ({s.drafts_pending} pending)"),
+            CardField(
+                "Drafts approved / edited / rejected",
+                f"{s.drafts_approved} / {s.drafts_edited} / {s.drafts_rejected} ({s.drafts_pending} pending)",
+            ),
             CardField("Top intents", ", ".join(f"{i} ({n})" for i, n in s.top_intents[:5]) or "—", short=False),
         )
         text = "\n".join(f"{f.label}: {f.value}" for f in fields)
@@ -140,8 +151,15 @@ class SupportCommands:
             if not 0 <= value <= 1:
                 raise ValueError(f"threshold must be between 0 and 1, got {value}")
             uow.settings.set(THRESHOLD_PREFIX + intent, value)
-            uow.actions.add(AgentActionRecord(new_id("act"), actor.user_id, actor.role, "threshold",
-                                              self.core.clock.now(), detail={"intent": intent, "value": value,
-                                                                              "previous": overrides.get(intent)}))
+            uow.actions.add(
+                AgentActionRecord(
+                    new_id("act"),
+                    actor.user_id,
+                    actor.role,
+                    "threshold",
+                    self.core.clock.now(),
+                    detail={"intent": intent, "value": value, "previous": overrides.get(intent)},
+                )
+            )
             uow.commit()
         return CommandReply(f"Threshold for {intent} set to {value:.2f}.")

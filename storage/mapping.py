@@ -135,8 +135,7 @@ def citations_from_json(data: list[dict[str, Any]]) -> tuple[Citation, ...]:
 
 
 def ticket_to_json(t: Ticket) -> dict[str, Any]:
-    return {"id": t.id, "subject": t.subject, "status": t.status, "priority": t.priority,
-            "opened_at": t.opened_at}
+    return {"id": t.id, "subject": t.subject, "status": t.status, "priority": t.priority, "opened_at": t.opened_at}
 
 
 def account_to_json(a: Account) -> dict[str, Any]:

@@ -60,12 +60,9 @@ def _text(*, nullable: bool = False) -> Any:
 class ConversationRow(SQLModel, table=True):
     __tablename__ = "conversations"
     __table_args__ = (
-        sa.UniqueConstraint(
-            "platform", "workspace_id", "channel_id", "thread_id", name="uq_conversations_thread"
-        ),
+        sa.UniqueConstraint("platform", "workspace_id", "channel_id", "thread_id", name="uq_conversations_thread"),
         sa.Index("ix_conversations_staff_thread", "platform", "staff_thread_id"),
-        sa.Index("ix_conversations_customer", "platform", "workspace_id", "channel_id", "customer_id",
-                 "updated_at"),
+        sa.Index("ix_conversations_customer", "platform", "workspace_id", "channel_id", "customer_id", "updated_at"),
         sa.Index("ix_conversations_status_created", "status", "created_at"),
     )
 
@@ -95,9 +92,7 @@ class ConversationRow(SQLModel, table=True):
 class MessageRow(SQLModel, table=True):
     __tablename__ = "messages"
     __table_args__ = (
-        sa.UniqueConstraint(
-            "platform", "workspace_id", "channel_id", "external_id", name="uq_messages_delivery"
-        ),
+        sa.UniqueConstraint("platform", "workspace_id", "channel_id", "external_id", name="uq_messages_delivery"),
         sa.Index("ix_messages_conversation_created", "conversation_id", "created_at"),
         sa.Index("ix_messages_state_created", "state", "created_at"),
     )
@@ -246,9 +241,7 @@ class SettingRow(SQLModel, table=True):
 
 class SlaEventRow(SQLModel, table=True):
     __tablename__ = "sla_events"
-    __table_args__ = (
-        sa.UniqueConstraint("conversation_id", "kind", "due_at", name="uq_sla_events_claim"),
-    )
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "kind", "due_at", name="uq_sla_events_claim"),)
 
     seq: int | None = _seq()
     id: str = _id()
@@ -260,6 +253,16 @@ class SlaEventRow(SQLModel, table=True):
 
 
 ALL_TABLES = (
-    ConversationRow, MessageRow, ClassificationRow, DecisionRow, DraftRow, HandoffRow,
-    AgentActionRow, AccountCacheRow, ModelVersionRow, OutboxRow, SettingRow, SlaEventRow,
+    ConversationRow,
+    MessageRow,
+    ClassificationRow,
+    DecisionRow,
+    DraftRow,
+    HandoffRow,
+    AgentActionRow,
+    AccountCacheRow,
+    ModelVersionRow,
+    OutboxRow,
+    SettingRow,
+    SlaEventRow,
 )

@@ -145,8 +145,11 @@ class _Repo:
         return stmt
 
     def _guarded(
-        self, on_conflict: Callable[[IntegrityError], Exception | None], work: Callable[[], None],
-        *, savepoint: bool | None = None,
+        self,
+        on_conflict: Callable[[IntegrityError], Exception | None],
+        work: Callable[[], None],
+        *,
+        savepoint: bool | None = None,
     ) -> None:
         """Run ``work`` (inside a SAVEPOINT where the database needs one).
 
@@ -250,12 +253,16 @@ class SqlConversationRepository(_Repo, ConversationRepository):
     def get(self, conversation_id: str) -> Conversation | None:
         return self._get(conversation_id)
 
-    def find_by_thread(
-        self, platform: str, workspace_id: str, channel_id: str, thread_id: str
-    ) -> Conversation | None:
-        return self._first(self._by_thread, {
-            "platform": platform, "workspace_id": workspace_id, "channel_id": channel_id, "thread_id": thread_id,
-        })
+    def find_by_thread(self, platform: str, workspace_id: str, channel_id: str, thread_id: str) -> Conversation | None:
+        return self._first(
+            self._by_thread,
+            {
+                "platform": platform,
+                "workspace_id": workspace_id,
+                "channel_id": channel_id,
+                "thread_id": thread_id,
+            },
+        )
 
     def find_by_staff_thread(self, platform: str, staff_thread_id: str) -> Conversation | None:
         return self._first(self._by_staff_thread, {"platform": platform, "staff_thread_id": staff_thread_id})
@@ -263,10 +270,16 @@ class SqlConversationRepository(_Repo, ConversationRepository):
     def latest_for_customer(
         self, platform: str, workspace_id: str, channel_id: str, customer_id: str, since: datetime
     ) -> Conversation | None:
-        return self._first(self._latest_for_customer, {
-            "platform": platform, "workspace_id": workspace_id, "channel_id": channel_id,
-            "customer_id": customer_id, "since": mapping.to_utc(since),
-        })
+        return self._first(
+            self._latest_for_customer,
+            {
+                "platform": platform,
+                "workspace_id": workspace_id,
+                "channel_id": channel_id,
+                "customer_id": customer_id,
+                "since": mapping.to_utc(since),
+            },
+        )
 
     def list(
         self,
@@ -283,13 +296,17 @@ class SqlConversationRepository(_Repo, ConversationRepository):
 
 class SqlMessageRepository(_Repo, MessageRepository):
     entity, row = StoredMessage, MessageRow
-    _delivered_stmt = sa.select(_MSG.id).where(
-        _MSG.platform == sa.bindparam("platform"),
-        _MSG.workspace_id == sa.bindparam("workspace_id"),
-        _MSG.channel_id == sa.bindparam("channel_id"),
-        _MSG.external_id == sa.bindparam("external_id"),
-        _MSG.id != sa.bindparam("_id"),
-    ).limit(1)
+    _delivered_stmt = (
+        sa.select(_MSG.id)
+        .where(
+            _MSG.platform == sa.bindparam("platform"),
+            _MSG.workspace_id == sa.bindparam("workspace_id"),
+            _MSG.channel_id == sa.bindparam("channel_id"),
+            _MSG.external_id == sa.bindparam("external_id"),
+            _MSG.id != sa.bindparam("_id"),
+        )
+        .limit(1)
+    )
     _for_conversation = (
         sa.select(*_MSG)
         .where(_MSG.conversation_id == sa.bindparam("conversation_id"))
@@ -297,10 +314,16 @@ class SqlMessageRepository(_Repo, MessageRepository):
     )
 
     def _delivered(self, message: StoredMessage) -> str | None:
-        return self._execute(self._delivered_stmt, {
-            "platform": message.platform, "workspace_id": message.workspace_id,
-            "channel_id": message.channel_id, "external_id": message.external_id, "_id": message.id,
-        }).scalar()
+        return self._execute(
+            self._delivered_stmt,
+            {
+                "platform": message.platform,
+                "workspace_id": message.workspace_id,
+                "channel_id": message.channel_id,
+                "external_id": message.external_id,
+                "_id": message.id,
+            },
+        ).scalar()
 
     def _on_conflict(self, message: StoredMessage) -> Callable[[IntegrityError], Exception | None]:
         def translate(error: IntegrityError) -> Exception | None:
@@ -373,7 +396,10 @@ class SqlDraftRepository(_Repo, DraftRepository):
         return self._get(draft_id)
 
     def list(
-        self, *, status: DraftStatus | None = None, conversation_id: str | None = None,
+        self,
+        *,
+        status: DraftStatus | None = None,
+        conversation_id: str | None = None,
         since: datetime | None = None,
     ) -> list[Draft]:
         stmt = self._select(since)
@@ -394,8 +420,11 @@ class SqlHandoffRepository(_Repo, HandoffRepository):
         return self._get(handoff_id)
 
     def list(
-        self, *, statuses: Sequence[HandoffStatus] | None = None,
-        conversation_id: str | None = None, since: datetime | None = None,
+        self,
+        *,
+        statuses: Sequence[HandoffStatus] | None = None,
+        conversation_id: str | None = None,
+        since: datetime | None = None,
     ) -> list[Handoff]:
         stmt = self._select(since)
         if statuses is not None:
@@ -470,9 +499,7 @@ class SqlModelVersionRepository(_Repo, ModelVersionRepository):
 
         def work() -> None:
             self._execute(
-                sa.update(self.table)
-                .where(self.c.kind == version.kind, self.c.active.is_(True))
-                .values(active=False)
+                sa.update(self.table).where(self.c.kind == version.kind, self.c.active.is_(True)).values(active=False)
             )
             self._execute(self._insert_stmt, values)
 
@@ -482,7 +509,8 @@ class SqlModelVersionRepository(_Repo, ModelVersionRepository):
     def active(self, kind: str) -> ModelVersion | None:
         found = self._all(
             self._select().where(self.c.kind == kind, self.c.active.is_(True)),
-            limit=1, newest=True,
+            limit=1,
+            newest=True,
         )
         return found[0] if found else None
 
@@ -499,9 +527,9 @@ class _Deduplicated(Exception):
 
 class SqlOutboxRepository(_Repo, OutboxRepository):
     entity, row = Outbound, OutboxRow
-    _taken_stmt = sa.select(_OUT.id).where(
-        _OUT.dedupe_key == sa.bindparam("dedupe_key"), _OUT.id != sa.bindparam("_id")
-    ).limit(1)
+    _taken_stmt = (
+        sa.select(_OUT.id).where(_OUT.dedupe_key == sa.bindparam("dedupe_key"), _OUT.id != sa.bindparam("_id")).limit(1)
+    )
 
     def _taken(self, outbound: Outbound) -> bool:
         found = self._execute(self._taken_stmt, {"dedupe_key": outbound.dedupe_key, "_id": outbound.id})
@@ -514,8 +542,8 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
         try:
             self._insert_values(
                 values,
-                lambda e: _Deduplicated() if self._taken(outbound) else Conflict(
-                    f"outbound {outbound.id} already exists"
+                lambda e: (
+                    _Deduplicated() if self._taken(outbound) else Conflict(f"outbound {outbound.id} already exists")
                 ),
             )
         except _Deduplicated:
@@ -523,9 +551,14 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
         return True
 
     def save(self, outbound: Outbound) -> None:
-        self._upsert(outbound, lambda e: Conflict(
-            f"dedupe_key {outbound.dedupe_key!r} already used by another outbound"
-        ) if self._taken(outbound) else None)
+        self._upsert(
+            outbound,
+            lambda e: (
+                Conflict(f"dedupe_key {outbound.dedupe_key!r} already used by another outbound")
+                if self._taken(outbound)
+                else None
+            ),
+        )
 
     def get(self, outbound_id: str) -> Outbound | None:
         return self._get(outbound_id)
@@ -542,11 +575,15 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
     # One conditional UPDATE: the database serializes it (PostgreSQL re-checks the
     # WHERE clause on the row once a concurrent writer commits; SQLite has a single
     # writer), so of any number of concurrent claimers exactly one sees rowcount 1.
-    _claim_stmt = OutboxRow.__table__.update().where(  # type: ignore[attr-defined]
-        _OUT.id == sa.bindparam("_id"),
-        _OUT.status == OutboxStatus.PENDING.value,
-        sa.or_(_OUT.claimed_until.is_(None), _OUT.claimed_until <= sa.bindparam("_now")),
-    ).values(claimed_by=sa.bindparam("_owner"), claimed_until=sa.bindparam("_until"))
+    _claim_stmt = (
+        OutboxRow.__table__.update()
+        .where(  # type: ignore[attr-defined]
+            _OUT.id == sa.bindparam("_id"),
+            _OUT.status == OutboxStatus.PENDING.value,
+            sa.or_(_OUT.claimed_until.is_(None), _OUT.claimed_until <= sa.bindparam("_now")),
+        )
+        .values(claimed_by=sa.bindparam("_owner"), claimed_until=sa.bindparam("_until"))
+    )
 
     def claim(self, outbound_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         now = mapping.to_utc(now)
@@ -585,16 +622,28 @@ class _Claimed(Exception):
 
 class SqlSlaEventRepository(_Repo, SlaEventRepository):
     entity, row = SlaEvent, SlaEventRow
-    _exists_stmt = sa.select(_SLA.id).where(
-        _SLA.conversation_id == sa.bindparam("conversation_id"),
-        _SLA.kind == sa.bindparam("kind"),
-        _SLA.due_at == sa.bindparam("due_at", type_=_SLA.due_at.type),
-    ).limit(1)
+    _exists_stmt = (
+        sa.select(_SLA.id)
+        .where(
+            _SLA.conversation_id == sa.bindparam("conversation_id"),
+            _SLA.kind == sa.bindparam("kind"),
+            _SLA.due_at == sa.bindparam("due_at", type_=_SLA.due_at.type),
+        )
+        .limit(1)
+    )
 
     def _exists(self, event: SlaEvent) -> bool:
-        return self._execute(self._exists_stmt, {
-            "conversation_id": event.conversation_id, "kind": event.kind, "due_at": mapping.to_utc(event.due_at),
-        }).first() is not None
+        return (
+            self._execute(
+                self._exists_stmt,
+                {
+                    "conversation_id": event.conversation_id,
+                    "kind": event.kind,
+                    "due_at": mapping.to_utc(event.due_at),
+                },
+            ).first()
+            is not None
+        )
 
     def claim(self, event: SlaEvent) -> bool:
         if self._exists(event):
@@ -607,7 +656,10 @@ class SqlSlaEventRepository(_Repo, SlaEventRepository):
         return True
 
     def list(
-        self, *, since: datetime | None = None, conversation_id: str | None = None,
+        self,
+        *,
+        since: datetime | None = None,
+        conversation_id: str | None = None,
         kinds: Sequence[str] | None = None,
     ) -> list[SlaEvent]:
         stmt = self._select(since)

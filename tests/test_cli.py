@@ -92,8 +92,11 @@ def test_db_upgrade_and_kb_index(runner, tmp_path, monkeypatch):
 
 def test_chat_is_a_terminal_channel_over_the_same_core(runner, tmp_path, monkeypatch):
     monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'chat.db'}")
-    result = runner.invoke(main, ["chat", "--account", "acc_demo"],
-                           input="how do I download my invoices?\nthanks!\n/support queue\n/quit\n")
+    result = runner.invoke(
+        main,
+        ["chat", "--account", "acc_demo"],
+        input="how do I download my invoices?\nthanks!\n/support queue\n/quit\n",
+    )
     assert result.exit_code == 0, result.output
     assert "bot> Here's what our docs say" in result.output
     assert "[staff]" in result.output and "The queue is empty" in result.output

@@ -51,8 +51,7 @@ async def test_enterprise_account_gets_a_draft_not_an_answer(app, clock, channel
     review = [o for o, _ in channel.sent if o.kind is OutboundKind.DRAFT_REVIEW]
     assert len(review) == 1
     buttons = {b["action_id"]: b["value"] for b in review[0].payload["card"]["buttons"]}
-    assert buttons == {"draft_approve": result.draft_id, "draft_edit": result.draft_id,
-                       "draft_reject": result.draft_id}
+    assert buttons == {"draft_approve": result.draft_id, "draft_edit": result.draft_id, "draft_reject": result.draft_id}
     fields = {f["label"]: f["value"] for f in review[0].payload["card"]["fields"]}
     assert fields["Tier"] == "enterprise" and fields["ARR"] == "$250,000"
     assert "T-1 SSO loop" in fields["Open tickets"]
@@ -64,8 +63,7 @@ async def test_outage_is_handed_off_with_context_whatever_the_confidence(app, al
     assert result.decision.rule == "urgent_handoff"
     handoff_cards = [o for o, _ in channel.sent if o.kind is OutboundKind.HANDOFF]
     assert len(handoff_cards) == 1
-    assert {b["action_id"] for b in handoff_cards[0].payload["card"]["buttons"]} == {"handoff_claim",
-                                                                                   "handoff_resolve"}
+    assert {b["action_id"] for b in handoff_cards[0].payload["card"]["buttons"]} == {"handoff_claim", "handoff_resolve"}
     (ack,) = channel.texts(audience=Audience.CUSTOMER, kind=OutboundKind.SYSTEM)
     assert "passed this to our support team" in ack
 
@@ -235,13 +233,24 @@ async def test_crash_before_processing_is_recovered_on_restart(app, alice, chann
 
     message = alice.message("How do I download my invoice?")
     with uow_factory() as uow:  # stored, then the process died before processing
-        uow.messages.add(StoredMessage(
-            id="msg_crashed", platform=message.platform, workspace_id=message.workspace_id,
-            channel_id=message.channel_id, external_id=message.message_id, conversation_id=None,
-            author_id=message.author.user_id, author_name="Alice", role=Role.CUSTOMER, kind=MessageKind.CUSTOMER,
-            text=message.text, created_at=message.sent_at, state=MessageState.RECEIVED,
-            raw={"_origin": {"account_id": "acc_small"}},
-        ))
+        uow.messages.add(
+            StoredMessage(
+                id="msg_crashed",
+                platform=message.platform,
+                workspace_id=message.workspace_id,
+                channel_id=message.channel_id,
+                external_id=message.message_id,
+                conversation_id=None,
+                author_id=message.author.user_id,
+                author_name="Alice",
+                role=Role.CUSTOMER,
+                kind=MessageKind.CUSTOMER,
+                text=message.text,
+                created_at=message.sent_at,
+                state=MessageState.RECEIVED,
+                raw={"_origin": {"account_id": "acc_small"}},
+            )
+        )
         uow.commit()
     assert await app.core.recover() == 1
     assert len(channel.texts(kind=OutboundKind.ANSWER)) == 1
@@ -315,8 +324,16 @@ async def test_an_agent_replying_in_the_customer_thread_takes_the_conversation(a
 
     first = await alice.says("Quick question: none of our users can log in since 9am")
     clock.advance(minutes=2)
-    reply = InboundMessage("test", "W1", "C_SHARED", "agent-1", Author("U_AGENT", "Sam", Role.AGENT),
-                           "Looking into it now.", clock.now(), thread_id="U_ALICE-1")
+    reply = InboundMessage(
+        "test",
+        "W1",
+        "C_SHARED",
+        "agent-1",
+        Author("U_AGENT", "Sam", Role.AGENT),
+        "Looking into it now.",
+        clock.now(),
+        thread_id="U_ALICE-1",
+    )
     result = await app.core.handle_inbound(reply)
     assert result.status == "relayed" and result.conversation_id == first.conversation_id
     with uow_factory() as uow:
@@ -324,8 +341,15 @@ async def test_an_agent_replying_in_the_customer_thread_takes_the_conversation(a
         kinds = [m.kind.value for m in uow.messages.for_conversation(conv.id)]
     assert conv.assignee_id == "U_AGENT" and conv.first_response_at == clock.now()
     assert "agent_reply" in kinds
-    stray = InboundMessage("test", "W1", "C_SHARED", "agent-2", Author("U_AGENT", "Sam", Role.AGENT),
-                           "hello everyone, maintenance tonight", clock.now())
+    stray = InboundMessage(
+        "test",
+        "W1",
+        "C_SHARED",
+        "agent-2",
+        Author("U_AGENT", "Sam", Role.AGENT),
+        "hello everyone, maintenance tonight",
+        clock.now(),
+    )
     assert (await app.core.handle_inbound(stray)).status == "ignored"
 
 
@@ -333,8 +357,15 @@ async def test_item_claimed_by_a_crashed_replica_is_sent_once_its_lease_expires(
     from supportbot.bot.domain import Outbound
     from supportbot.bot.service import OUTBOX_CLAIM_LEASE
 
-    item = Outbound(id="out_1", platform=channel.platform, audience=Audience.MANAGERS, kind=OutboundKind.REPORT,
-                    text="weekly report", dedupe_key="report:1", created_at=clock.now())
+    item = Outbound(
+        id="out_1",
+        platform=channel.platform,
+        audience=Audience.MANAGERS,
+        kind=OutboundKind.REPORT,
+        text="weekly report",
+        dedupe_key="report:1",
+        created_at=clock.now(),
+    )
     with uow_factory() as uow:
         uow.outbox.add(item)
         assert uow.outbox.claim(item.id, "worker_crashed", clock.now(), OUTBOX_CLAIM_LEASE)

@@ -39,9 +39,15 @@ def _app(url, tmp_path, clock, channel):
 
     upgrade(url)
     settings = load_settings(database_url=url, kb_dir=write_kb(tmp_path / "kb"), crm_cache_seconds=0)
-    return bootstrap(settings, uow=SqlUnitOfWorkFactory(url), classifier=FakeClassifier(),
-                     kb=MarkdownKnowledgeBase(settings.kb_dir), crm=SlowCRM(ACCOUNTS), clock=clock,
-                     channels=(channel,))
+    return bootstrap(
+        settings,
+        uow=SqlUnitOfWorkFactory(url),
+        classifier=FakeClassifier(),
+        kb=MarkdownKnowledgeBase(settings.kb_dir),
+        crm=SlowCRM(ACCOUNTS),
+        clock=clock,
+        channels=(channel,),
+    )
 
 
 async def test_answer_flow_and_duplicate_on_real_storage(database_url, tmp_path):
@@ -98,9 +104,19 @@ async def test_two_replicas_send_every_pending_item_exactly_once(database_url, t
     first = _app(database_url, tmp_path / "a", clock, channel)
     second = _app(database_url, tmp_path / "b", clock, channel)
     conversations = [None, "conv_1", "conv_2"]
-    items = [Outbound(id=new_id("out"), platform="test", audience=Audience.MANAGERS, kind=OutboundKind.REPORT,
-                      text=f"report {i}", dedupe_key=f"report:{i}", created_at=clock.now(),
-                      conversation_id=conversations[i % 3]) for i in range(30)]
+    items = [
+        Outbound(
+            id=new_id("out"),
+            platform="test",
+            audience=Audience.MANAGERS,
+            kind=OutboundKind.REPORT,
+            text=f"report {i}",
+            dedupe_key=f"report:{i}",
+            created_at=clock.now(),
+            conversation_id=conversations[i % 3],
+        )
+        for i in range(30)
+    ]
     with first.core.uow() as uow:
         for item in items:
             assert uow.outbox.add(item)
@@ -137,8 +153,18 @@ def test_two_replicas_in_threads_send_every_pending_item_exactly_once(database_u
     clock = FakeClock()
     channel = ThreadChannel("test")
     apps = [_app(database_url, tmp_path / name, clock, channel) for name in ("a", "b", "c")]
-    items = [Outbound(id=new_id("out"), platform="test", audience=Audience.MANAGERS, kind=OutboundKind.REPORT,
-                      text=f"report {i}", dedupe_key=f"report:{i}", created_at=clock.now()) for i in range(40)]
+    items = [
+        Outbound(
+            id=new_id("out"),
+            platform="test",
+            audience=Audience.MANAGERS,
+            kind=OutboundKind.REPORT,
+            text=f"report {i}",
+            dedupe_key=f"report:{i}",
+            created_at=clock.now(),
+        )
+        for i in range(40)
+    ]
     with apps[0].core.uow() as uow:
         for item in items:
             assert uow.outbox.add(item)

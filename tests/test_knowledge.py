@@ -11,8 +11,10 @@ from tests.conftest import write_kb
 
 def test_front_matter_and_passages(tmp_path):
     path = tmp_path / "sso.md"
-    path.write_text("---\ntitle: SSO setup\nurl: https://d.example/sso\nintents: [sso_saml, account_login]\n---\n"
-                    "First paragraph.\n\n## Steps\n1. Open settings\n2. Upload metadata\n\n<!-- hidden -->\n")
+    path.write_text(
+        "---\ntitle: SSO setup\nurl: https://d.example/sso\nintents: [sso_saml, account_login]\n---\n"
+        "First paragraph.\n\n## Steps\n1. Open settings\n2. Upload metadata\n\n<!-- hidden -->\n"
+    )
     article = parse_article(path)
     assert (article.id, article.title, article.url) == ("sso", "SSO setup", "https://d.example/sso")
     assert article.intents == ("sso_saml", "account_login")

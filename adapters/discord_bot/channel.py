@@ -55,8 +55,12 @@ class DiscordChannel(Channel):
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(f"network error talking to Discord: {type(exc).__name__}") from None
         # The conversation's status may have changed (answered, resolved by anyone): keep forum tags in step.
-        if (outbound.audience is Audience.CUSTOMER and outbound.conversation_id and delivery.channel_id
-                and isinstance(self.client.get_channel(int(delivery.channel_id)), discord.ForumChannel)):
+        if (
+            outbound.audience is Audience.CUSTOMER
+            and outbound.conversation_id
+            and delivery.channel_id
+            and isinstance(self.client.get_channel(int(delivery.channel_id)), discord.ForumChannel)
+        ):
             await self.client.sync_forum_tags(outbound.conversation_id)
         return external_id
 
@@ -86,8 +90,10 @@ class DiscordChannel(Channel):
         if delivery.thread_id:
             target = int(delivery.thread_id)
             await self._ensure_thread(channel_id, target)
-        kwargs: dict[str, Any] = {"content": render.content(outbound.text),
-                                  "allowed_mentions": discord.AllowedMentions.none()}
+        kwargs: dict[str, Any] = {
+            "content": render.content(outbound.text),
+            "allowed_mentions": discord.AllowedMentions.none(),
+        }
         if outbound.payload.get("csat") and outbound.payload.get("conversation_id"):
             from supportbot.adapters.discord_bot.client import csat_view
 
@@ -105,8 +111,9 @@ class DiscordChannel(Channel):
             return  # forum posts are threads already; a known thread exists
         name = self.client.thread_names.get(root_id) or "Support question"
         try:
-            await self.client.http.start_thread_with_message(channel_id, root_id, name=name,
-                                                             auto_archive_duration=ARCHIVE_MINUTES)
+            await self.client.http.start_thread_with_message(
+                channel_id, root_id, name=name, auto_archive_duration=ARCHIVE_MINUTES
+            )
         except discord.HTTPException as exc:
             if exc.code != THREAD_ALREADY_EXISTS:
                 raise
@@ -122,8 +129,9 @@ class DiscordChannel(Channel):
         # any later message in the thread.
         if delivery.thread_id and (isinstance(parent, discord.ForumChannel) or message_id != delivery.thread_id):
             channel_id = int(delivery.thread_id)
-        await self.client.http.add_reaction(channel_id, int(message_id), render.emoji_for(outbound.payload.get(
-            "emoji") or outbound.text))
+        await self.client.http.add_reaction(
+            channel_id, int(message_id), render.emoji_for(outbound.payload.get("emoji") or outbound.text)
+        )
 
     # ------------------------------------------------------------------ staff side
     async def _open_mirror(self, outbound: Outbound) -> str:
@@ -136,8 +144,9 @@ class DiscordChannel(Channel):
         card = _card(outbound)
         name = render.thread_name(card.title if card else outbound.text, "Conversation")
         try:
-            thread = await self.client.http.start_thread_with_message(triage, message_id, name=name,
-                                                                      auto_archive_duration=ARCHIVE_MINUTES)
+            thread = await self.client.http.start_thread_with_message(
+                triage, message_id, name=name, auto_archive_duration=ARCHIVE_MINUTES
+            )
             thread_id = thread["id"]
         except discord.HTTPException as exc:
             if exc.code != THREAD_ALREADY_EXISTS:
@@ -150,8 +159,7 @@ class DiscordChannel(Channel):
         assert self.client is not None
         thread = self.client.get_channel(thread_id)
         if isinstance(thread, discord.Thread) and thread.parent_id != self.config.triage_channel:
-            raise DeliveryError(f"refusing to post staff content in {thread_id}: not a triage thread",
-                                permanent=True)
+            raise DeliveryError(f"refusing to post staff content in {thread_id}: not a triage thread", permanent=True)
 
     async def _post(self, channel_id: int, outbound: Outbound) -> str:
         return str((await self._post_message(channel_id, outbound)).id)
@@ -169,11 +177,13 @@ class DiscordChannel(Channel):
                 pings = " ".join(f"<@{m}>" for m in mentioned)
                 kwargs["content"] = render.content(f"{pings} {outbound.text}")
                 kwargs["allowed_mentions"] = discord.AllowedMentions(
-                    everyone=False, roles=False, users=[discord.Object(id=m) for m in mentioned])
+                    everyone=False, roles=False, users=[discord.Object(id=m) for m in mentioned]
+                )
             chart = report_chart(outbound)
             if chart is not None:  # the weekly report: the chart as an attachment (multipart/form-data)
-                kwargs["file"] = discord.File(io.BytesIO(chart[1]), filename=chart[0],
-                                              description="Weekly support chart")
+                kwargs["file"] = discord.File(
+                    io.BytesIO(chart[1]), filename=chart[0], description="Weekly support chart"
+                )
         else:
             from supportbot.adapters.discord_bot.client import view_for
 

@@ -61,8 +61,10 @@ _base_users = 0
 def _acquire_api_base(url: str) -> None:
     global _base_users
     if _base_users and url != discord.http.Route.BASE:
-        raise ConfigurationError("SUPPORTBOT_DISCORD_API_URL",
-                                 f"another Discord client in this process already uses {discord.http.Route.BASE}")
+        raise ConfigurationError(
+            "SUPPORTBOT_DISCORD_API_URL",
+            f"another Discord client in this process already uses {discord.http.Route.BASE}",
+        )
     discord.http.Route.BASE = url
     _base_users += 1
 
@@ -75,18 +77,22 @@ def _release_api_base() -> None:
 
 
 # --------------------------------------------------------------------------- persistent buttons
-class StaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?P<action>" + "|".join(STAFF_ACTIONS)
-                  + r"):(?P<target>[A-Za-z0-9_\-]{1,90})"):
+class StaffButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"(?P<action>" + "|".join(STAFF_ACTIONS) + r"):(?P<target>[A-Za-z0-9_\-]{1,90})",
+):
     """A card button; survives restarts because everything it needs is in its custom_id."""
 
     def __init__(self, action: str, target: str, *, label: str = "…", style: int = 2) -> None:
-        super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle(style),
-                                           custom_id=render.custom_id(action, target)))
+        super().__init__(
+            discord.ui.Button(label=label, style=discord.ButtonStyle(style), custom_id=render.custom_id(action, target))
+        )
         self.action, self.target = action, target
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: Any, /
-                             ) -> StaffButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item, match: Any, /
+    ) -> StaffButton:
         return cls(match["action"], match["target"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -95,18 +101,22 @@ class StaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"(?P<acti
         await client.on_staff_button(interaction, self.action, self.target)
 
 
-class CsatButton(discord.ui.DynamicItem[discord.ui.Button],
-                 template=r"csat:(?P<conversation>[A-Za-z0-9_\-]{1,80}):(?P<value>up|down|[1-5])"):
+class CsatButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"csat:(?P<conversation>[A-Za-z0-9_\-]{1,80}):(?P<value>up|down|[1-5])",
+):
     """A satisfaction rating button under the core's CSAT prompt (customer-facing, persistent)."""
 
     def __init__(self, conversation_id: str, value: str, *, label: str = "…") -> None:
-        super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle.secondary,
-                                           custom_id=f"csat:{conversation_id}:{value}"))
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=discord.ButtonStyle.secondary, custom_id=f"csat:{conversation_id}:{value}"
+            )
+        )
         self.conversation_id, self.value = conversation_id, value
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: Any, /
-                             ) -> CsatButton:
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: Any, /) -> CsatButton:
         return cls(match["conversation"], match["value"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -151,8 +161,9 @@ class SupportClient(discord.Client):
         intents.guilds = True  # GUILD_CREATE (channels, roles, threads), THREAD_*
         intents.guild_messages = True  # MESSAGE_CREATE in guild channels and threads
         intents.message_content = True  # privileged: the text of customers' questions
-        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none(),
-                         max_ratelimit_timeout=30.0, **options)
+        super().__init__(
+            intents=intents, allowed_mentions=discord.AllowedMentions.none(), max_ratelimit_timeout=30.0, **options
+        )
         self.app = app
         self.config = config
         self.tree = app_commands.CommandTree(self)
@@ -237,8 +248,9 @@ class SupportClient(discord.Client):
             elif parent_id == self.config.triage_channel:
                 await self._staff_message(message, channel_id)
         elif channel_id in self.config.support_channels:
-            self.thread_names[message.id] = render.thread_name(message.content, f"Question from "
-                                                               f"{message.author.display_name}")
+            self.thread_names[message.id] = render.thread_name(
+                message.content, f"Question from {message.author.display_name}"
+            )
             while len(self.thread_names) > THREAD_NAMES_KEPT:
                 self.thread_names.pop(next(iter(self.thread_names)))
             await self._customer_message(message, channel_id=channel_id, thread_id=None)
@@ -272,13 +284,19 @@ class SupportClient(discord.Client):
 
     async def _customer_message(self, message: discord.Message, *, channel_id: int, thread_id: int | None) -> None:
         inbound = InboundMessage(
-            platform=PLATFORM, workspace_id=str(message.guild.id), channel_id=str(channel_id),  # type: ignore[union-attr]
+            platform=PLATFORM,
+            workspace_id=str(message.guild.id),
+            channel_id=str(channel_id),  # type: ignore[union-attr]
             message_id=str(message.id),
             author=Author(str(message.author.id), message.author.display_name, self.role_of(message.author)),
-            text=self._text_of(message), sent_at=message.created_at,
+            text=self._text_of(message),
+            sent_at=message.created_at,
             thread_id=str(thread_id) if thread_id is not None else None,
-            raw={"guild_id": str(message.guild.id), "channel_id": str(message.channel.id),  # type: ignore[union-attr]
-                 "message_id": str(message.id)},
+            raw={
+                "guild_id": str(message.guild.id),
+                "channel_id": str(message.channel.id),  # type: ignore[union-attr]
+                "message_id": str(message.id),
+            },
         )
         result = await self.app.core.handle_inbound(inbound)
         if result.status in ("processed", "relayed") and result.conversation_id:
@@ -311,11 +329,14 @@ class SupportClient(discord.Client):
             thread = forum.get_thread(int(conv.thread_id))
             if thread is None:
                 return
-            managed = {render.tag_key(x) for x in (*self.app.core.classifier.labels(), OUT_OF_SCOPE,
-                                                   *(s.value for s in ConversationStatus))}
+            managed = {
+                render.tag_key(x)
+                for x in (*self.app.core.classifier.labels(), OUT_OF_SCOPE, *(s.value for s in ConversationStatus))
+            }
             by_key = {render.tag_key(t.name): t for t in forum.available_tags}
-            wanted = [by_key[k] for k in (render.tag_key(conv.intent or ""), render.tag_key(conv.status.value))
-                      if k in by_key]
+            wanted = [
+                by_key[k] for k in (render.tag_key(conv.intent or ""), render.tag_key(conv.status.value)) if k in by_key
+            ]
             keep = [t.id for t in thread.applied_tags if render.tag_key(t.name) not in managed]
             new = (keep + [t.id for t in wanted if t.id not in keep])[:5]
             if set(new) != {t.id for t in thread.applied_tags} and self._tags_sent.get(thread.id) != set(new):
@@ -339,16 +360,21 @@ class SupportClient(discord.Client):
                 await interaction.response.send_message(f"No draft {target}.", ephemeral=True)
                 return
             if draft.status.value != "pending":
-                await interaction.response.send_message(f"This draft is already {draft.status.value}.",
-                                                        ephemeral=True)
+                await interaction.response.send_message(f"This draft is already {draft.status.value}.", ephemeral=True)
                 return
-            modal = edit_modal(target, draft.text) if action == "draft_edit" else reject_modal(
-                target, self.app.core.classifier.labels())
+            modal = (
+                edit_modal(target, draft.text)
+                if action == "draft_edit"
+                else reject_modal(target, self.app.core.classifier.labels())
+            )
             modal.stop()  # not kept in memory: the submission is routed by custom_id in on_interaction
             await interaction.response.send_modal(modal)
             return
-        command: Command = {"draft_approve": ApproveDraft, "handoff_claim": ClaimHandoff,
-                            "handoff_resolve": ResolveHandoff}[action](target, actor)
+        command: Command = {
+            "draft_approve": ApproveDraft,
+            "handoff_claim": ClaimHandoff,
+            "handoff_resolve": ResolveHandoff,
+        }[action](target, actor)
         await self.run_command(interaction, command)
 
     async def on_csat(self, interaction: discord.Interaction, conversation_id: str, value: str) -> None:
@@ -358,8 +384,13 @@ class SupportClient(discord.Client):
             return
         try:
             result = await self.app.core.record_feedback(
-                conversation_id, positive=bool(option["positive"]), score=option.get("score"),
-                user_id=str(interaction.user.id), comment="button", dispatch=False)
+                conversation_id,
+                positive=bool(option["positive"]),
+                score=option.get("score"),
+                user_id=str(interaction.user.id),
+                comment="button",
+                dispatch=False,
+            )
         except InvalidInput as exc:
             await interaction.response.send_message(render.content(str(exc)), ephemeral=True)
             return
@@ -382,8 +413,9 @@ class SupportClient(discord.Client):
         if kind == EDIT_MODAL:
             command: Command = EditDraft(target, actor, values.get("text", ""))
         else:
-            command = RejectDraft(target, actor, values.get("reason", "").strip(),
-                                  values.get("intent", "").strip() or None)
+            command = RejectDraft(
+                target, actor, values.get("reason", "").strip(), values.get("intent", "").strip() or None
+            )
         await self.run_command(interaction, command)
 
     async def run_command(self, interaction: discord.Interaction, command: Command) -> None:
@@ -417,17 +449,34 @@ class SupportClient(discord.Client):
 
 def edit_modal(draft_id: str, text: str) -> discord.ui.Modal:
     modal = discord.ui.Modal(title="Edit draft before sending", custom_id=f"{EDIT_MODAL}:{draft_id}", timeout=None)
-    modal.add_item(discord.ui.TextInput(label="Reply to send to the customer", custom_id="text",
-                                        style=discord.TextStyle.paragraph, default=text[:4000], max_length=4000))
+    modal.add_item(
+        discord.ui.TextInput(
+            label="Reply to send to the customer",
+            custom_id="text",
+            style=discord.TextStyle.paragraph,
+            default=text[:4000],
+            max_length=4000,
+        )
+    )
     return modal
 
 
 def reject_modal(draft_id: str, intents: tuple[str, ...]) -> discord.ui.Modal:
     modal = discord.ui.Modal(title="Reject draft", custom_id=f"{REJECT_MODAL}:{draft_id}", timeout=None)
-    modal.add_item(discord.ui.TextInput(label="Why is this draft wrong?", custom_id="reason",
-                                        style=discord.TextStyle.paragraph, max_length=1000))
-    modal.add_item(discord.ui.TextInput(label="Right intent (optional)", custom_id="intent", required=False,
-                                        placeholder=render.clip(", ".join(intents), 100), max_length=100))
+    modal.add_item(
+        discord.ui.TextInput(
+            label="Why is this draft wrong?", custom_id="reason", style=discord.TextStyle.paragraph, max_length=1000
+        )
+    )
+    modal.add_item(
+        discord.ui.TextInput(
+            label="Right intent (optional)",
+            custom_id="intent",
+            required=False,
+            placeholder=render.clip(", ".join(intents), 100),
+            max_length=100,
+        )
+    )
     return modal
 
 
@@ -469,8 +518,11 @@ def support_group(client: SupportClient) -> app_commands.Group:
 
     @group.command(name="threshold", description="Show or set automation thresholds (managers)")
     @app_commands.describe(intent="Intent to show or change", value="New threshold between 0 and 1")
-    async def threshold(interaction: discord.Interaction, intent: str | None = None,
-                        value: app_commands.Range[float, 0.0, 1.0] | None = None) -> None:
+    async def threshold(
+        interaction: discord.Interaction,
+        intent: str | None = None,
+        value: app_commands.Range[float, 0.0, 1.0] | None = None,
+    ) -> None:
         parts = ["threshold", *([intent] if intent else []), *([f"{value:g}"] if value is not None else [])]
         await client.run_support(interaction, " ".join(parts))
 

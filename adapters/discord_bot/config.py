@@ -46,16 +46,21 @@ def load_discord_config(settings: Settings) -> DiscordConfig:
     if token.lower().startswith("bot "):
         raise ConfigurationError("DISCORD_TOKEN", "give the bare token, without the 'Bot ' prefix")
     if not settings.discord_support_channels:
-        raise ConfigurationError("SUPPORTBOT_DISCORD_SUPPORT_CHANNELS",
-                                 "is required: comma-separated ids of the forum or text channels customers ask in")
+        raise ConfigurationError(
+            "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS",
+            "is required: comma-separated ids of the forum or text channels customers ask in",
+        )
     channels = frozenset(
-        _snowflake("SUPPORTBOT_DISCORD_SUPPORT_CHANNELS", c) for c in settings.discord_support_channels  # type: ignore[misc]
+        _snowflake("SUPPORTBOT_DISCORD_SUPPORT_CHANNELS", c)
+        for c in settings.discord_support_channels  # type: ignore[misc]
     )
     triage = _snowflake("SUPPORTBOT_DISCORD_TRIAGE_CHANNEL", settings.discord_triage_channel)
     if triage in channels:
-        raise ConfigurationError("SUPPORTBOT_DISCORD_TRIAGE_CHANNEL",
-                                 "must be a private staff channel, not one of the support channels "
-                                 "(drafts and notes would be visible to customers)")
+        raise ConfigurationError(
+            "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL",
+            "must be a private staff channel, not one of the support channels "
+            "(drafts and notes would be visible to customers)",
+        )
     agent = _snowflake("SUPPORTBOT_DISCORD_AGENT_ROLE", settings.discord_agent_role)
     manager = _snowflake("SUPPORTBOT_DISCORD_MANAGER_ROLE", settings.discord_manager_role, required=False)
     gateway = settings.discord_gateway_url
@@ -64,7 +69,12 @@ def load_discord_config(settings: Settings) -> DiscordConfig:
     if gateway is not None and not gateway.startswith(("ws://", "wss://")):
         raise ConfigurationError("SUPPORTBOT_DISCORD_GATEWAY_URL", "must be a ws:// or wss:// URL")
     return DiscordConfig(
-        token=token, api_url=settings.discord_api_url.rstrip("/"), gateway_url=gateway,
-        support_channels=channels, triage_channel=triage, agent_role=agent,  # type: ignore[arg-type]
-        manager_role=manager, note_marker=settings.note_marker,
+        token=token,
+        api_url=settings.discord_api_url.rstrip("/"),
+        gateway_url=gateway,
+        support_channels=channels,
+        triage_channel=triage,
+        agent_role=agent,  # type: ignore[arg-type]
+        manager_role=manager,
+        note_marker=settings.note_marker,
     )

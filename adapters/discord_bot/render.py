@@ -28,8 +28,16 @@ ELLIPSIS = "…"
 COLORS = {"neutral": 0x95A5A6, "info": 0x3498DB, "warning": 0xF1C40F, "danger": 0xE74C3C, "success": 0x2ECC71}
 BUTTON_STYLES = {"primary": 1, "default": 2, "danger": 4, "success": 3}  # ButtonStyle values
 # Slack-style reaction names the core uses -> Unicode emoji Discord expects.
-EMOJI = {"eyes": "👀", "white_check_mark": "✅", "heavy_check_mark": "✔️", "warning": "⚠️", "x": "❌",
-         "hourglass": "⌛", "thumbsup": "👍", "+1": "👍"}
+EMOJI = {
+    "eyes": "👀",
+    "white_check_mark": "✅",
+    "heavy_check_mark": "✔️",
+    "warning": "⚠️",
+    "x": "❌",
+    "hourglass": "⌛",
+    "thumbsup": "👍",
+    "+1": "👍",
+}
 
 _BOLD = re.compile(r"(?<![*\w])\*([^*\n]+)\*(?![*\w])")
 
@@ -55,17 +63,27 @@ def custom_id(action_id: str, value: str) -> str:
 
 
 def embed_dict(card: Card) -> dict[str, Any]:
-    embed: dict[str, Any] = {"type": "rich", "title": clip(card.title, TITLE_MAX),
-                             "color": COLORS.get(card.color, COLORS["neutral"])}
+    embed: dict[str, Any] = {
+        "type": "rich",
+        "title": clip(card.title, TITLE_MAX),
+        "color": COLORS.get(card.color, COLORS["neutral"]),
+    }
     if card.body:
         embed["description"] = clip(markdown(card.body), DESCRIPTION_MAX)
     if card.link and card.link.startswith(("http://", "https://")):
         embed["url"] = card.link
-    fields = [{"name": clip(f.label, FIELD_NAME_MAX) or "—", "value": clip(markdown(f.value), FIELD_VALUE_MAX) or "—",
-               "inline": f.short} for f in card.fields]
+    fields = [
+        {
+            "name": clip(f.label, FIELD_NAME_MAX) or "—",
+            "value": clip(markdown(f.value), FIELD_VALUE_MAX) or "—",
+            "inline": f.short,
+        }
+        for f in card.fields
+    ]
     if len(fields) > FIELDS_MAX:
-        fields = fields[: FIELDS_MAX - 1] + [{"name": "More", "value": f"{len(card.fields) - FIELDS_MAX + 1} more "
-                                              "fields not shown", "inline": False}]
+        fields = fields[: FIELDS_MAX - 1] + [
+            {"name": "More", "value": f"{len(card.fields) - FIELDS_MAX + 1} more fields not shown", "inline": False}
+        ]
     if fields:
         embed["fields"] = fields
     if card.footer:
@@ -92,10 +110,19 @@ def _fit_total(embed: dict[str, Any]) -> None:
 
 def components(card: Card) -> list[dict[str, Any]]:
     """Action rows of buttons; each custom_id is ``<action_id>:<id>``."""
-    buttons = [{"type": 2, "style": BUTTON_STYLES.get(b.style, 2), "label": clip(b.label, 80),
-                "custom_id": custom_id(b.action_id, b.value)} for b in card.buttons]
-    return [{"type": 1, "components": buttons[i:i + BUTTONS_PER_ROW]}
-            for i in range(0, min(len(buttons), 25), BUTTONS_PER_ROW)]
+    buttons = [
+        {
+            "type": 2,
+            "style": BUTTON_STYLES.get(b.style, 2),
+            "label": clip(b.label, 80),
+            "custom_id": custom_id(b.action_id, b.value),
+        }
+        for b in card.buttons
+    ]
+    return [
+        {"type": 1, "components": buttons[i : i + BUTTONS_PER_ROW]}
+        for i in range(0, min(len(buttons), 25), BUTTONS_PER_ROW)
+    ]
 
 
 def content(text: str) -> str:

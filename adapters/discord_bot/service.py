@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 class DiscordService:
     name = "discord"
 
-    def __init__(self, app: App, config: DiscordConfig | None = None, *, ready_timeout: float = 60.0,
-                 **client_options: object) -> None:
+    def __init__(
+        self, app: App, config: DiscordConfig | None = None, *, ready_timeout: float = 60.0, **client_options: object
+    ) -> None:
         self.app = app
         self.client_options = client_options  # passed to discord.Client (e.g. guild_ready_timeout)
         self.config = config or load_discord_config(app.settings)
@@ -45,15 +46,19 @@ class DiscordService:
             raise
         self._task = asyncio.create_task(self.client.connect(reconnect=True), name="discord-gateway")
         ready = asyncio.create_task(self.client.wait_until_ready())
-        done, _ = await asyncio.wait({ready, self._task}, timeout=self.ready_timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {ready, self._task}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         if ready not in done:
             ready.cancel()
             error = self._task.exception() if self._task in done else None
             await self.stop()
             if isinstance(error, discord.PrivilegedIntentsRequired):
-                raise ConfigurationError("DISCORD_TOKEN", "the bot needs the Message Content intent: enable it "
-                                         "under Bot -> Privileged Gateway Intents in the Developer Portal")
+                raise ConfigurationError(
+                    "DISCORD_TOKEN",
+                    "the bot needs the Message Content intent: enable it "
+                    "under Bot -> Privileged Gateway Intents in the Developer Portal",
+                )
             raise ConnectionError(f"Discord gateway not ready: {error or 'timed out'}")
         log.info("Discord connected as %s", self.client.user)
         # Deliver what was queued while we were away (e.g. a mirror card before a restart).

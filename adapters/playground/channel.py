@@ -82,8 +82,12 @@ class PlaygroundChannel(Channel):
         base = {"conversation_id": outbound.conversation_id, "kind": outbound.kind.value, "message_id": message_id}
         if outbound.audience is Audience.CUSTOMER:
             if outbound.kind is OutboundKind.REACTION:
-                data = {**base, "emoji": str(outbound.payload.get("emoji", "")),
-                        "reply_to": delivery.reply_to_message_id, "channel_id": delivery.channel_id}
+                data = {
+                    **base,
+                    "emoji": str(outbound.payload.get("emoji", "")),
+                    "reply_to": delivery.reply_to_message_id,
+                    "channel_id": delivery.channel_id,
+                }
             else:
                 data = {
                     **base,
@@ -91,14 +95,16 @@ class PlaygroundChannel(Channel):
                     "author": str(outbound.payload.get("agent_name") or "supportbot"),
                     "citations": [
                         {"title": str(c.get("title", "")), "url": str(c.get("url", ""))}
-                        for c in outbound.payload.get("citations", []) if isinstance(c, dict)
+                        for c in outbound.payload.get("citations", [])
+                        if isinstance(c, dict)
                     ],
                     "decision_id": outbound.payload.get("decision_id"),
                     "feedback": outbound.kind in (OutboundKind.ANSWER, OutboundKind.AGENT_REPLY),
                     "channel_id": delivery.channel_id,
                 }
-            self.hub.publish(Event(CUSTOMER_STREAM, "reaction" if outbound.kind is OutboundKind.REACTION
-                                   else "message", data))
+            self.hub.publish(
+                Event(CUSTOMER_STREAM, "reaction" if outbound.kind is OutboundKind.REACTION else "message", data)
+            )
         # Staff pages re-read the console for any change, including customer-side ones.
         self.hub.publish(Event(STAFF_STREAM, "changed", {**base, "audience": outbound.audience.value}))
         return message_id

@@ -98,8 +98,11 @@ async def guard_middleware(request: web.Request, handler):
         return await handler(request)
     allowed = guard.authorized(request)
     if not allowed:
-        return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"},
-                            text="Unauthorized: open the playground with ?token=<SUPPORTBOT_PLAYGROUND_TOKEN>.")
+        return web.Response(
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+            text="Unauthorized: open the playground with ?token=<SUPPORTBOT_PLAYGROUND_TOKEN>.",
+        )
     if allowed == "cookie":  # drop the token from the address bar and history
         query = {k: v for k, v in request.query.items() if k != "token"}
         response = _redirect(str(request.rel_url.with_query(query)))
@@ -137,8 +140,11 @@ def _render(request: web.Request, template: str, **context: Any) -> web.Response
     session = request[SESSION]
     env = request.app[JINJA]
     html = env.get_template(template).render(
-        csrf_customer=guard.csrf_token(session, "customer"), csrf_agent=guard.csrf_token(session, "agent"),
-        csrf_field=CSRF_FIELD, note_marker=request.app[CORE_APP].settings.note_marker, **context,
+        csrf_customer=guard.csrf_token(session, "customer"),
+        csrf_agent=guard.csrf_token(session, "agent"),
+        csrf_field=CSRF_FIELD,
+        note_marker=request.app[CORE_APP].settings.note_marker,
+        **context,
     )
     return web.Response(text=html, content_type="text/html")
 
@@ -147,8 +153,9 @@ def _wants_json(request: web.Request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _done(request: web.Request, ok: bool, message: str, *, status: int = 200, location: str = "/",
-          **extra: Any) -> web.StreamResponse:
+def _done(
+    request: web.Request, ok: bool, message: str, *, status: int = 200, location: str = "/", **extra: Any
+) -> web.StreamResponse:
     """JSON for the page script; a redirect back for a plain form post."""
     if _wants_json(request):
         return web.json_response({"ok": ok, "message": message, **extra}, status=status)
@@ -194,16 +201,27 @@ async def index(request: web.Request) -> web.Response:
     if account_id not in account_names and conv is None:
         account_id = DEFAULT_ACCOUNT if DEFAULT_ACCOUNT in account_names else (accounts[0].id if accounts else "")
     return _render(
-        request, "index.html", accounts=accounts, account_id=account_id, account_names=account_names,
-        channel_id=channel_id, conversation=conv, thread=thread, reactions=reactions,
-        conversations=conversations, items=items, sources=sources, labels=app.core.classifier.labels(),
+        request,
+        "index.html",
+        accounts=accounts,
+        account_id=account_id,
+        account_names=account_names,
+        channel_id=channel_id,
+        conversation=conv,
+        thread=thread,
+        reactions=reactions,
+        conversations=conversations,
+        items=items,
+        sources=sources,
+        labels=app.core.classifier.labels(),
         flash=request.query.get("flash", "")[:200],
     )
 
 
 def _reactions(uow, conv) -> list[str]:
-    sent = [o for o in uow.outbox.list(conversation_id=conv.id)
-            if o.kind.value == "reaction" and o.status.value == "sent"]
+    sent = [
+        o for o in uow.outbox.list(conversation_id=conv.id) if o.kind.value == "reaction" and o.status.value == "sent"
+    ]
     names: list[str] = []
     for o in sent:
         name = str(o.payload.get("emoji", ""))
@@ -235,7 +253,8 @@ async def why_page(request: web.Request) -> web.Response:
     selected = request.query.get("decision")
     if selected and any(d["decision_id"] == selected for d in decisions):
         decisions = [d for d in decisions if d["decision_id"] == selected] + [
-            d for d in decisions if d["decision_id"] != selected]
+            d for d in decisions if d["decision_id"] != selected
+        ]
     template = "why_fragment.html" if request.query.get("fragment") else "why.html"
     return _render(request, template, conversation=conv, decisions=decisions, selected=selected)
 
@@ -254,11 +273,23 @@ async def thread_json(request: web.Request) -> web.Response:
     with app.uow() as uow:
         conv = views.conversation_by_channel(uow, channel_id)
         thread = views.customer_thread(uow, conv) if conv else []
-    return web.json_response({
-        "conversation_id": conv.id if conv else None,
-        "messages": [{"id": m.id, "kind": m.kind, "author": m.author, "text": m.text, "citations": m.citations,
-                      "decision_id": m.decision_id, "feedback": m.feedback} for m in thread],
-    })
+    return web.json_response(
+        {
+            "conversation_id": conv.id if conv else None,
+            "messages": [
+                {
+                    "id": m.id,
+                    "kind": m.kind,
+                    "author": m.author,
+                    "text": m.text,
+                    "citations": m.citations,
+                    "decision_id": m.decision_id,
+                    "feedback": m.feedback,
+                }
+                for m in thread
+            ],
+        }
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -321,17 +352,30 @@ async def customer_message(request: web.Request) -> web.StreamResponse:
     if result is None or result.status == "duplicate":
         result = await app.core.handle_inbound(_customer_message(channel_id, text, account_id, root=False))
     ok = result.status not in ("rejected", "failed")
-    return _done(request, ok, result.detail or result.status, status=200 if ok else 400,
-                 location=f"/?c={channel_id}", status_code=result.status, conversation_id=result.conversation_id,
-                 channel_id=channel_id)
+    return _done(
+        request,
+        ok,
+        result.detail or result.status,
+        status=200 if ok else 400,
+        location=f"/?c={channel_id}",
+        status_code=result.status,
+        conversation_id=result.conversation_id,
+        channel_id=channel_id,
+    )
 
 
 def _customer_message(channel_id: str, text: str, account_id: str | None, *, root: bool) -> InboundMessage:
     return InboundMessage(
-        platform=PLATFORM, workspace_id=WORKSPACE, channel_id=channel_id,
+        platform=PLATFORM,
+        workspace_id=WORKSPACE,
+        channel_id=channel_id,
         message_id=channel_id if root else f"{channel_id}-{uuid.uuid4().hex[:12]}",
-        author=Author(CUSTOMER_ID, CUSTOMER_NAME, Role.CUSTOMER), text=text, sent_at=datetime.now(UTC),
-        thread_id=None if root else channel_id, account_id=account_id, raw={"source": "playground"},
+        author=Author(CUSTOMER_ID, CUSTOMER_NAME, Role.CUSTOMER),
+        text=text,
+        sent_at=datetime.now(UTC),
+        thread_id=None if root else channel_id,
+        account_id=account_id,
+        raw={"source": "playground"},
     )
 
 
@@ -380,8 +424,10 @@ async def edit_draft(request: web.Request) -> web.StreamResponse:
 
 
 async def reject_draft(request: web.Request) -> web.StreamResponse:
-    return await _agent(request, lambda f: RejectDraft(
-        request.match_info["draft_id"], AGENT, f.get("reason", ""), f.get("intent") or None))
+    return await _agent(
+        request,
+        lambda f: RejectDraft(request.match_info["draft_id"], AGENT, f.get("reason", ""), f.get("intent") or None),
+    )
 
 
 async def claim_handoff(request: web.Request) -> web.StreamResponse:
@@ -415,8 +461,9 @@ async def staff_message(request: web.Request) -> web.StreamResponse:
 # ====================================================================== app
 
 
-def create_app(app: App, *, hub: EventHub | None = None, host: str = "127.0.0.1",
-               token: str | None = None) -> web.Application:
+def create_app(
+    app: App, *, hub: EventHub | None = None, host: str = "127.0.0.1", token: str | None = None
+) -> web.Application:
     """The aiohttp application; registers the playground channel with the core."""
     guard = Guard(host=host, token=token)
     hub = hub or EventHub()

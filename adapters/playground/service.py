@@ -19,8 +19,15 @@ log = logging.getLogger(__name__)
 class PlaygroundService:
     name = "playground"
 
-    def __init__(self, app: App, *, host: str | None = None, port: int | None = None,
-                 token: str | None = None, announce: bool = True) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        token: str | None = None,
+        announce: bool = True,
+    ) -> None:
         settings = app.settings
         self.app = app
         self.host = host if host is not None else settings.playground_host

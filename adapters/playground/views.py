@@ -68,8 +68,9 @@ class ConversationSummary:
 def playground_conversations(uow: UnitOfWork, *, unresolved: bool = False) -> list[Conversation]:
     """Playground conversations, most recently active first."""
     statuses = [ConversationStatus.OPEN, ConversationStatus.WAITING_ON_CUSTOMER] if unresolved else None
-    convs = [c for c in uow.conversations.list(statuses=statuses)
-             if c.platform == PLATFORM and c.workspace_id == WORKSPACE]
+    convs = [
+        c for c in uow.conversations.list(statuses=statuses) if c.platform == PLATFORM and c.workspace_id == WORKSPACE
+    ]
     return sorted(convs, key=lambda c: c.updated_at, reverse=True)
 
 
@@ -83,8 +84,16 @@ def summaries(uow: UnitOfWork) -> list[ConversationSummary]:
     for conv in playground_conversations(uow):
         first = next((m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.CUSTOMER), None)
         title = first.text if first else conv.id
-        out.append(ConversationSummary(conv.id, conv.channel_id, title[:60] + ("…" if len(title) > 60 else ""),
-                                       conv.status.value, conv.account_id, conv.updated_at))
+        out.append(
+            ConversationSummary(
+                conv.id,
+                conv.channel_id,
+                title[:60] + ("…" if len(title) > 60 else ""),
+                conv.status.value,
+                conv.account_id,
+                conv.updated_at,
+            )
+        )
     return out
 
 
@@ -110,16 +119,28 @@ def customer_thread(uow: UnitOfWork, conv: Conversation) -> list[ThreadMessage]:
         if m.channel_id != conv.channel_id or m.kind not in CUSTOMER_VISIBLE:
             continue
         bot_side = m.kind is not MessageKind.CUSTOMER
-        citations = [
-            {"title": str(c.get("title", "")), "url": safe_url(str(c.get("url", "")))}
-            for c in (m.raw or {}).get("citations", []) if isinstance(c, dict)
-        ] if bot_side else []
-        out.append(ThreadMessage(
-            id=m.id, kind=m.kind.value, role=m.role.value, author=m.author_name or m.role.value, text=m.text,
-            created_at=m.created_at, citations=citations,
-            decision_id=_decision_of(uow, m, decisions) if bot_side else None,
-            feedback=m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY),
-        ))
+        citations = (
+            [
+                {"title": str(c.get("title", "")), "url": safe_url(str(c.get("url", "")))}
+                for c in (m.raw or {}).get("citations", [])
+                if isinstance(c, dict)
+            ]
+            if bot_side
+            else []
+        )
+        out.append(
+            ThreadMessage(
+                id=m.id,
+                kind=m.kind.value,
+                role=m.role.value,
+                author=m.author_name or m.role.value,
+                text=m.text,
+                created_at=m.created_at,
+                citations=citations,
+                decision_id=_decision_of(uow, m, decisions) if bot_side else None,
+                feedback=m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY),
+            )
+        )
     return out
 
 
@@ -182,23 +203,26 @@ def console_items(core: SupportCore, uow: UnitOfWork) -> list[ConsoleItem]:
         buttons = card.buttons if card and state in ("draft", "handoff", "claimed") else ()
         if state == "claimed":  # claiming again is a no-op; keep Resolve
             buttons = tuple(b for b in buttons if b.action_id != "handoff_claim")
-        items.append(ConsoleItem(
-            conversation=conv,
-            title=card.title if card else f"Conversation {conv.id}",
-            color=card.color if card else "neutral",
-            body=(draft.text if draft else (handoff.reason if handoff else "")),
-            fields=packet.fields(),
-            buttons=buttons,
-            transcript=list(packet.transcript),
-            draft_text=draft.text if draft else None,
-            draft_id=draft.id if draft else None,
-            handoff_id=handoff.id if handoff else None,
-            handoff_status=handoff.status.value if handoff else None,
-            state=state,
-            footer=card.footer if card else f"conversation {conv.id}",
-        ))
-    items.sort(key=lambda i: (_ORDER[i.state], _URGENCY_ORDER.get(i.conversation.urgency.value, 9),
-                              i.conversation.created_at))
+        items.append(
+            ConsoleItem(
+                conversation=conv,
+                title=card.title if card else f"Conversation {conv.id}",
+                color=card.color if card else "neutral",
+                body=(draft.text if draft else (handoff.reason if handoff else "")),
+                fields=packet.fields(),
+                buttons=buttons,
+                transcript=list(packet.transcript),
+                draft_text=draft.text if draft else None,
+                draft_id=draft.id if draft else None,
+                handoff_id=handoff.id if handoff else None,
+                handoff_status=handoff.status.value if handoff else None,
+                state=state,
+                footer=card.footer if card else f"conversation {conv.id}",
+            )
+        )
+    items.sort(
+        key=lambda i: (_ORDER[i.state], _URGENCY_ORDER.get(i.conversation.urgency.value, 9), i.conversation.created_at)
+    )
     return items
 
 
@@ -225,30 +249,40 @@ def why(core: SupportCore, uow: UnitOfWork, conv: Conversation) -> list[dict[str
         articles = []
         for article_id in d.articles:
             article = core.kb.get(article_id)
-            articles.append({"id": article_id, "title": article.title if article else article_id,
-                             "url": safe_url(article.url) if article else None})
-        out.append({
-            "decision_id": record.id,
-            "message_id": record.message_id,
-            "message": msg.text if msg else None,
-            "created_at": record.created_at.isoformat(),
-            "action": d.action.value,
-            "rule": d.rule,
-            "reason": d.reason,
-            "scores": dict(d.scores),
-            "account_tier": record.account_tier,
-            "articles": articles,
-            "classification": None if c is None else {
-                "intent": c.intent,
-                "confidence": round(c.confidence, 4),
-                "out_of_scope": c.out_of_scope,
-                "top_intents": [{"intent": s.intent, "probability": round(s.probability, 4)}
-                                for s in c.top_intents],
-                "urgency": c.urgency.value,
-                "urgency_reasons": list(c.urgency_reasons),
-                "sentiment": c.sentiment.value,
-                "frustration": round(c.frustration, 3),
-                "model_version": c.model_version,
-            },
-        })
+            articles.append(
+                {
+                    "id": article_id,
+                    "title": article.title if article else article_id,
+                    "url": safe_url(article.url) if article else None,
+                }
+            )
+        out.append(
+            {
+                "decision_id": record.id,
+                "message_id": record.message_id,
+                "message": msg.text if msg else None,
+                "created_at": record.created_at.isoformat(),
+                "action": d.action.value,
+                "rule": d.rule,
+                "reason": d.reason,
+                "scores": dict(d.scores),
+                "account_tier": record.account_tier,
+                "articles": articles,
+                "classification": None
+                if c is None
+                else {
+                    "intent": c.intent,
+                    "confidence": round(c.confidence, 4),
+                    "out_of_scope": c.out_of_scope,
+                    "top_intents": [
+                        {"intent": s.intent, "probability": round(s.probability, 4)} for s in c.top_intents
+                    ],
+                    "urgency": c.urgency.value,
+                    "urgency_reasons": list(c.urgency_reasons),
+                    "sentiment": c.sentiment.value,
+                    "frustration": round(c.frustration, 3),
+                    "model_version": c.model_version,
+                },
+            }
+        )
     return out

@@ -24,8 +24,12 @@ EDIT_BLOCK, EDIT_INPUT = "draft_text", "text"
 REASON_BLOCK, REASON_INPUT = "reject_reason", "reason"
 INTENT_BLOCK, INTENT_INPUT = "reject_intent", "intent"
 
-_COLOR_EMOJI = {"danger": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:",
-                "success": ":large_green_circle:"}
+_COLOR_EMOJI = {
+    "danger": ":red_circle:",
+    "warning": ":large_orange_circle:",
+    "info": ":large_blue_circle:",
+    "success": ":large_green_circle:",
+}
 
 
 def escape(text: str) -> str:
@@ -44,20 +48,25 @@ def _mrkdwn(text: str) -> dict[str, Any]:
 def card_blocks(card: Card, *, permalink: str | None = None, where: str | None = None) -> list[dict[str, Any]]:
     """Header, body, fields (mrkdwn, two per row), context footer and buttons."""
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": cut(card.title, HEADER_MAX) or "supportbot",
-                                    "emoji": True}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": cut(card.title, HEADER_MAX) or "supportbot", "emoji": True},
+        },
     ]
     if card.body:
         blocks.append({"type": "section", "text": _mrkdwn(cut(escape(card.body), SECTION_MAX))})
     short = [f for f in card.fields if f.short]
     long = [f for f in card.fields if not f.short]
     for start in range(0, len(short), MAX_FIELDS):
-        chunk = short[start:start + MAX_FIELDS]
-        blocks.append({"type": "section", "fields": [
-            _mrkdwn(cut(f"*{escape(f.label)}*\n{escape(f.value)}", FIELD_MAX)) for f in chunk]})
+        chunk = short[start : start + MAX_FIELDS]
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [_mrkdwn(cut(f"*{escape(f.label)}*\n{escape(f.value)}", FIELD_MAX)) for f in chunk],
+            }
+        )
     for f in long:
-        blocks.append({"type": "section", "text": _mrkdwn(cut(f"*{escape(f.label)}*\n{escape(f.value)}",
-                                                              SECTION_MAX))})
+        blocks.append({"type": "section", "text": _mrkdwn(cut(f"*{escape(f.label)}*\n{escape(f.value)}", SECTION_MAX))})
     context = []
     if card.color in _COLOR_EMOJI:
         context.append(_mrkdwn(_COLOR_EMOJI[card.color]))
@@ -70,14 +79,17 @@ def card_blocks(card: Card, *, permalink: str | None = None, where: str | None =
     if context:
         blocks.append({"type": "context", "elements": context[:10]})
     if card.buttons:
-        blocks.append({"type": "actions", "block_id": "supportbot_actions",
-                       "elements": [button(b) for b in card.buttons]})
+        blocks.append(
+            {"type": "actions", "block_id": "supportbot_actions", "elements": [button(b) for b in card.buttons]}
+        )
     return blocks
 
 
 def button(b: CardButton) -> dict[str, Any]:
     element: dict[str, Any] = {
-        "type": "button", "action_id": b.action_id, "value": b.value,
+        "type": "button",
+        "action_id": b.action_id,
+        "value": b.value,
         "text": {"type": "plain_text", "text": cut(b.label, BUTTON_TEXT_MAX), "emoji": True},
     }
     if b.style in ("primary", "danger"):
@@ -100,30 +112,48 @@ def edit_modal(draft_id: str, draft_text: str, metadata: dict[str, Any]) -> dict
         "title": {"type": "plain_text", "text": "Edit draft"},
         "submit": {"type": "plain_text", "text": "Send to customer"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [{
-            "type": "input", "block_id": EDIT_BLOCK,
-            "label": {"type": "plain_text", "text": "Reply the customer will see"},
-            "element": {"type": "plain_text_input", "action_id": EDIT_INPUT, "multiline": True,
-                        "initial_value": cut(draft_text, 3000)},
-        }],
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": EDIT_BLOCK,
+                "label": {"type": "plain_text", "text": "Reply the customer will see"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": EDIT_INPUT,
+                    "multiline": True,
+                    "initial_value": cut(draft_text, 3000),
+                },
+            }
+        ],
     }
 
 
 def reject_modal(draft_id: str, intents: tuple[str, ...], metadata: dict[str, Any]) -> dict[str, Any]:
-    blocks: list[dict[str, Any]] = [{
-        "type": "input", "block_id": REASON_BLOCK,
-        "label": {"type": "plain_text", "text": "Why is the draft wrong?"},
-        "element": {"type": "plain_text_input", "action_id": REASON_INPUT, "multiline": True},
-    }]
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "input",
+            "block_id": REASON_BLOCK,
+            "label": {"type": "plain_text", "text": "Why is the draft wrong?"},
+            "element": {"type": "plain_text_input", "action_id": REASON_INPUT, "multiline": True},
+        }
+    ]
     if intents:
-        blocks.append({
-            "type": "input", "block_id": INTENT_BLOCK, "optional": True,
-            "label": {"type": "plain_text", "text": "The right intent (optional)"},
-            "element": {"type": "static_select", "action_id": INTENT_INPUT,
-                        "placeholder": {"type": "plain_text", "text": "Choose an intent"},
-                        "options": [{"text": {"type": "plain_text", "text": cut(i, 75)}, "value": i}
-                                    for i in intents[:100]]},
-        })
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": INTENT_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "The right intent (optional)"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": INTENT_INPUT,
+                    "placeholder": {"type": "plain_text", "text": "Choose an intent"},
+                    "options": [
+                        {"text": {"type": "plain_text", "text": cut(i, 75)}, "value": i} for i in intents[:100]
+                    ],
+                },
+            }
+        )
     return {
         "type": "modal",
         "callback_id": REJECT_CALLBACK,
@@ -165,11 +195,20 @@ def csat_blocks(text: str, conversation_id: str, options: list[dict[str, Any]]) 
     thumbs = [o for o in options if not str(o.get("value", "")).isdigit()]
     scores = [o for o in options if str(o.get("value", "")).isdigit()]
     for block_id, row in (("csat_thumbs", thumbs), ("csat_scores", scores)):
-        elements = [{
-            "type": "button", "action_id": f"{CSAT_ACTION}_{o['value']}", "value": f"{conversation_id}:{o['value']}",
-            "text": {"type": "plain_text", "text": cut(str(o.get("label") or o["value"]), BUTTON_TEXT_MAX),
-                     "emoji": True},
-        } for o in row if o.get("value")][:25]
+        elements = [
+            {
+                "type": "button",
+                "action_id": f"{CSAT_ACTION}_{o['value']}",
+                "value": f"{conversation_id}:{o['value']}",
+                "text": {
+                    "type": "plain_text",
+                    "text": cut(str(o.get("label") or o["value"]), BUTTON_TEXT_MAX),
+                    "emoji": True,
+                },
+            }
+            for o in row
+            if o.get("value")
+        ][:25]
         if elements:
             blocks.append({"type": "actions", "block_id": block_id, "elements": elements})
     return blocks

@@ -26,23 +26,47 @@ from supportbot.bot.ports import Channel, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_KINDS = frozenset({OutboundKind.ANSWER, OutboundKind.AGENT_REPLY, OutboundKind.SYSTEM,
-                            OutboundKind.REACTION})
+CUSTOMER_KINDS = frozenset({OutboundKind.ANSWER, OutboundKind.AGENT_REPLY, OutboundKind.SYSTEM, OutboundKind.REACTION})
 # Errors retrying cannot fix: the outbox marks the item failed at once.
-PERMANENT_ERRORS = frozenset({
-    "channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "no_text", "invalid_blocks",
-    "invalid_auth", "account_inactive", "token_revoked", "not_authed", "missing_scope", "restricted_action",
-    "message_not_found", "thread_not_found", "invalid_name", "too_many_reactions", "cannot_reply_to_message",
-    "team_access_not_granted", "ekm_access_denied", "channel_is_archived", "invalid_arguments",
-})
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "msg_too_long",
+        "no_text",
+        "invalid_blocks",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "not_authed",
+        "missing_scope",
+        "restricted_action",
+        "message_not_found",
+        "thread_not_found",
+        "invalid_name",
+        "too_many_reactions",
+        "cannot_reply_to_message",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "channel_is_archived",
+        "invalid_arguments",
+    }
+)
 TEXT_MAX = 39_000  # chat.postMessage truncates text beyond 40,000 characters
 
 
 class SlackChannel(Channel):
     platform = "slack"
 
-    def __init__(self, client: AsyncWebClient, triage_channel: str, *, directory: Directory | None = None,
-                 uow: UnitOfWorkFactory | None = None) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        triage_channel: str,
+        *,
+        directory: Directory | None = None,
+        uow: UnitOfWorkFactory | None = None,
+    ) -> None:
         self.client = client  # no rate-limit retry handler: a 429 goes back to the outbox
         self.triage_channel = triage_channel
         self.directory = directory
@@ -67,23 +91,33 @@ class SlackChannel(Channel):
                 raise DeliveryError("no customer channel for this conversation", permanent=True)
             if outbound.kind is OutboundKind.REACTION:
                 return await self._react(outbound, delivery)
-            customer: dict[str, Any] = {"channel": delivery.channel_id, "thread_ts": delivery.thread_id,
-                                        "text": cut(escape(outbound.text), TEXT_MAX),
-                                        "unfurl_links": False, "unfurl_media": False}
+            customer: dict[str, Any] = {
+                "channel": delivery.channel_id,
+                "thread_ts": delivery.thread_id,
+                "text": cut(escape(outbound.text), TEXT_MAX),
+                "unfurl_links": False,
+                "unfurl_media": False,
+            }
             if outbound.payload.get("csat") and outbound.payload.get("conversation_id"):
-                customer["blocks"] = csat_blocks(outbound.text, str(outbound.payload["conversation_id"]),
-                                                 list(outbound.payload.get("options") or []))
+                customer["blocks"] = csat_blocks(
+                    outbound.text, str(outbound.payload["conversation_id"]), list(outbound.payload.get("options") or [])
+                )
             resp = await self.client.chat_postMessage(**customer)
             return resp["ts"]
         # STAFF and MANAGERS: the triage channel, whatever the delivery says.
-        kwargs: dict[str, Any] = {"channel": self.triage_channel, "text": cut(_mentions(outbound), TEXT_MAX),
-                                  "unfurl_links": False, "unfurl_media": False}
+        kwargs: dict[str, Any] = {
+            "channel": self.triage_channel,
+            "text": cut(_mentions(outbound), TEXT_MAX),
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
         if outbound.kind is not OutboundKind.MIRROR_OPEN and delivery.thread_id:
             kwargs["thread_ts"] = delivery.thread_id
         card = outbound.payload.get("card")
         if card:
-            permalink, where = (await self._origin(outbound)) if outbound.kind is OutboundKind.MIRROR_OPEN \
-                else (None, None)
+            permalink, where = (
+                (await self._origin(outbound)) if outbound.kind is OutboundKind.MIRROR_OPEN else (None, None)
+            )
             kwargs["blocks"] = card_blocks(Card.from_dict(card), permalink=permalink, where=where)
         chart = report_chart(outbound)
         if chart is None:
@@ -95,8 +129,14 @@ class SlackChannel(Channel):
         if ts is None:
             ts = self._report_posts[outbound.id] = (await self.client.chat_postMessage(**kwargs))["ts"]
         filename, data = chart
-        await self.client.files_upload_v2(channel=self.triage_channel, thread_ts=ts, filename=filename,
-                                          file=data, title=filename, alt_txt="Weekly support chart")
+        await self.client.files_upload_v2(
+            channel=self.triage_channel,
+            thread_ts=ts,
+            filename=filename,
+            file=data,
+            title=filename,
+            alt_txt="Weekly support chart",
+        )
         self._report_posts.pop(outbound.id, None)
         return ts
 

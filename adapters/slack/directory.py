@@ -49,8 +49,13 @@ class BotIdentity:
 
 
 class Directory:
-    def __init__(self, client: AsyncWebClient, managers: list[str] | tuple[str, ...] = (), ttl: float = 600.0,
-                 clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        managers: list[str] | tuple[str, ...] = (),
+        ttl: float = 600.0,
+        clock=time.monotonic,
+    ) -> None:
         self.client = client
         self.managers = frozenset(managers)
         self.ttl = ttl

@@ -64,8 +64,9 @@ def ts_to_datetime(ts: str) -> datetime:
 
 
 class SlackHandlers:
-    def __init__(self, app: App, directory: Directory, client: AsyncWebClient, triage_channel: str,
-                 *, workers: int = 2) -> None:
+    def __init__(
+        self, app: App, directory: Directory, client: AsyncWebClient, triage_channel: str, *, workers: int = 2
+    ) -> None:
         self.app = app
         self.directory = directory
         self.client = client
@@ -226,9 +227,13 @@ class SlackHandlers:
             workspace_id=body.get("team_id") or event.get("team") or self.directory.team_id,
             channel_id=channel,
             message_id=ts,
-            author=Author(user_id, user.name if user else "", role,
-                          team_id=event.get("user_team") or (user.team_id if user else None),
-                          email=user.email if user else None),
+            author=Author(
+                user_id,
+                user.name if user else "",
+                role,
+                team_id=event.get("user_team") or (user.team_id if user else None),
+                email=user.email if user else None,
+            ),
             text=text,
             sent_at=ts_to_datetime(ts),
             thread_id=reply_to,
@@ -273,15 +278,17 @@ class SlackHandlers:
                     self._open_cards.pop(next(iter(self._open_cards)))
             await self.open_modal(action_id, target, body.get("trigger_id", ""), where, user_id)
             return
-        command = {"draft_approve": ApproveDraft, "handoff_claim": ClaimHandoff,
-                   "handoff_resolve": ResolveHandoff}[action_id](target, actor)
+        command = {"draft_approve": ApproveDraft, "handoff_claim": ClaimHandoff, "handoff_resolve": ResolveHandoff}[
+            action_id
+        ](target, actor)
         try:
             result = await self.app.commands.execute(command)
         except (NotAuthorized, NotFound, Conflict, InvalidInput) as exc:
             await self.ephemeral(channel, user_id, str(exc))
             return
-        outcome = {"draft_approve": "Approved and sent", "handoff_claim": "Claimed",
-                   "handoff_resolve": "Resolved"}[action_id]
+        outcome = {"draft_approve": "Approved and sent", "handoff_claim": "Claimed", "handoff_resolve": "Resolved"}[
+            action_id
+        ]
         keep = ("handoff_resolve",) if action_id == "handoff_claim" else ()
         await self.update_card(where, message, f":white_check_mark: {outcome} by <@{user_id}>", keep)
         log.info("%s by %s: %s", action_id, user_id, result.message)
@@ -305,8 +312,13 @@ class SlackHandlers:
         if not already:
             try:
                 result = await self.app.core.record_feedback(
-                    conversation_id, positive=bool(option["positive"]), score=option.get("score"), user_id=user_id,
-                    comment="button", dispatch=False)
+                    conversation_id,
+                    positive=bool(option["positive"]),
+                    score=option.get("score"),
+                    user_id=user_id,
+                    comment="button",
+                    dispatch=False,
+                )
             except InvalidInput as exc:
                 await self.ephemeral(channel, user_id, str(exc), thread_ts=thread_ts)
                 return
@@ -319,8 +331,9 @@ class SlackHandlers:
             except SlackApiError as exc:
                 log.info("chat.update failed: %s", slack_error(exc))
 
-    async def open_modal(self, action_id: str, draft_id: str, trigger_id: str, where: dict[str, Any],
-                         user_id: str) -> None:
+    async def open_modal(
+        self, action_id: str, draft_id: str, trigger_id: str, where: dict[str, Any], user_id: str
+    ) -> None:
         with self.app.core.uow() as uow:
             draft = uow.drafts.get(draft_id)
         if draft is None or draft.status is not DraftStatus.PENDING:
@@ -368,8 +381,9 @@ class SlackHandlers:
         if message is not None:  # else the NOTICE the core posts in the thread says it
             await self.update_card(meta, message, f":white_check_mark: {outcome} by <@{user_id}>", ())
 
-    async def update_card(self, where: dict[str, Any], message: dict[str, Any], outcome: str,
-                          keep: tuple[str, ...]) -> None:
+    async def update_card(
+        self, where: dict[str, Any], message: dict[str, Any], outcome: str, keep: tuple[str, ...]
+    ) -> None:
         """Show who did what on the card and remove the buttons that no longer apply."""
         channel, ts = where.get("channel"), where.get("message_ts")
         if not channel or not ts or not message.get("blocks"):
@@ -390,8 +404,9 @@ class SlackHandlers:
         if not channel:
             return
         try:
-            await self.client.chat_postEphemeral(channel=channel, user=user_id, text=bk.escape(text),
-                                                 thread_ts=thread_ts)
+            await self.client.chat_postEphemeral(
+                channel=channel, user=user_id, text=bk.escape(text), thread_ts=thread_ts
+            )
         except SlackApiError as exc:
             log.info("chat.postEphemeral failed: %s", slack_error(exc))
 
@@ -401,8 +416,7 @@ class SlackHandlers:
         role, user = await self.directory.role_of(user_id, body.get("team_id"))
         actor = Actor(user_id, role, user.name if user else "")
         reply = self.app.support.run(actor, body.get("text") or "")
-        await respond(text=reply.text, blocks=bk.reply_blocks(reply), response_type="ephemeral",
-                      replace_original=False)
+        await respond(text=reply.text, blocks=bk.reply_blocks(reply), response_type="ephemeral", replace_original=False)
 
     async def on_home(self, event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
@@ -428,16 +442,19 @@ class SlackHandlers:
         def secs(value: float | None) -> str:
             return "—" if value is None else (f"{value:.0f}s" if value < 90 else f"{value / 60:.0f}m")
 
-        figures = "\n".join([
-            f"Conversations: {stats.volume}",
-            f"Automated resolution: {pct(stats.automated_resolution_rate)} ({stats.automated_resolutions})",
-            f"First response p50 / p90: {secs(stats.first_response_p50_s)} / {secs(stats.first_response_p90_s)}",
-            f"Hand-offs: {stats.handoffs} ({pct(stats.handoff_rate)})",
-            f"Drafts approved / edited / rejected / pending: {stats.drafts_approved} / {stats.drafts_edited} / "
-            f"{stats.drafts_rejected} / {stats.drafts_pending}",
-        ])
-        lines = [f"• {i.kind} {i.id}: {i.summary}" + (f" (claimed by {i.owner})" if i.owner else "")
-                 for i in queue[:15]]
+        figures = "\n".join(
+            [
+                f"Conversations: {stats.volume}",
+                f"Automated resolution: {pct(stats.automated_resolution_rate)} ({stats.automated_resolutions})",
+                f"First response p50 / p90: {secs(stats.first_response_p50_s)} / {secs(stats.first_response_p90_s)}",
+                f"Hand-offs: {stats.handoffs} ({pct(stats.handoff_rate)})",
+                f"Drafts approved / edited / rejected / pending: {stats.drafts_approved} / {stats.drafts_edited} / "
+                f"{stats.drafts_rejected} / {stats.drafts_pending}",
+            ]
+        )
+        lines = [
+            f"• {i.kind} {i.id}: {i.summary}" + (f" (claimed by {i.owner})" if i.owner else "") for i in queue[:15]
+        ]
         waiting = "\n".join(lines) if lines else "Nothing waiting."
         sections = [("Last 7 days", figures), (f"Work queue ({len(queue)} waiting)", waiting)]
         if role is Role.MANAGER:

@@ -73,8 +73,9 @@ class HttpReceiver:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             try:
-                await asyncio.wait_for(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)),
-                                       10)
+                await asyncio.wait_for(
+                    asyncio.wrap_future(asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)), 10
+                )
             except Exception:
                 log.exception("stopping the Slack HTTP server failed")
         loop.call_soon_threadsafe(loop.stop)

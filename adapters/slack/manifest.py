@@ -51,11 +51,17 @@ def manifest(*, socket_mode: bool, url: str | None = None, name: str = "supportb
     """The manifest as a dict; ``url`` is the public base URL in HTTP mode (".../slack/events" is appended)."""
     if not socket_mode and not url:
         raise ValueError("HTTP mode needs the public URL of the bot (--url https://bot.example.com)")
-    endpoint = None if socket_mode else url.rstrip("/") + ("" if url.rstrip("/").endswith("/slack/events")
-                                                          else "/slack/events")
-    command: dict[str, Any] = {"command": SLASH_COMMAND, "description": "Support queue, SLAs and stats",
-                               "usage_hint": "help | queue | sla | stats [7d] | threshold [intent] [value]",
-                               "should_escape": False}
+    endpoint = (
+        None
+        if socket_mode
+        else url.rstrip("/") + ("" if url.rstrip("/").endswith("/slack/events") else "/slack/events")
+    )
+    command: dict[str, Any] = {
+        "command": SLASH_COMMAND,
+        "description": "Support queue, SLAs and stats",
+        "usage_hint": "help | queue | sla | stats [7d] | threshold [intent] [value]",
+        "should_escape": False,
+    }
     events: dict[str, Any] = {"bot_events": sorted(EVENT_SCOPES)}
     interactivity: dict[str, Any] = {"is_enabled": True}
     if endpoint:
@@ -69,8 +75,11 @@ def manifest(*, socket_mode: bool, url: str | None = None, name: str = "supportb
             "description": "Answers customer questions in Slack Connect channels; drafts and hand-offs for agents.",
         },
         "features": {
-            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": False,
-                         "messages_tab_read_only_enabled": True},
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": False,
+                "messages_tab_read_only_enabled": True,
+            },
             "bot_user": {"display_name": name, "always_online": True},
             "slash_commands": [command],
         },

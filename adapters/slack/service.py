@@ -40,8 +40,10 @@ def validate(settings: Settings) -> str:
     if not settings.slack_bot_token.startswith("xoxb-"):
         raise ConfigurationError("SLACK_BOT_TOKEN", "must be a bot token (xoxb-...)")
     if not settings.slack_triage_channel:
-        raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
-                                 "is required: the id (C...) of the internal channel for drafts and hand-offs")
+        raise ConfigurationError(
+            "SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
+            "is required: the id (C...) of the internal channel for drafts and hand-offs",
+        )
     if settings.slack_triage_channel[:1] not in ("C", "G"):
         raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL", "must be a channel id such as C0123ABCD")
     for manager in settings.slack_managers:
@@ -56,10 +58,12 @@ def validate(settings: Settings) -> str:
     return "http"
 
 
-def web_client(settings: Settings, *, retry_rate_limits: bool,
-               session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15,
-                            session=session)
+def web_client(
+    settings: Settings, *, retry_rate_limits: bool, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    client = AsyncWebClient(
+        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15, session=session
+    )
     if retry_rate_limits:  # lookups and views wait out a 429; posts go back to the outbox instead
         client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
     return client
@@ -100,21 +104,31 @@ class SlackService(Service):
         try:
             me = await self.directory.whoami()
         except SlackApiError as exc:
-            raise ConfigurationError("SLACK_BOT_TOKEN", f"auth.test failed: {slack_error(exc)}") \
-                from None
+            raise ConfigurationError("SLACK_BOT_TOKEN", f"auth.test failed: {slack_error(exc)}") from None
         info = await self.directory.channel(triage)
         if info is None:
-            raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
-                                     f"{triage} not found (invite the bot to it, or check the id)")
+            raise ConfigurationError(
+                "SUPPORTBOT_SLACK_TRIAGE_CHANNEL", f"{triage} not found (invite the bot to it, or check the id)"
+            )
         if info.get("is_ext_shared") or info.get("is_pending_ext_shared"):
-            raise ConfigurationError("SUPPORTBOT_SLACK_TRIAGE_CHANNEL",
-                                     f"{triage} is shared with another organization: drafts would leak")
-        self.channel = SlackChannel(web_client(self.settings, retry_rate_limits=False, session=self._session), triage,
-                                    directory=self.directory, uow=self.app.core.uow)
+            raise ConfigurationError(
+                "SUPPORTBOT_SLACK_TRIAGE_CHANNEL", f"{triage} is shared with another organization: drafts would leak"
+            )
+        self.channel = SlackChannel(
+            web_client(self.settings, retry_rate_limits=False, session=self._session),
+            triage,
+            directory=self.directory,
+            uow=self.app.core.uow,
+        )
         self.app.core.register_channel(self.channel)
         http = self.mode == "http"
-        auth = AuthorizeResult(enterprise_id=None, team_id=me.team_id, bot_user_id=me.user_id, bot_id=me.bot_id,
-                               bot_token=self.settings.slack_bot_token)
+        auth = AuthorizeResult(
+            enterprise_id=None,
+            team_id=me.team_id,
+            bot_user_id=me.user_id,
+            bot_id=me.bot_id,
+            bot_token=self.settings.slack_bot_token,
+        )
 
         async def authorize(**_: Any) -> AuthorizeResult:  # single workspace: auth.test already ran above
             return auth
@@ -144,14 +158,19 @@ class SlackService(Service):
             await self._receiver.start()
         except OSError as exc:
             if http:
-                raise ConfigurationError("SUPPORTBOT_HTTP_PORT", f"cannot listen on {self.host}:{self.port}: {exc}") \
-                    from None
+                raise ConfigurationError(
+                    "SUPPORTBOT_HTTP_PORT", f"cannot listen on {self.host}:{self.port}: {exc}"
+                ) from None
             log.warning("no /healthz for Socket Mode: cannot listen on %s:%s (%s)", self.host, self.port, exc)
             self._receiver = None
             return
         self.bound_port = self._receiver.bound_port
-        log.info("Slack %s on http://%s:%s", f"events endpoint {EVENTS_PATH}" if http else "health check",
-                 self.host, self.bound_port)
+        log.info(
+            "Slack %s on http://%s:%s",
+            f"events endpoint {EVENTS_PATH}" if http else "health check",
+            self.host,
+            self.bound_port,
+        )
 
     def health(self) -> dict[str, Any]:
         """For the Docker HEALTHCHECK: in Socket Mode, healthy while the websocket is connected."""

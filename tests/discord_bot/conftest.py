@@ -29,13 +29,31 @@ async def fake():
 
 def discord_settings(fake: FakeDiscord, tmp_path: Path, *, tier: str = "starter", **overrides):
     crm = tmp_path / "crm.json"
-    crm.write_text(json.dumps({"accounts": [{"id": "acc_nimbus", "name": "Nimbus Fans", "tier": tier,
-                                             "arr": 90000, "discord_guild_ids": [fake.guild_id]}]}))
+    crm.write_text(
+        json.dumps(
+            {
+                "accounts": [
+                    {
+                        "id": "acc_nimbus",
+                        "name": "Nimbus Fans",
+                        "tier": tier,
+                        "arr": 90000,
+                        "discord_guild_ids": [fake.guild_id],
+                    }
+                ]
+            }
+        )
+    )
     values = dict(
-        database_url=f"sqlite:///{tmp_path / 'supportbot.db'}", kb_dir=write_kb(tmp_path / "kb"), crm_file=crm,
-        discord_token=TOKEN, discord_api_url=fake.api_url,
-        discord_support_channels=f"{fake.forum_id},{fake.text_id}", discord_triage_channel=fake.triage_id,
-        discord_agent_role=fake.agent_role, discord_manager_role=fake.manager_role,
+        database_url=f"sqlite:///{tmp_path / 'supportbot.db'}",
+        kb_dir=write_kb(tmp_path / "kb"),
+        crm_file=crm,
+        discord_token=TOKEN,
+        discord_api_url=fake.api_url,
+        discord_support_channels=f"{fake.forum_id},{fake.text_id}",
+        discord_triage_channel=fake.triage_id,
+        discord_agent_role=fake.agent_role,
+        discord_manager_role=fake.manager_role,
     )
     values.update(overrides)
     return load_settings(**values)
@@ -70,15 +88,21 @@ def _migrated_copy(target: Path) -> None:
             shutil.copyfile(source, Path(str(target) + suffix))
 
 
-async def start_bot(fake: FakeDiscord, tmp_path: Path, *, tier: str = "starter", clock: FakeClock | None = None,
-                    **overrides) -> Bot:
+async def start_bot(
+    fake: FakeDiscord, tmp_path: Path, *, tier: str = "starter", clock: FakeClock | None = None, **overrides
+) -> Bot:
     settings = discord_settings(fake, tmp_path, tier=tier, **overrides)
     database = tmp_path / "supportbot.db"
     if not database.exists():  # a restart reuses the database of the first start
         _migrated_copy(database)
     clock = clock or FakeClock()
-    app = bootstrap(settings, uow=SqlUnitOfWorkFactory(settings.database_url), classifier=FakeClassifier(),
-                    kb=MarkdownKnowledgeBase(settings.kb_dir), clock=clock)
+    app = bootstrap(
+        settings,
+        uow=SqlUnitOfWorkFactory(settings.database_url),
+        classifier=FakeClassifier(),
+        kb=MarkdownKnowledgeBase(settings.kb_dir),
+        clock=clock,
+    )
     service = DiscordService(app, ready_timeout=10, guild_ready_timeout=0.05)
     await service.start()
     return Bot(app, service, clock)

@@ -50,8 +50,9 @@ PRIVILEGED = GUILD_MEMBERS | (1 << 8) | MESSAGE_CONTENT
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """JSON with exactly ``Content-Type: application/json`` like Discord (discord.py compares it verbatim)."""
-    return web.Response(body=json.dumps(data).encode(), status=status,
-                        headers={**(headers or {}), "Content-Type": "application/json"})
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={**(headers or {}), "Content-Type": "application/json"}
+    )
 
 
 def _now_iso() -> str:
@@ -107,8 +108,10 @@ class FakeDiscord:
         self.text_id = self.snowflake()
         self.triage_id = self.snowflake()
         self.general_id = self.snowflake()
-        self.tags = {name: self.snowflake() for name in ("invoice", "sso_saml", "open", "waiting_on_customer",
-                                                           "resolved", "feature")}
+        self.tags = {
+            name: self.snowflake()
+            for name in ("invoice", "sso_saml", "open", "waiting_on_customer", "resolved", "feature")
+        }
         self.users: dict[str, dict[str, Any]] = {}
         self.members: dict[str, list[str]] = {}  # user id -> role ids
         self.customer = self.add_member("alice", [])
@@ -116,10 +119,15 @@ class FakeDiscord:
         self.manager = self.add_member("morgan", [self.agent_role, self.manager_role])
         self.outsider = self.add_member("mallory", [])
         self.channels: dict[str, dict[str, Any]] = {}
-        self._channel(self.forum_id, "help-forum", 15, available_tags=[
-            {"id": tid, "name": name, "moderated": False, "emoji_id": None, "emoji_name": None}
-            for name, tid in self.tags.items()
-        ])
+        self._channel(
+            self.forum_id,
+            "help-forum",
+            15,
+            available_tags=[
+                {"id": tid, "name": name, "moderated": False, "emoji_id": None, "emoji_name": None}
+                for name, tid in self.tags.items()
+            ],
+        )
         self._channel(self.text_id, "support", 0)
         self._channel(self.triage_id, "support-triage", 0)
         self._channel(self.general_id, "general", 0)
@@ -146,8 +154,16 @@ class FakeDiscord:
         return str(next(self._ids))
 
     def _user(self, user_id: str, name: str, *, bot: bool = False) -> dict[str, Any]:
-        return {"id": user_id, "username": name, "discriminator": "0", "global_name": name.title(),
-                "avatar": None, "bot": bot, "public_flags": 0, "flags": 0}
+        return {
+            "id": user_id,
+            "username": name,
+            "discriminator": "0",
+            "global_name": name.title(),
+            "avatar": None,
+            "bot": bot,
+            "public_flags": 0,
+            "flags": 0,
+        }
 
     def add_member(self, name: str, roles: list[str]) -> str:
         user_id = self.snowflake()
@@ -156,30 +172,69 @@ class FakeDiscord:
         return user_id
 
     def _channel(self, channel_id: str, name: str, kind: int, **extra: Any) -> dict[str, Any]:
-        data = {"id": channel_id, "type": kind, "guild_id": self.guild_id, "name": name, "position": len(self.channels),
-                "permission_overwrites": [], "parent_id": None, "nsfw": False, "topic": None,
-                "rate_limit_per_user": 0, "last_message_id": None, "flags": 0, **extra}
+        data = {
+            "id": channel_id,
+            "type": kind,
+            "guild_id": self.guild_id,
+            "name": name,
+            "position": len(self.channels),
+            "permission_overwrites": [],
+            "parent_id": None,
+            "nsfw": False,
+            "topic": None,
+            "rate_limit_per_user": 0,
+            "last_message_id": None,
+            "flags": 0,
+            **extra,
+        }
         if kind == 15:
-            data.update(default_reaction_emoji=None, default_thread_rate_limit_per_user=0, default_sort_order=None,
-                        default_forum_layout=0)
+            data.update(
+                default_reaction_emoji=None,
+                default_thread_rate_limit_per_user=0,
+                default_sort_order=None,
+                default_forum_layout=0,
+            )
         self.channels[channel_id] = data
         return data
 
     def member_payload(self, user_id: str, *, with_user: bool = False) -> dict[str, Any]:
-        data = {"roles": list(self.members.get(user_id, [])), "nick": None, "avatar": None,
-                "joined_at": "2026-01-01T00:00:00+00:00", "premium_since": None, "deaf": False, "mute": False,
-                "flags": 0, "pending": False, "communication_disabled_until": None}
+        data = {
+            "roles": list(self.members.get(user_id, [])),
+            "nick": None,
+            "avatar": None,
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "communication_disabled_until": None,
+        }
         if with_user:
             data["user"] = self.users.get(user_id) or self.bot_user
         return data
 
     def roles_payload(self) -> list[dict[str, Any]]:
         def role(role_id: str, name: str, position: int) -> dict[str, Any]:
-            return {"id": role_id, "name": name, "color": 0, "hoist": False, "icon": None, "unicode_emoji": None,
-                    "position": position, "permissions": "0", "managed": False, "mentionable": False, "flags": 0}
+            return {
+                "id": role_id,
+                "name": name,
+                "color": 0,
+                "hoist": False,
+                "icon": None,
+                "unicode_emoji": None,
+                "position": position,
+                "permissions": "0",
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
 
-        return [role(self.guild_id, "@everyone", 0), role(self.agent_role, "Support agent", 1),
-                role(self.manager_role, "Support manager", 2)]
+        return [
+            role(self.guild_id, "@everyone", 0),
+            role(self.agent_role, "Support agent", 1),
+            role(self.manager_role, "Support manager", 2),
+        ]
 
     def guild_payload(self) -> dict[str, Any]:
         threads = [c for c in self.channels.values() if c["type"] in (10, 11, 12)]
@@ -187,16 +242,45 @@ class FakeDiscord:
         members = [self.member_payload(uid, with_user=True) for uid in self.members]
         members.append(self.member_payload(self.app_id, with_user=True))
         return {
-            "id": self.guild_id, "name": "Nimbus Community", "icon": None, "splash": None, "discovery_splash": None,
-            "owner_id": self.manager, "afk_channel_id": None, "afk_timeout": 300, "verification_level": 0,
-            "default_message_notifications": 0, "explicit_content_filter": 0, "roles": self.roles_payload(),
-            "emojis": [], "features": ["COMMUNITY"], "mfa_level": 0, "application_id": None,
-            "system_channel_id": None, "system_channel_flags": 0, "rules_channel_id": None, "vanity_url_code": None,
-            "description": None, "banner": None, "premium_tier": 0, "preferred_locale": "en-US",
-            "public_updates_channel_id": None, "nsfw_level": 0, "premium_progress_bar_enabled": False,
-            "stickers": [], "joined_at": "2026-01-01T00:00:00+00:00", "large": False, "unavailable": False,
-            "member_count": len(members), "voice_states": [], "members": members, "channels": channels,
-            "threads": threads, "presences": [], "stage_instances": [], "guild_scheduled_events": [],
+            "id": self.guild_id,
+            "name": "Nimbus Community",
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "owner_id": self.manager,
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": self.roles_payload(),
+            "emojis": [],
+            "features": ["COMMUNITY"],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "vanity_url_code": None,
+            "description": None,
+            "banner": None,
+            "premium_tier": 0,
+            "preferred_locale": "en-US",
+            "public_updates_channel_id": None,
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": False,
+            "stickers": [],
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "large": False,
+            "unavailable": False,
+            "member_count": len(members),
+            "voice_states": [],
+            "members": members,
+            "channels": channels,
+            "threads": threads,
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
             "soundboard_sounds": [],
         }
 
@@ -240,6 +324,7 @@ class FakeDiscord:
 
     async def wait_until(self, predicate, timeout: float = 5.0, what: str = "condition"):
         """Wait until ``predicate()`` returns something truthy; return it."""
+
         async def _wait():
             async with self._changed:
                 while True:
@@ -260,17 +345,22 @@ class FakeDiscord:
         return [r for r in self.requests if r.method == method and pattern.fullmatch(r.path)]
 
     async def wait_for_request(self, method: str, path: str, *, count: int = 1, timeout: float = 5.0) -> Recorded:
-        found = await self.wait_until(lambda: (lambda rs: rs if len(rs) >= count else None)(
-            self.find_requests(method, path)), timeout, f"{count}x {method} {path}")
+        found = await self.wait_until(
+            lambda: (lambda rs: rs if len(rs) >= count else None)(self.find_requests(method, path)),
+            timeout,
+            f"{count}x {method} {path}",
+        )
         return found[count - 1]
 
     # ------------------------------------------------------------------ faults
-    def rate_limit(self, method: str, path: str, *, times: int = 1, retry_after: float = 0.5,
-                   is_global: bool = False) -> None:
+    def rate_limit(
+        self, method: str, path: str, *, times: int = 1, retry_after: float = 0.5, is_global: bool = False
+    ) -> None:
         self.faults.append(Fault(method, re.compile(path), times, "429", retry_after, is_global))
 
-    def fail(self, method: str, path: str, *, times: int = 1, status: int = 500,
-             body: dict[str, Any] | None = None) -> None:
+    def fail(
+        self, method: str, path: str, *, times: int = 1, status: int = 500, body: dict[str, Any] | None = None
+    ) -> None:
         self.faults.append(Fault(method, re.compile(path), times, "status", status=status, body=body))
 
     def drop_http(self, method: str, path: str, *, times: int = 1) -> None:
@@ -314,8 +404,14 @@ class FakeDiscord:
                 if name == "payload_json":
                     body = json.loads(value if isinstance(value, str) else bytes(value))
                 elif isinstance(value, web.FileField):
-                    files.append({"field": name, "filename": value.filename, "content_type": value.content_type,
-                                  "data": value.file.read()})
+                    files.append(
+                        {
+                            "field": name,
+                            "filename": value.filename,
+                            "content_type": value.content_type,
+                            "data": value.file.read(),
+                        }
+                    )
         elif request.can_read_body:
             raw = await request.read()
             if raw:
@@ -323,8 +419,9 @@ class FakeDiscord:
                     body = json.loads(raw)
                 except ValueError:
                     body = {"_raw": raw.decode("utf-8", "replace")}
-        record = Recorded(request.method, path, dict(request.query), body, dict(request.headers), time.monotonic(),
-                          files=files)
+        record = Recorded(
+            request.method, path, dict(request.query), body, dict(request.headers), time.monotonic(), files=files
+        )
         self.requests.append(record)
         try:
             response = await self._route(request, path, {**body, "_files": files} if files else body)
@@ -350,8 +447,7 @@ class FakeDiscord:
                 assert request.transport is not None
                 request.transport.close()
                 return web.Response(status=500)
-            return _json(fault.body or {"message": "Internal Server Error", "code": 0},
-                                     status=fault.status)
+            return _json(fault.body or {"message": "Internal Server Error", "code": 0}, status=fault.status)
         routes: list[tuple[str, str, Any]] = [
             ("GET", r"/users/@me", self._get_me),
             ("GET", r"/oauth2/applications/@me", self._get_application),
@@ -383,15 +479,36 @@ class FakeDiscord:
         return _json({**self.bot_user, "verified": True, "mfa_enabled": False, "email": None})
 
     async def _get_application(self, body: Any) -> web.Response:
-        return _json({
-            "id": self.app_id, "name": "supportbot", "icon": None, "description": "", "bot_public": False,
-            "bot_require_code_grant": False, "owner": self.users[self.manager], "team": None,
-            "verify_key": "0" * 64, "flags": (1 << 19), "bot": self.bot_user, "summary": "",
-        })
+        return _json(
+            {
+                "id": self.app_id,
+                "name": "supportbot",
+                "icon": None,
+                "description": "",
+                "bot_public": False,
+                "bot_require_code_grant": False,
+                "owner": self.users[self.manager],
+                "team": None,
+                "verify_key": "0" * 64,
+                "flags": (1 << 19),
+                "bot": self.bot_user,
+                "summary": "",
+            }
+        )
 
     async def _get_gateway_bot(self, body: Any) -> web.Response:
-        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": {
-            "total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}})
+        return _json(
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 14_400_000,
+                    "max_concurrency": 1,
+                },
+            }
+        )
 
     async def _get_gateway(self, body: Any) -> web.Response:
         return _json({"url": self.gateway_url})
@@ -422,15 +539,39 @@ class FakeDiscord:
             await self.dispatch("THREAD_UPDATE", channel)
         return _json(channel)
 
-    def _message(self, channel_id: str, author: dict[str, Any], content: str, *, message_id: str | None = None,
-                 embeds: list | None = None, components: list | None = None, **extra: Any) -> dict[str, Any]:
+    def _message(
+        self,
+        channel_id: str,
+        author: dict[str, Any],
+        content: str,
+        *,
+        message_id: str | None = None,
+        embeds: list | None = None,
+        components: list | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         channel = self.channels[channel_id]
         message = {
-            "id": message_id or self.snowflake(), "channel_id": channel_id, "guild_id": self.guild_id,
-            "author": author, "content": content, "timestamp": _now_iso(), "edited_timestamp": None,
-            "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [], "mention_channels": [],
-            "attachments": [], "embeds": embeds or [], "reactions": [], "pinned": False, "type": 0, "flags": 0,
-            "components": components or [], **extra,
+            "id": message_id or self.snowflake(),
+            "channel_id": channel_id,
+            "guild_id": self.guild_id,
+            "author": author,
+            "content": content,
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "mention_channels": [],
+            "attachments": [],
+            "embeds": embeds or [],
+            "reactions": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+            "components": components or [],
+            **extra,
         }
         channel["last_message_id"] = message["id"]
         if channel["type"] in (10, 11, 12):
@@ -454,15 +595,21 @@ class FakeDiscord:
             if upload["field"] != f"files[{index}]" or not meta:
                 return self._error(400, "Invalid Form Body", 50035)  # every files[n] needs attachments[] id n
             attachment_id = self.snowflake()
-            attachments.append({
-                "id": attachment_id, "filename": meta.get("filename") or upload["filename"],
-                "description": meta.get("description"), "content_type": upload["content_type"],
-                "size": len(upload["data"]),
-                "url": f"https://cdn.discordapp.com/attachments/{channel_id}/{attachment_id}/{upload['filename']}",
-                "proxy_url": f"https://media.discordapp.net/attachments/{channel_id}/{attachment_id}/x"})
+            attachments.append(
+                {
+                    "id": attachment_id,
+                    "filename": meta.get("filename") or upload["filename"],
+                    "description": meta.get("description"),
+                    "content_type": upload["content_type"],
+                    "size": len(upload["data"]),
+                    "url": f"https://cdn.discordapp.com/attachments/{channel_id}/{attachment_id}/{upload['filename']}",
+                    "proxy_url": f"https://media.discordapp.net/attachments/{channel_id}/{attachment_id}/x",
+                }
+            )
             self.attachment_data[attachment_id] = upload["data"]
-        message = self._message(channel_id, self.bot_user, content, embeds=body.get("embeds"),
-                                components=body.get("components"))
+        message = self._message(
+            channel_id, self.bot_user, content, embeds=body.get("embeds"), components=body.get("components")
+        )
         if attachments:
             message["attachments"] = attachments
         message["allowed_mentions"] = body.get("allowed_mentions")
@@ -477,11 +624,24 @@ class FakeDiscord:
         return _json(message)
 
     def _thread(self, parent_id: str, thread_id: str, name: str, owner_id: str, kind: int = 11) -> dict[str, Any]:
-        thread = self._channel(thread_id, name[:100], kind, parent_id=parent_id, owner_id=owner_id,
-                               applied_tags=[], message_count=0, member_count=1, total_message_sent=0,
-                               thread_metadata={"archived": False, "auto_archive_duration": 4320,
-                                                "archive_timestamp": _now_iso(), "locked": False,
-                                                "create_timestamp": _now_iso()})
+        thread = self._channel(
+            thread_id,
+            name[:100],
+            kind,
+            parent_id=parent_id,
+            owner_id=owner_id,
+            applied_tags=[],
+            message_count=0,
+            member_count=1,
+            total_message_sent=0,
+            thread_metadata={
+                "archived": False,
+                "auto_archive_duration": 4320,
+                "archive_timestamp": _now_iso(),
+                "locked": False,
+                "create_timestamp": _now_iso(),
+            },
+        )
         return thread
 
     async def _thread_from_message(self, body: Any, channel_id: str, message_id: str) -> web.Response:
@@ -505,8 +665,13 @@ class FakeDiscord:
     async def _thread_without_message(self, body: Any, channel_id: str) -> web.Response:
         if channel_id not in self.channels:
             return self._error(404, "Unknown Channel", 10003)
-        thread = self._thread(channel_id, self.snowflake(), (body or {}).get("name", "thread"), self.app_id,
-                              int((body or {}).get("type", 11)))
+        thread = self._thread(
+            channel_id,
+            self.snowflake(),
+            (body or {}).get("name", "thread"),
+            self.app_id,
+            int((body or {}).get("type", 11)),
+        )
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
         return _json(thread, status=201)
 
@@ -528,12 +693,19 @@ class FakeDiscord:
         message_id = None
         if body and body.get("type") == 4:
             message_id = self.snowflake()
-        return _json({
-            "interaction": {"id": interaction_id, "type": interaction["type"], "activity_instance_id": None,
-                            "response_message_id": message_id, "response_message_loading": body.get("type") == 5,
-                            "response_message_ephemeral": bool((body.get("data") or {}).get("flags", 0) & 64)},
-            "resource": {"type": body.get("type")},
-        })
+        return _json(
+            {
+                "interaction": {
+                    "id": interaction_id,
+                    "type": interaction["type"],
+                    "activity_instance_id": None,
+                    "response_message_id": message_id,
+                    "response_message_loading": body.get("type") == 5,
+                    "response_message_ephemeral": bool((body.get("data") or {}).get("flags", 0) & 64),
+                },
+                "resource": {"type": body.get("type")},
+            }
+        )
 
     async def _webhook_edit_original(self, body: Any, app_id: str, token: str) -> web.Response:
         message = self._message(self.triage_id, self.bot_user, (body or {}).get("content") or "")
@@ -548,9 +720,16 @@ class FakeDiscord:
             return self._error(403, "Missing Access", 50001)
         stored = []
         for command in body or []:
-            stored.append({**command, "id": self.snowflake(), "application_id": self.app_id, "version": "1",
-                           "default_member_permissions": command.get("default_member_permissions"),
-                           **({"guild_id": guild_id} if guild_id else {})})
+            stored.append(
+                {
+                    **command,
+                    "id": self.snowflake(),
+                    "application_id": self.app_id,
+                    "version": "1",
+                    "default_member_permissions": command.get("default_member_permissions"),
+                    **({"guild_id": guild_id} if guild_id else {}),
+                }
+            )
         self.commands[guild_id or "global"] = stored
         return _json(stored)
 
@@ -599,14 +778,26 @@ class FakeDiscord:
                     self.sessions[session.session_id] = session
                     self.session = session
                     session.ws, session.compressor = ws, compressor
-                    await self._dispatch_to(session, "READY", {
-                        "v": 10, "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
-                        "guilds": [{"id": self.guild_id, "unavailable": True}], "session_id": session.session_id,
-                        "resume_gateway_url": self.resume_url, "shard": [0, 1],
-                        "application": {"id": self.app_id, "flags": 1 << 19}, "private_channels": [],
-                        "relationships": [], "presences": [], "session_type": "normal",
-                        "user_settings": {}, "guild_join_requests": [], "geo_ordered_rtc_regions": [],
-                    })
+                    await self._dispatch_to(
+                        session,
+                        "READY",
+                        {
+                            "v": 10,
+                            "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
+                            "guilds": [{"id": self.guild_id, "unavailable": True}],
+                            "session_id": session.session_id,
+                            "resume_gateway_url": self.resume_url,
+                            "shard": [0, 1],
+                            "application": {"id": self.app_id, "flags": 1 << 19},
+                            "private_channels": [],
+                            "relationships": [],
+                            "presences": [],
+                            "session_type": "normal",
+                            "user_settings": {},
+                            "guild_join_requests": [],
+                            "geo_ordered_rtc_regions": [],
+                        },
+                    )
                     if intents & GUILDS:
                         await self._dispatch_to(session, "GUILD_CREATE", self.guild_payload())
                 elif op == 6:
@@ -637,8 +828,9 @@ class FakeDiscord:
         return ws
 
     @staticmethod
-    async def _send_frame(ws: web.WebSocketResponse, compressor: Any, payload: dict[str, Any],
-                          lock: asyncio.Lock | None) -> None:
+    async def _send_frame(
+        ws: web.WebSocketResponse, compressor: Any, payload: dict[str, Any], lock: asyncio.Lock | None
+    ) -> None:
         text = json.dumps(payload)
 
         async def _send() -> None:
@@ -668,7 +860,7 @@ class FakeDiscord:
         return event
 
     def _wants(self, session: Session, event_name: str) -> bool:
-        if event_name.startswith(("MESSAGE_", )):
+        if event_name.startswith(("MESSAGE_",)):
             return bool(session.intents & GUILD_MESSAGES)
         if event_name.startswith(("THREAD_", "GUILD_", "CHANNEL_")):
             return bool(session.intents & GUILDS)
@@ -700,8 +892,9 @@ class FakeDiscord:
     async def request_reconnect(self) -> None:
         """Op 7 RECONNECT: Discord asks the client to reconnect and resume."""
         assert self.session is not None and self.session.ws is not None, "no live gateway connection"
-        await self._send_frame(self.session.ws, self.session.compressor, {"op": 7, "d": None, "s": None, "t": None},
-                               self.session.send_lock)
+        await self._send_frame(
+            self.session.ws, self.session.compressor, {"op": 7, "d": None, "s": None, "t": None}, self.session.send_lock
+        )
 
     def forget_sessions(self) -> None:
         """Sessions expire: the next RESUME gets op 9 INVALID_SESSION (d=false) and must IDENTIFY again."""
@@ -716,8 +909,9 @@ class FakeDiscord:
         return self.session is not None and self.session.ws is not None
 
     # ------------------------------------------------------------------ what users do
-    async def customer_message(self, channel_id: str, content: str, *, author: str | None = None,
-                               message_id: str | None = None) -> dict[str, Any]:
+    async def customer_message(
+        self, channel_id: str, content: str, *, author: str | None = None, message_id: str | None = None
+    ) -> dict[str, Any]:
         """A user posts ``content`` in a text channel or a thread."""
         author = author or self.customer
         message = self._message(channel_id, self.users[author], content, message_id=message_id)
@@ -725,30 +919,48 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", {**message, "member": self.member_payload(author)})
         return message
 
-    async def forum_post(self, title: str, content: str, *, author: str | None = None,
-                         forum_id: str | None = None) -> dict[str, Any]:
+    async def forum_post(
+        self, title: str, content: str, *, author: str | None = None, forum_id: str | None = None
+    ) -> dict[str, Any]:
         """A user opens a forum post: THREAD_CREATE, then the starter MESSAGE_CREATE (id == thread id)."""
         author = author or self.customer
         forum_id = forum_id or self.forum_id
         thread_id = self.snowflake()
         thread = self._thread(forum_id, thread_id, title, author)
-        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True,
-                                              "member": {"id": thread_id, "user_id": author,
-                                                         "join_timestamp": _now_iso(), "flags": 0}})
+        await self.dispatch(
+            "THREAD_CREATE",
+            {
+                **thread,
+                "newly_created": True,
+                "member": {"id": thread_id, "user_id": author, "join_timestamp": _now_iso(), "flags": 0},
+            },
+        )
         return await self.customer_message(thread_id, content, author=author, message_id=thread_id)
 
-    def _interaction(self, kind: int, data: dict[str, Any], user: str, channel_id: str,
-                     message: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _interaction(
+        self, kind: int, data: dict[str, Any], user: str, channel_id: str, message: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         interaction_id = self.snowflake()
         token = f"itoken-{interaction_id}"
         channel = self.channels[channel_id]
         payload = {
-            "id": interaction_id, "application_id": self.app_id, "type": kind, "data": data,
-            "guild_id": self.guild_id, "channel_id": channel_id, "channel": channel,
+            "id": interaction_id,
+            "application_id": self.app_id,
+            "type": kind,
+            "data": data,
+            "guild_id": self.guild_id,
+            "channel_id": channel_id,
+            "channel": channel,
             "member": {**self.member_payload(user, with_user=True), "permissions": "2248473465835073"},
-            "token": token, "version": 1, "app_permissions": "2248473465835073", "locale": "en-US",
-            "guild_locale": "en-US", "entitlements": [], "authorizing_integration_owners": {"0": self.guild_id},
-            "context": 0, "attachment_size_limit": 10_485_760,
+            "token": token,
+            "version": 1,
+            "app_permissions": "2248473465835073",
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": self.guild_id},
+            "context": 0,
+            "attachment_size_limit": 10_485_760,
         }
         if message is not None:
             payload["message"] = message
@@ -756,26 +968,36 @@ class FakeDiscord:
         return payload
 
     async def press_button(self, message: dict[str, Any], custom_id: str, *, user: str) -> str:
-        payload = self._interaction(3, {"custom_id": custom_id, "component_type": 2}, user,
-                                    message["channel_id"], message)
+        payload = self._interaction(
+            3, {"custom_id": custom_id, "component_type": 2}, user, message["channel_id"], message
+        )
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload["id"]
 
     async def submit_modal(self, custom_id: str, values: dict[str, str], *, user: str, channel_id: str) -> str:
-        rows = [{"type": 1, "id": i + 1, "components": [{"type": 4, "id": i + 100, "custom_id": key, "value": value}]}
-                for i, (key, value) in enumerate(values.items())]
+        rows = [
+            {"type": 1, "id": i + 1, "components": [{"type": 4, "id": i + 100, "custom_id": key, "value": value}]}
+            for i, (key, value) in enumerate(values.items())
+        ]
         payload = self._interaction(5, {"custom_id": custom_id, "components": rows}, user, channel_id)
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload["id"]
 
-    async def slash_command(self, subcommand: str, options: dict[str, Any] | None = None, *, user: str,
-                            channel_id: str | None = None) -> str:
+    async def slash_command(
+        self, subcommand: str, options: dict[str, Any] | None = None, *, user: str, channel_id: str | None = None
+    ) -> str:
         registered = self.commands.get(self.guild_id) or self.commands.get("global") or []
         command_id = next((c["id"] for c in registered if c["name"] == "support"), self.snowflake())
-        sub_options = [{"name": k, "type": 10 if isinstance(v, float) else 3, "value": v}
-                       for k, v in (options or {}).items()]
-        data = {"id": command_id, "name": "support", "type": 1, "guild_id": self.guild_id,
-                "options": [{"name": subcommand, "type": 1, "options": sub_options}]}
+        sub_options = [
+            {"name": k, "type": 10 if isinstance(v, float) else 3, "value": v} for k, v in (options or {}).items()
+        ]
+        data = {
+            "id": command_id,
+            "name": "support",
+            "type": 1,
+            "guild_id": self.guild_id,
+            "options": [{"name": subcommand, "type": 1, "options": sub_options}],
+        }
         payload = self._interaction(2, data, user, channel_id or self.triage_id)
         await self.dispatch("INTERACTION_CREATE", payload)
         return payload["id"]
@@ -784,8 +1006,9 @@ class FakeDiscord:
         return (self.interactions.get(interaction_id) or {}).get("responded")
 
     async def wait_for_response(self, interaction_id: str, timeout: float = 5.0) -> dict[str, Any]:
-        return await self.wait_until(lambda: self.interaction_response(interaction_id), timeout,
-                                     f"a response to interaction {interaction_id}")
+        return await self.wait_until(
+            lambda: self.interaction_response(interaction_id), timeout, f"a response to interaction {interaction_id}"
+        )
 
     # ------------------------------------------------------------------ views of the state
     def bot_messages(self, channel_id: str) -> list[dict[str, Any]]:
@@ -815,8 +1038,13 @@ class FakeDiscord:
                 ids.append(message["id"])
             return _json({"ids": ids})
         if tail == "state":
-            return _json({"connections": len(self.connections), "connected": self.connected(),
-                          "identified": sum(1 for c in self.connections if "identify" in c)})
+            return _json(
+                {
+                    "connections": len(self.connections),
+                    "connected": self.connected(),
+                    "identified": sum(1 for c in self.connections if "identify" in c),
+                }
+            )
         if tail == "commands":
             return _json(self.commands)
         if tail == "latencies":  # for each message id: seconds from its MESSAGE_CREATE to the bot's reply
@@ -824,9 +1052,18 @@ class FakeDiscord:
         return _json({"error": "unknown"}, status=404)
 
     def info(self) -> dict[str, Any]:
-        return {"api_url": self.api_url, "gateway_url": self.gateway_url, "token": TOKEN, "guild_id": self.guild_id,
-                "forum_id": self.forum_id, "text_id": self.text_id, "triage_id": self.triage_id,
-                "agent_role": self.agent_role, "manager_role": self.manager_role, "app_id": self.app_id}
+        return {
+            "api_url": self.api_url,
+            "gateway_url": self.gateway_url,
+            "token": TOKEN,
+            "guild_id": self.guild_id,
+            "forum_id": self.forum_id,
+            "text_id": self.text_id,
+            "triage_id": self.triage_id,
+            "agent_role": self.agent_role,
+            "manager_role": self.manager_role,
+            "app_id": self.app_id,
+        }
 
     def reply_latencies(self) -> dict[str, float]:
         """Message id -> seconds until the bot's first POST into the thread created from it."""

@@ -18,6 +18,7 @@ def custom_ids(message: dict) -> list[str]:
 
 async def card_in_thread(fake: FakeDiscord, thread_id: str, action: str, *, count: int = 1) -> dict:
     """The bot's message in ``thread_id`` carrying a button whose custom_id starts with ``action:``."""
+
     def find():
         cards = [m for m in fake.bot_messages(thread_id) if any(c.startswith(action + ":") for c in custom_ids(m))]
         return cards if len(cards) >= count else None
@@ -27,6 +28,7 @@ async def card_in_thread(fake: FakeDiscord, thread_id: str, action: str, *, coun
 
 async def mirror_of(fake: FakeDiscord, bot) -> str:
     """Wait for the mirror thread in triage and return its id."""
+
     def staff_thread():
         with bot.app.uow() as uow:
             convs = uow.conversations.list()

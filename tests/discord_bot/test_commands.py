@@ -29,8 +29,10 @@ async def test_support_help_and_queue_for_agents(fake, bot):
 async def test_support_refuses_customers_and_manager_commands_for_agents(fake, bot):
     assert "only available to the support team" in (await _run(fake, bot, "help", user=fake.outsider))["content"]
     assert "for managers" in (await _run(fake, bot, "stats", {"period": "24h"}, user=fake.agent))["content"]
-    assert "for managers" in (await _run(fake, bot, "threshold", {"intent": "invoice", "value": 0.9},
-                                         user=fake.agent))["content"]
+    assert (
+        "for managers"
+        in (await _run(fake, bot, "threshold", {"intent": "invoice", "value": 0.9}, user=fake.agent))["content"]
+    )
     with bot.app.uow() as uow:
         assert uow.settings.get("threshold.invoice") is None
 
@@ -90,17 +92,36 @@ def test_sync_commands_cli_against_a_fake_in_another_process(tmp_path):
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[2]
-    fake = subprocess.Popen([sys.executable, "-m", "tests.discord_bot.fake_discord"], stdout=subprocess.PIPE,
-                            text=True, cwd=repo)
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.discord_bot.fake_discord"], stdout=subprocess.PIPE, text=True, cwd=repo
+    )
     try:
         info = json.loads(fake.stdout.readline())
-        env = {**os.environ, "DISCORD_TOKEN": info["token"], "SUPPORTBOT_DISCORD_API_URL": info["api_url"],
-               "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS": info["forum_id"],
-               "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL": info["triage_id"],
-               "SUPPORTBOT_DISCORD_AGENT_ROLE": info["agent_role"], "SUPPORTBOT_CONFIG": str(tmp_path / "none.toml")}
-        done = subprocess.run([sys.executable, "-c", "from adapters.cli import main; main()", "discord",
-                               "sync-commands", "--guild", info["guild_id"]], env=env, capture_output=True, cwd=repo,
-                              text=True, timeout=60)
+        env = {
+            **os.environ,
+            "DISCORD_TOKEN": info["token"],
+            "SUPPORTBOT_DISCORD_API_URL": info["api_url"],
+            "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS": info["forum_id"],
+            "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL": info["triage_id"],
+            "SUPPORTBOT_DISCORD_AGENT_ROLE": info["agent_role"],
+            "SUPPORTBOT_CONFIG": str(tmp_path / "none.toml"),
+        }
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from adapters.cli import main; main()",
+                "discord",
+                "sync-commands",
+                "--guild",
+                info["guild_id"],
+            ],
+            env=env,
+            capture_output=True,
+            cwd=repo,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         assert f"/support (help, queue, sla, stats, threshold) registered for server {info['guild_id']}" in done.stdout
         control = info["api_url"].rsplit("/api/", 1)[0] + "/_fake/commands"

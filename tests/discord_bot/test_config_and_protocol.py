@@ -19,16 +19,19 @@ from tests.fakes.core import FakeClassifier
 from tests.fakes.memory_uow import InMemoryUnitOfWorkFactory
 
 
-@pytest.mark.parametrize(("override", "setting"), [
-    ({"discord_support_channels": ""}, "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS"),
-    ({"discord_support_channels": "123,general"}, "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS"),
-    ({"discord_triage_channel": None}, "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL"),
-    ({"discord_triage_channel": "#triage"}, "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL"),
-    ({"discord_agent_role": None}, "SUPPORTBOT_DISCORD_AGENT_ROLE"),
-    ({"discord_manager_role": "managers"}, "SUPPORTBOT_DISCORD_MANAGER_ROLE"),
-    ({"discord_gateway_url": "http://gateway"}, "SUPPORTBOT_DISCORD_GATEWAY_URL"),
-    ({"discord_token": "Bot abc"}, "DISCORD_TOKEN"),
-])
+@pytest.mark.parametrize(
+    ("override", "setting"),
+    [
+        ({"discord_support_channels": ""}, "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS"),
+        ({"discord_support_channels": "123,general"}, "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS"),
+        ({"discord_triage_channel": None}, "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL"),
+        ({"discord_triage_channel": "#triage"}, "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL"),
+        ({"discord_agent_role": None}, "SUPPORTBOT_DISCORD_AGENT_ROLE"),
+        ({"discord_manager_role": "managers"}, "SUPPORTBOT_DISCORD_MANAGER_ROLE"),
+        ({"discord_gateway_url": "http://gateway"}, "SUPPORTBOT_DISCORD_GATEWAY_URL"),
+        ({"discord_token": "Bot abc"}, "DISCORD_TOKEN"),
+    ],
+)
 def test_bad_or_missing_setting_names_it(tmp_path, override, setting):
     fake = FakeDiscord()  # ids only; not started
     settings = discord_settings(fake, tmp_path, **override)
@@ -60,8 +63,9 @@ def test_supportbot_run_builds_the_discord_service_only_with_a_token(tmp_path):
     with pytest.raises(ConfigurationError):
         build_services(bootstrap(broken, uow=InMemoryUnitOfWorkFactory(), classifier=FakeClassifier()))
     quiet = load_settings(database_url="sqlite://", discord_token=None)
-    assert "discord" not in [s.name for s in build_services(
-        bootstrap(quiet, uow=InMemoryUnitOfWorkFactory(), classifier=FakeClassifier()))]
+    assert "discord" not in [
+        s.name for s in build_services(bootstrap(quiet, uow=InMemoryUnitOfWorkFactory(), classifier=FakeClassifier()))
+    ]
 
 
 async def test_explicit_gateway_url_skips_the_gateway_lookup(fake, tmp_path):
@@ -110,15 +114,18 @@ class RawGateway:
 
 
 async def test_fake_gateway_strips_content_without_the_message_content_intent(fake):
-    async with aiohttp.ClientSession() as session, session.ws_connect(
-            fake.gateway_url + "?v=10&encoding=json&compress=zlib-stream") as ws:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(fake.gateway_url + "?v=10&encoding=json&compress=zlib-stream") as ws,
+    ):
         raw = RawGateway(ws)
         hello = await raw.frame()
         assert hello["op"] == 10 and hello["d"]["heartbeat_interval"] == 41_250
         await ws.send_str(json.dumps({"op": 1, "d": None}))
         assert (await raw.frame())["op"] == 11
-        await ws.send_str(json.dumps({"op": 2, "d": {"token": TOKEN, "intents": GUILDS | GUILD_MESSAGES,
-                                                     "properties": {}}}))
+        await ws.send_str(
+            json.dumps({"op": 2, "d": {"token": TOKEN, "intents": GUILDS | GUILD_MESSAGES, "properties": {}}})
+        )
         ready = await raw.until("READY")
         assert ready["d"]["resume_gateway_url"] == fake.resume_url
         assert ready["d"]["guilds"] == [{"id": fake.guild_id, "unavailable": True}]

@@ -65,8 +65,9 @@ async def test_agent_message_in_mirror_is_relayed_and_notes_are_not(fake, bot):
     staff_thread = await mirror_of(fake, bot)
     await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")  # hand-off acknowledgement
     await fake.customer_message(staff_thread, "// looks like their IdP cert expired", author=fake.agent)
-    await fake.customer_message(staff_thread, "Hi @everyone, we're on it: your IdP certificate expired.",
-                                author=fake.agent)
+    await fake.customer_message(
+        staff_thread, "Hi @everyone, we're on it: your IdP certificate expired.", author=fake.agent
+    )
     relayed = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages", count=2)
     assert relayed.json["content"] == "Hi @everyone, we're on it: your IdP certificate expired."
     assert relayed.json["allowed_mentions"] == {"parse": []}

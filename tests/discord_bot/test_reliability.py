@@ -9,8 +9,10 @@ from tests.discord_bot.conftest import start_bot
 
 
 async def _resumed(fake, index: int = 1) -> dict:
-    return await fake.wait_until(lambda: len(fake.connections) > index and fake.connections[index].get("resumed")
-                                 and fake.connections[index], what="a resumed gateway connection")
+    return await fake.wait_until(
+        lambda: len(fake.connections) > index and fake.connections[index].get("resumed") and fake.connections[index],
+        what="a resumed gateway connection",
+    )
 
 
 async def test_dropped_gateway_resumes_and_replays_missed_events(fake, bot):
@@ -69,8 +71,9 @@ async def test_long_429_leaves_the_reply_pending_and_it_is_sent_after_a_restart(
         with bot.app.uow() as uow:
             return next((o for o in uow.outbox.list() if o.kind.value == "answer"), None)
 
-    pending = await fake.wait_until(lambda: (lambda o: o if o and o.attempts else None)(answer()),
-                                    what="the rate-limited answer")
+    pending = await fake.wait_until(
+        lambda: (lambda o: o if o and o.attempts else None)(answer()), what="the rate-limited answer"
+    )
     assert pending.status is OutboxStatus.PENDING and "retry after 60s" in pending.last_error
     await bot.stop()
     bot.clock.advance(seconds=61)
@@ -104,8 +107,12 @@ async def test_network_failure_stays_pending_and_is_retried(fake, bot):
 async def test_missing_access_is_a_permanent_failure(fake, bot):
     thread = fake.snowflake()
     fake.denied_channels.add(thread)
-    fake.fail("POST", rf"/channels/{fake.text_id}/messages/{thread}/threads", status=403,
-              body={"message": "Missing Access", "code": 50001})
+    fake.fail(
+        "POST",
+        rf"/channels/{fake.text_id}/messages/{thread}/threads",
+        status=403,
+        body={"message": "Missing Access", "code": 50001},
+    )
     await fake.customer_message(fake.text_id, "How do I download my invoice?", message_id=thread)
 
     def answer():
@@ -141,8 +148,11 @@ async def test_reconnect_request_is_resumed(fake, bot):
 async def test_invalid_session_identifies_again_and_keeps_working(fake, bot):
     fake.forget_sessions()
     await fake.drop_connection(code=4000)
-    identified = await fake.wait_until(lambda: [c for c in fake.connections[1:] if "identify" in c],
-                                       timeout=15, what="a new IDENTIFY after INVALID_SESSION")
+    identified = await fake.wait_until(
+        lambda: [c for c in fake.connections[1:] if "identify" in c],
+        timeout=15,
+        what="a new IDENTIFY after INVALID_SESSION",
+    )
     assert "resume" in fake.connections[1]  # it tried to resume first
     assert identified[0]["identify"]["intents"] == fake.connections[0]["identify"]["intents"]
     post = await fake.forum_post("Invoices", "Where do I download my invoice?")

@@ -25,6 +25,7 @@ async def test_weekly_report_sends_the_summary_with_the_chart_attached(fake, bot
     assert data == base64.b64decode(chart["base64"]) and data.startswith(b"<svg")
     (request,) = [r for r in fake.find_requests("POST", rf"/channels/{fake.triage_id}/messages") if r.files]
     assert request.headers["Content-Type"].startswith("multipart/form-data")
-    assert request.json["attachments"] == [{"id": 0, "filename": chart["filename"],
-                                            "description": "Weekly support chart"}]
+    assert request.json["attachments"] == [
+        {"id": 0, "filename": chart["filename"], "description": "Weekly support chart"}
+    ]
     assert request.files[0]["field"] == "files[0]" and request.files[0]["filename"] == chart["filename"]

@@ -20,8 +20,9 @@ def _get(url: str) -> dict:
 
 
 def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.load(response)
 
@@ -37,25 +38,38 @@ def _until(check, timeout: float, what: str):
 
 
 def test_supportbot_run_connects_and_answers(tmp_path):
-    fake = subprocess.Popen([sys.executable, "-m", "tests.discord_bot.fake_discord"], stdout=subprocess.PIPE,
-                            text=True, cwd=REPO)
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.discord_bot.fake_discord"], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     run = None
     try:
         info = json.loads(fake.stdout.readline())
         control = info["api_url"].rsplit("/api/", 1)[0] + "/_fake/"
-        env = {**os.environ, "DISCORD_TOKEN": info["token"], "SUPPORTBOT_DISCORD_API_URL": info["api_url"],
-               "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS": f"{info['forum_id']},{info['text_id']}",
-               "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL": info["triage_id"],
-               "SUPPORTBOT_DISCORD_AGENT_ROLE": info["agent_role"],
-               "SUPPORTBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
-               "SUPPORTBOT_CONFIG": str(tmp_path / "none.toml"), "SUPPORTBOT_PLAYGROUND_ENABLED": "false",
-               "SUPPORTBOT_HEARTBEAT_FILE": str(tmp_path / "heartbeat")}
-        run = subprocess.Popen([sys.executable, "-c", "from adapters.cli import main; main()", "run"], env=env,
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env = {
+            **os.environ,
+            "DISCORD_TOKEN": info["token"],
+            "SUPPORTBOT_DISCORD_API_URL": info["api_url"],
+            "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS": f"{info['forum_id']},{info['text_id']}",
+            "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL": info["triage_id"],
+            "SUPPORTBOT_DISCORD_AGENT_ROLE": info["agent_role"],
+            "SUPPORTBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+            "SUPPORTBOT_CONFIG": str(tmp_path / "none.toml"),
+            "SUPPORTBOT_PLAYGROUND_ENABLED": "false",
+            "SUPPORTBOT_HEARTBEAT_FILE": str(tmp_path / "heartbeat"),
+        }
+        run = subprocess.Popen(
+            [sys.executable, "-c", "from adapters.cli import main; main()", "run"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         _until(lambda: run.poll() is not None or _get(control + "state")["identified"], 60, "IDENTIFY")
         assert run.poll() is None, run.stderr.read()
-        (question,) = _post(control + "customer_messages", {"contents": ["How do I reset my password?"],
-                                                            "channel_id": info["text_id"]})["ids"]
+        (question,) = _post(
+            control + "customer_messages", {"contents": ["How do I reset my password?"], "channel_id": info["text_id"]}
+        )["ids"]
         _until(lambda: question in _get(control + "latencies"), 30, "a reply in the question's thread")
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=30) == 0

@@ -44,8 +44,9 @@ async def test_member_without_agent_role_is_refused_and_nothing_changes(fake, en
         pressed = await fake.press_button(card, f"{action}:{draft.id}", user=fake.outsider)
         response = await fake.wait_for_response(pressed)
         assert ephemeral(response) and "agent role" in response["data"]["content"]
-    pressed = await fake.submit_modal(f"draft_edit_modal:{draft.id}", {"text": "pwned"}, user=fake.outsider,
-                                      channel_id=staff_thread)
+    pressed = await fake.submit_modal(
+        f"draft_edit_modal:{draft.id}", {"text": "pwned"}, user=fake.outsider, channel_id=staff_thread
+    )
     assert ephemeral(await fake.wait_for_response(pressed))
     await bot.client.idle()
     assert _draft_status(bot, draft.id).status is DraftStatus.PENDING
@@ -60,8 +61,12 @@ async def test_edit_opens_a_prefilled_modal_and_sends_the_edited_text(fake, ente
     assert modal["type"] == 9 and modal["data"]["custom_id"] == f"draft_edit_modal:{draft.id}"
     (text_input,) = [c for row in modal["data"]["components"] for c in row["components"]]
     assert text_input["style"] == 2 and text_input["value"] == draft.text  # paragraph, prefilled
-    submitted = await fake.submit_modal(f"draft_edit_modal:{draft.id}", {"text": "Settings → Billing, then PDF."},
-                                        user=fake.agent, channel_id=staff_thread)
+    submitted = await fake.submit_modal(
+        f"draft_edit_modal:{draft.id}",
+        {"text": "Settings → Billing, then PDF."},
+        user=fake.agent,
+        channel_id=staff_thread,
+    )
     assert ephemeral(await fake.wait_for_response(submitted))
     sent = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")
     assert sent.json["content"] == "Settings → Billing, then PDF."
@@ -75,9 +80,12 @@ async def test_reject_asks_reason_and_intent(fake, enterprise_bot):
     modal = await fake.wait_for_response(pressed)
     assert modal["type"] == 9
     assert [c["custom_id"] for row in modal["data"]["components"] for c in row["components"]] == ["reason", "intent"]
-    submitted = await fake.submit_modal(f"draft_reject_modal:{draft.id}",
-                                        {"reason": "they asked about VAT", "intent": "password_reset"},
-                                        user=fake.agent, channel_id=staff_thread)
+    submitted = await fake.submit_modal(
+        f"draft_reject_modal:{draft.id}",
+        {"reason": "they asked about VAT", "intent": "password_reset"},
+        user=fake.agent,
+        channel_id=staff_thread,
+    )
     assert ephemeral(await fake.wait_for_response(submitted))
     await bot.client.idle()
     rejected = _draft_status(bot, draft.id)
@@ -98,8 +106,9 @@ async def test_buttons_keep_working_after_a_restart(fake, tmp_path):
         assert ephemeral(await fake.wait_for_response(pressed))
         sent = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")
         assert sent.json["content"] == draft.text
-        submitted = await fake.submit_modal(f"draft_edit_modal:{draft.id}", {"text": "again"}, user=fake.agent,
-                                            channel_id=staff_thread)
+        submitted = await fake.submit_modal(
+            f"draft_edit_modal:{draft.id}", {"text": "again"}, user=fake.agent, channel_id=staff_thread
+        )
         response = await fake.wait_for_response(submitted)  # modal routed by custom_id: answered, not dropped
         assert ephemeral(response) and "already" in response["data"]["content"]
     finally:
@@ -117,8 +126,10 @@ async def test_handoff_claim_and_resolve(fake, bot):
     assert "agent role" in (await fake.wait_for_response(pressed))["data"]["content"]
     pressed = await fake.press_button(card, f"handoff_claim:{handoff.id}", user=fake.agent)
     assert ephemeral(await fake.wait_for_response(pressed))
-    notice = await fake.wait_until(lambda: [m for m in fake.bot_messages(staff_thread)
-                                            if m["content"].startswith("Claimed by")], what="claim notice")
+    notice = await fake.wait_until(
+        lambda: [m for m in fake.bot_messages(staff_thread) if m["content"].startswith("Claimed by")],
+        what="claim notice",
+    )
     assert notice[0]["content"] == "Claimed by Sam."
     pressed = await fake.press_button(card, f"handoff_resolve:{handoff.id}", user=fake.agent)
     assert ephemeral(await fake.wait_for_response(pressed))

@@ -13,13 +13,25 @@ from tests.discord_bot.helpers import mirror_of
 
 
 def _outbound(audience, kind, text, **payload):
-    return Outbound(id="out_test", platform="discord", audience=audience, kind=kind, text=text,
-                    dedupe_key="k", created_at=datetime.now(UTC), payload=payload)
+    return Outbound(
+        id="out_test",
+        platform="discord",
+        audience=audience,
+        kind=kind,
+        text=text,
+        dedupe_key="k",
+        created_at=datetime.now(UTC),
+        payload=payload,
+    )
 
 
 async def test_manager_reports_go_to_the_triage_channel(fake, bot):
-    report = _outbound(Audience.MANAGERS, OutboundKind.REPORT, "Weekly: 12 conversations",
-                       card=Card(title="Weekly report", body="12 conversations").to_dict())
+    report = _outbound(
+        Audience.MANAGERS,
+        OutboundKind.REPORT,
+        "Weekly: 12 conversations",
+        card=Card(title="Weekly report", body="12 conversations").to_dict(),
+    )
     message_id = await bot.service.channel.send(report, Delivery(fake.guild_id, None, None))
     posted = fake.messages[message_id]
     assert posted["channel_id"] == fake.triage_id and posted["embeds"][0]["title"] == "Weekly report"
@@ -45,8 +57,12 @@ async def test_customer_replies_only_go_to_configured_support_channels(fake, bot
 
 
 async def test_sla_escalation_pings_exactly_the_people_it_names(fake, bot):
-    escalation = _outbound(Audience.STAFF, OutboundKind.NOTICE, "SLA escalation: first response due in 3 min",
-                           mentions=["810000000000000777", "not-a-discord-id"])
+    escalation = _outbound(
+        Audience.STAFF,
+        OutboundKind.NOTICE,
+        "SLA escalation: first response due in 3 min",
+        mentions=["810000000000000777", "not-a-discord-id"],
+    )
     message_id = await bot.service.channel.send(escalation, Delivery(fake.guild_id, None, None))
     posted = fake.messages[message_id]
     assert posted["content"].startswith("<@810000000000000777> SLA escalation")

@@ -39,18 +39,19 @@ class FakeClassifier(Classifier):
 
     def classify(self, text: str, *, context: Sequence[str] = ()) -> Classification:
         lower = text.lower()
-        intent, confidence = next(
-            ((i, c) for word, (i, c) in KEYWORDS.items() if word in lower), (OUT_OF_SCOPE, 0.2)
-        )
+        intent, confidence = next(((i, c) for word, (i, c) in KEYWORDS.items() if word in lower), (OUT_OF_SCOPE, 0.2))
         critical = "none of our users" in lower or re.search(r"\bdown\b", lower) is not None
         shouting = sum(ch.isupper() for ch in text) > 0.6 * max(1, sum(ch.isalpha() for ch in text))
         return Classification(
-            intent=intent, confidence=confidence, out_of_scope=intent == OUT_OF_SCOPE,
+            intent=intent,
+            confidence=confidence,
+            out_of_scope=intent == OUT_OF_SCOPE,
             urgency=Urgency.CRITICAL if critical else Urgency.NORMAL,
             sentiment=Sentiment.NEGATIVE if shouting else Sentiment.NEUTRAL,
             top_intents=(IntentScore(intent, confidence),),
             urgency_reasons=("many users affected",) if critical else (),
-            frustration=0.9 if shouting else 0.0, model_version=self.version,
+            frustration=0.9 if shouting else 0.0,
+            model_version=self.version,
         )
 
     def labels(self) -> tuple[str, ...]:
@@ -79,8 +80,11 @@ class FakeChannel(Channel):
         return f"{self.platform}-{self._next}"
 
     def texts(self, audience: str | None = None, kind: str | None = None) -> list[str]:
-        return [o.text for o, _ in self.sent
-                if (audience is None or o.audience == audience) and (kind is None or o.kind == kind)]
+        return [
+            o.text
+            for o, _ in self.sent
+            if (audience is None or o.audience == audience) and (kind is None or o.kind == kind)
+        ]
 
     def kinds(self) -> list[str]:
         return [o.kind.value for o, _ in self.sent]

@@ -141,31 +141,33 @@ class _Repo:
 
 class InMemoryConversationRepository(_Repo, ConversationRepository):
     def save(self, conversation: Conversation) -> None:
-        key = (conversation.platform, conversation.workspace_id, conversation.channel_id,
-               conversation.thread_id)
+        key = (conversation.platform, conversation.workspace_id, conversation.channel_id, conversation.thread_id)
         for other in self._data.conversations.values():
-            if other.id != conversation.id and (
-                other.platform, other.workspace_id, other.channel_id, other.thread_id
-            ) == key:
+            if (
+                other.id != conversation.id
+                and (other.platform, other.workspace_id, other.channel_id, other.thread_id) == key
+            ):
                 raise Conflict(f"another conversation already owns thread {key!r}: {other.id}")
         self._data.conversations[conversation.id] = _stored(conversation)
 
     def get(self, conversation_id: str) -> Conversation | None:
         return copy.deepcopy(self._data.conversations.get(conversation_id))
 
-    def find_by_thread(
-        self, platform: str, workspace_id: str, channel_id: str, thread_id: str
-    ) -> Conversation | None:
+    def find_by_thread(self, platform: str, workspace_id: str, channel_id: str, thread_id: str) -> Conversation | None:
         for c in self._data.conversations.values():
             if (c.platform, c.workspace_id, c.channel_id, c.thread_id) == (
-                platform, workspace_id, channel_id, thread_id
+                platform,
+                workspace_id,
+                channel_id,
+                thread_id,
             ):
                 return copy.deepcopy(c)
         return None
 
     def find_by_staff_thread(self, platform: str, staff_thread_id: str) -> Conversation | None:
         matches = [
-            c for c in self._data.conversations.values()
+            c
+            for c in self._data.conversations.values()
             if c.platform == platform and c.staff_thread_id == staff_thread_id
         ]
         return _oldest_first(matches)[0] if matches else None
@@ -175,7 +177,8 @@ class InMemoryConversationRepository(_Repo, ConversationRepository):
     ) -> Conversation | None:
         since = _utc(since)
         matches = [
-            c for c in self._data.conversations.values()
+            c
+            for c in self._data.conversations.values()
             if (c.platform, c.workspace_id, c.channel_id, c.customer_id)
             == (platform, workspace_id, channel_id, customer_id)
             and c.status != ConversationStatus.RESOLVED
@@ -247,9 +250,7 @@ class InMemoryClassificationRepository(_Repo, ClassificationRepository):
         _insert(self._data.classifications, record.id, record, "classification")
 
     def for_conversation(self, conversation_id: str) -> list[ClassificationRecord]:
-        return _oldest_first(
-            r for r in self._data.classifications.values() if r.conversation_id == conversation_id
-        )
+        return _oldest_first(r for r in self._data.classifications.values() if r.conversation_id == conversation_id)
 
     def list(self, *, since: datetime | None = None) -> list[ClassificationRecord]:
         return _oldest_first(_since(self._data.classifications.values(), since))
@@ -277,11 +278,15 @@ class InMemoryDraftRepository(_Repo, DraftRepository):
         return copy.deepcopy(self._data.drafts.get(draft_id))
 
     def list(
-        self, *, status: DraftStatus | None = None, conversation_id: str | None = None,
+        self,
+        *,
+        status: DraftStatus | None = None,
+        conversation_id: str | None = None,
         since: datetime | None = None,
     ) -> list[Draft]:
         return _oldest_first(
-            d for d in _since(self._data.drafts.values(), since)
+            d
+            for d in _since(self._data.drafts.values(), since)
             if (status is None or d.status == status)
             and (conversation_id is None or d.conversation_id == conversation_id)
         )
@@ -295,12 +300,16 @@ class InMemoryHandoffRepository(_Repo, HandoffRepository):
         return copy.deepcopy(self._data.handoffs.get(handoff_id))
 
     def list(
-        self, *, statuses: Sequence[HandoffStatus] | None = None,
-        conversation_id: str | None = None, since: datetime | None = None,
+        self,
+        *,
+        statuses: Sequence[HandoffStatus] | None = None,
+        conversation_id: str | None = None,
+        since: datetime | None = None,
     ) -> list[Handoff]:
         wanted = None if statuses is None else set(statuses)
         return _oldest_first(
-            h for h in _since(self._data.handoffs.values(), since)
+            h
+            for h in _since(self._data.handoffs.values(), since)
             if (wanted is None or h.status in wanted)
             and (conversation_id is None or h.conversation_id == conversation_id)
         )
@@ -361,8 +370,10 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
     def due(self, now: datetime, limit: int = 50) -> list[Outbound]:
         now = _utc(now)
         return _oldest_first(
-            o for o in self._data.outbox.values()
-            if o.status == OutboxStatus.PENDING and (o.next_attempt_at is None or o.next_attempt_at <= now)
+            o
+            for o in self._data.outbox.values()
+            if o.status == OutboxStatus.PENDING
+            and (o.next_attempt_at is None or o.next_attempt_at <= now)
             and (o.claimed_until is None or o.claimed_until <= now)
         )[:limit]
 
@@ -380,8 +391,7 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
 
     def list(self, *, conversation_id: str | None = None) -> list[Outbound]:
         return _oldest_first(
-            o for o in self._data.outbox.values()
-            if conversation_id is None or o.conversation_id == conversation_id
+            o for o in self._data.outbox.values() if conversation_id is None or o.conversation_id == conversation_id
         )
 
 
@@ -406,12 +416,16 @@ class InMemorySlaEventRepository(_Repo, SlaEventRepository):
         return True
 
     def list(
-        self, *, since: datetime | None = None, conversation_id: str | None = None,
+        self,
+        *,
+        since: datetime | None = None,
+        conversation_id: str | None = None,
         kinds: Sequence[str] | None = None,
     ) -> list[SlaEvent]:
         wanted = None if kinds is None else set(kinds)
         return _oldest_first(
-            e for e in _since(self._data.sla_events.values(), since)
+            e
+            for e in _since(self._data.sla_events.values(), since)
             if (conversation_id is None or e.conversation_id == conversation_id)
             and (wanted is None or e.kind in wanted)
         )

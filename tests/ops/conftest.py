@@ -80,8 +80,9 @@ def make_app(kb_dir, clock) -> Iterator[Callable[..., App]]:
     factories: list[SqlUnitOfWorkFactory] = []
 
     def build(url: str | None = None, *, channel: FakeChannel | None = None, **settings) -> App:
-        settings.setdefault("sla", {"timezone": "Europe/Berlin", "oncall": {"test": ["U_ONCALL"]},
-                                    "holidays": ["2026-12-25"]})
+        settings.setdefault(
+            "sla", {"timezone": "Europe/Berlin", "oncall": {"test": ["U_ONCALL"]}, "holidays": ["2026-12-25"]}
+        )
         settings.setdefault("operations", {"csat_platforms": ["test"], "auto_resolve_hours": 48})
         if url is None:
             uow = InMemoryUnitOfWorkFactory()
@@ -89,18 +90,39 @@ def make_app(kb_dir, clock) -> Iterator[Callable[..., App]]:
             uow = SqlUnitOfWorkFactory(url)
             factories.append(uow)
         cfg = load_settings(database_url=url or "sqlite://", kb_dir=kb_dir, **settings)
-        return bootstrap(cfg, uow=uow, classifier=FakeClassifier(), kb=MarkdownKnowledgeBase(kb_dir),
-                         crm=FakeCRM(OPS_ACCOUNTS), clock=clock, channels=(channel or FakeChannel("test"),))
+        return bootstrap(
+            cfg,
+            uow=uow,
+            classifier=FakeClassifier(),
+            kb=MarkdownKnowledgeBase(kb_dir),
+            crm=FakeCRM(OPS_ACCOUNTS),
+            clock=clock,
+            channels=(channel or FakeChannel("test"),),
+        )
 
     yield build
     for factory in factories:
         factory.dispose()
 
 
-def message(clock: FakeClock, text: str, *, user: str = "U_CUST", account: str | None = "acc_pro",
-            message_id: str | None = None, thread: str | None = None, channel: str = "C_SHARED") -> InboundMessage:
+def message(
+    clock: FakeClock,
+    text: str,
+    *,
+    user: str = "U_CUST",
+    account: str | None = "acc_pro",
+    message_id: str | None = None,
+    thread: str | None = None,
+    channel: str = "C_SHARED",
+) -> InboundMessage:
     return InboundMessage(
-        platform="test", workspace_id="W1", channel_id=channel,
-        message_id=message_id or f"{user}-{uuid.uuid4().hex[:8]}", author=Author(user, "Customer", Role.CUSTOMER),
-        text=text, sent_at=clock.now(), thread_id=thread, account_id=account,
+        platform="test",
+        workspace_id="W1",
+        channel_id=channel,
+        message_id=message_id or f"{user}-{uuid.uuid4().hex[:8]}",
+        author=Author(user, "Customer", Role.CUSTOMER),
+        text=text,
+        sent_at=clock.now(),
+        thread_id=thread,
+        account_id=account,
     )

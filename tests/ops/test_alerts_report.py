@@ -33,8 +33,12 @@ async def test_alerts_post_once_per_crossing_and_on_recovery(make_app, clock):
     assert [(r.name, r.level) for r in posted] == [("csat_auto", "red")]
     assert await alerts.check() == []  # the same level is not posted again
     (alert,) = _reports(channel)
-    assert "RED" in alert.text and alert.payload["alert"] == {"name": "csat_auto", "level": "red",
-                                                              "previous": "green", "value": 0.25}
+    assert "RED" in alert.text and alert.payload["alert"] == {
+        "name": "csat_auto",
+        "level": "red",
+        "previous": "green",
+        "value": 0.25,
+    }
     # a second replica sharing the database does not repeat it either
     other = make_app(channel=FakeChannel("test"))
     other.core.uow = app.core.uow

@@ -24,8 +24,7 @@ def demo_db(tmp_path_factory) -> str:
     settings = load_settings(database_url=url, sla={"timezone": "Europe/Berlin"})
     import asyncio
 
-    summary = asyncio.run(simulate(settings, days=2, seed=3, end=END, per_weekday=(6, 8),
-                                   classifier=FakeClassifier()))
+    summary = asyncio.run(simulate(settings, days=2, seed=3, end=END, per_weekday=(6, 8), classifier=FakeClassifier()))
     assert summary.conversations >= 5 and summary.sent > summary.conversations
     return url
 
@@ -65,7 +64,8 @@ def test_report_rejects_a_bad_period(tmp_path):
 def test_report_renders_to_png(demo_db, tmp_path, monkeypatch):
     monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", demo_db)
     png = tmp_path / "report.png"
-    result = CliRunner().invoke(main, ["report", "--since", "7d", "--until", "2026-11-21",
-                                       "--out", str(tmp_path / "r.html"), "--png", str(png)])
+    result = CliRunner().invoke(
+        main, ["report", "--since", "7d", "--until", "2026-11-21", "--out", str(tmp_path / "r.html"), "--png", str(png)]
+    )
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

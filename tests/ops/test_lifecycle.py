@@ -53,24 +53,25 @@ async def test_a_customer_reply_after_the_nudge_keeps_the_conversation_open(make
     clock.advance(hours=24)
     assert (await sweep()).nudged == 1
     clock.advance(hours=1)
-    await app.core.handle_inbound(message(clock, "hmm, and what about a refund for last month?", thread="q1",
-                                          message_id="q3"))
+    await app.core.handle_inbound(
+        message(clock, "hmm, and what about a refund for last month?", thread="q1", message_id="q3")
+    )
     clock.advance(hours=30)
     assert (await sweep()).resolved == 0
     with app.uow() as uow:
         assert uow.conversations.get(result.conversation_id).status is not ConversationStatus.RESOLVED
 
 
-async def test_a_resolved_conversation_reopens_when_the_customer_writes_and_csat_is_never_asked_twice(
-        make_app, clock):
+async def test_a_resolved_conversation_reopens_when_the_customer_writes_and_csat_is_never_asked_twice(make_app, clock):
     channel = FakeChannel("test")
     app = make_app(channel=channel)
     result = await app.core.handle_inbound(message(clock, "I want a refund", message_id="r1"))
     await app.commands.execute(ResolveConversation(result.conversation_id, AGENT))
     assert _system(channel).count(PROMPT) == 1
     clock.advance(hours=2)
-    again = await app.core.handle_inbound(message(clock, "actually the refund has not arrived", thread="r1",
-                                                  message_id="r2"))
+    again = await app.core.handle_inbound(
+        message(clock, "actually the refund has not arrived", thread="r1", message_id="r2")
+    )
     assert again.conversation_id == result.conversation_id
     with app.uow() as uow:
         conv = uow.conversations.get(result.conversation_id)
@@ -109,19 +110,36 @@ async def test_csat_is_only_asked_on_configured_platforms(make_app, clock):
         assert uow.actions.list(action="csat") == []
 
 
-@pytest.mark.parametrize("text", [
-    "that didn't help", "That didn’t help at all", "still not working", "this doesn't answer my question",
-    "I tried that but still getting the error", "not what I asked", "Nope, still broken", "it did not work",
-    "the article doesn't solve it", "useless",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "that didn't help",
+        "That didn’t help at all",
+        "still not working",
+        "this doesn't answer my question",
+        "I tried that but still getting the error",
+        "not what I asked",
+        "Nope, still broken",
+        "it did not work",
+        "the article doesn't solve it",
+        "useless",
+    ],
+)
 def test_says_not_helped(text):
     assert says_not_helped(text)
 
 
-@pytest.mark.parametrize("text", [
-    "thanks, that worked!", "perfect, that fixed it", "how do I export a CSV?", "can I also add a second admin?",
-    "great, thank you", "ok will try",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thanks, that worked!",
+        "perfect, that fixed it",
+        "how do I export a CSV?",
+        "can I also add a second admin?",
+        "great, thank you",
+        "ok will try",
+    ],
+)
 def test_says_not_helped_leaves_other_replies_alone(text):
     assert not says_not_helped(text)
 
@@ -138,8 +156,9 @@ async def test_that_did_not_help_reopens_and_hands_off_with_the_failed_answer(ma
     first = await app.core.handle_inbound(message(clock, "How do I download my invoice?", message_id="q1"))
     answer = first.reply
     clock.advance(minutes=3)
-    result = await app.core.handle_inbound(message(clock, "that didn't help, still can't find it", thread="q1",
-                                                   message_id="q2"))
+    result = await app.core.handle_inbound(
+        message(clock, "that didn't help, still can't find it", thread="q1", message_id="q2")
+    )
     assert result.decision.action.value == "handoff" and result.decision.rule == "answer_failed"
     with app.uow() as uow:
         conv = uow.conversations.get(first.conversation_id)
@@ -156,8 +175,9 @@ async def test_that_did_not_help_reopens_and_hands_off_with_the_failed_answer(ma
 async def test_a_new_question_after_an_answer_is_answered_not_handed_off(make_app, clock):
     app = make_app()
     await app.core.handle_inbound(message(clock, "How do I download my invoice?", message_id="q1"))
-    result = await app.core.handle_inbound(message(clock, "thanks, that worked! and how do I reset my password?",
-                                                   thread="q1", message_id="q2"))
+    result = await app.core.handle_inbound(
+        message(clock, "thanks, that worked! and how do I reset my password?", thread="q1", message_id="q2")
+    )
     assert result.decision.action.value == "answer"
 
 
@@ -172,8 +192,9 @@ async def test_a_number_in_a_reopened_conversation_is_an_answer_not_a_rating(mak
     app = make_app()
     result = await app.core.handle_inbound(message(clock, "I want a refund", message_id="r1"))
     await app.commands.execute(ResolveConversation(result.conversation_id, AGENT))
-    await app.core.handle_inbound(message(clock, "sorry, one more question about the refund", thread="r1",
-                                          message_id="r2"))
+    await app.core.handle_inbound(
+        message(clock, "sorry, one more question about the refund", thread="r1", message_id="r2")
+    )
     reply = await app.core.handle_inbound(message(clock, "5", thread="r1", message_id="r3"))
     assert reply.status == "relayed"  # the agent asked "how many seats?" — the customer answered
     with app.uow() as uow:

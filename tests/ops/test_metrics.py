@@ -43,11 +43,28 @@ class Log:
         self.n += 1
         return f"{prefix}{self.n}"
 
-    def conv(self, cid, platform, *, status=ConversationStatus.OPEN, first=None, resolved=None, frt_due=None,
-             res_due=None) -> None:
-        self.uow.conversations.save(Conversation(
-            cid, platform, "W", "C", f"th-{cid}", "U", None, T0, T0, status=status, first_response_at=first,
-            resolved_at=resolved, first_response_due_at=frt_due, resolution_due_at=res_due, urgency=Urgency.NORMAL))
+    def conv(
+        self, cid, platform, *, status=ConversationStatus.OPEN, first=None, resolved=None, frt_due=None, res_due=None
+    ) -> None:
+        self.uow.conversations.save(
+            Conversation(
+                cid,
+                platform,
+                "W",
+                "C",
+                f"th-{cid}",
+                "U",
+                None,
+                T0,
+                T0,
+                status=status,
+                first_response_at=first,
+                resolved_at=resolved,
+                first_response_due_at=frt_due,
+                resolution_due_at=res_due,
+                urgency=Urgency.NORMAL,
+            )
+        )
 
     def decide(self, cid, action, tier, at=T0) -> None:
         self.uow.decisions.add(DecisionRecord(self._id("d"), cid, "m", Decision(action, "r", "why"), tier, at))
@@ -66,9 +83,23 @@ class Log:
         self.uow.actions.add(AgentActionRecord(self._id("a"), "U", Role.AGENT, action, at, cid, cid, detail))
 
     def customer_says(self, cid, at) -> None:
-        self.uow.messages.add(StoredMessage(self._id("m"), "slack", "W", "C", self._id("x"), cid, "U", "U",
-                                            Role.CUSTOMER, MessageKind.CUSTOMER, "hello again", at,
-                                            MessageState.PROCESSED))
+        self.uow.messages.add(
+            StoredMessage(
+                self._id("m"),
+                "slack",
+                "W",
+                "C",
+                self._id("x"),
+                cid,
+                "U",
+                "U",
+                Role.CUSTOMER,
+                MessageKind.CUSTOMER,
+                "hello again",
+                at,
+                MessageState.PROCESSED,
+            )
+        )
 
 
 @pytest.fixture
@@ -77,8 +108,15 @@ def uow_factory():
     with factory() as uow:
         log = Log(uow)
         # c1 pro/slack: answered, resolved after 2 h, rated 5 -> automated resolution; FRT 60 s (met), res met
-        log.conv("c1", "slack", status=ConversationStatus.RESOLVED, first=T0 + M, resolved=T0 + 2 * H,
-                 frt_due=T0 + 4 * H, res_due=T0 + D)
+        log.conv(
+            "c1",
+            "slack",
+            status=ConversationStatus.RESOLVED,
+            first=T0 + M,
+            resolved=T0 + 2 * H,
+            frt_due=T0 + 4 * H,
+            res_due=T0 + D,
+        )
         log.decide("c1", Action.ANSWER, "pro")
         log.classify("c1", "invoice")
         log.act("c1", "csat", T0 + 2 * H, positive=True, negative=False, score=5)
@@ -91,8 +129,15 @@ def uow_factory():
         log.handoff("c2", T0 + 3 * H)
         # c3 enterprise/discord: draft edited (distance 0.4); FRT 1800 s vs 15 min due -> missed; resolved after
         # 5 h vs 4 h due -> missed; rated 2 (negative)
-        log.conv("c3", "discord", status=ConversationStatus.RESOLVED, first=T0 + 30 * M, resolved=T0 + 5 * H,
-                 frt_due=T0 + 15 * M, res_due=T0 + 4 * H)
+        log.conv(
+            "c3",
+            "discord",
+            status=ConversationStatus.RESOLVED,
+            first=T0 + 30 * M,
+            resolved=T0 + 5 * H,
+            frt_due=T0 + 15 * M,
+            res_due=T0 + 4 * H,
+        )
         log.decide("c3", Action.DRAFT, "enterprise")
         log.classify("c3", "sso_saml")
         log.draft("c3", DraftStatus.EDITED)
@@ -100,8 +145,14 @@ def uow_factory():
         log.act("c3", "csat", T0 + 5 * H, positive=False, negative=True, score=2)
         # c4 enterprise/discord: draft rejected and relabelled invoice -> refund; FRT 600 s met; waiting
         # on the customer, so the resolution clock is undecided
-        log.conv("c4", "discord", status=ConversationStatus.WAITING_ON_CUSTOMER, first=T0 + 10 * M,
-                 frt_due=T0 + 15 * M, res_due=T0 + 4 * H)
+        log.conv(
+            "c4",
+            "discord",
+            status=ConversationStatus.WAITING_ON_CUSTOMER,
+            first=T0 + 10 * M,
+            frt_due=T0 + 15 * M,
+            res_due=T0 + 4 * H,
+        )
         log.decide("c4", Action.DRAFT, "enterprise")
         log.classify("c4", "invoice")
         log.draft("c4", DraftStatus.REJECTED)
@@ -121,8 +172,15 @@ def uow_factory():
         log.classify("c6", "out_of_scope", 0.3, oos=True, top=(IntentScore("refund", 0.3),))
         log.handoff("c6", T0)
         # c7 pro/slack: draft approved; FRT 1200 s met; resolved after 1 day (met); rated 4; invoice at 0.45
-        log.conv("c7", "slack", status=ConversationStatus.RESOLVED, first=T0 + 20 * M, resolved=T0 + D,
-                 frt_due=T0 + 4 * H, res_due=T0 + 3 * D)
+        log.conv(
+            "c7",
+            "slack",
+            status=ConversationStatus.RESOLVED,
+            first=T0 + 20 * M,
+            resolved=T0 + D,
+            frt_due=T0 + 4 * H,
+            res_due=T0 + 3 * D,
+        )
         log.decide("c7", Action.DRAFT, "pro")
         log.classify("c7", "invoice", 0.45)
         log.draft("c7", DraftStatus.APPROVED)
@@ -181,7 +239,9 @@ def test_breakdowns_intents_and_low_confidence_topics(uow_factory):
     assert [(r.intent, r.overrides) for r in m.most_overridden] == [("invoice", 2), ("sso_saml", 1)]
     # low confidence: c6 abstained (guess refund, 0.3) and c7 invoice at 0.45
     assert [(r.guess, r.count, r.mean_confidence, r.abstained) for r in m.low_confidence] == [
-        ("invoice", 1, 0.45, 0), ("refund", 1, 0.3, 1)]
+        ("invoice", 1, 0.45, 0),
+        ("refund", 1, 0.3, 1),
+    ]
     assert sorted(m.frt_seconds) == [60, 120, 240, 300, 600, 1200, 1800]
 
 

@@ -95,8 +95,9 @@ async def test_waiting_on_the_customer_pauses_the_resolution_clock(make_app, clo
 
 # ---------------------------------------------------------------- the sweep
 def _sla_notices(channel: FakeChannel, level: str) -> list:
-    return [o for o, _ in channel.sent
-            if o.kind is OutboundKind.NOTICE and o.payload.get("sla", {}).get("level") == level]
+    return [
+        o for o, _ in channel.sent if o.kind is OutboundKind.NOTICE and o.payload.get("sla", {}).get("level") == level
+    ]
 
 
 async def test_critical_enterprise_conversation_warns_escalates_and_breaches_on_time(make_app, clock):
@@ -182,7 +183,8 @@ async def test_two_schedulers_on_one_database_escalate_exactly_once(make_app, cl
     convs = []
     for n in range(6):
         result = await first.core.handle_inbound(
-            message(clock, "production is down", account="acc_ent", user=f"U{n}", message_id=f"d{n}"))
+            message(clock, "production is down", account="acc_ent", user=f"U{n}", message_id=f"d{n}")
+        )
         convs.append(result.conversation_id)
     clock.advance(minutes=14)  # past 75% and 90% of 15 minutes: one escalation each (warning recorded)
 
@@ -203,9 +205,11 @@ async def test_two_schedulers_on_one_database_escalate_exactly_once(make_app, cl
         events = uow.sla_events.list(kinds=["frt_warning", "frt_escalation"])
         notices = [o for c in convs for o in uow.outbox.list(conversation_id=c) if o.payload.get("sla")]
     assert sorted((e.conversation_id, e.kind) for e in events) == sorted(
-        (c, k) for c in convs for k in ("frt_escalation", "frt_warning"))
+        (c, k) for c in convs for k in ("frt_escalation", "frt_warning")
+    )
     assert sorted((o.conversation_id, o.payload["sla"]["level"]) for o in notices) == sorted(
-        (c, "escalation") for c in convs)
+        (c, "escalation") for c in convs
+    )
 
 
 async def test_answered_and_waiting_conversations_are_not_swept(make_app, clock):
@@ -227,14 +231,22 @@ def test_sla_settings_validate():
         load_settings(sla={"warn_at": 0.9, "escalate_at": 0.8})
     assert load_settings(sla={"timezone": "America/New_York"}).sla.timezone == "America/New_York"
     assert timedelta(minutes=SlaSettings().targets["enterprise"]["critical"].first_response_minutes) == timedelta(
-        minutes=15)
+        minutes=15
+    )
 
 
 def test_configured_targets_merge_over_the_defaults():
     from supportbot.bot.settings import load_settings
 
-    sla = load_settings(sla={"targets": {"enterprise": {"critical": {
-        "first_response_minutes": 5, "resolution_minutes": 60, "business_hours": False}}}}).sla
+    sla = load_settings(
+        sla={
+            "targets": {
+                "enterprise": {
+                    "critical": {"first_response_minutes": 5, "resolution_minutes": 60, "business_hours": False}
+                }
+            }
+        }
+    ).sla
     policy = SlaPolicy(sla)
     assert policy.target("enterprise", Urgency.CRITICAL).first_response_minutes == 5
     assert policy.target("enterprise", Urgency.HIGH).first_response_minutes == 60  # default kept

@@ -37,17 +37,21 @@ class Running:
 def build_app(tmp_path: Path, classifier: Classifier | None = None) -> App:
     url = f"sqlite:///{tmp_path / 'playground.db'}"
     upgrade(url)
-    settings = load_settings(database_url=url, playground_host="127.0.0.1", playground_port=0,
-                             playground_enabled=True)
+    settings = load_settings(database_url=url, playground_host="127.0.0.1", playground_port=0, playground_enabled=True)
     return bootstrap(
-        settings, uow=SqlUnitOfWorkFactory(url), classifier=classifier or FakeClassifier(),
-        kb=MarkdownKnowledgeBase(EXAMPLE_DIR / "kb"), crm=FileCRM(EXAMPLE_DIR / "crm.json"), migrate=False,
+        settings,
+        uow=SqlUnitOfWorkFactory(url),
+        classifier=classifier or FakeClassifier(),
+        kb=MarkdownKnowledgeBase(EXAMPLE_DIR / "kb"),
+        crm=FileCRM(EXAMPLE_DIR / "crm.json"),
+        migrate=False,
     )
 
 
 @contextlib.asynccontextmanager
-async def running_playground(tmp_path: Path, *, host: str = "127.0.0.1", token: str | None = None,
-                             classifier: Classifier | None = None) -> AsyncIterator[Running]:
+async def running_playground(
+    tmp_path: Path, *, host: str = "127.0.0.1", token: str | None = None, classifier: Classifier | None = None
+) -> AsyncIterator[Running]:
     app = build_app(tmp_path, classifier)
     service = PlaygroundService(app, host=host, port=0, token=token, announce=False)
     await service.start()

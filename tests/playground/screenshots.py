@@ -67,8 +67,12 @@ async def take(out: Path, model: Path | None = None) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs"))
-    parser.add_argument("--model", type=Path, default=None,
-                        help="a trained model directory (`supportbot train`); default: the keyword test classifier")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="a trained model directory (`supportbot train`); default: the keyword test classifier",
+    )
     args = parser.parse_args()
     for path in asyncio.run(take(args.out, args.model)):
         print(path)

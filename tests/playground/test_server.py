@@ -46,8 +46,9 @@ class Browserless:
             return r.status, (json.loads(body) if r.content_type == "application/json" else body)
 
     async def say(self, text: str, account: str = "acc_demo", channel: str | None = None):
-        return await self.post("/customer/messages", {"channel_id": channel or self.channel, "text": text,
-                                                      "account_id": account})
+        return await self.post(
+            "/customer/messages", {"channel_id": channel or self.channel, "text": text, "account_id": account}
+        )
 
 
 @pytest.fixture
@@ -107,15 +108,18 @@ async def test_state_changing_posts_need_the_right_csrf_token(client, pg):
     with pg.app.uow() as uow:
         assert uow.handoffs.get(handoff.id).claimed_by == "playground-agent"
     # the header form works too (the page script sends it)
-    async with client.s.post(client.base + "/customer/messages", data=data,
-                             headers={"X-CSRF-Token": client.csrf["customer"], "Accept": "application/json"}) as r:
+    async with client.s.post(
+        client.base + "/customer/messages",
+        data=data,
+        headers={"X-CSRF-Token": client.csrf["customer"], "Accept": "application/json"},
+    ) as r:
         assert r.status == 200
 
 
 async def test_plain_form_post_redirects_back(client):
     status, body = await client.post(
-        "/customer/messages", {"channel_id": client.channel, "text": QUESTION, "account_id": "acc_demo"},
-        json_=False)
+        "/customer/messages", {"channel_id": client.channel, "text": QUESTION, "account_id": "acc_demo"}, json_=False
+    )
     assert status == 303
     page = await client.page(f"?c={client.channel}")
     assert "Downloading invoices and receipts" in page
@@ -166,8 +170,10 @@ async def _read_event(response: aiohttp.ClientResponse, wanted: str) -> dict:
 
 
 async def test_sse_streams_deliver_events(client, pg):
-    async with client.s.get(client.base + "/events/customer") as customer, \
-            client.s.get(client.base + "/events/staff") as staff:
+    async with (
+        client.s.get(client.base + "/events/customer") as customer,
+        client.s.get(client.base + "/events/staff") as staff,
+    ):
         assert customer.headers["Content-Type"].startswith("text/event-stream")
         await asyncio.wait_for(_read_event(customer, "ready"), 5)
         await asyncio.wait_for(_read_event(staff, "ready"), 5)
@@ -187,15 +193,33 @@ async def test_channel_keeps_drafts_and_notes_off_the_customer_stream():
     customer, staff = hub.subscribe("customer"), hub.subscribe("staff")
     from datetime import UTC, datetime
 
-    draft = Outbound("out_1", "playground", Audience.STAFF, OutboundKind.DRAFT_REVIEW, "secret draft text", "k1",
-                     datetime.now(UTC), conversation_id="conv_1", payload={"card": {"title": "x"}})
+    draft = Outbound(
+        "out_1",
+        "playground",
+        Audience.STAFF,
+        OutboundKind.DRAFT_REVIEW,
+        "secret draft text",
+        "k1",
+        datetime.now(UTC),
+        conversation_id="conv_1",
+        payload={"card": {"title": "x"}},
+    )
     message_id = await channel.send(draft, Delivery("local", None, None))
     assert message_id and message_id.startswith("pgs-")
     assert customer.empty()
     event = staff.get_nowait()
     assert event.type == "changed" and "secret draft text" not in json.dumps(event.data)
-    answer = Outbound("out_2", "playground", Audience.CUSTOMER, OutboundKind.ANSWER, "hello", "k2",
-                      datetime.now(UTC), conversation_id="conv_1", payload={"citations": [{"title": "T", "url": "u"}]})
+    answer = Outbound(
+        "out_2",
+        "playground",
+        Audience.CUSTOMER,
+        OutboundKind.ANSWER,
+        "hello",
+        "k2",
+        datetime.now(UTC),
+        conversation_id="conv_1",
+        payload={"citations": [{"title": "T", "url": "u"}]},
+    )
     assert await channel.send(answer, Delivery("local", "pg-1", "pg-1")) != message_id
     assert customer.get_nowait().data["text"] == "hello"
     hub.close()
@@ -237,11 +261,12 @@ async def test_reject_draft_with_reason_and_intent(client, pg):
     status, body = await client.say(QUESTION, account=DRAFT_ACCOUNT)
     with pg.app.uow() as uow:
         draft = uow.drafts.list()[0]
-    assert "<option value=\"refund\">" in (await client.page())
+    assert '<option value="refund">' in (await client.page())
     status, body = await client.post(f"/agent/drafts/{draft.id}/reject", {"reason": "", "intent": ""}, role="agent")
     assert status == 400  # a reason is required (the core says so)
-    status, body = await client.post(f"/agent/drafts/{draft.id}/reject", {"reason": "they meant refunds",
-                                                                           "intent": "refund"}, role="agent")
+    status, body = await client.post(
+        f"/agent/drafts/{draft.id}/reject", {"reason": "they meant refunds", "intent": "refund"}, role="agent"
+    )
     assert status == 200, body
     with pg.app.uow() as uow:
         rejected = uow.drafts.get(draft.id)

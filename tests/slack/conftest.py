@@ -45,9 +45,14 @@ async def fake_slack():
 
 def slack_settings(tmp_path, fake: FakeSlack, **overrides: Any):
     values: dict[str, Any] = dict(
-        database_url=f"sqlite:///{tmp_path / 'supportbot.db'}", kb_dir=write_kb(tmp_path / "kb"),
-        slack_bot_token="xoxb-test-token", slack_signing_secret=SECRET, slack_api_url=fake.api_url,
-        slack_triage_channel=TRIAGE, slack_managers=MANAGER, http_host="127.0.0.1",
+        database_url=f"sqlite:///{tmp_path / 'supportbot.db'}",
+        kb_dir=write_kb(tmp_path / "kb"),
+        slack_bot_token="xoxb-test-token",
+        slack_signing_secret=SECRET,
+        slack_api_url=fake.api_url,
+        slack_triage_channel=TRIAGE,
+        slack_managers=MANAGER,
+        http_host="127.0.0.1",
     )
     values.update(overrides)
     return load_settings(**values)
@@ -56,8 +61,13 @@ def slack_settings(tmp_path, fake: FakeSlack, **overrides: Any):
 def build_app(settings, clock: FakeClock) -> App:
     upgrade(settings.database_url)
     return bootstrap(
-        settings, uow=SqlUnitOfWorkFactory(settings.database_url), classifier=FakeClassifier(),
-        kb=MarkdownKnowledgeBase(settings.kb_dir), crm=FakeCRM(ACCOUNTS), clock=clock, migrate=False,
+        settings,
+        uow=SqlUnitOfWorkFactory(settings.database_url),
+        classifier=FakeClassifier(),
+        kb=MarkdownKnowledgeBase(settings.kb_dir),
+        crm=FakeCRM(ACCOUNTS),
+        clock=clock,
+        migrate=False,
     )
 
 
@@ -90,13 +100,28 @@ def new_ts() -> str:
     return f"1764147600.{next(_ts):06d}"
 
 
-def message_event(user: str, text: str, *, channel: str = SHARED, ts: str | None = None,
-                  thread_ts: str | None = None, user_team: str | None = None, event_id: str | None = None,
-                  **extra: Any) -> dict[str, Any]:
+def message_event(
+    user: str,
+    text: str,
+    *,
+    channel: str = SHARED,
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    user_team: str | None = None,
+    event_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """An Events API event_callback for a message, shaped as Slack documents it."""
     ts = ts or new_ts()
-    event: dict[str, Any] = {"type": "message", "channel": channel, "user": user, "text": text, "ts": ts,
-                             "event_ts": ts, "channel_type": "channel"}
+    event: dict[str, Any] = {
+        "type": "message",
+        "channel": channel,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": "channel",
+    }
     if thread_ts:
         event["thread_ts"] = thread_ts
     if user_team:
@@ -105,11 +130,24 @@ def message_event(user: str, text: str, *, channel: str = SHARED, ts: str | None
         event["team"] = user_team
     event.update(extra)
     return {
-        "token": "verification-token-unused", "team_id": OUR_TEAM, "api_app_id": "A_APP", "event": event,
-        "type": "event_callback", "event_id": event_id or f"Ev{uuid_hex()}", "event_time": int(time.time()),
-        "authorizations": [{"enterprise_id": None, "team_id": OUR_TEAM, "user_id": "U_BOT", "is_bot": True,
-                            "is_enterprise_install": False}],
-        "is_ext_shared_channel": channel != TRIAGE, "event_context": f"4-{uuid_hex()}",
+        "token": "verification-token-unused",
+        "team_id": OUR_TEAM,
+        "api_app_id": "A_APP",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{uuid_hex()}",
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": OUR_TEAM,
+                "user_id": "U_BOT",
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": channel != TRIAGE,
+        "event_context": f"4-{uuid_hex()}",
     }
 
 
@@ -119,35 +157,74 @@ def uuid_hex() -> str:
     return uuid.uuid4().hex[:10].upper()
 
 
-def block_actions(user: str, team: str, action_id: str, value: str, *, message: dict[str, Any],
-                  channel: str = TRIAGE, response_url: str = "") -> dict[str, Any]:
+def block_actions(
+    user: str,
+    team: str,
+    action_id: str,
+    value: str,
+    *,
+    message: dict[str, Any],
+    channel: str = TRIAGE,
+    response_url: str = "",
+) -> dict[str, Any]:
     return {
         "type": "block_actions",
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team},
-        "api_app_id": "A_APP", "token": "unused", "trigger_id": f"trig.{uuid_hex()}",
+        "api_app_id": "A_APP",
+        "token": "unused",
+        "trigger_id": f"trig.{uuid_hex()}",
         "team": {"id": team, "domain": "ours" if team == OUR_TEAM else "them"},
-        "enterprise": None, "is_enterprise_install": False,
+        "enterprise": None,
+        "is_enterprise_install": False,
         "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": False},
         "channel": {"id": channel, "name": "support-triage"},
-        "message": {"type": "message", "ts": message["ts"], "text": message.get("text", ""),
-                    "blocks": message.get("blocks") or [], "user": "U_BOT", "bot_id": "B_BOT"},
+        "message": {
+            "type": "message",
+            "ts": message["ts"],
+            "text": message.get("text", ""),
+            "blocks": message.get("blocks") or [],
+            "user": "U_BOT",
+            "bot_id": "B_BOT",
+        },
         "response_url": response_url or "https://hooks.slack.com/actions/unused",
-        "actions": [{"action_id": action_id, "block_id": "supportbot_actions", "value": value, "type": "button",
-                     "text": {"type": "plain_text", "text": action_id}, "action_ts": str(time.time())}],
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "supportbot_actions",
+                "value": value,
+                "type": "button",
+                "text": {"type": "plain_text", "text": action_id},
+                "action_ts": str(time.time()),
+            }
+        ],
         "state": {"values": {}},
     }
 
 
-def view_submission(user: str, team: str, callback_id: str, metadata: str,
-                    values: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def view_submission(
+    user: str, team: str, callback_id: str, metadata: str, values: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     return {
-        "type": "view_submission", "team": {"id": team, "domain": "ours"},
+        "type": "view_submission",
+        "team": {"id": team, "domain": "ours"},
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team},
-        "api_app_id": "A_APP", "token": "unused", "trigger_id": f"trig.{uuid_hex()}",
-        "view": {"id": "V_MODAL", "team_id": team, "type": "modal", "callback_id": callback_id,
-                 "private_metadata": metadata, "state": {"values": values}, "hash": "1.abc",
-                 "title": {"type": "plain_text", "text": "x"}, "blocks": []},
-        "response_urls": [], "is_enterprise_install": False, "enterprise": None,
+        "api_app_id": "A_APP",
+        "token": "unused",
+        "trigger_id": f"trig.{uuid_hex()}",
+        "view": {
+            "id": "V_MODAL",
+            "team_id": team,
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": metadata,
+            "state": {"values": values},
+            "hash": "1.abc",
+            "title": {"type": "plain_text", "text": "x"},
+            "blocks": [],
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
     }
 
 
@@ -161,8 +238,9 @@ class Driver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.service.bound_port}/slack/events"
 
-    async def post(self, body: str, content_type: str, headers: dict[str, str] | None = None,
-                   *, drain: bool = True) -> tuple[int, str]:
+    async def post(
+        self, body: str, content_type: str, headers: dict[str, str] | None = None, *, drain: bool = True
+    ) -> tuple[int, str]:
         hdrs = {"Content-Type": content_type, **sign(body), **(headers or {})}
         async with self.session.post(self.url, data=body.encode(), headers=hdrs) as resp:
             status, text = resp.status, await resp.text()
@@ -174,14 +252,26 @@ class Driver:
         return await self.post(json.dumps(payload), "application/json", **kwargs)
 
     async def interactive(self, payload: dict[str, Any], **kwargs: Any) -> tuple[int, str]:
-        return await self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded",
-                               **kwargs)
+        return await self.post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", **kwargs
+        )
 
     async def command(self, user: str, team: str, text: str, *, channel: str = SHARED) -> tuple[int, str]:
-        form = {"token": "unused", "team_id": team, "team_domain": "x", "channel_id": channel,
-                "channel_name": "x", "user_id": user, "user_name": user.lower(), "command": "/support",
-                "text": text, "api_app_id": "A_APP", "is_enterprise_install": "false",
-                "response_url": self.fake.response_url("cmd"), "trigger_id": f"trig.{uuid_hex()}"}
+        form = {
+            "token": "unused",
+            "team_id": team,
+            "team_domain": "x",
+            "channel_id": channel,
+            "channel_name": "x",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/support",
+            "text": text,
+            "api_app_id": "A_APP",
+            "is_enterprise_install": "false",
+            "response_url": self.fake.response_url("cmd"),
+            "trigger_id": f"trig.{uuid_hex()}",
+        }
         return await self.post(urlencode(form), "application/x-www-form-urlencoded")
 
     async def says(self, user: str, text: str, **kwargs: Any) -> dict[str, Any]:
@@ -198,6 +288,10 @@ class Driver:
             for block in call.params.get("blocks") or []:
                 for el in block.get("elements", []) if block.get("type") == "actions" else []:
                     if el.get("action_id") == action_id:
-                        return {"value": el["value"], "blocks": call.params["blocks"], "ts": call.result["ts"],
-                                "text": call.params.get("text", "")}
+                        return {
+                            "value": el["value"],
+                            "blocks": call.params["blocks"],
+                            "ts": call.result["ts"],
+                            "text": call.params.get("text", ""),
+                        }
         raise AssertionError(f"no card with a {action_id} button in the triage channel")

@@ -105,16 +105,31 @@ class FakeSlack:
         profile = {"display_name": name, "real_name": name, "team": team_id}
         if email:
             profile["email"] = email
-        self.users[user_id] = {"id": user_id, "team_id": team_id, "name": name.lower(), "real_name": name,
-                               "is_bot": False, "profile": profile, **extra}
+        self.users[user_id] = {
+            "id": user_id,
+            "team_id": team_id,
+            "name": name.lower(),
+            "real_name": name,
+            "is_bot": False,
+            "profile": profile,
+            **extra,
+        }
 
     def add_channel(self, channel_id: str, name: str, *, shared: bool = False) -> None:
-        self.channels[channel_id] = {"id": channel_id, "name": name, "is_channel": True, "is_private": False,
-                                     "is_archived": False, "is_shared": shared, "is_ext_shared": shared,
-                                     "is_member": True}
+        self.channels[channel_id] = {
+            "id": channel_id,
+            "name": name,
+            "is_channel": True,
+            "is_private": False,
+            "is_archived": False,
+            "is_shared": shared,
+            "is_ext_shared": shared,
+            "is_member": True,
+        }
 
-    def fail(self, method: str, status: int, *, retry_after: int | None = None, error: str | None = None,
-             times: int = 1) -> None:
+    def fail(
+        self, method: str, status: int, *, retry_after: int | None = None, error: str | None = None, times: int = 1
+    ) -> None:
         """The next ``times`` calls of ``method`` fail with ``status`` (429 with Retry-After, 5xx, ...)."""
         self.faults.append(Fault(method, status, retry_after, error, times))
 
@@ -144,11 +159,22 @@ class FakeSlack:
             self._changed.notify_all()
 
     # ------------------------------------------------------------ Socket Mode
-    async def send_envelope(self, type_: str, payload: dict[str, Any], *, envelope_id: str | None = None,
-                            retry_attempt: int = 0, retry_reason: str = "") -> str:
+    async def send_envelope(
+        self,
+        type_: str,
+        payload: dict[str, Any],
+        *,
+        envelope_id: str | None = None,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+    ) -> str:
         envelope_id = envelope_id or str(uuid.uuid4())
-        envelope = {"envelope_id": envelope_id, "type": type_, "payload": payload,
-                    "accepts_response_payload": type_ != "events_api"}
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": type_,
+            "payload": payload,
+            "accepts_response_payload": type_ != "events_api",
+        }
         if type_ == "events_api":
             envelope["retry_attempt"] = retry_attempt
             envelope["retry_reason"] = retry_reason
@@ -164,9 +190,16 @@ class FakeSlack:
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
-                                      "debug_info": {"host": "fake", "approximate_connection_time": 18060},
-                                      "connection_info": {"app_id": "A_APP"}}))
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "debug_info": {"host": "fake", "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": "A_APP"},
+                }
+            )
+        )
         self._sockets.append(ws)
         self.connections += 1
         await self._notify()
@@ -209,11 +242,15 @@ class FakeSlack:
                 fault.remaining -= 1
                 call.status = fault.status
                 if fault.status == 429:
-                    return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                             headers={"Retry-After": str(fault.retry_after or 1)})
+                    return web.json_response(
+                        {"ok": False, "error": "ratelimited"},
+                        status=429,
+                        headers={"Retry-After": str(fault.retry_after or 1)},
+                    )
                 if fault.status >= 500:
-                    return web.Response(status=fault.status, text="<html>upstream error</html>",
-                                        content_type="text/html")
+                    return web.Response(
+                        status=fault.status, text="<html>upstream error</html>", content_type="text/html"
+                    )
                 return web.json_response({"ok": False, "error": fault.error or "fatal_error"}, status=fault.status)
             call.result = self._handle(method, params)
             return web.json_response(call.result)
@@ -222,8 +259,16 @@ class FakeSlack:
 
     def _handle(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {"ok": True, "url": "https://ours.slack.com/", "team": "Ours", "user": "supportbot",
-                    "team_id": OUR_TEAM, "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
+            return {
+                "ok": True,
+                "url": "https://ours.slack.com/",
+                "team": "Ours",
+                "user": "supportbot",
+                "team_id": OUR_TEAM,
+                "user_id": BOT_USER,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link"}
         if method == "users.info":
@@ -232,15 +277,21 @@ class FakeSlack:
         if method == "conversations.info":
             channel = self.channels.get(p.get("channel", ""))
             return {"ok": True, "channel": channel} if channel else {"ok": False, "error": "channel_not_found"}
-        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral", "chat.getPermalink",
-                      "reactions.add"):
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral", "chat.getPermalink", "reactions.add"):
             channel = p.get("channel", "")
             if channel not in self.channels:
                 return {"ok": False, "error": "channel_not_found"}
             if method == "chat.postMessage":
                 ts = f"1700000000.{next(self._ts):06d}"
-                message = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "text": p.get("text", ""),
-                           "ts": ts, "thread_ts": p.get("thread_ts"), "blocks": p.get("blocks")}
+                message = {
+                    "type": "message",
+                    "user": BOT_USER,
+                    "bot_id": BOT_ID,
+                    "text": p.get("text", ""),
+                    "ts": ts,
+                    "thread_ts": p.get("thread_ts"),
+                    "blocks": p.get("blocks"),
+                }
                 self.messages[(channel, ts)] = message
                 return {"ok": True, "channel": channel, "ts": ts, "message": message}
             if method == "chat.update":
@@ -249,15 +300,19 @@ class FakeSlack:
                 return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
             if method == "chat.getPermalink":
                 ts = str(p.get("message_ts", "")).replace(".", "")
-                return {"ok": True, "channel": channel,
-                        "permalink": f"https://ours.slack.com/archives/{channel}/p{ts}"}
+                return {"ok": True, "channel": channel, "permalink": f"https://ours.slack.com/archives/{channel}/p{ts}"}
             return {"ok": True}
         if method == "files.getUploadURLExternal":
             if not p.get("filename") or not str(p.get("length", "")).isdigit():
                 return {"ok": False, "error": "invalid_arguments"}
             file_id = f"F{next(self._ts):08d}"
-            self.uploads[file_id] = {"filename": p["filename"], "length": int(p["length"]), "data": None,
-                                     "alt_txt": p.get("alt_txt"), "shared": None}
+            self.uploads[file_id] = {
+                "filename": p["filename"],
+                "length": int(p["length"]),
+                "data": None,
+                "alt_txt": p.get("alt_txt"),
+                "shared": None,
+            }
             return {"ok": True, "upload_url": f"http://127.0.0.1:{self.port}/upload/v1/{file_id}", "file_id": file_id}
         if method == "files.completeUploadExternal":
             files = p.get("files")
@@ -271,10 +326,22 @@ class FakeSlack:
                 upload = self.uploads.get(str(item.get("id")))
                 if upload is None or upload["data"] is None:
                     return {"ok": False, "error": "file_not_found"}
-                upload.update(title=item.get("title"), shared={"channel": channel, "thread_ts": p.get("thread_ts"),
-                                                               "initial_comment": p.get("initial_comment")})
-                done.append({"id": item["id"], "name": upload["filename"], "title": item.get("title") or "",
-                             "size": len(upload["data"])})
+                upload.update(
+                    title=item.get("title"),
+                    shared={
+                        "channel": channel,
+                        "thread_ts": p.get("thread_ts"),
+                        "initial_comment": p.get("initial_comment"),
+                    },
+                )
+                done.append(
+                    {
+                        "id": item["id"],
+                        "name": upload["filename"],
+                        "title": item.get("title") or "",
+                        "size": len(upload["data"]),
+                    }
+                )
             return {"ok": True, "files": done}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V_MODAL", **(p.get("view") or {})}}
@@ -300,8 +367,9 @@ class FakeSlack:
         return web.Response(text="ok")
 
     async def _dump(self, request: web.Request) -> web.Response:
-        return web.json_response([{"method": c.method, "params": c.params, "at": c.at, "status": c.status}
-                                  for c in self.calls])
+        return web.json_response(
+            [{"method": c.method, "params": c.params, "at": c.at, "status": c.status} for c in self.calls]
+        )
 
 
 async def _main(port: int, channels: list[str]) -> None:

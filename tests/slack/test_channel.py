@@ -14,8 +14,17 @@ from tests.slack.conftest import SHARED, TRIAGE
 
 
 def _out(kind: OutboundKind, audience: Audience, text: str, **payload) -> Outbound:
-    return Outbound(id="out_1", platform="slack", audience=audience, kind=kind, text=text, dedupe_key="k",
-                    created_at=datetime.now(UTC), conversation_id=None, payload=payload)
+    return Outbound(
+        id="out_1",
+        platform="slack",
+        audience=audience,
+        kind=kind,
+        text=text,
+        dedupe_key="k",
+        created_at=datetime.now(UTC),
+        conversation_id=None,
+        payload=payload,
+    )
 
 
 @pytest.fixture
@@ -24,8 +33,12 @@ def channel(fake_slack):
 
 
 async def test_sla_notice_mentions_become_slack_mentions(channel, fake_slack):
-    out = _out(OutboundKind.NOTICE, Audience.STAFF, "🚨 SLA escalation: @U_AGENT @<!here> please take this.",
-               mentions=["U_AGENT", "<!here>"])
+    out = _out(
+        OutboundKind.NOTICE,
+        Audience.STAFF,
+        "🚨 SLA escalation: @U_AGENT @<!here> please take this.",
+        mentions=["U_AGENT", "<!here>"],
+    )
     ts = await channel.send(out, Delivery("T_OURS", None, "1700000000.000001"))
     [post] = fake_slack.posts(TRIAGE)
     assert ts and post["thread_ts"] == "1700000000.000001"
@@ -33,8 +46,13 @@ async def test_sla_notice_mentions_become_slack_mentions(channel, fake_slack):
 
 
 async def test_staff_kinds_are_never_posted_to_a_customer(channel, fake_slack):
-    for kind in (OutboundKind.DRAFT_REVIEW, OutboundKind.NOTICE, OutboundKind.RELAY, OutboundKind.MIRROR_OPEN,
-                 OutboundKind.HANDOFF):
+    for kind in (
+        OutboundKind.DRAFT_REVIEW,
+        OutboundKind.NOTICE,
+        OutboundKind.RELAY,
+        OutboundKind.MIRROR_OPEN,
+        OutboundKind.HANDOFF,
+    ):
         with pytest.raises(DeliveryError) as info:
             await channel.send(_out(kind, Audience.CUSTOMER, "draft text"), Delivery("T", SHARED, "1.0"))
         assert info.value.permanent

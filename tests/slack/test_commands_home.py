@@ -42,10 +42,22 @@ async def test_support_command_manager_stats_and_threshold(slack):
 async def test_app_home_for_staff_and_customers(slack):
     await slack.says(BOB, "Where is my invoice?", channel=SHARED_BIG, user_team="TBIG")
     for user in (AGENT, BOB):
-        event = {"type": "app_home_opened", "user": user, "channel": "D_HOME", "tab": "home",
-                 "event_ts": "1764147600.000001"}
-        payload = {"token": "x", "team_id": OUR_TEAM, "api_app_id": "A_APP", "event": event,
-                   "type": "event_callback", "event_id": f"Ev_HOME_{user}", "event_time": 1764147600}
+        event = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": "D_HOME",
+            "tab": "home",
+            "event_ts": "1764147600.000001",
+        }
+        payload = {
+            "token": "x",
+            "team_id": OUR_TEAM,
+            "api_app_id": "A_APP",
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev_HOME_{user}",
+            "event_time": 1764147600,
+        }
         assert (await slack.event(payload))[0] == 200
     agent_view, customer_view = (c.params for c in slack.fake.of("views.publish"))
     assert agent_view["user_id"] == AGENT and agent_view["view"]["type"] == "home"
@@ -62,12 +74,22 @@ def test_manifest_lists_scopes_events_command_and_urls():
     assert http["settings"]["interactivity"]["request_url"] == "https://bot.example.com/slack/events"
     assert http["features"]["slash_commands"][0]["command"] == "/support"
     assert set(http["settings"]["event_subscriptions"]["bot_events"]) == {
-        "message.channels", "message.groups", "app_home_opened"}
+        "message.channels",
+        "message.groups",
+        "app_home_opened",
+    }
     socket = yaml.safe_load(manifest_yaml(socket_mode=True))
     assert socket["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in socket["settings"]["event_subscriptions"]
-    assert {"chat:write", "reactions:write", "users:read", "users:read.email", "channels:history",
-            "groups:history", "commands"} <= set(socket["oauth_config"]["scopes"]["bot"])
+    assert {
+        "chat:write",
+        "reactions:write",
+        "users:read",
+        "users:read.email",
+        "channels:history",
+        "groups:history",
+        "commands",
+    } <= set(socket["oauth_config"]["scopes"]["bot"])
     with pytest.raises(ValueError):
         manifest_yaml(socket_mode=False)
 
@@ -81,11 +103,29 @@ async def test_every_called_method_is_covered_by_a_manifest_scope(slack):
     await slack.interactive(block_actions(AGENT, OUR_TEAM, "draft_approve", card["value"], message=card))
     await slack.interactive(block_actions(BOB, "TBIG", "draft_approve", card["value"], message=card))
     event = {"type": "app_home_opened", "user": AGENT, "channel": "D1", "tab": "home", "event_ts": "1.2"}
-    await slack.event({"team_id": OUR_TEAM, "api_app_id": "A", "event": event, "type": "event_callback",
-                       "event_id": "Ev_SCOPE", "event_time": 1})
+    await slack.event(
+        {
+            "team_id": OUR_TEAM,
+            "api_app_id": "A",
+            "event": event,
+            "type": "event_callback",
+            "event_id": "Ev_SCOPE",
+            "event_time": 1,
+        }
+    )
     called = {c.method for c in slack.fake.calls}
-    assert {"auth.test", "users.info", "conversations.info", "chat.postMessage", "chat.update",
-            "chat.postEphemeral", "chat.getPermalink", "reactions.add", "views.open", "views.publish"} <= called
+    assert {
+        "auth.test",
+        "users.info",
+        "conversations.info",
+        "chat.postMessage",
+        "chat.update",
+        "chat.postEphemeral",
+        "chat.getPermalink",
+        "reactions.add",
+        "views.open",
+        "views.publish",
+    } <= called
     manifest = yaml.safe_load(manifest_yaml(socket_mode=True))
     granted = set(manifest["oauth_config"]["scopes"]["bot"])
     for method in called:
@@ -95,14 +135,17 @@ async def test_every_called_method_is_covered_by_a_manifest_scope(slack):
     assert "apps.connections.open" in APP_TOKEN_METHODS
 
 
-@pytest.mark.parametrize(("overrides", "setting"), [
-    ({"slack_signing_secret": None}, "SLACK_SIGNING_SECRET"),
-    ({"slack_triage_channel": None}, "SUPPORTBOT_SLACK_TRIAGE_CHANNEL"),
-    ({"slack_triage_channel": "general"}, "SUPPORTBOT_SLACK_TRIAGE_CHANNEL"),
-    ({"slack_bot_token": "xoxp-user-token"}, "SLACK_BOT_TOKEN"),
-    ({"slack_app_token": "xoxb-wrong"}, "SLACK_APP_TOKEN"),
-    ({"slack_managers": "alice@example.com"}, "SUPPORTBOT_SLACK_MANAGERS"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "setting"),
+    [
+        ({"slack_signing_secret": None}, "SLACK_SIGNING_SECRET"),
+        ({"slack_triage_channel": None}, "SUPPORTBOT_SLACK_TRIAGE_CHANNEL"),
+        ({"slack_triage_channel": "general"}, "SUPPORTBOT_SLACK_TRIAGE_CHANNEL"),
+        ({"slack_bot_token": "xoxp-user-token"}, "SLACK_BOT_TOKEN"),
+        ({"slack_app_token": "xoxb-wrong"}, "SLACK_APP_TOKEN"),
+        ({"slack_managers": "alice@example.com"}, "SUPPORTBOT_SLACK_MANAGERS"),
+    ],
+)
 def test_bad_settings_stop_startup_naming_the_setting(tmp_path, fake_slack, overrides, setting):
     with pytest.raises(ConfigurationError) as info:
         validate(slack_settings(tmp_path, fake_slack, **overrides))
@@ -111,8 +154,9 @@ def test_bad_settings_stop_startup_naming_the_setting(tmp_path, fake_slack, over
 
 async def test_shared_or_unknown_triage_channel_stops_startup(tmp_path, fake_slack, clock):
     for channel, problem in (("C_SHARED", "shared with another organization"), ("C_NOPE", "not found")):
-        service = SlackService(build_app(slack_settings(tmp_path, fake_slack, slack_triage_channel=channel), clock),
-                               port=0)
+        service = SlackService(
+            build_app(slack_settings(tmp_path, fake_slack, slack_triage_channel=channel), clock), port=0
+        )
         with pytest.raises(ConfigurationError, match=problem):
             await service.start()
 
@@ -141,12 +185,30 @@ def test_cli_prints_manifest():
 
 async def test_app_home_for_manager_mentions_manager_commands(slack):
     event = {"type": "app_home_opened", "user": MANAGER, "channel": "D_HOME", "tab": "home", "event_ts": "1.1"}
-    await slack.event({"token": "x", "team_id": OUR_TEAM, "api_app_id": "A_APP", "event": event,
-                       "type": "event_callback", "event_id": "Ev_HOME_M", "event_time": 1})
+    await slack.event(
+        {
+            "token": "x",
+            "team_id": OUR_TEAM,
+            "api_app_id": "A_APP",
+            "event": event,
+            "type": "event_callback",
+            "event_id": "Ev_HOME_M",
+            "event_time": 1,
+        }
+    )
     [publish] = slack.fake.of("views.publish")
     assert "/support stats" in str(publish.params["view"]) and "Work queue (0 waiting)" in str(publish.params["view"])
     # The messages tab is not ours to draw.
     event = {**event, "tab": "messages"}
-    await slack.event({"token": "x", "team_id": OUR_TEAM, "api_app_id": "A_APP", "event": event,
-                       "type": "event_callback", "event_id": "Ev_HOME_M2", "event_time": 1})
+    await slack.event(
+        {
+            "token": "x",
+            "team_id": OUR_TEAM,
+            "api_app_id": "A_APP",
+            "event": event,
+            "type": "event_callback",
+            "event_id": "Ev_HOME_M2",
+            "event_time": 1,
+        }
+    )
     assert len(slack.fake.of("views.publish")) == 1

@@ -20,8 +20,12 @@ def _prompt(slack) -> dict:
     """The CSAT prompt as posted in the customer's channel, shaped as a block_actions ``message``."""
     for call in slack.fake.of("chat.postMessage"):
         if call.params.get("channel") == SHARED and call.params.get("blocks"):
-            return {"ts": call.result["ts"], "thread_ts": call.params.get("thread_ts"),
-                    "text": call.params["text"], "blocks": call.params["blocks"]}
+            return {
+                "ts": call.result["ts"],
+                "thread_ts": call.params.get("thread_ts"),
+                "text": call.params["text"],
+                "blocks": call.params["blocks"],
+            }
     raise AssertionError("no CSAT prompt with buttons in the customer's channel")
 
 
@@ -47,7 +51,8 @@ async def test_csat_prompt_has_buttons_and_only_the_customer_can_rate_once(slack
     buttons = [e for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"]]
     conv_id = buttons[0]["value"].split(":")[0]
     assert [(e["action_id"], e["value"]) for e in buttons] == [
-        (f"csat_rate_{v}", f"{conv_id}:{v}") for v in ("up", "down", "1", "2", "3", "4", "5")]
+        (f"csat_rate_{v}", f"{conv_id}:{v}") for v in ("up", "down", "1", "2", "3", "4", "5")
+    ]
     for block in prompt["blocks"]:  # Block Kit: action_ids unique within their block
         ids = [e["action_id"] for e in block.get("elements", [])]
         assert len(ids) == len(set(ids))
@@ -85,8 +90,11 @@ async def test_weekly_report_posts_summary_and_uploads_the_chart_to_triage(slack
 
     summary = [p for p in slack.fake.posts(TRIAGE) if p["text"].startswith("Weekly support summary")]
     assert len(summary) == 1 and "Conversations: 1" in summary[0]["text"]
-    summary_ts = next(c.result["ts"] for c in slack.fake.of("chat.postMessage")
-                      if c.params["text"].startswith("Weekly support summary"))
+    summary_ts = next(
+        c.result["ts"]
+        for c in slack.fake.of("chat.postMessage")
+        if c.params["text"].startswith("Weekly support summary")
+    )
     (get_url,) = slack.fake.of("files.getUploadURLExternal")
     assert get_url.params["filename"] == chart["filename"] and chart["filename"].endswith(".svg")
     (complete,) = slack.fake.of("files.completeUploadExternal")

@@ -22,7 +22,8 @@ async def test_customer_question_answered_in_thread_with_eyes(slack):
     assert "Settings → Billing → Invoices" in answers[0]["text"]
     reactions = slack.fake.of("reactions.add")
     assert [(r.params["name"], r.params["timestamp"], r.params["channel"]) for r in reactions] == [
-        ("eyes", event["ts"], SHARED)]
+        ("eyes", event["ts"], SHARED)
+    ]
     # The mirror thread opened in triage with a link to the original message.
     mirror = slack.fake.posts(TRIAGE)[0]
     assert "thread_ts" not in mirror
@@ -95,8 +96,9 @@ async def test_edit_via_modal_sends_edited_text(slack):
     element = view["blocks"][0]["element"]
     assert element["multiline"] is True and "Settings → Billing → Invoices" in element["initial_value"]
     values = {"draft_text": {"text": {"type": "plain_text_input", "value": "Hi Bob, Settings → Billing. <3"}}}
-    status, body = await slack.interactive(view_submission(AGENT, OUR_TEAM, "draft_edit_modal",
-                                                           view["private_metadata"], values))
+    status, body = await slack.interactive(
+        view_submission(AGENT, OUR_TEAM, "draft_edit_modal", view["private_metadata"], values)
+    )
     assert status == 200 and body in ("", "{}")
     replies = slack.fake.posts(SHARED_BIG)
     assert [r["text"] for r in replies] == ["Hi Bob, Settings → Billing. &lt;3"]
@@ -122,12 +124,18 @@ async def test_reject_via_modal_with_intent(slack):
     select = view["blocks"][1]["element"]
     assert select["type"] == "static_select"
     assert [o["value"] for o in select["options"]] == list(slack.app.core.classifier.labels())
-    values = {"reject_reason": {"reason": {"type": "plain_text_input", "value": "they asked about a refund"}},
-              "reject_intent": {"intent": {"type": "static_select",
-                                           "selected_option": {"text": {"type": "plain_text", "text": "refund"},
-                                                               "value": "refund"}}}}
-    status, _ = await slack.interactive(view_submission(AGENT, OUR_TEAM, "draft_reject_modal",
-                                                        view["private_metadata"], values))
+    values = {
+        "reject_reason": {"reason": {"type": "plain_text_input", "value": "they asked about a refund"}},
+        "reject_intent": {
+            "intent": {
+                "type": "static_select",
+                "selected_option": {"text": {"type": "plain_text", "text": "refund"}, "value": "refund"},
+            }
+        },
+    }
+    status, _ = await slack.interactive(
+        view_submission(AGENT, OUR_TEAM, "draft_reject_modal", view["private_metadata"], values)
+    )
     assert status == 200
     with slack.app.core.uow() as uow:
         draft = uow.drafts.get(card["value"])
@@ -158,10 +166,12 @@ async def test_agent_message_in_mirror_thread_is_relayed_and_note_is_not(slack):
     event = await slack.says(ALICE, "The dashboard is down, none of our users can log in", user_team="TSMALL")
     mirror_ts = slack.fake.of("chat.postMessage")[0].result["ts"]
     assert slack.fake.of("chat.postMessage")[0].params["channel"] == TRIAGE
-    await slack.says(AGENT, "// checking the status page first", channel=TRIAGE, thread_ts=mirror_ts,
-                     user_team=OUR_TEAM)
-    await slack.says(AGENT, "We're on it & will update you <soon>", channel=TRIAGE, thread_ts=mirror_ts,
-                     user_team=OUR_TEAM)
+    await slack.says(
+        AGENT, "// checking the status page first", channel=TRIAGE, thread_ts=mirror_ts, user_team=OUR_TEAM
+    )
+    await slack.says(
+        AGENT, "We're on it & will update you <soon>", channel=TRIAGE, thread_ts=mirror_ts, user_team=OUR_TEAM
+    )
     to_customer = [p["text"] for p in slack.fake.posts(SHARED)]
     assert "We're on it &amp; will update you &lt;soon&gt;" in to_customer
     assert not any("status page" in t for t in to_customer)
@@ -207,8 +217,9 @@ async def test_drafts_and_notes_never_reach_a_customer_channel(slack):
         draft_text = uow.drafts.get(card["value"]).text
     mirror_ts = [c for c in slack.fake.of("chat.postMessage") if c.params["channel"] == TRIAGE][0].result["ts"]
     await slack.says(AGENT, "// internal: VIP, be nice", channel=TRIAGE, thread_ts=mirror_ts, user_team=OUR_TEAM)
-    await slack.interactive(block_actions(BOB, "TBIG", "draft_approve", card["value"], message=card,
-                                          channel=SHARED_BIG))
+    await slack.interactive(
+        block_actions(BOB, "TBIG", "draft_approve", card["value"], message=card, channel=SHARED_BIG)
+    )
     for params in slack.fake.posts(SHARED_BIG) + [c.params for c in slack.fake.of("chat.postEphemeral")]:
         assert draft_text.splitlines()[0] not in params.get("text", "")
         assert "VIP" not in params.get("text", "")

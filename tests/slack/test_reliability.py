@@ -39,8 +39,9 @@ async def test_429_on_post_is_retried_after_retry_after(slack, clock):
     assert slack.fake.posts() == []
     with slack.app.core.uow() as uow:
         pending = [o for o in uow.outbox.list() if o.status is OutboxStatus.PENDING]
-    assert pending and all(o.next_attempt_at <= clock.now() + timedelta(seconds=1) for o in pending
-                           if o.next_attempt_at)
+    assert pending and all(
+        o.next_attempt_at <= clock.now() + timedelta(seconds=1) for o in pending if o.next_attempt_at
+    )
     assert any("retry after 1s" in (o.last_error or "") for o in pending)
     await slack.app.core.dispatch_outbox()  # not yet due: nothing is sent before Retry-After
     assert slack.fake.posts() == []
@@ -82,8 +83,9 @@ async def test_users_info_429_is_waited_out(slack):
 
 
 async def _raw_post(slack, body: str, headers: dict) -> int:
-    async with slack.session.post(slack.url, data=body.encode(),
-                                  headers={"Content-Type": "application/json", **headers}) as resp:
+    async with slack.session.post(
+        slack.url, data=body.encode(), headers={"Content-Type": "application/json", **headers}
+    ) as resp:
         return resp.status
 
 
@@ -110,10 +112,12 @@ async def test_stale_timestamp_gets_401(slack):
 
 
 async def test_url_verification_challenge(slack):
-    body = json.dumps({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
-                       "type": "url_verification"})
-    async with slack.session.post(slack.url, data=body, headers={"Content-Type": "application/json",
-                                                                 **sign(body)}) as resp:
+    body = json.dumps(
+        {"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}
+    )
+    async with slack.session.post(
+        slack.url, data=body, headers={"Content-Type": "application/json", **sign(body)}
+    ) as resp:
         assert resp.status == 200
         assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in await resp.text()
 
@@ -128,8 +132,9 @@ async def test_pending_outbox_survives_restart(tmp_path, fake_slack, clock):
     from tests.slack.conftest import Driver
 
     async with aiohttp.ClientSession() as session:
-        await Driver(first.app, first, fake_slack, session).says("U_BOB", "Where is my invoice?",
-                                                                 channel=SHARED_BIG, user_team="TBIG")
+        await Driver(first.app, first, fake_slack, session).says(
+            "U_BOB", "Where is my invoice?", channel=SHARED_BIG, user_team="TBIG"
+        )
     await first.stop()
     assert fake_slack.posts() == []
     fake_slack.faults.clear()
@@ -152,8 +157,9 @@ async def test_http_ack_returns_before_processing_finishes(slack):
     payload = message_event(ALICE, "How do I download my invoice?", user_team="TSMALL")
     status, _ = await slack.event(payload, drain=False)
     assert status == 200
-    await slack.fake.wait_for(lambda: slack.fake.calls and slack.fake.calls[-1].method == "users.info",
-                              what="users.info to be called")
+    await slack.fake.wait_for(
+        lambda: slack.fake.calls and slack.fake.calls[-1].method == "users.info", what="users.info to be called"
+    )
     assert slack.fake.posts() == [] and slack.service.handlers.tasks  # acked, still working
     gate.set()
     await slack.service.drain(10)
@@ -205,8 +211,7 @@ async def test_question_and_quick_follow_up_make_one_conversation(slack):
 
     slack.app.core.crm = NetworkCRM(slack.app.core.crm)
     root = message_event(ALICE, "The dashboard is down, none of our users can log in", user_team="TSMALL")
-    follow = message_event(ALICE, "Still down for all of us", user_team="TSMALL",
-                           thread_ts=root["event"]["ts"])
+    follow = message_event(ALICE, "Still down for all of us", user_team="TSMALL", thread_ts=root["event"]["ts"])
     burst = message_event(ALICE, "Also our exports fail", user_team="TSMALL")
     gate = slack.fake.hold("users.info")
     for payload in (root, follow, burst):

@@ -32,8 +32,10 @@ async def socket_service(tmp_path, fake_slack, clock):
 
 async def _deliver(fake, service, type_, payload, **kwargs) -> dict:
     envelope_id = await fake.send_envelope(type_, payload, **kwargs)
-    ack = await fake.wait_for(lambda: next((a for a in fake.acks if a.get("envelope_id") == envelope_id), None),
-                              what=f"the ack of {envelope_id}")
+    ack = await fake.wait_for(
+        lambda: next((a for a in fake.acks if a.get("envelope_id") == envelope_id), None),
+        what=f"the ack of {envelope_id}",
+    )
     await service.drain(10)
     return ack
 
@@ -51,25 +53,44 @@ async def test_event_is_acked_and_answered_once_despite_redelivery(fake_slack, s
 async def test_interactive_approve_over_socket_mode(fake_slack, socket_service):
     payload = message_event(BOB, "Where is my invoice?", channel=SHARED_BIG, user_team="TBIG")
     await _deliver(fake_slack, socket_service, "events_api", payload)
-    post = next(c for c in fake_slack.of("chat.postMessage")
-                if any(b.get("type") == "actions" for b in c.params.get("blocks") or []))
+    post = next(
+        c
+        for c in fake_slack.of("chat.postMessage")
+        if any(b.get("type") == "actions" for b in c.params.get("blocks") or [])
+    )
     card = {"ts": post.result["ts"], "text": post.params["text"], "blocks": post.params["blocks"]}
     draft_id = [e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]][0]["value"]
     # A customer first: refused; then the agent.
-    await _deliver(fake_slack, socket_service, "interactive", block_actions(BOB, "TBIG", "draft_approve", draft_id,
-                                                                            message=card))
+    await _deliver(
+        fake_slack, socket_service, "interactive", block_actions(BOB, "TBIG", "draft_approve", draft_id, message=card)
+    )
     assert fake_slack.posts(SHARED_BIG) == [] and len(fake_slack.of("chat.postEphemeral")) == 1
-    await _deliver(fake_slack, socket_service, "interactive", block_actions(AGENT, OUR_TEAM, "draft_approve",
-                                                                            draft_id, message=card))
+    await _deliver(
+        fake_slack,
+        socket_service,
+        "interactive",
+        block_actions(AGENT, OUR_TEAM, "draft_approve", draft_id, message=card),
+    )
     assert len(fake_slack.posts(SHARED_BIG)) == 1
     with socket_service.app.core.uow() as uow:
         assert uow.drafts.get(draft_id).status is DraftStatus.APPROVED
 
 
 async def test_slash_command_over_socket_mode(fake_slack, socket_service):
-    form = {"token": "x", "team_id": OUR_TEAM, "team_domain": "ours", "channel_id": SHARED, "channel_name": "x",
-            "user_id": AGENT, "user_name": "sam", "command": "/support", "text": "help", "api_app_id": "A_APP",
-            "response_url": fake_slack.response_url("sock"), "trigger_id": "trig.1"}
+    form = {
+        "token": "x",
+        "team_id": OUR_TEAM,
+        "team_domain": "ours",
+        "channel_id": SHARED,
+        "channel_name": "x",
+        "user_id": AGENT,
+        "user_name": "sam",
+        "command": "/support",
+        "text": "help",
+        "api_app_id": "A_APP",
+        "response_url": fake_slack.response_url("sock"),
+        "trigger_id": "trig.1",
+    }
     await _deliver(fake_slack, socket_service, "slash_commands", form)
     [reply] = fake_slack.responses
     assert reply["response_type"] == "ephemeral" and "/support queue" in reply["text"]
@@ -109,8 +130,7 @@ async def test_busy_port_is_a_configuration_error_in_http_mode_only(tmp_path, fa
 
 async def test_reconnects_after_disconnect_and_keeps_working(fake_slack, socket_service):
     assert fake_slack.connections == 1
-    await fake_slack.send_raw({"type": "disconnect", "reason": "refresh_requested",
-                               "debug_info": {"host": "fake"}})
+    await fake_slack.send_raw({"type": "disconnect", "reason": "refresh_requested", "debug_info": {"host": "fake"}})
     await fake_slack.wait_for(lambda: fake_slack.connections >= 2, timeout=10, what="a new connection")
     assert len(fake_slack.of("apps.connections.open")) >= 2
     payload = message_event(ALICE, "How do I download my invoice?", user_team="TSMALL")

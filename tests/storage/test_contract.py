@@ -243,8 +243,7 @@ def test_latest_for_customer_window(uow_factory: UnitOfWorkFactory) -> None:
     newest_resolved = b.conversation(customer_id="U1", updated_at=at(-1), status=ConversationStatus.RESOLVED)
     other_customer = b.conversation(customer_id="U2", updated_at=at(0))
     other_channel = b.conversation(customer_id="U1", channel_id="C2", updated_at=at(0))
-    boundary = b.conversation(customer_id="U3", updated_at=at(-5),
-                              status=ConversationStatus.WAITING_ON_CUSTOMER)
+    boundary = b.conversation(customer_id="U3", updated_at=at(-5), status=ConversationStatus.WAITING_ON_CUSTOMER)
     with uow_factory() as uow:
         for c in (old, recent, newest_resolved, other_customer, other_channel, boundary):
             uow.conversations.save(c)
@@ -258,8 +257,7 @@ def test_latest_for_customer_window(uow_factory: UnitOfWorkFactory) -> None:
         assert repo.latest_for_customer(*repo_args, "U3", at(-5)) == boundary  # since is inclusive
         assert repo.latest_for_customer(*repo_args, "U3", at(-5) + timedelta(microseconds=1)) is None
         # a since in another timezone means the same instant
-        assert repo.latest_for_customer(*repo_args, "U3", at(-5).astimezone(timezone(timedelta(hours=-7)))) \
-            == boundary
+        assert repo.latest_for_customer(*repo_args, "U3", at(-5).astimezone(timezone(timedelta(hours=-7)))) == boundary
 
 
 def test_conversation_list_filters_oldest_first(uow_factory: UnitOfWorkFactory) -> None:
@@ -342,8 +340,13 @@ def test_every_entity_round_trips_with_all_fields(uow_factory: UnitOfWorkFactory
 def test_json_payloads_round_trip(uow_factory: UnitOfWorkFactory) -> None:
     payload = {
         "card": {"title": "Draft", "fields": [{"label": "Intent", "value": "billing"}], "buttons": []},
-        "emoji": "white_check_mark", "n": 3, "ratio": 0.25, "flag": False, "none": None,
-        "unicode": "日本語 🚀", "nested": [[1, 2], {"a": {"b": [None]}}],
+        "emoji": "white_check_mark",
+        "n": 3,
+        "ratio": 0.25,
+        "flag": False,
+        "none": None,
+        "unicode": "日本語 🚀",
+        "nested": [[1, 2], {"a": {"b": [None]}}],
     }
     o = b.outbound(payload=payload)
     with uow_factory() as uow:
@@ -388,7 +391,9 @@ def test_outbox_due(uow_factory: UnitOfWorkFactory) -> None:
         assert [o.id for o in uow.outbox.due(now)] == [retry_now.id, never_tried.id]
         assert [o.id for o in uow.outbox.due(now, limit=1)] == [retry_now.id]
         assert [o.id for o in uow.outbox.due(now + timedelta(minutes=1))] == [
-            retry_later.id, retry_now.id, never_tried.id
+            retry_later.id,
+            retry_now.id,
+            never_tried.id,
         ]
         # due() takes an instant: the same moment in another timezone gives the same answer
         assert len(uow.outbox.due(now.astimezone(timezone(timedelta(hours=5))))) == 2
@@ -400,7 +405,11 @@ def test_outbox_due(uow_factory: UnitOfWorkFactory) -> None:
     with uow_factory() as uow:
         assert uow.outbox.get(never_tried.id).external_id == "1700.1"
         assert {o.id for o in uow.outbox.list(conversation_id="conv_1")} == {
-            never_tried.id, retry_now.id, retry_later.id, sent.id, failed.id
+            never_tried.id,
+            retry_now.id,
+            retry_later.id,
+            sent.id,
+            failed.id,
         }
         assert uow.outbox.list(conversation_id="nope") == []
 
@@ -552,8 +561,7 @@ def test_actions_classifications_decisions_lists(uow_factory: UnitOfWorkFactory)
 
 
 def test_action_detail_defaults_to_empty_dict(uow_factory: UnitOfWorkFactory) -> None:
-    a = AgentActionRecord(id="act_x", actor_id="M1", actor_role=b.Role.MANAGER, action="threshold",
-                          created_at=T0)
+    a = AgentActionRecord(id="act_x", actor_id="M1", actor_role=b.Role.MANAGER, action="threshold", created_at=T0)
     with uow_factory() as uow:
         uow.actions.add(a)
         uow.commit()
@@ -619,5 +627,4 @@ def test_settings_get_set_items(uow_factory: UnitOfWorkFactory) -> None:
         assert uow.settings.items("threshold.") == {"threshold.*": 0.75, "threshold.billing_refund": 0.9}
         assert uow.settings.items("feature_") == {"feature_flags": {"csat": True, "list": [1, "a"]}}
         assert uow.settings.items("f%") == {}  # no LIKE wildcards
-        assert set(uow.settings.items()) == {"threshold.*", "threshold.billing_refund", "thresholdX",
-                                             "feature_flags"}
+        assert set(uow.settings.items()) == {"threshold.*", "threshold.billing_refund", "thresholdX", "feature_flags"}

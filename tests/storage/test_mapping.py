@@ -69,11 +69,18 @@ def test_classification_json_shape_is_stable_and_readable() -> None:
     row = mapping.to_row(b.classification())
     assert isinstance(row, ClassificationRow)
     assert row.classification == {
-        "intent": "billing_refund", "confidence": 0.87, "out_of_scope": False, "urgency": "high",
+        "intent": "billing_refund",
+        "confidence": 0.87,
+        "out_of_scope": False,
+        "urgency": "high",
         "sentiment": "negative",
-        "top_intents": [{"intent": "billing_refund", "probability": 0.87},
-                        {"intent": "billing_invoice", "probability": 0.08}],
-        "urgency_reasons": ["caps", "'asap'"], "frustration": 0.6, "model_version": "intent-2026-03-01",
+        "top_intents": [
+            {"intent": "billing_refund", "probability": 0.87},
+            {"intent": "billing_invoice", "probability": 0.08},
+        ],
+        "urgency_reasons": ["caps", "'asap'"],
+        "frustration": 0.6,
+        "model_version": "intent-2026-03-01",
     }
 
 

@@ -88,8 +88,9 @@ def test_upgrade_accepts_an_engine_for_in_memory_sqlite() -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("url", ["postgresql://u:p%40ss@db:5432/bot", "postgres://u@db/bot",
-                                 "postgresql+psycopg://u@db/bot"])
+@pytest.mark.parametrize(
+    "url", ["postgresql://u:p%40ss@db:5432/bot", "postgres://u@db/bot", "postgresql+psycopg://u@db/bot"]
+)
 def test_postgres_urls_use_psycopg3(url: str) -> None:
     assert normalize_url(url).drivername == "postgresql+psycopg"
 
@@ -103,7 +104,6 @@ def test_migration_files_ship_with_the_package() -> None:
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()  # package-data "*.mako"
     assert (MIGRATIONS_DIR / "__init__.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "__init__.py").is_file()  # so setuptools finds the versions
-
 
 
 def test_0003_adds_outbox_claims_to_existing_rows_and_downgrades(tmp_path: Path) -> None:

@@ -81,9 +81,7 @@ def upgrade() -> None:
         sa.Column("bot_handled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_conversations")),
         sa.UniqueConstraint("id", name=op.f("uq_conversations_id")),
-        sa.UniqueConstraint(
-            "platform", "workspace_id", "channel_id", "thread_id", name="uq_conversations_thread"
-        ),
+        sa.UniqueConstraint("platform", "workspace_id", "channel_id", "thread_id", name="uq_conversations_thread"),
     )
     op.create_index(op.f("ix_conversations_created_at"), "conversations", ["created_at"])
     op.create_index(
@@ -166,9 +164,7 @@ def upgrade() -> None:
         sa.Column("raw", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_messages")),
         sa.UniqueConstraint("id", name=op.f("uq_messages_id")),
-        sa.UniqueConstraint(
-            "platform", "workspace_id", "channel_id", "external_id", name="uq_messages_delivery"
-        ),
+        sa.UniqueConstraint("platform", "workspace_id", "channel_id", "external_id", name="uq_messages_delivery"),
     )
     op.create_index("ix_messages_conversation_created", "messages", ["conversation_id", "created_at"])
     op.create_index(op.f("ix_messages_created_at"), "messages", ["created_at"])
