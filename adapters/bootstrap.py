@@ -1,49 +1,114 @@
 """The composition root: the one place that builds supportbot from settings.
 
-``supportbot run``, ``chat``, ``ask``, the playground, the scheduler and the
-tests all call ``bootstrap``; tests pass fakes for any dependency.
+``bootstrap(settings, **overrides)`` returns a ``Runtime``: the core with every
+part wired, the channel services the settings ask for (Slack, Discord, the
+playground) with their channels registered, and the scheduled jobs.
+``supportbot run``, ``chat``, ``ask``, the playground and the tests all call
+it; tests pass fakes for any dependency. Nothing registers itself on import.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
+from supportbot.adapters.settings import Settings, load_settings
 from supportbot.bot.commands import AgentCommands
+from supportbot.bot.core import SupportCore
+from supportbot.bot.db import ThreadedDatabase
+from supportbot.bot.dispatch import ChannelRegistry
 from supportbot.bot.errors import ConfigurationError, ModelError
 from supportbot.bot.knowledge import MarkdownKnowledgeBase
-from supportbot.bot.operations import Operations
-from supportbot.bot.policy import Policy
-from supportbot.bot.ports import CRM, Channel, Classifier, Clock, KnowledgeBase, SystemClock, UnitOfWorkFactory
-from supportbot.bot.service import CoreConfig, SupportCore
-from supportbot.bot.settings import Settings, load_settings
+from supportbot.bot.ports import (
+    CRM,
+    Channel,
+    Classifier,
+    Clock,
+    Database,
+    KnowledgeBase,
+    SystemClock,
+    UnitOfWorkFactory,
+)
 from supportbot.bot.support_commands import SupportCommands
 
 log = logging.getLogger(__name__)
 
+# A message still unprocessed this long after it was stored was left behind by a crash
+# (here or on another replica): the periodic sweep processes it.
+RECOVERY_AGE = timedelta(seconds=60)
+
+
+class Service(Protocol):
+    """Something ``supportbot run`` starts and stops: a channel adapter's server or client."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """A periodic job the scheduler runs every ``seconds``."""
+
+    name: str
+    seconds: float
+    run: Callable[[], Awaitable[object]]
+
 
 @dataclass
-class App:
+class Runtime:
     settings: Settings
     core: SupportCore
-    commands: AgentCommands
-    support: SupportCommands
-    extras: dict[str, Any] = field(default_factory=dict)  # adapter-owned resources (clients, servers)
+    services: dict[str, Service] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
 
+    # shortcuts for entry points and tests
     @property
     def uow(self) -> UnitOfWorkFactory:
-        return self.core.uow
+        return self.core.db.uow
+
+    @property
+    def commands(self) -> AgentCommands:
+        return self.core.commands
+
+    @property
+    def support(self) -> SupportCommands:
+        return self.core.support
+
+    def heartbeat_path(self) -> Path:
+        return heartbeat_path(self.settings)
 
 
-def build_uow(settings: Settings, *, migrate: bool = True) -> UnitOfWorkFactory:
+def heartbeat_path(settings: Settings) -> Path:
+    """The heartbeat lives with this instance's data: beside its SQLite file, else in the working directory."""
+    if settings.heartbeat_file is not None:
+        return Path(settings.heartbeat_file)
+    url = settings.database_url
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url.removeprefix("sqlite:///")).with_suffix(".heartbeat")
+    return Path("supportbot.heartbeat").resolve()
+
+
+def build_database(settings: Settings, *, uow: UnitOfWorkFactory | None = None, migrate: bool = True) -> Database:
+    if uow is not None:
+        from supportbot.storage import SqlUnitOfWorkFactory
+
+        # Our SQL storage runs on worker threads; an in-memory fake runs inline.
+        if isinstance(uow, SqlUnitOfWorkFactory):
+            return ThreadedDatabase(uow, workers=uow.max_threads, single_writer=uow.single_writer)
+        return ThreadedDatabase(uow, workers=0)
     from supportbot.storage import SqlUnitOfWorkFactory, upgrade
 
     if migrate:
         upgrade(settings.database_url)
-    return SqlUnitOfWorkFactory(settings.database_url)
+    factory = SqlUnitOfWorkFactory(settings.database_url)
+    return ThreadedDatabase(factory, workers=factory.max_threads, single_writer=factory.single_writer)
 
 
 def build_classifier(settings: Settings) -> Classifier:
@@ -89,6 +154,54 @@ def build_crm(settings: Settings) -> CRM:
     return NoCRM()
 
 
+def build_services(runtime: Runtime) -> dict[str, Service]:
+    """The channel services the settings ask for; their channels join the core's registry."""
+    settings, core = runtime.settings, runtime.core
+    services: dict[str, Service] = {}
+    if settings.slack_enabled:
+        from supportbot.adapters.slack.service import SlackService
+
+        slack = SlackService(core, settings)
+        core.channels.add(slack.channel)
+        services[slack.name] = slack
+    if settings.discord_enabled:
+        from supportbot.adapters.discord_bot.service import DiscordService
+
+        discord = DiscordService(core, settings)
+        core.channels.add(discord.channel)
+        services[discord.name] = discord
+    if settings.serve_playground:
+        from supportbot.adapters.playground.service import PlaygroundService
+
+        playground = PlaygroundService(runtime)
+        services[playground.name] = playground
+    return services
+
+
+def build_jobs(runtime: Runtime) -> list[Job]:
+    """What the scheduler runs; every job is safe on several replicas (claims in the database)."""
+    from supportbot.adapters.runtime import write_heartbeat
+
+    core, settings = runtime.core, runtime.settings
+
+    async def heartbeat() -> None:
+        await write_heartbeat(runtime)
+
+    async def recover() -> None:
+        await core.intake.recover(older_than=RECOVERY_AGE)
+
+    ops = settings.operations
+    return [
+        Job("outbox", 2.0, core.dispatcher.dispatch),
+        Job("heartbeat", 10.0, heartbeat),
+        Job("recover", 30.0, recover),
+        Job("sla_sweep", settings.sla.sweep_seconds, core.sla.sweep),
+        Job("lifecycle_sweep", ops.lifecycle_sweep_seconds, core.lifecycle.sweep),
+        Job("alerts", ops.alerts_sweep_seconds, core.alerts.check),
+        Job("weekly_report", 600.0, core.weekly_report.post),
+    ]
+
+
 def bootstrap(
     settings: Settings | None = None,
     *,
@@ -99,29 +212,21 @@ def bootstrap(
     clock: Clock | None = None,
     channels: tuple[Channel, ...] = (),
     migrate: bool = True,
-) -> App:
+    serve: bool = False,
+) -> Runtime:
+    """Build supportbot. With ``serve``, also the channel services the settings configure."""
     settings = settings or load_settings()
-    core = SupportCore(
-        uow=uow or build_uow(settings, migrate=migrate),
+    core = SupportCore.assemble(
+        settings,
+        db=build_database(settings, uow=uow, migrate=migrate),
         classifier=classifier or build_classifier(settings),
         kb=kb or build_kb(settings),
         crm=crm or build_crm(settings),
         clock=clock or SystemClock(),
-        policy=Policy(settings.policy),
-        config=CoreConfig(
-            grouping_window=timedelta(minutes=settings.grouping_window_minutes),
-            note_marker=settings.note_marker,
-            max_message_chars=settings.max_message_chars,
-            crm_cache=timedelta(seconds=settings.crm_cache_seconds),
-        ),
+        channels=ChannelRegistry(channels),
     )
-    for channel in channels:
-        core.register_channel(channel)
-    operations = Operations.install(core, settings)  # SLA, lifecycle and CSAT hooks; sweeps for the scheduler
-    return App(
-        settings=settings,
-        core=core,
-        commands=AgentCommands(core),
-        support=SupportCommands(core),
-        extras={"operations": operations},
-    )
+    runtime = Runtime(settings, core)
+    if serve:
+        runtime.services = build_services(runtime)
+    runtime.jobs = build_jobs(runtime)
+    return runtime

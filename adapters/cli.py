@@ -1,22 +1,11 @@
-"""The ``supportbot`` command line. Each feature registers its own commands."""
+"""The ``supportbot`` command line: every command group, imported explicitly."""
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
+from supportbot.adapters import cli_classifier, cli_core, cli_discord, cli_ops, cli_playground, cli_slack
 from supportbot.bot import __version__
-
-# Each module has ``register(group)``; order is the order of `supportbot --help`.
-COMMAND_MODULES = (
-    "supportbot.adapters.cli_core",
-    "supportbot.adapters.cli_classifier",
-    "supportbot.adapters.cli_ops",
-    "supportbot.adapters.cli_slack",
-    "supportbot.adapters.cli_discord",
-    "supportbot.adapters.cli_playground",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,12 +14,9 @@ def main() -> None:
     """supportbot: a self-hosted support bot for Slack Connect and Discord."""
 
 
-def _register_commands() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(main)
-
-
-_register_commands()
+# the order of `supportbot --help`
+for module in (cli_core, cli_classifier, cli_ops, cli_slack, cli_discord, cli_playground):
+    module.register(main)
 
 
 if __name__ == "__main__":

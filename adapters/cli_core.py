@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import click
 
+from supportbot.adapters.settings import Settings, load_settings
 from supportbot.bot.domain import Author, InboundMessage, Role
 from supportbot.bot.errors import ConfigurationError
-from supportbot.bot.settings import Settings, load_settings
 
 
 def _settings(**overrides) -> Settings:
@@ -42,12 +42,12 @@ def _logging(settings: Settings) -> None:
 @click.command()
 def run() -> None:
     """Start every configured channel, the scheduler and (without chat credentials) the playground."""
-    from supportbot.adapters.runtime import build_services, serve
+    from supportbot.adapters.runtime import serve
 
     settings = _settings()
     _logging(settings)
-    app = _bootstrap(settings)
-    app.core.register_model_version(str(settings.model_dir))
+    app = _bootstrap(settings, serve=True)
+    asyncio.run(app.core.register_model_version(str(settings.model_dir)))
     if not (settings.slack_enabled or settings.discord_enabled):
         click.echo(
             "No Slack or Discord credentials set: running on the embedded defaults.\n"
@@ -56,10 +56,7 @@ def run() -> None:
             "  Discord: set DISCORD_TOKEN and the SUPPORTBOT_DISCORD_* settings (see README).",
             err=True,
         )
-    try:
-        services = build_services(app)
-    except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from None
+    services = list(app.services.values())
     if not services:
         click.echo("Nothing to serve: no channel is configured and the playground is disabled.", err=True)
     click.echo(f"supportbot running with database {_safe_url(settings.database_url)}. Ctrl+C stops.", err=True)
@@ -224,7 +221,7 @@ def corrections_export(out_path: str, since: str | None) -> None:
         cutoff = datetime.now(UTC) - parse_period(since) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
-    rows = app.core.corrections(cutoff)
+    rows = asyncio.run(app.core.corrections(cutoff))
     stream = sys.stdout if out_path == "-" else open(out_path, "w", newline="", encoding="utf-8")  # noqa: SIM115
     try:
         writer = csv.writer(stream)

@@ -31,7 +31,7 @@ def sync_commands(guild_id: int | None) -> None:
     settings = _settings()
     try:
         config = load_discord_config(settings)
-        synced = asyncio.run(sync(_CommandsOnly(settings), config, guild_id))
+        synced = asyncio.run(sync(config, guild_id))
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
     where = f"server {guild_id}" if guild_id else "all servers (global)"
@@ -58,13 +58,6 @@ def invite_url(client_id: str | None, guild_id: str | None) -> None:
             raise click.ClickException(str(exc)) from None
     click.echo(invite_url(client_id, guild_id))
     click.echo("Permissions: " + ", ".join(name.replace("_", " ") for name in PERMISSIONS), err=True)
-
-
-class _CommandsOnly:
-    """Registering commands needs no database or model: the tree only describes them."""
-
-    def __init__(self, settings) -> None:
-        self.settings = settings
 
 
 def register(group: click.Group) -> None:

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import click
 
+from supportbot.adapters.settings import Settings
 from supportbot.bot.domain import Author, Delivery, InboundMessage, Outbound, Role
 from supportbot.bot.errors import SupportbotError
 from supportbot.bot.ports import Channel, Clock
-from supportbot.bot.settings import EXAMPLE_DIR, Settings
+from supportbot.bot.settings import EXAMPLE_DIR
 
 # ============================================================================ report
 
@@ -80,9 +81,9 @@ def report_cmd(period: str, out_path: Path, png_path: Path | None, until: str | 
         if demo:
             summary = asyncio.run(simulate(settings, days=max(1, span.days or 1), seed=7, end=now))
             click.echo(summary.describe(), err=True)
-        from supportbot.adapters.bootstrap import build_uow
+        from supportbot.adapters.bootstrap import build_database
 
-        uow = build_uow(settings)
+        uow = build_database(settings).uow
         zone = BusinessCalendar.from_settings(settings.sla).zone
         with uow() as session:
             metrics = compute_metrics(session, now - span, now, zone=zone)
@@ -210,7 +211,7 @@ class Simulation:
         self.queue: list[tuple[datetime, int, Callable[[], Awaitable[None]]]] = []
         self.seq = itertools.count()
         self.summary = DemoSummary()
-        self.ops = app.extras["operations"]
+        self.ops = app.core
 
     def at(self, when: datetime, action: Callable[[], Awaitable[None]]) -> None:
         if when <= self.end:
@@ -270,8 +271,7 @@ class Simulation:
 
         async def rate(score: int) -> None:
             # customers answer the CSAT prompt about half the time, by button or by typing the number
-            with core.uow() as uow:
-                conv = uow.conversations.get(conv_id)
+            conv = await core.db.read(lambda uow: uow.conversations.get(conv_id))
             if conv is None or conv.status.value != "resolved":
                 return
             self.summary.ratings += 1
@@ -361,8 +361,7 @@ class Simulation:
 
     async def staff_thread(self, conv_id: str) -> str:
         await self.app.core.dispatch_outbox()
-        with self.app.core.uow() as uow:
-            conv = uow.conversations.get(conv_id)
+        conv = await self.app.core.db.read(lambda uow: uow.conversations.get(conv_id))
         return conv.staff_thread_id if conv and conv.staff_thread_id else ""
 
     async def work_handoff(
@@ -397,8 +396,7 @@ class Simulation:
                 )
 
     async def _rate_resolved(self, conv_id: str, customer: dict, score: int) -> None:
-        with self.app.core.uow() as uow:
-            conv = uow.conversations.get(conv_id)
+        conv = await self.app.core.db.read(lambda uow: uow.conversations.get(conv_id))
         if conv is not None and conv.status.value == "resolved":
             self.summary.ratings += 1
             await self.app.core.record_feedback(conv_id, positive=score >= 4, user_id=customer["user"], score=score)
@@ -411,7 +409,7 @@ class Simulation:
 
     async def daily(self) -> None:
         await self.ops.alerts.check()
-        await self.ops.weekly_report()
+        await self.ops.weekly_report.post()
 
 
 def _customers(accounts, rng: random.Random) -> list[dict]:
@@ -504,6 +502,7 @@ async def simulate(
         day += timedelta(days=1)
     await sim.run()
     sim.summary.sent = sum(len(c.sent) for c in channels)
+    app.core.db.close()
     app.core.uow.dispose()  # type: ignore[attr-defined]
     return sim.summary
 

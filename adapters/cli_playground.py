@@ -16,7 +16,7 @@ def playground(host: str | None, port: int | None) -> None:
     """Serve the browser playground (customer pane + agent console) plus every configured channel."""
     from supportbot.adapters.cli_core import _bootstrap, _logging, _settings
     from supportbot.adapters.playground.security import check_binding
-    from supportbot.adapters.runtime import build_services, serve
+    from supportbot.adapters.runtime import serve
 
     overrides: dict = {"playground_enabled": True}
     if host is not None:
@@ -29,13 +29,9 @@ def playground(host: str | None, port: int | None) -> None:
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
     _logging(settings)
-    app = _bootstrap(settings)
-    app.core.register_model_version(str(settings.model_dir))  # as `supportbot run` does
-    try:
-        services = build_services(app)
-    except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from None
-    asyncio.run(serve(app, services))
+    app = _bootstrap(settings, serve=True)
+    asyncio.run(app.core.register_model_version(str(settings.model_dir)))  # as `supportbot run` does
+    asyncio.run(serve(app))
 
 
 def register(group: click.Group) -> None:

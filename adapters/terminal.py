@@ -13,17 +13,18 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-from supportbot.bot.cards import Card
-from supportbot.bot.commands import (
-    Actor,
-    ApproveDraft,
-    ClaimHandoff,
-    EditDraft,
-    RejectDraft,
-    ResolveHandoff,
+from supportbot.bot.card_actions import (
+    DRAFT_APPROVE,
+    DRAFT_EDIT,
+    DRAFT_REJECT,
+    HANDOFF_CLAIM,
+    HANDOFF_RESOLVE,
+    CardActions,
+    Outcome,
 )
+from supportbot.bot.cards import Card
+from supportbot.bot.commands import Actor
 from supportbot.bot.domain import Audience, Author, Delivery, InboundMessage, Outbound, OutboundKind, Role
-from supportbot.bot.errors import SupportbotError
 from supportbot.bot.ports import Channel
 
 PLATFORM = "terminal"
@@ -48,7 +49,10 @@ class TerminalChannel(Channel):
         self._ids = itertools.count(1)
 
     async def send(self, outbound: Outbound, delivery: Delivery) -> str | None:
-        if outbound.kind is OutboundKind.REACTION:
+        if outbound.kind is OutboundKind.CARD_UPDATE:
+            outcome = outbound.payload.get("outcome") or {}
+            print(f"   [staff] ✅ {outcome.get('text')} by {outcome.get('by_name')}", file=self.out)
+        elif outbound.kind is OutboundKind.REACTION:
             emoji = {"eyes": "👀", "white_check_mark": "✅"}.get(outbound.payload.get("emoji", ""), "")
             print(f"   {emoji} (reaction)", file=self.out)
         elif outbound.audience is Audience.CUSTOMER:
@@ -62,22 +66,27 @@ class TerminalChannel(Channel):
         return f"term-{next(self._ids)}"
 
 
-def parse_agent_command(line: str, actor: Actor):
-    """Turn ``/approve ID`` and friends into core commands; None if not one."""
+AGENT_HELP = (
+    "agent commands: /approve ID, /edit ID TEXT, /reject ID REASON, /claim ID, /resolve ID, /support ..., /quit"
+)
+
+
+async def run_agent_command(actions: CardActions, line: str, actor: Actor) -> Outcome | None:
+    """``/approve ID`` and friends, through the same card actions as Slack, Discord and the playground."""
     parts = line[1:].split(maxsplit=2)
     if not parts:
         return None
     name, args = parts[0].lower(), parts[1:]
     if name == "approve" and args:
-        return ApproveDraft(args[0], actor)
+        return await actions.press(DRAFT_APPROVE, args[0], actor)
     if name == "edit" and len(args) == 2:
-        return EditDraft(args[0], actor, args[1])
+        return await actions.submit(DRAFT_EDIT, args[0], actor, {"text": args[1]})
     if name == "reject" and len(args) == 2:
-        return RejectDraft(args[0], actor, args[1])
+        return await actions.submit(DRAFT_REJECT, args[0], actor, {"reason": args[1]})
     if name == "claim" and args:
-        return ClaimHandoff(args[0], actor)
+        return await actions.press(HANDOFF_CLAIM, args[0], actor)
     if name == "resolve" and args:
-        return ResolveHandoff(args[0], actor)
+        return await actions.press(HANDOFF_RESOLVE, args[0], actor)
     return None
 
 
@@ -93,22 +102,15 @@ async def chat_loop(app, account_id: str | None, customer: str, lines, out: Text
         if line in ("/quit", "/exit"):
             break
         if line.startswith("/support"):
-            print(app.support.run(agent, line[len("/support") :].strip()).text, file=out)
+            print((await app.support.run(agent, line[len("/support") :].strip())).text, file=out)
             continue
         if line.startswith("/"):
-            command = parse_agent_command(line, agent)
-            if command is None:
-                print(
-                    "agent commands: /approve ID, /edit ID TEXT, /reject ID REASON, /claim ID, /resolve ID, "
-                    "/support ..., /quit",
-                    file=out,
-                )
+            outcome = await run_agent_command(app.core.actions, line, agent)
+            if outcome is None:
+                print(AGENT_HELP, file=out)
                 continue
-            try:
-                result = await app.commands.execute(command)
-                print(f"   [agent] {result.message}", file=out)
-            except SupportbotError as exc:
-                print(f"   [agent] {exc}", file=out)
+            await app.core.dispatcher.dispatch()
+            print(f"   [agent] {outcome.message}", file=out)
             continue
         message = InboundMessage(
             platform=PLATFORM,

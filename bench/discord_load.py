@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 
 from supportbot.adapters.bootstrap import bootstrap  # noqa: E402
 from supportbot.adapters.discord_bot.service import DiscordService  # noqa: E402
+from supportbot.adapters.settings import load_settings  # noqa: E402
 from supportbot.bot.knowledge import MarkdownKnowledgeBase  # noqa: E402
-from supportbot.bot.settings import load_settings  # noqa: E402
 from supportbot.storage import SqlUnitOfWorkFactory, upgrade  # noqa: E402
 from tests.conftest import write_kb  # noqa: E402
 from tests.fakes.core import FakeClassifier  # noqa: E402

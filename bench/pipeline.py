@@ -23,8 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supportbot.adapters.bootstrap import bootstrap  # noqa: E402
+from supportbot.adapters.settings import load_settings
 from supportbot.bot.domain import OUT_OF_SCOPE, Author, InboundMessage, Role  # noqa: E402
-from supportbot.bot.settings import EXAMPLE_DIR, load_settings  # noqa: E402
+from supportbot.bot.settings import EXAMPLE_DIR  # noqa: E402
 
 
 async def run(rows: list[dict[str, str]], account: str | None) -> dict[str, object]:

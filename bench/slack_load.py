@@ -134,9 +134,9 @@ async def run_bot(args: argparse.Namespace, api_url: str, workdir: Path) -> dict
     import aiohttp
 
     from supportbot.adapters.bootstrap import bootstrap, build_classifier
+    from supportbot.adapters.settings import load_settings
     from supportbot.adapters.slack.service import SlackService
     from supportbot.bot.errors import ConfigurationError
-    from supportbot.bot.settings import load_settings
 
     settings = load_settings(
         database_url=f"sqlite:///{workdir / 'bench.db'}",

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supportbot.adapters.bootstrap import bootstrap  # noqa: E402
+from supportbot.adapters.settings import load_settings  # noqa: E402
 from supportbot.bot.domain import Author, InboundMessage, Role  # noqa: E402
-from supportbot.bot.settings import load_settings  # noqa: E402
 from tests.fakes.core import FakeChannel  # noqa: E402
 
 QUESTIONS = (

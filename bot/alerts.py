@@ -19,12 +19,15 @@ managers' channel (also the way back to green); the crossing is claimed in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from supportbot.bot.dispatch import Dispatcher
 from supportbot.bot.domain import Audience, OutboundKind, SlaEvent, new_id
 from supportbot.bot.metrics import compute_stats
-from supportbot.bot.ports import UnitOfWork
+from supportbot.bot.outbox import OutboxWriter
+from supportbot.bot.ports import Clock, Database, UnitOfWork
 from supportbot.bot.settings import OperationsSettings
 
 log = logging.getLogger(__name__)
@@ -95,71 +98,80 @@ def evaluate(uow: UnitOfWork, now: datetime, settings: OperationsSettings) -> li
 
 
 class AlertMonitor:
-    def __init__(self, core, settings: OperationsSettings, platforms) -> None:  # core: bot.service.SupportCore
-        self.core = core
+    def __init__(
+        self,
+        *,
+        db: Database,
+        outbox: OutboxWriter,
+        clock: Clock,
+        dispatcher: Dispatcher,
+        settings: OperationsSettings,
+        platforms: Callable[[], list[str]],
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.clock = clock
+        self.dispatcher = dispatcher
         self.settings = settings
-        self.platforms = platforms  # callable -> list of platforms to post to
+        self.platforms = platforms  # where alerts go
 
     async def check(self, *, dispatch: bool = True) -> list[Reading]:
         """Evaluate every alert; post the ones whose level changed. Returns those."""
-        now = self.core.clock.now()
-        with self.core.uow() as uow:
-            readings = evaluate(uow, now, self.settings)
+        now = self.clock.now()
+        readings = await self.db.read(lambda uow: evaluate(uow, now, self.settings))
         posted = []
         for reading in readings:
             try:
-                if self._transition(reading, now):
+                if await self.db.transaction(lambda uow, r=reading: self._transition(uow, r, now)):
                     posted.append(reading)
             except Exception:  # the next check retries; the claim keeps it single
                 log.exception("alert %s failed", reading.name)
         if dispatch and posted:
-            await self.core.dispatch_outbox()
+            await self.dispatcher.dispatch()
         return posted
 
-    def _transition(self, reading: Reading, now: datetime) -> bool:
+    def _transition(self, uow: UnitOfWork, reading: Reading, now: datetime) -> bool:
         key = KEY_PREFIX + reading.name
-        with self.core.uow() as uow:
-            state = uow.settings.get(key) or {"level": GREEN, "since": None}
-            if state.get("level") == reading.level:
-                return False
-            anchor = datetime.fromisoformat(state["since"]) if state.get("since") else EPOCH
-            claim = SlaEvent(
-                new_id("sla"),
-                f"alert:{reading.name}",
-                f"alert_{reading.level}",
-                anchor,
-                now,
-                {"from": state.get("level"), "value": reading.value},
+        state = uow.settings.get(key) or {"level": GREEN, "since": None}
+        if state.get("level") == reading.level:
+            return False
+        anchor = datetime.fromisoformat(state["since"]) if state.get("since") else EPOCH
+        claim = SlaEvent(
+            new_id("sla"),
+            f"alert:{reading.name}",
+            f"alert_{reading.level}",
+            anchor,
+            now,
+            {"from": state.get("level"), "value": reading.value},
+        )
+        if not uow.sla_events.claim(claim):
+            return False
+        uow.settings.set(key, {"level": reading.level, "since": now.isoformat(), "value": reading.value})
+        previous = state.get("level", GREEN)
+        verb = "recovered" if reading.level == GREEN else "is now"
+        text = (
+            f"{ICON[reading.level]} Alert {reading.name.replace('_', ' ')} {verb} {reading.level.upper()} "
+            f"(was {previous}). {reading.text}"
+        )
+        for platform in self.platforms():
+            self.outbox.queue(
+                uow,
+                None,
+                Audience.MANAGERS,
+                OutboundKind.REPORT,
+                text,
+                f"alert:{reading.name}:{reading.level}:{now.isoformat()}:{platform}",
+                {
+                    "alert": {
+                        "name": reading.name,
+                        "level": reading.level,
+                        "previous": previous,
+                        "value": reading.value,
+                    }
+                },
+                platform=platform,
             )
-            if not uow.sla_events.claim(claim):
-                return False
-            uow.settings.set(key, {"level": reading.level, "since": now.isoformat(), "value": reading.value})
-            previous = state.get("level", GREEN)
-            verb = "recovered" if reading.level == GREEN else "is now"
-            text = (
-                f"{ICON[reading.level]} Alert {reading.name.replace('_', ' ')} {verb} {reading.level.upper()} "
-                f"(was {previous}). {reading.text}"
-            )
-            for platform in self.platforms():
-                self.core.queue(
-                    uow,
-                    None,
-                    Audience.MANAGERS,
-                    OutboundKind.REPORT,
-                    text,
-                    f"alert:{reading.name}:{reading.level}:{now.isoformat()}:{platform}",
-                    {
-                        "alert": {
-                            "name": reading.name,
-                            "level": reading.level,
-                            "previous": previous,
-                            "value": reading.value,
-                        }
-                    },
-                    platform=platform,
-                )
-            uow.commit()
-            return True
+        return True
 
 
 def current_levels(uow: UnitOfWork) -> dict[str, str]:

@@ -1,24 +1,26 @@
-"""Agent commands: approve, edit or reject a draft; claim or resolve a hand-off;
-reply or note in the mirror thread; relabel an intent.
+"""Agent commands: approve, edit or reject a draft; claim or resolve; reply or note; relabel.
 
-Every adapter (Slack buttons, Discord components, playground forms) builds one
-of these commands and calls ``execute``; authorization and state changes live
-here, once. Commands are imperative; each is recorded as an AgentActionRecord
-so metrics and retraining can use agents' corrections.
+Every adapter (Slack buttons, Discord components, playground forms, terminal
+commands) builds one of these and calls ``execute``; authorization and state
+changes live here, once. State changes go through the domain's transitions,
+whose events queue what people see. Each command is recorded as an
+AgentActionRecord so metrics and retraining can use agents' corrections.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from difflib import SequenceMatcher
+from typing import Any
 
+from supportbot.bot.dispatch import Dispatcher
 from supportbot.bot.domain import (
     AgentActionRecord,
     Audience,
     Conversation,
-    ConversationStatus,
     Draft,
-    DraftStatus,
     HandoffStatus,
     MessageKind,
     MessageState,
@@ -27,9 +29,11 @@ from supportbot.bot.domain import (
     StoredMessage,
     new_id,
 )
-from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput, NotAuthorized, NotFound
-from supportbot.bot.ports import UnitOfWork
-from supportbot.bot.service import SupportCore
+from supportbot.bot.effects import EventBus
+from supportbot.bot.errors import DuplicateDelivery, InvalidInput, NotAuthorized, NotFound
+from supportbot.bot.events import Event
+from supportbot.bot.outbox import OutboxWriter
+from supportbot.bot.ports import Clock, Database, UnitOfWork
 from supportbot.bot.text import clean_text
 
 
@@ -120,6 +124,12 @@ class CommandResult:
     conversation_id: str | None = None
 
 
+@dataclass(frozen=True)
+class CommandsConfig:
+    note_marker: str = "//"
+    max_message_chars: int = 40_000
+
+
 def edit_distance_ratio(before: str, after: str) -> float:
     """0.0 for identical texts, 1.0 for completely different ones."""
     return round(1.0 - SequenceMatcher(None, before, after).ratio(), 4)
@@ -130,13 +140,11 @@ def require_staff(actor: Actor) -> None:
         raise NotAuthorized("only support agents can do that")
 
 
-def _pending_draft(uow: UnitOfWork, draft_id: str) -> tuple[Draft, Conversation]:
-    """The draft still awaiting a decision, and its conversation."""
+def load_draft(uow: UnitOfWork, draft_id: str) -> tuple[Draft, Conversation]:
+    """A draft and its conversation; NotFound when either is gone."""
     draft = uow.drafts.get(draft_id)
     if draft is None:
         raise NotFound(f"no draft {draft_id}")
-    if draft.status is not DraftStatus.PENDING:
-        raise Conflict(f"draft already {draft.status.value} by {draft.decided_by or 'someone'}")
     conv = uow.conversations.get(draft.conversation_id)
     if conv is None:
         raise NotFound(f"conversation {draft.conversation_id} is gone")
@@ -144,13 +152,32 @@ def _pending_draft(uow: UnitOfWork, draft_id: str) -> tuple[Draft, Conversation]
 
 
 class AgentCommands:
-    def __init__(self, core: SupportCore) -> None:
-        self.core = core
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bus: EventBus,
+        outbox: OutboxWriter,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        labels: Callable[[], tuple[str, ...]],
+        config: CommandsConfig,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.outbox = outbox
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.labels = labels
+        self.config = config
 
     async def execute(self, command: Command, *, dispatch: bool = True) -> CommandResult:
-        """Run a command; NotAuthorized, NotFound, Conflict, InvalidInput propagate to the adapter."""
+        """Run a command in one transaction; NotAuthorized, NotFound, Conflict, InvalidInput propagate.
+
+        With ``dispatch`` the posts it queued are sent before returning; otherwise they are sent soon.
+        """
         require_staff(command.actor)
-        handler = {
+        handler: Callable[[UnitOfWork, Any], CommandResult] = {
             ApproveDraft: self._approve,
             EditDraft: self._edit,
             RejectDraft: self._reject,
@@ -160,212 +187,143 @@ class AgentCommands:
             RelabelIntent: self._relabel,
             StaffMessage: self._staff_message,
         }[type(command)]
-        result = handler(command)
+        self._validate(command)
+        result = await self.db.transaction(lambda uow: handler(uow, command))
         if dispatch:
-            await self.core.dispatch_outbox()
+            await self.dispatcher.dispatch()
+        else:
+            self.dispatcher.kick()
         return result
 
+    def _validate(self, command: Command) -> None:
+        """Checks that need no database, before a transaction starts."""
+        if isinstance(command, RejectDraft):
+            if not command.reason.strip():
+                raise InvalidInput("say why the draft is wrong, so the bot can learn from it")
+            if command.corrected_intent and command.corrected_intent not in self.labels():
+                raise InvalidInput(f"unknown intent {command.corrected_intent!r}")
+        if isinstance(command, RelabelIntent) and command.intent not in self.labels():
+            raise InvalidInput(f"unknown intent {command.intent!r}")
+
+    def _commit_events(self, uow: UnitOfWork, conv: Conversation, events: list[Event]) -> None:
+        self.bus.publish(uow, conv, events)
+        uow.conversations.save(conv)
+
     # ------------------------------------------------------------ drafts
-    def _approve(self, cmd: ApproveDraft) -> CommandResult:
-        return self._send_draft(cmd.draft_id, cmd.actor, None)
+    def _approve(self, uow: UnitOfWork, cmd: ApproveDraft) -> CommandResult:
+        return self._send_draft(uow, cmd.draft_id, cmd.actor, None)
 
-    def _edit(self, cmd: EditDraft) -> CommandResult:
-        text = clean_text(cmd.text, max_chars=self.core.config.max_message_chars)
-        return self._send_draft(cmd.draft_id, cmd.actor, text)
+    def _edit(self, uow: UnitOfWork, cmd: EditDraft) -> CommandResult:
+        text = clean_text(cmd.text, max_chars=self.config.max_message_chars)
+        return self._send_draft(uow, cmd.draft_id, cmd.actor, text)
 
-    def _send_draft(self, draft_id: str, actor: Actor, edited: str | None) -> CommandResult:
-        core = self.core
-        with core.uow() as uow:
-            draft, conv = _pending_draft(uow, draft_id)
-            now = core.clock.now()
-            text = edited if edited is not None else draft.text
-            changed = edited is not None and edited.strip() != draft.text.strip()
-            draft.status = DraftStatus.EDITED if changed else DraftStatus.APPROVED
-            draft.final_text, draft.decided_by, draft.decided_at = text, actor.user_id, now
-            uow.drafts.save(draft)
-            action = "edit_draft" if changed else "approve_draft"
-            detail = {"edit_distance": edit_distance_ratio(draft.text, text)} if changed else {}
-            uow.actions.add(
-                AgentActionRecord(new_id("act"), actor.user_id, actor.role, action, now, conv.id, draft.id, detail)
+    def _send_draft(self, uow: UnitOfWork, draft_id: str, actor: Actor, edited: str | None) -> CommandResult:
+        draft, conv = load_draft(uow, draft_id)
+        now = self.clock.now()
+        before = draft.text
+        events = draft.approve(actor.user_id, actor.name, now, edited)
+        uow.drafts.save(draft)
+        changed = draft.final_text is not None and draft.final_text.strip() != before.strip()
+        detail = {"edit_distance": edit_distance_ratio(before, draft.final_text or "")} if changed else {}
+        uow.actions.add(
+            AgentActionRecord(
+                new_id("act"),
+                actor.user_id,
+                actor.role,
+                "edit_draft" if changed else "approve_draft",
+                now,
+                conv.id,
+                draft.id,
+                detail,
             )
-            core.queue(
-                uow,
-                conv,
-                Audience.CUSTOMER,
-                OutboundKind.AGENT_REPLY,
-                text,
-                f"draft-send:{draft.id}",
+        )
+        conv.assignee_id = conv.assignee_id or actor.user_id
+        events += conv.wait_on_customer(now)
+        self._commit_events(uow, conv, events)
+        return CommandResult(True, "Edited and sent." if changed else "Approved and sent.", conv.id)
+
+    def _reject(self, uow: UnitOfWork, cmd: RejectDraft) -> CommandResult:
+        draft, conv = load_draft(uow, cmd.draft_id)
+        now = self.clock.now()
+        predicted = conv.intent
+        events = draft.reject(cmd.actor.user_id, cmd.actor.name, now, cmd.reason, cmd.corrected_intent)
+        uow.drafts.save(draft)
+        uow.actions.add(
+            AgentActionRecord(
+                new_id("act"),
+                cmd.actor.user_id,
+                cmd.actor.role,
+                "reject_draft",
+                now,
+                conv.id,
+                draft.id,
                 {
-                    "citations": [c.__dict__ for c in draft.citations],
-                    "agent_id": actor.user_id,
-                    "agent_name": actor.name,
-                    "draft_id": draft.id,
+                    "reason": draft.reject_reason,
+                    "corrected_intent": cmd.corrected_intent,
+                    "predicted_intent": predicted,
                 },
             )
-            verb = "Edited and sent" if changed else "Approved and sent"
-            core.queue(
-                uow,
-                conv,
-                Audience.STAFF,
-                OutboundKind.NOTICE,
-                f"{verb} by {actor.name}.",
-                f"draft-notice:{draft.id}",
-                {"draft_id": draft.id, "status": draft.status.value},
-            )
-            conv.status, conv.updated_at = ConversationStatus.WAITING_ON_CUSTOMER, now
-            conv.assignee_id = conv.assignee_id or actor.user_id
-            uow.conversations.save(conv)
-            uow.commit()
-        return CommandResult(True, f"{verb}.", conv.id)
-
-    def _reject(self, cmd: RejectDraft) -> CommandResult:
-        core = self.core
-        reason = cmd.reason.strip()
-        if not reason:
-            raise InvalidInput("say why the draft is wrong, so the bot can learn from it")
-        if cmd.corrected_intent and cmd.corrected_intent not in core.classifier.labels():
-            raise InvalidInput(f"unknown intent {cmd.corrected_intent!r}")
-        with core.uow() as uow:
-            draft, conv = _pending_draft(uow, cmd.draft_id)
-            now = core.clock.now()
-            draft.status, draft.decided_by, draft.decided_at = DraftStatus.REJECTED, cmd.actor.user_id, now
-            draft.reject_reason, draft.corrected_intent = reason, cmd.corrected_intent
-            uow.drafts.save(draft)
-            uow.actions.add(
-                AgentActionRecord(
-                    new_id("act"),
-                    cmd.actor.user_id,
-                    cmd.actor.role,
-                    "reject_draft",
-                    now,
-                    conv.id,
-                    draft.id,
-                    {"reason": reason, "corrected_intent": cmd.corrected_intent, "predicted_intent": conv.intent},
-                )
-            )
-            if cmd.corrected_intent:
-                self._record_relabel(uow, conv, cmd.actor, cmd.corrected_intent)
-            # The customer still needs an answer: the rejecting agent owns it now.
-            conv.bot_handled, conv.assignee_id, conv.updated_at = False, cmd.actor.user_id, now
-            uow.conversations.save(conv)
-            core.queue(
-                uow,
-                conv,
-                Audience.STAFF,
-                OutboundKind.NOTICE,
-                f"Draft rejected by {cmd.actor.name}: {reason}. {cmd.actor.name} now owns this conversation; "
-                "reply in this thread to answer the customer.",
-                f"draft-notice:{draft.id}",
-                {"draft_id": draft.id, "status": "rejected"},
-            )
-            uow.commit()
+        )
+        if cmd.corrected_intent:
+            self._record_relabel(uow, conv, cmd.actor, cmd.corrected_intent)
+        # The customer still needs an answer: the rejecting agent owns it now.
+        conv.bot_handled, conv.assignee_id, conv.updated_at = False, cmd.actor.user_id, now
+        self._commit_events(uow, conv, events)
         return CommandResult(True, "Draft rejected; reply in the thread to answer the customer.", conv.id)
 
     # ------------------------------------------------------------ hand-offs
-    def _claim(self, cmd: ClaimHandoff) -> CommandResult:
-        core = self.core
-        with core.uow() as uow:
-            handoff = uow.handoffs.get(cmd.handoff_id)
-            if handoff is None:
-                raise NotFound(f"no hand-off {cmd.handoff_id}")
-            if handoff.status is HandoffStatus.RESOLVED:
-                raise Conflict("this hand-off is already resolved")
-            if handoff.status is HandoffStatus.CLAIMED and handoff.claimed_by != cmd.actor.user_id:
-                raise Conflict(f"already claimed by {handoff.claimed_by}")
-            now = core.clock.now()
-            handoff.status, handoff.claimed_by, handoff.claimed_at = HandoffStatus.CLAIMED, cmd.actor.user_id, now
-            uow.handoffs.save(handoff)
-            conv = uow.conversations.get(handoff.conversation_id)
-            if conv is not None:
-                conv.assignee_id, conv.updated_at = cmd.actor.user_id, now
-                uow.conversations.save(conv)
-                core.queue(
-                    uow,
-                    conv,
-                    Audience.STAFF,
-                    OutboundKind.NOTICE,
-                    f"Claimed by {cmd.actor.name}.",
-                    f"claim:{handoff.id}:{cmd.actor.user_id}",
-                    {"handoff_id": handoff.id},
-                )
-            uow.actions.add(
-                AgentActionRecord(
-                    new_id("act"), cmd.actor.user_id, cmd.actor.role, "claim", now, handoff.conversation_id, handoff.id
-                )
+    def _claim(self, uow: UnitOfWork, cmd: ClaimHandoff) -> CommandResult:
+        handoff = uow.handoffs.get(cmd.handoff_id)
+        if handoff is None:
+            raise NotFound(f"no hand-off {cmd.handoff_id}")
+        conv = uow.conversations.get(handoff.conversation_id)
+        if conv is None:
+            raise NotFound(f"conversation {handoff.conversation_id} is gone")
+        now = self.clock.now()
+        events = conv.claim(handoff, cmd.actor.user_id, cmd.actor.name, now)
+        uow.handoffs.save(handoff)
+        uow.actions.add(
+            AgentActionRecord(
+                new_id("act"), cmd.actor.user_id, cmd.actor.role, "claim", now, handoff.conversation_id, handoff.id
             )
-            uow.commit()
-        return CommandResult(
-            True, "Claimed. Reply in the mirror thread to answer the customer.", handoff.conversation_id
         )
+        self._commit_events(uow, conv, events)
+        return CommandResult(True, "Claimed. Reply in the mirror thread to answer the customer.", conv.id)
 
-    def _resolve_handoff(self, cmd: ResolveHandoff) -> CommandResult:
-        with self.core.uow() as uow:
-            handoff = uow.handoffs.get(cmd.handoff_id)
-            if handoff is None:
-                raise NotFound(f"no hand-off {cmd.handoff_id}")
-            conversation_id = handoff.conversation_id
-        return self._resolve_conversation(ResolveConversation(conversation_id, cmd.actor))
+    def _resolve_handoff(self, uow: UnitOfWork, cmd: ResolveHandoff) -> CommandResult:
+        handoff = uow.handoffs.get(cmd.handoff_id)
+        if handoff is None:
+            raise NotFound(f"no hand-off {cmd.handoff_id}")
+        return self._resolve_conversation(uow, ResolveConversation(handoff.conversation_id, cmd.actor))
 
-    def _resolve_conversation(self, cmd: ResolveConversation) -> CommandResult:
-        core = self.core
-        with core.uow() as uow:
-            conv = uow.conversations.get(cmd.conversation_id)
-            if conv is None:
-                raise NotFound(f"no conversation {cmd.conversation_id}")
-            if conv.status is ConversationStatus.RESOLVED:
-                raise Conflict("this conversation is already resolved")
-            now = core.clock.now()
-            for handoff in uow.handoffs.list(
-                statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id
-            ):
-                handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED, now
-                handoff.claimed_by = handoff.claimed_by or cmd.actor.user_id
-                uow.handoffs.save(handoff)
-            conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.RESOLVED, now, now
-            uow.conversations.save(conv)
-            uow.actions.add(
-                AgentActionRecord(new_id("act"), cmd.actor.user_id, cmd.actor.role, "resolve", now, conv.id, conv.id)
-            )
-            stamp = now.isoformat()
-            core.queue(
-                uow,
-                conv,
-                Audience.CUSTOMER,
-                OutboundKind.REACTION,
-                "white_check_mark",
-                f"resolved-reaction:{conv.id}:{stamp}",
-                {"emoji": "white_check_mark", "message_external_id": conv.thread_id},
-            )
-            core.queue(
-                uow,
-                conv,
-                Audience.STAFF,
-                OutboundKind.NOTICE,
-                f"Resolved by {cmd.actor.name}.",
-                f"resolved:{conv.id}:{stamp}",
-                {},
-            )
-            for hook in core.hooks:
-                on_resolved = getattr(hook, "on_resolved", None)
-                if on_resolved is not None:
-                    on_resolved(uow, conv)
-            uow.commit()
+    def _resolve_conversation(self, uow: UnitOfWork, cmd: ResolveConversation) -> CommandResult:
+        conv = uow.conversations.get(cmd.conversation_id)
+        if conv is None:
+            raise NotFound(f"no conversation {cmd.conversation_id}")
+        now = self.clock.now()
+        resolve(
+            uow,
+            self.bus,
+            conv,
+            now,
+            actor_id=cmd.actor.user_id,
+            actor_name=cmd.actor.name,
+            actor_role=cmd.actor.role,
+            action="resolve",
+        )
         return CommandResult(True, "Resolved.", conv.id)
 
     # ------------------------------------------------------------ relabel, staff messages
-    def _relabel(self, cmd: RelabelIntent) -> CommandResult:
-        if cmd.intent not in self.core.classifier.labels():
-            raise InvalidInput(f"unknown intent {cmd.intent!r}")
-        with self.core.uow() as uow:
-            conv = uow.conversations.get(cmd.conversation_id)
-            if conv is None:
-                raise NotFound(f"no conversation {cmd.conversation_id}")
-            self._record_relabel(uow, conv, cmd.actor, cmd.intent)
-            uow.commit()
+    def _relabel(self, uow: UnitOfWork, cmd: RelabelIntent) -> CommandResult:
+        conv = uow.conversations.get(cmd.conversation_id)
+        if conv is None:
+            raise NotFound(f"no conversation {cmd.conversation_id}")
+        self._record_relabel(uow, conv, cmd.actor, cmd.intent)
+        uow.conversations.save(conv)
         return CommandResult(True, f"Intent set to {cmd.intent}.", conv.id)
 
-    def _record_relabel(self, uow, conv, actor: Actor, intent: str) -> None:
-        now = self.core.clock.now()
+    def _record_relabel(self, uow: UnitOfWork, conv: Conversation, actor: Actor, intent: str) -> None:
+        now = self.clock.now()
         first = next((m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.CUSTOMER), None)
         uow.actions.add(
             AgentActionRecord(
@@ -380,56 +338,75 @@ class AgentCommands:
             )
         )
         conv.intent = intent
-        uow.conversations.save(conv)
 
-    def _staff_message(self, cmd: StaffMessage) -> CommandResult:
-        core = self.core
-        text = clean_text(cmd.text, max_chars=core.config.max_message_chars)
-        marker = core.config.note_marker
+    def _staff_message(self, uow: UnitOfWork, cmd: StaffMessage) -> CommandResult:
+        text = clean_text(cmd.text, max_chars=self.config.max_message_chars)
+        marker = self.config.note_marker
         is_note = text.startswith(marker)
-        with core.uow() as uow:
-            conv = uow.conversations.find_by_staff_thread(cmd.platform, cmd.staff_thread_id)
-            if conv is None:
-                raise NotFound("this thread is not the mirror of a conversation")
-            now = core.clock.now()
-            stored = StoredMessage(
-                id=new_id("msg"),
-                platform=cmd.platform,
-                workspace_id=conv.workspace_id,
-                channel_id=f"staff:{cmd.staff_thread_id}",
-                external_id=cmd.external_id,
-                conversation_id=conv.id,
-                author_id=cmd.actor.user_id,
-                author_name=cmd.actor.name,
-                role=cmd.actor.role,
-                kind=MessageKind.INTERNAL_NOTE if is_note else MessageKind.AGENT_REPLY,
-                text=text[len(marker) :].strip() if is_note else text,
-                created_at=now,
-                state=MessageState.PROCESSED,
-                thread_id=cmd.staff_thread_id,
-            )
-            try:
-                uow.messages.add(stored)
-            except DuplicateDelivery:  # a platform retry: nothing is relayed twice
-                return CommandResult(True, "Already handled.", conv.id)
-            if is_note:
-                uow.commit()
-                return CommandResult(True, "Internal note saved (not sent to the customer).", conv.id)
-            core.queue(
-                uow,
-                conv,
-                Audience.CUSTOMER,
-                OutboundKind.AGENT_REPLY,
-                text,
-                f"relay-agent:{stored.id}",
-                {"agent_id": cmd.actor.user_id, "agent_name": cmd.actor.name},
-            )
-            conv.bot_handled, conv.updated_at = False, now
-            conv.assignee_id = conv.assignee_id or cmd.actor.user_id
-            conv.status = ConversationStatus.WAITING_ON_CUSTOMER
-            uow.conversations.save(conv)
-            uow.commit()
+        conv = uow.conversations.find_by_staff_thread(cmd.platform, cmd.staff_thread_id)
+        if conv is None:
+            raise NotFound("this thread is not the mirror of a conversation")
+        now = self.clock.now()
+        stored = StoredMessage(
+            id=new_id("msg"),
+            platform=cmd.platform,
+            workspace_id=conv.workspace_id,
+            channel_id=f"staff:{cmd.staff_thread_id}",
+            external_id=cmd.external_id,
+            conversation_id=conv.id,
+            author_id=cmd.actor.user_id,
+            author_name=cmd.actor.name,
+            role=cmd.actor.role,
+            kind=MessageKind.INTERNAL_NOTE if is_note else MessageKind.AGENT_REPLY,
+            text=text[len(marker) :].strip() if is_note else text,
+            created_at=now,
+            state=MessageState.PROCESSED,
+            thread_id=cmd.staff_thread_id,
+        )
+        try:
+            uow.messages.add(stored)
+        except DuplicateDelivery:  # a platform retry: nothing is relayed twice
+            return CommandResult(True, "Already handled.", conv.id)
+        if is_note:
+            return CommandResult(True, "Internal note saved (not sent to the customer).", conv.id)
+        self.outbox.queue(
+            uow,
+            conv,
+            Audience.CUSTOMER,
+            OutboundKind.AGENT_REPLY,
+            text,
+            f"relay-agent:{stored.id}",
+            {"agent_id": cmd.actor.user_id, "agent_name": cmd.actor.name},
+        )
+        conv.assign(cmd.actor.user_id, now)
+        events = conv.wait_on_customer(now)
+        self._commit_events(uow, conv, events)
         return CommandResult(True, "Sent to the customer.", conv.id)
+
+
+def resolve(
+    uow: UnitOfWork,
+    bus: EventBus,
+    conv: Conversation,
+    now: datetime,
+    *,
+    actor_id: str,
+    actor_name: str,
+    actor_role: Role,
+    action: str,
+    automatic: bool = False,
+    notice: str | None = None,
+) -> None:
+    """Resolve ``conv`` in the caller's transaction: the one implementation agents and the lifecycle sweep share."""
+    open_handoffs = uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id)
+    events = conv.resolve(
+        now, by_id=actor_id, by_name=actor_name, open_handoffs=open_handoffs, automatic=automatic, notice=notice
+    )
+    for handoff in open_handoffs:
+        uow.handoffs.save(handoff)
+    uow.actions.add(AgentActionRecord(new_id("act"), actor_id, actor_role, action, now, conv.id, conv.id))
+    bus.publish(uow, conv, events)
+    uow.conversations.save(conv)
 
 
 __all__ = [
@@ -439,6 +416,7 @@ __all__ = [
     "ClaimHandoff",
     "Command",
     "CommandResult",
+    "CommandsConfig",
     "EditDraft",
     "RejectDraft",
     "RelabelIntent",
@@ -446,4 +424,6 @@ __all__ = [
     "ResolveHandoff",
     "StaffMessage",
     "edit_distance_ratio",
+    "load_draft",
+    "resolve",
 ]

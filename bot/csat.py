@@ -1,34 +1,14 @@
-"""Customer satisfaction: ask once when a conversation is resolved, store the answer.
-
-On resolution (by an agent or automatically) the customer gets one SYSTEM
-message with ``payload = {"csat": True, "conversation_id": ..., "options":
-[...]}`` and a plain-text prompt; adapters may render the options as buttons
-and call ``SupportCore.record_feedback(conversation_id, positive=..., score=...,
-user_id=...)`` on a click. A typed reply ("5", "4/5", "👍", ":-1:") in the
-conversation's thread is recorded too, instead of reopening it.
+"""The CSAT question and how an answer to it reads (pure; ``bot.feedback`` stores ratings).
 
 The prompt's outbox ``dedupe_key`` is ``csat:<conversation id>``: a
-conversation that is reopened and resolved again is never asked twice. Only
-the first rating of a conversation counts in the metrics. Which platforms get the
-question is ``operations.csat_platforms``.
+conversation that is reopened and resolved again is never asked twice.
+Adapters render ``OPTIONS`` as buttons whose value is the option's ``value``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from supportbot.bot.domain import (
-    Audience,
-    Conversation,
-    ConversationStatus,
-    InboundMessage,
-    MessageState,
-    OutboundKind,
-    StoredMessage,
-)
-from supportbot.bot.errors import InvalidInput
-from supportbot.bot.ports import UnitOfWork
 
 PROMPT = (
     "How did we do? Reply with a number from 1 (poor) to 5 (great), or 👍 / 👎. It takes a second and helps us improve."
@@ -50,6 +30,12 @@ class Rating:
     score: int | None
 
 
+def option(value: str) -> Rating | None:
+    """The rating behind a button value of ``OPTIONS`` (up, down, 1-5), or None."""
+    found = next((o for o in OPTIONS if o["value"] == value), None)
+    return None if found is None else Rating(bool(found["positive"]), int(found["score"]))
+
+
 def parse_rating(text: str) -> Rating | None:
     """A CSAT answer typed as a message, or None when the text is something else."""
     stripped = text.strip()
@@ -66,59 +52,3 @@ def parse_rating(text: str) -> Rating | None:
 
 def dedupe_key(conversation_id: str) -> str:
     return f"csat:{conversation_id}"
-
-
-def was_asked(uow: UnitOfWork, conversation_id: str) -> bool:
-    return any(o.dedupe_key == dedupe_key(conversation_id) for o in uow.outbox.list(conversation_id=conversation_id))
-
-
-def has_rating(uow: UnitOfWork, conversation_id: str) -> bool:
-    return any(a.conversation_id == conversation_id for a in uow.actions.list(action="csat"))
-
-
-class CsatHooks:
-    """Core hooks: ask on resolution; record a typed rating instead of reopening."""
-
-    def __init__(self, core, platforms: list[str]) -> None:  # core: bot.service.SupportCore
-        self.core = core
-        self.platforms = set(platforms)
-
-    def on_resolved(self, uow: UnitOfWork, conv: Conversation) -> None:
-        if conv.platform not in self.platforms:
-            return
-        self.core.queue(
-            uow,
-            conv,
-            Audience.CUSTOMER,
-            OutboundKind.SYSTEM,
-            PROMPT,
-            dedupe_key(conv.id),
-            {"csat": True, "conversation_id": conv.id, "options": OPTIONS},
-        )
-
-    async def intercept_inbound(self, core, conv: Conversation, stored: StoredMessage, msg: InboundMessage):
-        rating = parse_rating(msg.text)
-        if rating is None or msg.author.user_id != conv.customer_id or conv.status is not ConversationStatus.RESOLVED:
-            return None  # in an open conversation "5" is an answer to a question, not a rating
-        with core.uow() as uow:
-            if not was_asked(uow, conv.id) or has_rating(uow, conv.id):
-                return None
-        try:
-            result = await core.record_feedback(
-                conv.id,
-                positive=rating.positive,
-                user_id=msg.author.user_id,
-                score=rating.score,
-                comment="typed reply",
-                dispatch=False,
-            )
-        except InvalidInput:
-            return None
-        with core.uow() as uow:
-            current = uow.messages.get(stored.id)
-            if current is not None:
-                current.state, current.conversation_id = MessageState.PROCESSED, conv.id
-                uow.messages.save(current)
-                uow.commit()
-        result.message_id = stored.id
-        return result

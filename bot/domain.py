@@ -1,18 +1,47 @@
-"""Platform-neutral domain types.
+"""Platform-neutral domain types and the conversation state machine.
 
 Adapters translate Slack, Discord, playground and terminal payloads into these
 types at the edge; the core only ever sees these. Entities (Conversation,
 Draft, Handoff, ...) are mutable dataclasses persisted through the repositories
 in ``bot.ports``; value objects are frozen.
+
+State changes of conversations, drafts and hand-offs happen only through the
+transition methods below. Each has one implementation, refuses a move that is
+not allowed (``Conflict``) and returns the events (``bot.events``) whose
+handlers queue what people see::
+
+    open ──wait_on_customer──▶ waiting_on_customer ──customer_wrote──▶ open
+      │  ▲                                                             │
+      │  └──────────────── reopen (customer_wrote) ◀── resolved ◀──resolve
+      └─hand_off─▶ (a person owns it; pending drafts are superseded)
+
+    draft: pending ──approve──▶ approved | edited
+                   ──reject───▶ rejected
+                   ──supersede─▶ superseded (a hand-off made it stale)
+    hand-off: open ──claim──▶ claimed ──resolve──▶ resolved
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
+
+from supportbot.bot.errors import Conflict
+from supportbot.bot.events import (
+    CustomerReturned,
+    DraftApproved,
+    DraftRejected,
+    DraftSuperseded,
+    Event,
+    HandedOff,
+    HandoffClaimed,
+    Reopened,
+    Resolved,
+)
 
 
 def new_id(prefix: str) -> str:
@@ -25,6 +54,9 @@ class Role(StrEnum):
     AGENT = "agent"
     MANAGER = "manager"
     BOT = "bot"
+    # Not known yet when the message was stored (the platform's user lookup would have delayed the
+    # acknowledgement): the channel identifies the author before the message is processed.
+    UNKNOWN = "unknown"
 
     @property
     def is_staff(self) -> bool:
@@ -65,6 +97,7 @@ class DraftStatus(StrEnum):
     APPROVED = "approved"
     EDITED = "edited"  # approved after an agent changed the text
     REJECTED = "rejected"
+    SUPERSEDED = "superseded"  # the conversation was handed off before anyone approved it
 
 
 class HandoffStatus(StrEnum):
@@ -104,6 +137,7 @@ class OutboundKind(StrEnum):
     RELAY = "relay"  # customer's message copied to the mirror thread
     NOTICE = "notice"  # staff-side status line (draft approved by X, SLA warning)
     REACTION = "reaction"  # emoji reaction on a customer message
+    CARD_UPDATE = "card_update"  # a staff card re-rendered once settled (outcome shown, spent buttons gone)
     REPORT = "report"  # managers' channel summary or alert
 
 
@@ -136,6 +170,7 @@ class InboundMessage:
     thread_id: str | None = None  # root message id when this is a reply in a thread
     account_id: str | None = None  # explicit account (playground, terminal, --account)
     raw: dict[str, Any] | None = None  # original payload, stored for debugging
+    mentions_bot: bool = False  # the message @mentions the bot (adapters strip the mention from ``text``)
 
 
 @dataclass(frozen=True)
@@ -250,6 +285,83 @@ class Conversation:
     last_customer_message_at: datetime | None = None
     bot_handled: bool = True  # False once a human owns the conversation
 
+    # ---------------------------------------------------------------- transitions
+    def customer_wrote(self, now: datetime) -> list[Event]:
+        """A customer message that is more than noise: a resolved conversation reopens, waiting ends."""
+        self.updated_at = self.last_customer_message_at = now
+        if self.status is ConversationStatus.RESOLVED:
+            return self.reopen(now)
+        if self.status is ConversationStatus.WAITING_ON_CUSTOMER:
+            self.status = ConversationStatus.OPEN
+            return [CustomerReturned(self.id)]
+        return []
+
+    def reopen(self, now: datetime) -> list[Event]:
+        if self.status is not ConversationStatus.RESOLVED:
+            raise Conflict("only a resolved conversation can be reopened")
+        resolved_at = self.resolved_at or self.updated_at
+        self.status, self.resolved_at, self.updated_at = ConversationStatus.OPEN, None, now
+        return [Reopened(self.id, resolved_at)]
+
+    def wait_on_customer(self, now: datetime) -> list[Event]:
+        """We replied: the customer has the next move and the SLA clock pauses. A resolved one stays resolved."""
+        if self.status is not ConversationStatus.RESOLVED:
+            self.status = ConversationStatus.WAITING_ON_CUSTOMER
+        self.updated_at = now
+        return []
+
+    def assign(self, person_id: str, now: datetime) -> None:
+        """A person replied or took responsibility: they own it (the first one keeps it) and the bot steps back."""
+        self.bot_handled = False
+        self.assignee_id = self.assignee_id or person_id
+        self.updated_at = now
+
+    def hand_off(
+        self,
+        reason: str,
+        now: datetime,
+        *,
+        key: str,
+        open_handoffs: Sequence[Handoff] = (),
+        pending_drafts: Sequence[Draft] = (),
+    ) -> tuple[Handoff, list[Event]]:
+        """A person must take over: open a hand-off; drafts still pending are superseded, never sent."""
+        if open_handoffs:
+            raise Conflict("this conversation is already with a person")
+        handoff = Handoff(new_id("hand"), self.id, reason, now)
+        events: list[Event] = []
+        for draft in pending_drafts:
+            events += draft.supersede("the conversation was handed off to a person", now)
+        self.bot_handled = False
+        self.status, self.resolved_at, self.updated_at = ConversationStatus.OPEN, None, now
+        events.append(HandedOff(self.id, handoff.id, reason, key))
+        return handoff, events
+
+    def claim(self, handoff: Handoff, person_id: str, person_name: str, now: datetime) -> list[Event]:
+        if handoff.conversation_id != self.id:
+            raise Conflict("that hand-off belongs to another conversation")
+        if not handoff.claim(person_id, now):
+            return []  # the same person claimed it before: nothing new to say
+        self.assignee_id, self.updated_at = person_id, now
+        return [HandoffClaimed(self.id, handoff.id, person_id, person_name)]
+
+    def resolve(
+        self,
+        now: datetime,
+        *,
+        by_id: str,
+        by_name: str,
+        open_handoffs: Sequence[Handoff],
+        automatic: bool = False,
+        notice: str | None = None,
+    ) -> list[Event]:
+        if self.status is ConversationStatus.RESOLVED:
+            raise Conflict("this conversation is already resolved")
+        for handoff in open_handoffs:
+            handoff.resolve(now, None if automatic else by_id)
+        self.status, self.resolved_at, self.updated_at = ConversationStatus.RESOLVED, now, now
+        return [Resolved(self.id, by_id, by_name, automatic, notice or f"Resolved by {by_name}.")]
+
 
 @dataclass
 class StoredMessage:
@@ -302,8 +414,36 @@ class Draft:
     final_text: str | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
-    reject_reason: str | None = None
+    reject_reason: str | None = None  # why it was rejected or superseded
     corrected_intent: str | None = None
+
+    def _require_pending(self) -> None:
+        if self.status is DraftStatus.SUPERSEDED:
+            raise Conflict(f"this draft is out of date: {self.reject_reason or 'it was superseded'}; nothing was sent")
+        if self.status is not DraftStatus.PENDING:
+            raise Conflict(f"draft already {self.status.value} by {self.decided_by or 'someone'}")
+
+    def approve(self, by_id: str, by_name: str, now: datetime, edited_text: str | None = None) -> list[Event]:
+        """Send the draft (as written, or as the agent edited it)."""
+        self._require_pending()
+        text = edited_text if edited_text is not None else self.text
+        changed = edited_text is not None and edited_text.strip() != self.text.strip()
+        self.status = DraftStatus.EDITED if changed else DraftStatus.APPROVED
+        self.final_text, self.decided_by, self.decided_at = text, by_id, now
+        return [DraftApproved(self.conversation_id, self.id, by_id, by_name, text, changed)]
+
+    def reject(self, by_id: str, by_name: str, now: datetime, reason: str, corrected_intent: str | None) -> list[Event]:
+        self._require_pending()
+        if not reason.strip():
+            raise ValueError("a rejection needs a reason")
+        self.status, self.decided_by, self.decided_at = DraftStatus.REJECTED, by_id, now
+        self.reject_reason, self.corrected_intent = reason.strip(), corrected_intent
+        return [DraftRejected(self.conversation_id, self.id, by_id, by_name, self.reject_reason, corrected_intent)]
+
+    def supersede(self, reason: str, now: datetime) -> list[Event]:
+        self._require_pending()
+        self.status, self.decided_at, self.reject_reason = DraftStatus.SUPERSEDED, now, reason
+        return [DraftSuperseded(self.conversation_id, self.id, reason)]
 
 
 @dataclass
@@ -316,6 +456,24 @@ class Handoff:
     claimed_by: str | None = None
     claimed_at: datetime | None = None
     resolved_at: datetime | None = None
+
+    def claim(self, person_id: str, now: datetime) -> bool:
+        """Take the hand-off; False when this person already had it."""
+        if self.status is HandoffStatus.RESOLVED:
+            raise Conflict("this hand-off is already resolved")
+        if self.status is HandoffStatus.CLAIMED:
+            if self.claimed_by != person_id:
+                raise Conflict(f"already claimed by {self.claimed_by}")
+            return False
+        self.status, self.claimed_by, self.claimed_at = HandoffStatus.CLAIMED, person_id, now
+        return True
+
+    def resolve(self, now: datetime, person_id: str | None) -> None:
+        """Close it; a person resolving an unclaimed hand-off is recorded as the one who took it."""
+        if self.status is HandoffStatus.RESOLVED:
+            return
+        self.status, self.resolved_at = HandoffStatus.RESOLVED, now
+        self.claimed_by = self.claimed_by or person_id
 
 
 @dataclass
@@ -365,6 +523,7 @@ class Delivery:
     channel_id: str | None  # None: the adapter's triage or managers channel
     thread_id: str | None  # customer thread root or staff mirror root
     reply_to_message_id: str | None = None  # for reactions
+    edit_message_id: str | None = None  # for card updates: the platform id of the card to edit
 
 
 @dataclass

@@ -22,12 +22,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from supportbot.bot.commands import resolve
+from supportbot.bot.dispatch import Dispatcher
 from supportbot.bot.domain import (
-    AgentActionRecord,
     Audience,
     Conversation,
     ConversationStatus,
-    HandoffStatus,
     MessageKind,
     MessageState,
     OutboundKind,
@@ -35,7 +35,9 @@ from supportbot.bot.domain import (
     SlaEvent,
     new_id,
 )
-from supportbot.bot.ports import UnitOfWork
+from supportbot.bot.effects import EventBus
+from supportbot.bot.outbox import OutboxWriter
+from supportbot.bot.ports import Clock, Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -98,95 +100,86 @@ def last_reply_after_customer(uow: UnitOfWork, conv: Conversation) -> datetime |
     return last_reply
 
 
-def resolve(
-    core,
-    uow: UnitOfWork,
-    conv: Conversation,
-    now: datetime,
-    *,
-    actor_id: str,
-    actor_role: Role,
-    action: str,
-    notice: str,
-) -> None:
-    """Resolve ``conv`` in the caller's transaction and run the on_resolved hooks (CSAT)."""
-    for handoff in uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id):
-        handoff.status, handoff.resolved_at = HandoffStatus.RESOLVED, now
-        uow.handoffs.save(handoff)
-    conv.status, conv.resolved_at, conv.updated_at = ConversationStatus.RESOLVED, now, now
-    uow.conversations.save(conv)
-    uow.actions.add(AgentActionRecord(new_id("act"), actor_id, actor_role, action, now, conv.id, conv.id))
-    core.queue(uow, conv, Audience.STAFF, OutboundKind.NOTICE, notice, f"resolved:{conv.id}:{now.isoformat()}", {})
-    core.call_hooks("on_resolved", uow, conv)
-
-
 class LifecycleSweeper:
     """Nudge, then resolve, conversations whose customer went quiet after our reply."""
 
-    def __init__(self, core, auto_resolve_after: timedelta) -> None:  # core: bot.service.SupportCore
-        self.core = core
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bus: EventBus,
+        outbox: OutboxWriter,
+        clock: Clock,
+        dispatcher: Dispatcher,
+        auto_resolve_after: timedelta,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.outbox = outbox
+        self.clock = clock
+        self.dispatcher = dispatcher
         self.after = auto_resolve_after
 
     async def sweep(self, *, dispatch: bool = True) -> LifecycleResult:
-        now = self.core.clock.now()
-        with self.core.uow() as uow:  # one read-only pass finds the candidates
-            waiting = [
+        now = self.clock.now()
+        waiting = await self.db.read(  # one read-only pass finds the candidates
+            lambda uow: [
                 conv
                 for conv in uow.conversations.list(statuses=[ConversationStatus.WAITING_ON_CUSTOMER])
                 if (replied := last_reply_after_customer(uow, conv)) is not None and now - replied >= self.after / 2
             ]
+        )
         nudged = resolved = 0
         for conv in waiting:
             try:
-                outcome = self._sweep_one(conv.id, now)
+                outcome = await self.db.transaction(lambda uow, cid=conv.id: self._sweep_one(uow, cid, now))
             except Exception:  # next sweep retries; claims make that safe
                 log.exception("lifecycle sweep failed for conversation %s", conv.id)
                 continue
             nudged += outcome == "nudge"
             resolved += outcome == "auto_resolve"
         if dispatch and (nudged or resolved):
-            await self.core.dispatch_outbox()
+            await self.dispatcher.dispatch()
         return LifecycleResult(nudged, resolved)
 
-    def _sweep_one(self, conversation_id: str, now: datetime) -> str | None:
-        with self.core.uow() as uow:
-            conv = uow.conversations.get(conversation_id)
-            if conv is None or conv.status is not ConversationStatus.WAITING_ON_CUSTOMER:
+    def _sweep_one(self, uow: UnitOfWork, conversation_id: str, now: datetime) -> str | None:
+        conv = uow.conversations.get(conversation_id)
+        if conv is None or conv.status is not ConversationStatus.WAITING_ON_CUSTOMER:
+            return None
+        replied_at = last_reply_after_customer(uow, conv)
+        if replied_at is None:
+            return None
+        silence = now - replied_at
+        nudges = uow.sla_events.list(conversation_id=conv.id, kinds=["nudge"])
+        nudged = any(e.due_at == replied_at for e in nudges)
+        if silence >= self.after and nudged:
+            if not uow.sla_events.claim(SlaEvent(new_id("sla"), conv.id, "auto_resolve", replied_at, now, {})):
                 return None
-            replied_at = last_reply_after_customer(uow, conv)
-            if replied_at is None:
+            hours = self.after.total_seconds() / 3600
+            resolve(
+                uow,
+                self.bus,
+                conv,
+                now,
+                actor_id=BOT_ACTOR,
+                actor_name=BOT_ACTOR,
+                actor_role=Role.BOT,
+                action="auto_resolve",
+                automatic=True,
+                notice=AUTO_RESOLVED_NOTICE.format(hours=hours),
+            )
+            return "auto_resolve"
+        if silence >= self.after / 2 and not nudged:
+            if not uow.sla_events.claim(SlaEvent(new_id("sla"), conv.id, "nudge", replied_at, now, {})):
                 return None
-            silence = now - replied_at
-            nudges = uow.sla_events.list(conversation_id=conv.id, kinds=["nudge"])
-            nudged = any(e.due_at == replied_at for e in nudges)
-            if silence >= self.after and nudged:
-                if not uow.sla_events.claim(SlaEvent(new_id("sla"), conv.id, "auto_resolve", replied_at, now, {})):
-                    return None
-                hours = self.after.total_seconds() / 3600
-                resolve(
-                    self.core,
-                    uow,
-                    conv,
-                    now,
-                    actor_id=BOT_ACTOR,
-                    actor_role=Role.BOT,
-                    action="auto_resolve",
-                    notice=AUTO_RESOLVED_NOTICE.format(hours=hours),
-                )
-                uow.commit()
-                return "auto_resolve"
-            if silence >= self.after / 2 and not nudged:
-                if not uow.sla_events.claim(SlaEvent(new_id("sla"), conv.id, "nudge", replied_at, now, {})):
-                    return None
-                self.core.queue(
-                    uow,
-                    conv,
-                    Audience.CUSTOMER,
-                    OutboundKind.SYSTEM,
-                    NUDGE_TEXT,
-                    f"nudge:{conv.id}:{replied_at.isoformat()}",
-                    {"nudge": True},
-                )
-                uow.commit()
-                return "nudge"
+            self.outbox.queue(
+                uow,
+                conv,
+                Audience.CUSTOMER,
+                OutboundKind.SYSTEM,
+                NUDGE_TEXT,
+                f"nudge:{conv.id}:{replied_at.isoformat()}",
+                {"nudge": True},
+            )
+            return "nudge"
         return None

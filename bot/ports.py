@@ -1,15 +1,19 @@
 """Ports: the interfaces the core depends on. Adapters implement them.
 
-Repositories are synchronous (the storage is a local SQL database and calls
-are short); channels and the CRM are async because they talk over the network.
+Repositories are synchronous and grouped in a unit of work (one transaction).
+The async core never opens one on the event loop: it hands a function of the
+unit of work to the ``Database`` port, which runs it off the loop (a worker
+thread) and commits it. Channels and the CRM are async because they talk over
+the network.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from supportbot.bot.domain import (
     Account,
@@ -17,6 +21,7 @@ from supportbot.bot.domain import (
     AgentActionRecord,
     Article,
     ArticleHit,
+    Author,
     Classification,
     ClassificationRecord,
     Conversation,
@@ -30,6 +35,7 @@ from supportbot.bot.domain import (
     MessageState,
     ModelVersion,
     Outbound,
+    Role,
     SlaEvent,
     StoredMessage,
 )
@@ -64,6 +70,13 @@ class Channel(abc.ABC):
         ``retry_after``) and ``DeliveryError`` on other failures
         (``permanent=True`` when retrying cannot help).
         """
+
+    async def identify(self, author: Author) -> Author:
+        """Who ``author`` is (role, name, team, email) when it was stored as ``Role.UNKNOWN``.
+
+        Fails closed: anyone the platform cannot vouch for is a customer.
+        """
+        return replace(author, role=Role.CUSTOMER)
 
 
 # --------------------------------------------------------------------------- CRM
@@ -295,6 +308,16 @@ class OutboxRepository(abc.ABC):
     @abc.abstractmethod
     def list(self, *, conversation_id: str | None = None) -> list[Outbound]: ...
 
+    @abc.abstractmethod
+    def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
+        """Per (conversation id, audience), the creation time of the oldest PENDING non-reaction item
+        that waits for a retry (next_attempt_at > now) or is being sent (claimed_until > now): later
+        items of that conversation and audience must not overtake it."""
+
+    @abc.abstractmethod
+    def failed(self, limit: int = 100) -> list[Outbound]:
+        """FAILED items, newest first (the dead letters)."""
+
 
 class SettingRepository(abc.ABC):
     """Runtime overrides set by managers (e.g. automation thresholds)."""
@@ -362,3 +385,33 @@ class UnitOfWork(abc.ABC):
 class UnitOfWorkFactory(abc.ABC):
     @abc.abstractmethod
     def __call__(self) -> UnitOfWork: ...
+
+    def writer(self) -> UnitOfWork:
+        """A unit of work that will write: a database may take its write lock up front (SQLite's
+        BEGIN IMMEDIATE), so a transaction that read first never fails when it then writes."""
+        return self()
+
+
+T = TypeVar("T")
+
+
+class Database(abc.ABC):
+    """Runs units of work off the event loop.
+
+    ``await db.transaction(work)`` calls ``work(uow)`` in a worker thread and
+    commits when it returns (rolls back when it raises, and re-raises);
+    ``await db.read(work)`` never commits. ``work`` must not await anything:
+    a transaction is short and holds no lock while the loop waits on the network.
+    """
+
+    uow: UnitOfWorkFactory  # for synchronous callers (CLI commands, tests)
+
+    @abc.abstractmethod
+    async def transaction(self, work: Callable[[UnitOfWork], T]) -> T: ...
+
+    @abc.abstractmethod
+    async def read(self, work: Callable[[UnitOfWork], T]) -> T: ...
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop the worker threads (idempotent)."""

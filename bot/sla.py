@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from supportbot.bot.dispatch import Dispatcher
 from supportbot.bot.domain import (
     Audience,
     Conversation,
@@ -38,7 +39,10 @@ from supportbot.bot.domain import (
     Urgency,
     new_id,
 )
-from supportbot.bot.ports import UnitOfWork
+from supportbot.bot.effects import EventBus, Scope
+from supportbot.bot.events import CustomerReturned, Reopened, Triaged
+from supportbot.bot.outbox import OutboxWriter
+from supportbot.bot.ports import Clock, Database, UnitOfWork
 from supportbot.bot.settings import SlaSettings, SlaTarget
 
 log = logging.getLogger(__name__)
@@ -218,35 +222,43 @@ def paused_minutes(uow: UnitOfWork, conversation_id: str) -> tuple[float, float]
     )
 
 
-class SlaHooks:
-    """Core hooks: set due times on decisions, pause the clock while waiting."""
+class SlaClocks:
+    """Event handlers: set due times when a message is triaged, extend them by the time we waited."""
 
     def __init__(self, policy: SlaPolicy) -> None:
         self.policy = policy
 
-    def on_decision(self, uow: UnitOfWork, conv: Conversation, account, classification, decision, is_new: bool) -> None:
+    def subscribe(self, bus: EventBus) -> None:
+        bus.subscribe(Triaged, self.on_triaged)
+        bus.subscribe(Reopened, self.on_reopened)
+        bus.subscribe(CustomerReturned, self.on_customer_returned)
+
+    def on_triaged(self, scope: Scope, event: Triaged) -> None:
         if not self.policy.settings.enabled:
             return
-        tier = account.tier if account else tier_of(uow, conv)
-        business, wall = (0.0, 0.0) if is_new else paused_minutes(uow, conv.id)
+        conv = scope.conv
+        tier = event.account_tier or tier_of(scope.uow, conv)
+        business, wall = (0.0, 0.0) if event.is_new else paused_minutes(scope.uow, conv.id)
         conv.first_response_due_at, conv.resolution_due_at = self.policy.compute_due(
             conv.created_at, tier, conv.urgency, paused_business=business, paused_wall=wall
         )
 
-    def on_customer_message(self, uow: UnitOfWork, conv: Conversation, now: datetime) -> None:
-        """Called before the core reopens ``conv``: extend resolution due by the pause."""
+    def on_reopened(self, scope: Scope, event: Reopened) -> None:
+        self._end_pause(scope, event.resolved_at)
+
+    def on_customer_returned(self, scope: Scope, event: CustomerReturned) -> None:
+        replies = [
+            m
+            for m in scope.uow.messages.for_conversation(scope.conv.id)
+            if m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY)
+        ]
+        self._end_pause(scope, replies[-1].created_at if replies else scope.conv.updated_at)
+
+    def _end_pause(self, scope: Scope, paused_since: datetime) -> None:
+        """The customer wrote: extend the resolution due time by the time the clock was paused."""
+        conv, uow = scope.conv, scope.uow
+        now = conv.last_customer_message_at or conv.updated_at
         if not self.policy.settings.enabled or conv.resolution_due_at is None:
-            return
-        if conv.status is ConversationStatus.RESOLVED:
-            paused_since = conv.resolved_at or conv.updated_at
-        elif conv.status is ConversationStatus.WAITING_ON_CUSTOMER:
-            replies = [
-                m
-                for m in uow.messages.for_conversation(conv.id)
-                if m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY)
-            ]
-            paused_since = replies[-1].created_at if replies else conv.updated_at
-        else:
             return
         earlier = uow.sla_events.list(conversation_id=conv.id, kinds=[PAUSE])
         if earlier:  # never count the same paused stretch twice
@@ -295,29 +307,36 @@ class SweepResult:
 class SlaSweeper:
     """Warn, escalate and record breaches for every OPEN conversation."""
 
-    def __init__(self, core, policy: SlaPolicy) -> None:  # core: bot.service.SupportCore
-        self.core = core
+    def __init__(
+        self, *, db: Database, outbox: OutboxWriter, clock: Clock, dispatcher: Dispatcher, policy: SlaPolicy
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.clock = clock
+        self.dispatcher = dispatcher
         self.policy = policy
 
     async def sweep(self, *, dispatch: bool = True) -> SweepResult:
         if not self.policy.settings.enabled:
             return SweepResult()
-        now = self.core.clock.now()
-        with self.core.uow() as uow:  # a read-only pass; write transactions only where something is due
-            open_convs = [
+        now = self.clock.now()
+        # a read-only pass; write transactions only where something is due
+        open_convs = await self.db.read(
+            lambda uow: [
                 conv
                 for conv in uow.conversations.list(statuses=[ConversationStatus.OPEN])
                 if self._unclaimed(uow, conv, now)
             ]
+        )
         counts = {WARNING: 0, ESCALATION: 0, BREACH: 0}
         for conv in open_convs:
             try:
-                for level in self._sweep_one(conv.id, now):
+                for level in await self.db.transaction(lambda uow, cid=conv.id: self._sweep_one(uow, cid, now)):
                     counts[level] += 1
             except Exception:  # one bad row or a lost write race must not stop the sweep; next sweep retries
                 log.exception("SLA sweep failed for conversation %s", conv.id)
         if dispatch and any(counts.values()):
-            await self.core.dispatch_outbox()
+            await self.dispatcher.dispatch()
         return SweepResult(counts[WARNING], counts[ESCALATION], counts[BREACH])
 
     def _crossed(self, state: ClockState) -> list[str]:
@@ -336,35 +355,33 @@ class SlaSweeper:
         claimed = {(e.kind, e.due_at) for e in uow.sla_events.list(conversation_id=conv.id)}
         return any((f"{state.clock}_{level}", state.due_at) not in claimed for state, levels in due for level in levels)
 
-    def _sweep_one(self, conversation_id: str, now: datetime) -> list[str]:
+    def _sweep_one(self, uow: UnitOfWork, conversation_id: str, now: datetime) -> list[str]:
         fired: list[str] = []
-        with self.core.uow() as uow:
-            conv = uow.conversations.get(conversation_id)
-            if conv is None:
-                return fired
-            for state in self.policy.clocks(conv, tier_of(uow, conv), now):
-                crossed = self._crossed(state)
-                if not crossed:
+        conv = uow.conversations.get(conversation_id)
+        if conv is None:
+            return fired
+        for state in self.policy.clocks(conv, tier_of(uow, conv), now):
+            crossed = self._crossed(state)
+            if not crossed:
+                continue
+            highest = crossed[-1]
+            for level in crossed:
+                kind = f"{state.clock}_{level}"
+                event = SlaEvent(
+                    new_id("sla"),
+                    conv.id,
+                    kind,
+                    state.due_at,
+                    now,
+                    {"used": round(state.used, 4), "target_minutes": state.target_minutes},
+                )
+                if not uow.sla_events.claim(event):
                     continue
-                highest = crossed[-1]
-                for level in crossed:
-                    kind = f"{state.clock}_{level}"
-                    event = SlaEvent(
-                        new_id("sla"),
-                        conv.id,
-                        kind,
-                        state.due_at,
-                        now,
-                        {"used": round(state.used, 4), "target_minutes": state.target_minutes},
-                    )
-                    if not uow.sla_events.claim(event):
-                        continue
-                    # a warning superseded by a later level in the same sweep is recorded, not posted
-                    if level == WARNING and highest != WARNING:
-                        continue
-                    self._post(uow, conv, state, level)
-                    fired.append(level)
-            uow.commit()
+                # a warning superseded by a later level in the same sweep is recorded, not posted
+                if level == WARNING and highest != WARNING:
+                    continue
+                self._post(uow, conv, state, level)
+                fired.append(level)
         return fired
 
     def _post(self, uow: UnitOfWork, conv: Conversation, state: ClockState, level: str) -> None:
@@ -387,7 +404,7 @@ class SlaSweeper:
         else:
             mentions = self.escalation_targets(conv)
             text = f"❌ SLA breached: {what} was due {due} ({_duration(state.target_minutes)} target)."
-        self.core.queue(
+        self.outbox.queue(
             uow,
             conv,
             Audience.STAFF,

@@ -12,9 +12,11 @@ from datetime import timedelta
 from supportbot.bot.cards import Card, CardField, CommandReply
 from supportbot.bot.commands import Actor
 from supportbot.bot.domain import AgentActionRecord, ConversationStatus, Role, new_id
+from supportbot.bot.intake import THRESHOLD_PREFIX, threshold_overrides
 from supportbot.bot.metrics import compute_stats, work_queue
+from supportbot.bot.policy import Policy
+from supportbot.bot.ports import Classifier, Clock, Database, UnitOfWork
 from supportbot.bot.report import duration, pct
-from supportbot.bot.service import THRESHOLD_PREFIX, SupportCore
 
 HELP = """\
 /support help — this help
@@ -35,10 +37,15 @@ def parse_period(text: str) -> timedelta:
 
 
 class SupportCommands:
-    def __init__(self, core: SupportCore) -> None:
-        self.core = core
+    """The commands run in one read (or, for ``threshold VALUE``, write) unit of work off the event loop."""
 
-    def run(self, actor: Actor, text: str) -> CommandReply:
+    def __init__(self, *, db: Database, clock: Clock, classifier: Classifier, policy: Policy) -> None:
+        self.db = db
+        self.clock = clock
+        self.classifier = classifier
+        self.policy = policy
+
+    async def run(self, actor: Actor, text: str) -> CommandReply:
         parts = (text or "").split()
         name, args = (parts[0].lower(), parts[1:]) if parts else ("help", [])
         if actor.role is Role.CUSTOMER or actor.role is Role.BOT:
@@ -55,19 +62,21 @@ class SupportCommands:
             return CommandReply(f"Unknown command {name!r}.\n{HELP}", ok=False)
         if name in ("stats", "threshold") and actor.role is not Role.MANAGER:
             return CommandReply(f"/support {name} is for managers.", ok=False)
+        writes = name == "threshold" and len(args) >= 2
         try:
-            return handler(actor, args)
+            if writes:
+                return await self.db.transaction(lambda uow: handler(uow, actor, args))
+            return await self.db.read(lambda uow: handler(uow, actor, args))
         except ValueError as exc:
             return CommandReply(str(exc), ok=False)
 
-    def help(self, actor: Actor, args: list[str]) -> CommandReply:
+    def help(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
         return CommandReply(HELP)
 
-    def stats(self, actor: Actor, args: list[str]) -> CommandReply:
+    def stats(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
         period = parse_period(args[0]) if args else timedelta(days=7)
-        now = self.core.clock.now()
-        with self.core.uow() as uow:
-            s = compute_stats(uow, now - period, now)
+        now = self.clock.now()
+        s = compute_stats(uow, now - period, now)
         label = args[0] if args else "7d"
         fields = (
             CardField("Conversations", str(s.volume)),
@@ -93,10 +102,9 @@ class SupportCommands:
         title = f"Support stats, last {label}"
         return CommandReply(f"{title}\n{text}", (Card(title, fields=fields),))
 
-    def queue(self, actor: Actor, args: list[str]) -> CommandReply:
-        now = self.core.clock.now()
-        with self.core.uow() as uow:
-            items = work_queue(uow)
+    def queue(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
+        now = self.clock.now()
+        items = work_queue(uow)
         if not items:
             return CommandReply("The queue is empty: no open hand-offs or drafts awaiting approval.")
         lines = []
@@ -107,10 +115,9 @@ class SupportCommands:
         more = f"\n…and {len(items) - 25} more" if len(items) > 25 else ""
         return CommandReply(f"{len(items)} waiting, oldest first:\n" + "\n".join(lines) + more)
 
-    def sla(self, actor: Actor, args: list[str]) -> CommandReply:
-        now = self.core.clock.now()
-        with self.core.uow() as uow:
-            open_convs = uow.conversations.list(statuses=[ConversationStatus.OPEN])
+    def sla(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
+        now = self.clock.now()
+        open_convs = uow.conversations.list(statuses=[ConversationStatus.OPEN])
         at_risk = []
         for conv in open_convs:
             due = conv.first_response_due_at if conv.first_response_at is None else conv.resolution_due_at
@@ -129,37 +136,75 @@ class SupportCommands:
         ]
         return CommandReply(f"{len(risky)} conversations at risk:\n" + "\n".join(lines))
 
-    def threshold(self, actor: Actor, args: list[str]) -> CommandReply:
-        labels = self.core.classifier.labels()
-        model = self.core.classifier.thresholds()
-        with self.core.uow() as uow:
-            overrides = self.core.threshold_overrides(uow)
-            if not args:
-                lines = [f"global (model): {model.get('*', self.core.policy.settings.default_threshold):.2f}"]
-                lines += [f"{intent}: {value:.2f} (manager override)" for intent, value in sorted(overrides.items())]
-                return CommandReply("Automation thresholds\n" + "\n".join(lines))
-            intent = args[0]
-            if intent not in labels:
-                raise ValueError(f"unknown intent {intent!r}")
-            if len(args) == 1:
-                value, source = self.core.policy.threshold_for(intent, None, model, overrides)
-                return CommandReply(f"{intent}: {value:.2f} ({source})")
-            try:
-                value = float(args[1])
-            except ValueError:
-                raise ValueError(f"threshold must be a number between 0 and 1, got {args[1]!r}") from None
-            if not 0 <= value <= 1:
-                raise ValueError(f"threshold must be between 0 and 1, got {value}")
-            uow.settings.set(THRESHOLD_PREFIX + intent, value)
-            uow.actions.add(
-                AgentActionRecord(
-                    new_id("act"),
-                    actor.user_id,
-                    actor.role,
-                    "threshold",
-                    self.core.clock.now(),
-                    detail={"intent": intent, "value": value, "previous": overrides.get(intent)},
-                )
+    def threshold(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
+        labels = self.classifier.labels()
+        model = self.classifier.thresholds()
+        overrides = threshold_overrides(uow)
+        if not args:
+            lines = [f"global (model): {model.get('*', self.policy.settings.default_threshold):.2f}"]
+            lines += [f"{intent}: {value:.2f} (manager override)" for intent, value in sorted(overrides.items())]
+            return CommandReply("Automation thresholds\n" + "\n".join(lines))
+        intent = args[0]
+        if intent not in labels:
+            raise ValueError(f"unknown intent {intent!r}")
+        if len(args) == 1:
+            value, source = self.policy.threshold_for(intent, None, model, overrides)
+            return CommandReply(f"{intent}: {value:.2f} ({source})")
+        try:
+            value = float(args[1])
+        except ValueError:
+            raise ValueError(f"threshold must be a number between 0 and 1, got {args[1]!r}") from None
+        if not 0 <= value <= 1:
+            raise ValueError(f"threshold must be between 0 and 1, got {value}")
+        uow.settings.set(THRESHOLD_PREFIX + intent, value)
+        uow.actions.add(
+            AgentActionRecord(
+                new_id("act"),
+                actor.user_id,
+                actor.role,
+                "threshold",
+                self.clock.now(),
+                detail={"intent": intent, "value": value, "previous": overrides.get(intent)},
             )
-            uow.commit()
+        )
         return CommandReply(f"Threshold for {intent} set to {value:.2f}.")
+
+    async def home(self, actor: Actor) -> CommandReply:
+        """The staff dashboard (Slack's App Home): last 7 days and the work queue; a refusal for customers."""
+        if not actor.role.is_staff:
+            return CommandReply(
+                "This app is for the support team. Ask your question in your shared support channel.", ok=False
+            )
+        return await self.db.read(lambda uow: self._home(uow, actor))
+
+    def _home(self, uow: UnitOfWork, actor: Actor) -> CommandReply:
+        now = self.clock.now()
+        stats = compute_stats(uow, now - timedelta(days=7), now)
+        items = work_queue(uow)
+        figures = (
+            CardField("Conversations", str(stats.volume)),
+            CardField(
+                "Automated resolution", f"{pct(stats.automated_resolution_rate)} ({stats.automated_resolutions})"
+            ),
+            CardField(
+                "First response p50 / p90",
+                f"{duration(stats.first_response_p50_s)} / {duration(stats.first_response_p90_s)}",
+            ),
+            CardField("Hand-offs", f"{stats.handoffs} ({pct(stats.handoff_rate)})"),
+            CardField(
+                "Drafts approved / edited / rejected / pending",
+                f"{stats.drafts_approved} / {stats.drafts_edited} / {stats.drafts_rejected} / {stats.drafts_pending}",
+            ),
+        )
+        lines = [
+            f"• {i.kind} {i.id}: {i.summary}" + (f" (claimed by {i.owner})" if i.owner else "") for i in items[:15]
+        ]
+        cards = [
+            Card("Last 7 days", body="\n".join(f"{f.label}: {f.value}" for f in figures)),
+            Card(f"Work queue ({len(items)} waiting)", body="\n".join(lines) if lines else "Nothing waiting."),
+        ]
+        if actor.role is Role.MANAGER:
+            cards.append(
+                Card("Manager commands", body="/support stats [7d|24h|30d] · /support threshold [intent] [value]")
+            )
+        return CommandReply("Support dashboard", tuple(cards))

@@ -9,11 +9,6 @@ from supportbot.bot.errors import InvalidInput
 
 # C0/C1 control characters except tab and newline; also zero-width and BOM.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")
-# Slack-style markup: <@U123>, <#C123|name>, <https://x|label>, <!here>
-_SLACK_MENTION = re.compile(r"<[@#!][^>]*>")
-_SLACK_LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
-# Discord-style mentions: <@123>, <@!123>, <#123>, <@&123>, custom emoji <:name:123>
-_DISCORD_MENTION = re.compile(r"<(?:@[!&]?|#)\d+>|<a?:\w+:\d+>")
 
 
 def clean_text(text: object, *, max_chars: int) -> str:
@@ -34,8 +29,9 @@ def clean_text(text: object, *, max_chars: int) -> str:
 
 
 def for_model(text: str) -> str:
-    """Text as the classifier and retrieval should see it: markup removed."""
-    text = _SLACK_LINK.sub(lambda m: m.group(2) or m.group(1), text)
-    text = _SLACK_MENTION.sub(" ", text)
-    text = _DISCORD_MENTION.sub(" ", text)
+    """Text as the classifier and retrieval should see it: one line, single spaces.
+
+    Platform markup (Slack's ``<@U1>``, Discord's ``<:emoji:1>``) never gets here:
+    each adapter turns it into plain text before the core sees the message.
+    """
     return re.sub(r"\s+", " ", text).strip()

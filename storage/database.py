@@ -62,8 +62,9 @@ def make_engine(database_url: str | URL, *, echo: bool = False) -> Engine:
         # while another one holds uncommitted writes. A second concurrent
         # *writer* waits up to busy_timeout. (BEGIN IMMEDIATE would make even a
         # read-only unit of work wait for any open writer, which deadlocks an
-        # event loop that interleaves two units of work.)
-        conn.exec_driver_sql("BEGIN")
+        # event loop that interleaves two units of work.) Units of work that will
+        # write ask for BEGIN IMMEDIATE (``SqlUnitOfWorkFactory.writer``).
+        conn.exec_driver_sql(conn.get_execution_options().get("supportbot_begin", "BEGIN"))
 
     return engine
 

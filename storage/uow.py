@@ -596,6 +596,24 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
             stmt = stmt.where(self.c.conversation_id == conversation_id)
         return self._all(stmt)
 
+    def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
+        now = mapping.to_utc(now)
+        c = self.c
+        stmt = (
+            sa.select(c.conversation_id, c.audience, sa.func.min(c.created_at, type_=c.created_at.type))
+            .where(
+                c.status == OutboxStatus.PENDING.value,
+                c.kind != "reaction",
+                c.conversation_id.is_not(None),
+                sa.or_(c.next_attempt_at > now, c.claimed_until > now),
+            )
+            .group_by(c.conversation_id, c.audience)
+        )
+        return {(cid, audience): mapping.from_db(at) for cid, audience, at in self._execute(stmt)}
+
+    def failed(self, limit: int = 100) -> list[Outbound]:
+        return self._all(self._select().where(self.c.status == OutboxStatus.FAILED.value), limit=limit, newest=True)
+
 
 class SqlSettingRepository(_KeyValue, SettingRepository):
     row = SettingRow
@@ -748,9 +766,21 @@ class SqlUnitOfWorkFactory(UnitOfWorkFactory):
                 upgrade(engine)
         self.engine = engine
         self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False, autoflush=True)
+        sqlite = engine.dialect.name == "sqlite"
+        # SQLite: a writer takes the write lock at BEGIN, so it waits (busy_timeout) instead of failing
+        # when a transaction that read first then writes after another process committed.
+        writer_engine = engine.execution_options(supportbot_begin="BEGIN IMMEDIATE") if sqlite else engine
+        self._writer_sessions = sessionmaker(writer_engine, class_=Session, expire_on_commit=False, autoflush=True)
+        memory = sqlite and is_memory_sqlite(engine.url)
+        # How many threads may use this factory at once: an in-memory database is one shared connection.
+        self.max_threads = 1 if memory else 4
+        self.single_writer = sqlite  # SQLite has one writer at a time: queue writers in the process
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._sessions)
+
+    def writer(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._writer_sessions)
 
     def dispose(self) -> None:
         """Close every pooled connection (call on shutdown and in tests)."""

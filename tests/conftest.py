@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from supportbot.adapters.bootstrap import App, bootstrap
+from supportbot.adapters.bootstrap import Runtime, bootstrap
+from supportbot.adapters.settings import load_settings
 from supportbot.bot.domain import Account, Author, InboundMessage, Role, Ticket
 from supportbot.bot.knowledge import MarkdownKnowledgeBase
-from supportbot.bot.settings import load_settings
 from tests.fakes.core import FakeChannel, FakeClassifier, FakeClock, FakeCRM
 from tests.fakes.memory_uow import InMemoryUnitOfWorkFactory
 
@@ -81,7 +81,7 @@ def uow_factory() -> InMemoryUnitOfWorkFactory:
 
 
 @pytest.fixture
-def app(tmp_path, clock, channel, crm, uow_factory) -> App:
+def app(tmp_path, clock, channel, crm, uow_factory) -> Runtime:
     settings = load_settings(database_url="sqlite://", kb_dir=write_kb(tmp_path / "kb"))
     return bootstrap(
         settings,
@@ -99,7 +99,7 @@ class Customer:
 
     def __init__(
         self,
-        app: App,
+        app: Runtime,
         clock: FakeClock,
         *,
         user: str = "U_ALICE",

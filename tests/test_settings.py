@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from supportbot.adapters.settings import load_settings
 from supportbot.bot.errors import ConfigurationError
-from supportbot.bot.settings import load_settings
 
 
 def test_defaults_run_on_the_embedded_example(monkeypatch, tmp_path):

@@ -73,6 +73,8 @@ class DiscordChannel(Channel):
             return await self._to_customer(outbound, delivery)
         if outbound.kind is OutboundKind.MIRROR_OPEN:
             return await self._open_mirror(outbound)
+        if outbound.kind is OutboundKind.CARD_UPDATE:
+            return await self._update_card(outbound, delivery)
         # Staff and managers: the triage channel or a mirror thread in it, never a customer channel.
         target = int(delivery.thread_id) if outbound.audience is Audience.STAFF and delivery.thread_id else None
         if target is not None:
@@ -155,6 +157,26 @@ class DiscordChannel(Channel):
         self._mirror_posts.pop(outbound.id, None)
         return str(thread_id)
 
+    async def _update_card(self, outbound: Outbound, delivery: Delivery) -> str:
+        """A settled card: the outcome in its footer, only the buttons still left (often none)."""
+        assert self.client is not None
+        if not delivery.thread_id or not delivery.edit_message_id:
+            raise DeliveryError("no card to update", permanent=True)
+        thread_id = int(delivery.thread_id)
+        self._check_staff_thread(thread_id)
+        card = Card.from_dict(outbound.payload["card"])
+        outcome = outbound.payload.get("outcome") or {}
+        footer = f"✅ {outcome.get('text')} by {outcome.get('by_name') or 'supportbot'}"
+        card = replace(card, footer=f"{footer} · {card.footer}" if card.footer else footer)
+        from supportbot.adapters.discord_bot.client import view_for
+
+        view = view_for(render.components(card))
+        # The card is the thread's starter message, which lives in the triage channel (same id as the thread).
+        channel_id = self.config.triage_channel if delivery.edit_message_id == delivery.thread_id else thread_id
+        message = self._partial(channel_id).get_partial_message(int(delivery.edit_message_id))
+        await message.edit(embed=discord.Embed.from_dict(render.embed_dict(card)), view=view)
+        return delivery.edit_message_id
+
     def _check_staff_thread(self, thread_id: int) -> None:
         assert self.client is not None
         thread = self.client.get_channel(thread_id)
@@ -167,7 +189,7 @@ class DiscordChannel(Channel):
     async def _post_message(self, channel_id: int, outbound: Outbound) -> discord.Message:
         card = _card(outbound)
         if card is not None and card.link is None:
-            card = replace(card, link=self._conversation_link(outbound))
+            card = replace(card, link=await self._conversation_link(outbound))
         kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
         if card is None:
             kwargs["content"] = render.content(outbound.text)
@@ -193,13 +215,13 @@ class DiscordChannel(Channel):
                 kwargs["view"] = view
         return await self._partial(channel_id).send(**kwargs)
 
-    def _conversation_link(self, outbound: Outbound) -> str | None:
+    async def _conversation_link(self, outbound: Outbound) -> str | None:
         """Jump link to the customer's thread, so the card's title opens the conversation."""
         assert self.client is not None
         if not outbound.conversation_id:
             return None
-        with self.client.app.uow() as uow:
-            conv = uow.conversations.get(outbound.conversation_id)
+        conversation_id = outbound.conversation_id
+        conv = await self.client.core.db.read(lambda uow: uow.conversations.get(conversation_id))
         if conv is None or conv.platform != self.platform:
             return None
         return f"https://discord.com/channels/{conv.workspace_id}/{conv.thread_id}"

@@ -14,8 +14,10 @@ in ``on_interaction``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -24,30 +26,21 @@ from discord import app_commands
 
 from supportbot.adapters.discord_bot import render
 from supportbot.adapters.discord_bot.config import DEFAULT_API_URL, DiscordConfig
-from supportbot.bot import csat
-from supportbot.bot.commands import (
-    Actor,
-    ApproveDraft,
-    ClaimHandoff,
-    Command,
-    EditDraft,
-    RejectDraft,
-    ResolveHandoff,
-    StaffMessage,
-)
+from supportbot.adapters.discord_bot.wire import to_plain
+from supportbot.bot.card_actions import DRAFT_EDIT, DRAFT_REJECT, STAFF_ACTIONS, Outcome
+from supportbot.bot.commands import Actor, StaffMessage
 from supportbot.bot.domain import OUT_OF_SCOPE, Author, ConversationStatus, InboundMessage, Role
 from supportbot.bot.errors import ConfigurationError, Conflict, InvalidInput, NotAuthorized, NotFound
 
 if TYPE_CHECKING:
-    from supportbot.adapters.bootstrap import App
+    from supportbot.bot.core import SupportCore
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
-REFUSAL = "Only members with the support agent role can do that."
-STAFF_ACTIONS = ("draft_approve", "draft_edit", "draft_reject", "handoff_claim", "handoff_resolve")
+REFUSAL = "Only members with the support agent role can do that."  # what "support team" means on Discord
 EDIT_MODAL, REJECT_MODAL = "draft_edit_modal", "draft_reject_modal"
-FINAL_COMMANDS = (ApproveDraft, EditDraft, RejectDraft, ResolveHandoff)  # after these a card has nothing to press
+MODAL_ACTIONS = {EDIT_MODAL: DRAFT_EDIT, REJECT_MODAL: DRAFT_REJECT}
 THREAD_NAMES_KEPT = 5000  # bounded memo of thread names / thread parents
 
 # --------------------------------------------------------------------------- REST base
@@ -67,6 +60,16 @@ def _acquire_api_base(url: str) -> None:
         )
     discord.http.Route.BASE = url
     _base_users += 1
+
+
+@contextlib.contextmanager
+def api_base(url: str) -> Iterator[None]:
+    """Use ``url`` as the REST base while the block runs (a short-lived client, e.g. to sync commands)."""
+    _acquire_api_base(url)
+    try:
+        yield
+    finally:
+        _release_api_base()
 
 
 def _release_api_base() -> None:
@@ -156,7 +159,7 @@ def view_for(buttons: list[dict[str, Any]]) -> discord.ui.View | None:
 
 # --------------------------------------------------------------------------- the client
 class SupportClient(discord.Client):
-    def __init__(self, app: App, config: DiscordConfig, **options: Any) -> None:
+    def __init__(self, core: SupportCore, config: DiscordConfig, **options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # GUILD_CREATE (channels, roles, threads), THREAD_*
         intents.guild_messages = True  # MESSAGE_CREATE in guild channels and threads
@@ -164,10 +167,10 @@ class SupportClient(discord.Client):
         super().__init__(
             intents=intents, allowed_mentions=discord.AllowedMentions.none(), max_ratelimit_timeout=30.0, **options
         )
-        self.app = app
+        self.core = core
         self.config = config
         self.tree = app_commands.CommandTree(self)
-        self.tree.add_command(support_group(self))
+        self.tree.add_command(support_group())
         self.gateway_url: str | None = config.gateway_url
         self.thread_names: dict[int, str] = {}  # top-level message id -> name for its thread
         self._thread_parents: dict[int, int | None] = {}  # uncached channel id -> parent id (None: not a thread)
@@ -276,40 +279,56 @@ class SupportClient(discord.Client):
                 self._thread_parents.pop(next(iter(self._thread_parents)))
         return self._thread_parents[channel.id]
 
-    @staticmethod
-    def _text_of(message: discord.Message) -> str:
-        parts = [message.content]
-        parts += [f"[attachment: {a.filename} {a.url}]" for a in message.attachments]
-        return "\n".join(p for p in parts if p)
+    def _text_of(self, message: discord.Message) -> tuple[str, bool]:
+        """The message as plain text (mentions by name, attachments listed), and whether it mentions us."""
+        me = self.user.id if self.user else None
+        text, mentioned = to_plain(
+            message.content,
+            bot_id=me,
+            users={u.id: u.display_name for u in message.mentions},
+            roles={r.id: r.name for r in message.role_mentions},
+            channels={c.id: getattr(c, "name", str(c.id)) for c in message.channel_mentions},
+        )
+        parts = [text, *(f"[attachment: {a.filename} {a.url}]" for a in message.attachments)]
+        return "\n".join(p for p in parts if p), mentioned
 
     async def _customer_message(self, message: discord.Message, *, channel_id: int, thread_id: int | None) -> None:
+        assert message.guild is not None
+        text, mentioned = self._text_of(message)
         inbound = InboundMessage(
             platform=PLATFORM,
             workspace_id=str(message.guild.id),
-            channel_id=str(channel_id),  # type: ignore[union-attr]
+            channel_id=str(channel_id),
             message_id=str(message.id),
             author=Author(str(message.author.id), message.author.display_name, self.role_of(message.author)),
-            text=self._text_of(message),
+            text=text,
             sent_at=message.created_at,
             thread_id=str(thread_id) if thread_id is not None else None,
             raw={
                 "guild_id": str(message.guild.id),
-                "channel_id": str(message.channel.id),  # type: ignore[union-attr]
+                "channel_id": str(message.channel.id),
                 "message_id": str(message.id),
             },
+            mentions_bot=mentioned,
         )
-        result = await self.app.core.handle_inbound(inbound)
-        if result.status in ("processed", "relayed") and result.conversation_id:
-            await self.sync_forum_tags(result.conversation_id)
+        processed = await self.core.intake.submit(inbound)  # stored now; processed in the background
+
+        async def tag_when_processed() -> None:
+            result = await processed
+            if result.status in ("processed", "relayed") and result.conversation_id:
+                await self.sync_forum_tags(result.conversation_id)
+
+        self.spawn(tag_when_processed())
 
     async def _staff_message(self, message: discord.Message, thread_id: int) -> None:
         actor = self.actor_of(message.author)
         if not actor.role.is_staff:
             log.info("ignoring a message from a non-agent in triage thread %s", thread_id)
             return
-        command = StaffMessage(PLATFORM, str(thread_id), actor, self._text_of(message), str(message.id))
+        text, _ = self._text_of(message)
+        command = StaffMessage(PLATFORM, str(thread_id), actor, text, str(message.id))
         try:
-            await self.app.commands.execute(command)
+            await self.core.commands.execute(command, dispatch=False)
         except NotFound:
             return  # a thread in triage that mirrors no conversation: staff chatting
         except (NotAuthorized, InvalidInput, Conflict) as exc:
@@ -319,8 +338,7 @@ class SupportClient(discord.Client):
     async def sync_forum_tags(self, conversation_id: str) -> None:
         """Apply the forum tags named like the conversation's intent and status, if the forum has them."""
         try:
-            with self.app.uow() as uow:
-                conv = uow.conversations.get(conversation_id)
+            conv = await self.core.db.read(lambda uow: uow.conversations.get(conversation_id))
             if conv is None or conv.platform != PLATFORM:
                 return
             forum = self.get_channel(int(conv.channel_id))
@@ -331,7 +349,7 @@ class SupportClient(discord.Client):
                 return
             managed = {
                 render.tag_key(x)
-                for x in (*self.app.core.classifier.labels(), OUT_OF_SCOPE, *(s.value for s in ConversationStatus))
+                for x in (*self.core.classifier.labels(), OUT_OF_SCOPE, *(s.value for s in ConversationStatus))
             }
             by_key = {render.tag_key(t.name): t for t in forum.available_tags}
             wanted = [
@@ -349,100 +367,48 @@ class SupportClient(discord.Client):
 
     # ---------------------------------------------------------------- buttons and modals
     async def on_staff_button(self, interaction: discord.Interaction, action: str, target: str) -> None:
-        actor = self.actor_of(interaction.user)
-        if not actor.role.is_staff:
-            await interaction.response.send_message(REFUSAL, ephemeral=True)
-            return
-        if action in ("draft_edit", "draft_reject"):
-            with self.app.uow() as uow:
-                draft = uow.drafts.get(target)
-            if draft is None:
-                await interaction.response.send_message(f"No draft {target}.", ephemeral=True)
-                return
-            if draft.status.value != "pending":
-                await interaction.response.send_message(f"This draft is already {draft.status.value}.", ephemeral=True)
-                return
-            modal = (
-                edit_modal(target, draft.text)
-                if action == "draft_edit"
-                else reject_modal(target, self.app.core.classifier.labels())
-            )
+        outcome = await self.core.actions.press(action, target, self.actor_of(interaction.user))
+        if outcome.form is not None:
+            form = outcome.form
+            modal = edit_modal(target, form.draft_text) if action == DRAFT_EDIT else reject_modal(target, form.intents)
             modal.stop()  # not kept in memory: the submission is routed by custom_id in on_interaction
             await interaction.response.send_modal(modal)
             return
-        command: Command = {
-            "draft_approve": ApproveDraft,
-            "handoff_claim": ClaimHandoff,
-            "handoff_resolve": ResolveHandoff,
-        }[action](target, actor)
-        await self.run_command(interaction, command)
+        await self.answer(interaction, outcome)
 
     async def on_csat(self, interaction: discord.Interaction, conversation_id: str, value: str) -> None:
-        option = next((o for o in csat.OPTIONS if o["value"] == value), None)
-        if option is None:
-            await interaction.response.send_message("Unknown rating.", ephemeral=True)
-            return
-        try:
-            result = await self.app.core.record_feedback(
-                conversation_id,
-                positive=bool(option["positive"]),
-                score=option.get("score"),
-                user_id=str(interaction.user.id),
-                comment="button",
-                dispatch=False,
-            )
-        except InvalidInput as exc:
-            await interaction.response.send_message(render.content(str(exc)), ephemeral=True)
-            return
-        await interaction.response.send_message("Thanks for your feedback!", ephemeral=True)
-        if result.handoff_id:  # a thumbs-down on a bot answer hands the conversation to a person
-            self.spawn(self.app.core.dispatch_outbox())
+        outcome = await self.core.actions.rate(conversation_id, value, str(interaction.user.id))
+        await interaction.response.send_message(
+            render.content(outcome.message if not outcome.ok else "Thanks for your feedback!"), ephemeral=True
+        )
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type is not discord.InteractionType.modal_submit:
             return
         data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
         kind, _, target = str(data.get("custom_id", "")).partition(":")
-        if kind not in (EDIT_MODAL, REJECT_MODAL) or not target:
-            return
-        actor = self.actor_of(interaction.user)
-        if not actor.role.is_staff:
-            await interaction.response.send_message(REFUSAL, ephemeral=True)
+        if kind not in MODAL_ACTIONS or not target:
             return
         values = modal_values(data.get("components", []))
-        if kind == EDIT_MODAL:
-            command: Command = EditDraft(target, actor, values.get("text", ""))
-        else:
-            command = RejectDraft(
-                target, actor, values.get("reason", "").strip(), values.get("intent", "").strip() or None
-            )
-        await self.run_command(interaction, command)
+        outcome = await self.core.actions.submit(MODAL_ACTIONS[kind], target, self.actor_of(interaction.user), values)
+        await self.answer(interaction, outcome)
 
-    async def run_command(self, interaction: discord.Interaction, command: Command) -> None:
-        """Execute, answer the clicker ephemerally within Discord's 3 s, then post what the core queued."""
-        try:
-            result = await self.app.commands.execute(command, dispatch=False)
-        except (NotAuthorized, NotFound, Conflict, InvalidInput) as exc:
-            await interaction.response.send_message(render.content(str(exc)), ephemeral=True)
-            return
-        await interaction.response.send_message(render.content(result.message), ephemeral=True)
-        card = interaction.message if isinstance(command, FINAL_COMMANDS) else None
+    async def answer(self, interaction: discord.Interaction, outcome: Outcome) -> None:
+        """Tell the clicker within Discord's 3 s (ephemeral), then keep forum tags in step."""
+        message = REFUSAL if isinstance(outcome.error, NotAuthorized) else outcome.message or "Done."
+        await interaction.response.send_message(render.content(message), ephemeral=True)
+        if outcome.ok and outcome.conversation_id:
+            conversation_id = outcome.conversation_id
 
-        async def after() -> None:
-            if card is not None:  # the card is settled: take its buttons away (the core posts who did what)
-                try:
-                    await card.edit(view=None)
-                except discord.HTTPException as exc:
-                    log.info("could not remove the buttons of %s: %s", card.id, exc)
-            await self.app.core.dispatch_outbox()
-            if result.conversation_id:
-                await self.sync_forum_tags(result.conversation_id)
+            async def after() -> None:
+                await self.core.dispatcher.drain()
+                await self.sync_forum_tags(conversation_id)
 
-        self.spawn(after())
+            self.spawn(after())
 
     # ---------------------------------------------------------------- /support
     async def run_support(self, interaction: discord.Interaction, text: str) -> None:
-        reply = self.app.support.run(self.actor_of(interaction.user), text)
+        reply = await self.core.support.run(self.actor_of(interaction.user), text)
         embeds = [discord.Embed.from_dict(render.embed_dict(card)) for card in reply.cards[:10]]
         await interaction.response.send_message(render.content(reply.text), embeds=embeds, ephemeral=True)
 
@@ -496,25 +462,32 @@ def modal_values(components: list[dict[str, Any]]) -> dict[str, str]:
     return values
 
 
-def support_group(client: SupportClient) -> app_commands.Group:
+async def _run_support(interaction: discord.Interaction, text: str) -> None:
+    client = interaction.client
+    assert isinstance(client, SupportClient)
+    await client.run_support(interaction, text)
+
+
+def support_group() -> app_commands.Group:
+    """The ``/support`` group; its callbacks run on the client that received the interaction."""
     group = app_commands.Group(name="support", description="Support team commands", guild_only=True)
 
     @group.command(name="help", description="What /support can do")
     async def help_(interaction: discord.Interaction) -> None:
-        await client.run_support(interaction, "help")
+        await _run_support(interaction, "help")
 
     @group.command(name="queue", description="Open hand-offs and drafts awaiting approval (agents)")
     async def queue(interaction: discord.Interaction) -> None:
-        await client.run_support(interaction, "queue")
+        await _run_support(interaction, "queue")
 
     @group.command(name="sla", description="Conversations at risk of missing their SLA (agents)")
     async def sla(interaction: discord.Interaction) -> None:
-        await client.run_support(interaction, "sla")
+        await _run_support(interaction, "sla")
 
     @group.command(name="stats", description="Volume, automation rate, first response (managers)")
     @app_commands.describe(period="How far back, e.g. 24h, 7d or 4w (default 7d)")
     async def stats(interaction: discord.Interaction, period: str | None = None) -> None:
-        await client.run_support(interaction, f"stats {period}" if period else "stats")
+        await _run_support(interaction, f"stats {period}" if period else "stats")
 
     @group.command(name="threshold", description="Show or set automation thresholds (managers)")
     @app_commands.describe(intent="Intent to show or change", value="New threshold between 0 and 1")
@@ -524,6 +497,6 @@ def support_group(client: SupportClient) -> app_commands.Group:
         value: app_commands.Range[float, 0.0, 1.0] | None = None,
     ) -> None:
         parts = ["threshold", *([intent] if intent else []), *([f"{value:g}"] if value is not None else [])]
-        await client.run_support(interaction, " ".join(parts))
+        await _run_support(interaction, " ".join(parts))
 
     return group

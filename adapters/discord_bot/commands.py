@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import discord
+from discord import app_commands
 
 from supportbot.adapters.discord_bot.config import DiscordConfig
 from supportbot.bot.errors import ConfigurationError
@@ -50,19 +51,25 @@ def invite_url(client_id: str, guild_id: str | None = None) -> str:
     return "https://discord.com/oauth2/authorize?" + urlencode(query)
 
 
-async def sync_commands(app, config: DiscordConfig, guild_id: int | None = None) -> list[dict[str, Any]]:
-    """PUT the ``/support`` group to Discord, for one guild (instant) or globally."""
-    from supportbot.adapters.discord_bot.client import SupportClient
+async def sync_commands(config: DiscordConfig, guild_id: int | None = None) -> list[dict[str, Any]]:
+    """PUT the ``/support`` group to Discord, for one guild (instant) or globally.
 
-    client = SupportClient(app, config)
-    try:
-        await client.login(config.token)
-        guild = discord.Object(id=guild_id) if guild_id else None
-        if guild is not None:
-            client.tree.copy_global_to(guild=guild)
-        synced = await client.tree.sync(guild=guild)
-        return [command.to_dict() for command in synced]
-    except discord.LoginFailure:
-        raise ConfigurationError("DISCORD_TOKEN", "Discord rejected the token") from None
-    finally:
-        await client.close()
+    Registering needs no database or model: a bare client's command tree only describes the commands.
+    """
+    from supportbot.adapters.discord_bot.client import api_base, support_group
+
+    client = discord.Client(intents=discord.Intents.none())
+    tree = app_commands.CommandTree(client)
+    tree.add_command(support_group())
+    with api_base(config.api_url):
+        try:
+            await client.login(config.token)
+            guild = discord.Object(id=guild_id) if guild_id else None
+            if guild is not None:
+                tree.copy_global_to(guild=guild)
+            synced = await tree.sync(guild=guild)
+            return [command.to_dict() for command in synced]
+        except discord.LoginFailure:
+            raise ConfigurationError("DISCORD_TOKEN", "Discord rejected the token") from None
+        finally:
+            await client.close()

@@ -8,12 +8,42 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated, Any
 
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
+
+from supportbot.adapters.config import csv_list
 from supportbot.bot.errors import ConfigurationError
-from supportbot.bot.settings import Settings
 
 DEFAULT_API_URL = "https://discord.com/api/v10"
 _SNOWFLAKE = re.compile(r"^\d{15,21}$")
+
+
+class DiscordSettings(BaseModel):
+    discord_token: str | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN", "discord_token"))
+    discord_api_url: str = DEFAULT_API_URL
+    discord_gateway_url: str | None = None
+    discord_support_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    discord_triage_channel: str | None = None
+    discord_agent_role: str | None = None
+    discord_manager_role: str | None = None
+
+    @field_validator("discord_support_channels", mode="before")
+    @classmethod
+    def _discord_csv(cls, value: Any) -> list[str]:
+        return csv_list(value)
+
+    @field_validator("discord_api_url")
+    @classmethod
+    def _discord_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def discord_enabled(self) -> bool:
+        return bool(self.discord_token)
 
 
 @dataclass(frozen=True)
@@ -39,7 +69,7 @@ def _snowflake(name: str, value: str | None, *, required: bool = True) -> int | 
     return int(text)
 
 
-def load_discord_config(settings: Settings) -> DiscordConfig:
+def load_discord_config(settings: DiscordSettings, *, note_marker: str = "//") -> DiscordConfig:
     token = (settings.discord_token or "").strip()
     if not token:
         raise ConfigurationError("DISCORD_TOKEN", "is required to run the Discord adapter")
@@ -76,5 +106,5 @@ def load_discord_config(settings: Settings) -> DiscordConfig:
         triage_channel=triage,
         agent_role=agent,  # type: ignore[arg-type]
         manager_role=manager,
-        note_marker=settings.note_marker,
+        note_marker=note_marker,
     )

@@ -8,11 +8,10 @@ import logging
 
 import discord
 
-from supportbot.adapters.bootstrap import App
 from supportbot.adapters.discord_bot.channel import DiscordChannel
 from supportbot.adapters.discord_bot.client import SupportClient
-from supportbot.adapters.discord_bot.config import DiscordConfig, load_discord_config
-from supportbot.adapters.runtime import SERVICE_FACTORIES
+from supportbot.adapters.discord_bot.config import DiscordConfig, DiscordSettings, load_discord_config
+from supportbot.bot.core import SupportCore
 from supportbot.bot.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -22,20 +21,28 @@ class DiscordService:
     name = "discord"
 
     def __init__(
-        self, app: App, config: DiscordConfig | None = None, *, ready_timeout: float = 60.0, **client_options: object
+        self,
+        core: SupportCore,
+        settings: DiscordSettings | None = None,
+        *,
+        config: DiscordConfig | None = None,
+        ready_timeout: float = 60.0,
+        **client_options: object,
     ) -> None:
-        self.app = app
+        self.core = core
         self.client_options = client_options  # passed to discord.Client (e.g. guild_ready_timeout)
-        self.config = config or load_discord_config(app.settings)
+        if config is None:
+            assert settings is not None
+            config = load_discord_config(settings, note_marker=core.settings.note_marker)
+        self.config = config
         self.ready_timeout = ready_timeout
-        self.channel = DiscordChannel(self.config)
+        self.channel = DiscordChannel(self.config)  # the composition root registers it
         self.client: SupportClient | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.client = SupportClient(self.app, self.config, **self.client_options)
+        self.client = SupportClient(self.core, self.config, **self.client_options)
         self.channel.client = self.client
-        self.app.core.register_channel(self.channel)
         try:
             await self.client.login(self.config.token)
         except discord.LoginFailure:
@@ -62,7 +69,7 @@ class DiscordService:
             raise ConnectionError(f"Discord gateway not ready: {error or 'timed out'}")
         log.info("Discord connected as %s", self.client.user)
         # Deliver what was queued while we were away (e.g. a mirror card before a restart).
-        await self.app.core.dispatch_outbox()
+        await self.core.dispatcher.dispatch()
 
     async def stop(self) -> None:
         if self.client is not None:
@@ -70,12 +77,3 @@ class DiscordService:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 10)
-        self.app.core.channels.pop(self.channel.platform, None)
-
-
-def discord_services(app: App) -> list[DiscordService]:
-    return [DiscordService(app)] if app.settings.discord_enabled else []
-
-
-if discord_services not in SERVICE_FACTORIES:
-    SERVICE_FACTORIES.append(discord_services)

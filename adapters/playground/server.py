@@ -23,7 +23,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from supportbot.adapters.bootstrap import App
+from supportbot.adapters.bootstrap import Runtime
 from supportbot.adapters.playground import views
 from supportbot.adapters.playground.channel import (
     CUSTOMER_STREAM,
@@ -34,18 +34,11 @@ from supportbot.adapters.playground.channel import (
     PlaygroundChannel,
 )
 from supportbot.adapters.playground.security import CSRF_FIELD, CSRF_HEADER, HEADERS, Guard
-from supportbot.bot.commands import (
-    Actor,
-    ApproveDraft,
-    ClaimHandoff,
-    EditDraft,
-    RejectDraft,
-    ResolveConversation,
-    ResolveHandoff,
-    StaffMessage,
-)
+from supportbot.bot.card_actions import DRAFT_APPROVE, DRAFT_EDIT, DRAFT_REJECT, HANDOFF_CLAIM, HANDOFF_RESOLVE
+from supportbot.bot.commands import Actor, Command, ResolveConversation, StaffMessage
 from supportbot.bot.domain import Author, Conversation, InboundMessage, Role
 from supportbot.bot.errors import Conflict, InvalidInput, NotAuthorized, NotFound, SupportbotError
+from supportbot.bot.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +53,7 @@ EMOJI = {"eyes": "👀", "white_check_mark": "✅"}
 
 GUARD = web.AppKey("guard", Guard)
 HUB = web.AppKey("hub", EventHub)
-CORE_APP = web.AppKey("core_app", App)
+CORE_APP = web.AppKey("core_app", Runtime)
 JINJA = web.AppKey("jinja", jinja2.Environment)
 _RequestKey = getattr(web, "RequestKey", None)  # aiohttp >= 3.12 types per-request storage
 SESSION: Any = _RequestKey("session", str) if _RequestKey else "session"
@@ -190,13 +183,20 @@ async def index(request: web.Request) -> web.Response:
     account_names = {a.id: a.name for a in accounts}
     requested = request.query.get("c", "")
     channel_id = requested if CHANNEL_RE.match(requested) else new_channel_id()
-    with app.uow() as uow:
+
+    def read(uow: UnitOfWork) -> tuple[Any, ...]:
         conv = views.conversation_by_channel(uow, channel_id)
-        thread = views.customer_thread(uow, conv) if conv else []
-        reactions = _reactions(uow, conv) if conv else []
-        conversations = views.summaries(uow)
-        items = views.console_items(app.core, uow)
-        sources = {i.draft_id: views.draft_sources(uow, i.draft_id) for i in items if i.draft_id}
+        items = views.console_items(uow)
+        return (
+            conv,
+            views.customer_thread(uow, conv) if conv else [],
+            _reactions(uow, conv) if conv else [],
+            views.summaries(uow),
+            items,
+            {i.draft_id: views.draft_sources(uow, i.draft_id) for i in items if i.draft_id},
+        )
+
+    conv, thread, reactions, conversations, items, sources = await app.core.db.read(read)
     account_id = conv.account_id if conv else request.query.get("account", "")
     if account_id not in account_names and conv is None:
         account_id = DEFAULT_ACCOUNT if DEFAULT_ACCOUNT in account_names else (accounts[0].id if accounts else "")
@@ -218,7 +218,7 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
-def _reactions(uow, conv) -> list[str]:
+def _reactions(uow: UnitOfWork, conv: Conversation) -> list[str]:
     sent = [
         o for o in uow.outbox.list(conversation_id=conv.id) if o.kind.value == "reaction" and o.status.value == "sent"
     ]
@@ -232,24 +232,34 @@ def _reactions(uow, conv) -> list[str]:
 
 async def console_fragment(request: web.Request) -> web.Response:
     app = request.app[CORE_APP]
-    with app.uow() as uow:
-        items = views.console_items(app.core, uow)
-        sources = {i.draft_id: views.draft_sources(uow, i.draft_id) for i in items if i.draft_id}
+
+    def read(uow: UnitOfWork) -> tuple[list[views.ConsoleItem], dict[str, Any]]:
+        items = views.console_items(uow)
+        return items, {i.draft_id: views.draft_sources(uow, i.draft_id) for i in items if i.draft_id}
+
+    items, sources = await app.core.db.read(read)
     return _render(request, "console.html", items=items, sources=sources, labels=app.core.classifier.labels())
 
 
-def _why(request: web.Request) -> tuple[Conversation, list[dict]]:
+async def _why(request: web.Request) -> tuple[Conversation, list[dict[str, Any]]]:
     """A playground conversation and its decisions, or 404."""
     app = request.app[CORE_APP]
-    with app.uow() as uow:
-        conv = uow.conversations.get(request.match_info["conversation_id"])
+    conversation_id = request.match_info["conversation_id"]
+
+    def read(uow: UnitOfWork) -> tuple[Conversation | None, list[dict[str, Any]]]:
+        conv = uow.conversations.get(conversation_id)
         if conv is None or conv.platform != PLATFORM:
-            raise web.HTTPNotFound(text="No such playground conversation.")
-        return conv, views.why(app.core, uow, conv)
+            return None, []
+        return conv, views.why(app.core.kb, uow, conv)
+
+    conv, decisions = await app.core.db.read(read)
+    if conv is None:
+        raise web.HTTPNotFound(text="No such playground conversation.")
+    return conv, decisions
 
 
 async def why_page(request: web.Request) -> web.Response:
-    conv, decisions = _why(request)
+    conv, decisions = await _why(request)
     selected = request.query.get("decision")
     if selected and any(d["decision_id"] == selected for d in decisions):
         decisions = [d for d in decisions if d["decision_id"] == selected] + [
@@ -260,7 +270,7 @@ async def why_page(request: web.Request) -> web.Response:
 
 
 async def why_json(request: web.Request) -> web.Response:
-    conv, decisions = _why(request)
+    conv, decisions = await _why(request)
     return web.json_response({"conversation_id": conv.id, "decisions": decisions})
 
 
@@ -270,9 +280,12 @@ async def thread_json(request: web.Request) -> web.Response:
     channel_id = request.match_info["channel_id"]
     if not CHANNEL_RE.match(channel_id):
         raise web.HTTPNotFound(text="No such conversation.")
-    with app.uow() as uow:
+
+    def read(uow: UnitOfWork) -> tuple[Conversation | None, list[views.ThreadMessage]]:
         conv = views.conversation_by_channel(uow, channel_id)
-        thread = views.customer_thread(uow, conv) if conv else []
+        return conv, views.customer_thread(uow, conv) if conv else []
+
+    conv, thread = await app.core.db.read(read)
     return web.json_response(
         {
             "conversation_id": conv.id if conv else None,
@@ -337,8 +350,7 @@ async def customer_message(request: web.Request) -> web.StreamResponse:
     if not CHANNEL_RE.match(channel_id):
         return _done(request, False, "Unknown conversation; reload the page.", status=400)
     text = form.get("text", "")
-    with app.uow() as uow:
-        conv = views.conversation_by_channel(uow, channel_id)
+    conv = await app.core.db.read(lambda uow: views.conversation_by_channel(uow, channel_id))
     account_id = conv.account_id if conv else form.get("account_id") or None
     if conv is None and account_id:
         known = {a.id for a in await app.core.crm.list_accounts()}
@@ -384,8 +396,7 @@ async def customer_feedback(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     conversation_id = form.get("conversation_id", "")
     positive = form.get("positive") == "1"
-    with app.uow() as uow:
-        conv = uow.conversations.get(conversation_id)
+    conv = await app.core.db.read(lambda uow: uow.conversations.get(conversation_id))
     if conv is None or conv.platform != PLATFORM:
         return _done(request, False, "No such conversation.", status=404)
     location = f"/?c={conv.channel_id}"
@@ -400,78 +411,94 @@ async def customer_feedback(request: web.Request) -> web.StreamResponse:
 # ====================================================================== agent actions
 
 
-async def _agent(request: web.Request, build) -> web.StreamResponse:
-    """Run one agent command; the role was checked by the middleware (agent CSRF token)."""
-    app = request.app[CORE_APP]
+def _agent(request: web.Request) -> web.StreamResponse | None:
+    """A refusal unless the request came from the agent console (its CSRF token, checked by the middleware)."""
     if request.get(ROLE) != "agent":
         return _done(request, False, "Only the agent console can do that.", status=403)
-    form = await _form(request)
-    location = "/"
+    return None
+
+
+async def _card_action(request: web.Request, action_id: str, target: str, values: dict[str, str] | None = None):
+    """A card button (approve, claim, resolve) or a submitted form (edit, reject): the core's CardActions."""
+    refused = _agent(request)
+    if refused is not None:
+        return refused
+    actions = request.app[CORE_APP].core.actions
+    if values is None:
+        outcome = await actions.press(action_id, target, AGENT)
+    else:
+        outcome = await actions.submit(action_id, target, AGENT, values)
+    if outcome.error is not None:
+        return _error(request, outcome.error)
+    await request.app[CORE_APP].core.dispatcher.drain()  # the page that loads next shows what was posted
+    return _done(request, outcome.ok, outcome.message, conversation_id=outcome.conversation_id)
+
+
+async def _command(request: web.Request, command: Command) -> web.StreamResponse:
+    refused = _agent(request)
+    if refused is not None:
+        return refused
     try:
-        command = build(form)
-        result = await app.commands.execute(command)
+        result = await request.app[CORE_APP].commands.execute(command)
     except SupportbotError as exc:
-        return _error(request, exc, location)
-    return _done(request, result.ok, result.message, location=location, conversation_id=result.conversation_id)
+        return _error(request, exc)
+    return _done(request, result.ok, result.message, conversation_id=result.conversation_id)
 
 
 async def approve_draft(request: web.Request) -> web.StreamResponse:
-    return await _agent(request, lambda f: ApproveDraft(request.match_info["draft_id"], AGENT))
+    return await _card_action(request, DRAFT_APPROVE, request.match_info["draft_id"])
 
 
 async def edit_draft(request: web.Request) -> web.StreamResponse:
-    return await _agent(request, lambda f: EditDraft(request.match_info["draft_id"], AGENT, f.get("text", "")))
+    form = await _form(request)
+    return await _card_action(request, DRAFT_EDIT, request.match_info["draft_id"], {"text": form.get("text", "")})
 
 
 async def reject_draft(request: web.Request) -> web.StreamResponse:
-    return await _agent(
-        request,
-        lambda f: RejectDraft(request.match_info["draft_id"], AGENT, f.get("reason", ""), f.get("intent") or None),
-    )
+    form = await _form(request)
+    values = {"reason": form.get("reason", ""), "intent": form.get("intent", "")}
+    return await _card_action(request, DRAFT_REJECT, request.match_info["draft_id"], values)
 
 
 async def claim_handoff(request: web.Request) -> web.StreamResponse:
-    return await _agent(request, lambda f: ClaimHandoff(request.match_info["handoff_id"], AGENT))
+    return await _card_action(request, HANDOFF_CLAIM, request.match_info["handoff_id"])
 
 
 async def resolve_handoff(request: web.Request) -> web.StreamResponse:
-    return await _agent(request, lambda f: ResolveHandoff(request.match_info["handoff_id"], AGENT))
+    return await _card_action(request, HANDOFF_RESOLVE, request.match_info["handoff_id"])
 
 
 async def resolve_conversation(request: web.Request) -> web.StreamResponse:
-    return await _agent(request, lambda f: ResolveConversation(request.match_info["conversation_id"], AGENT))
+    return await _command(request, ResolveConversation(request.match_info["conversation_id"], AGENT))
 
 
 async def staff_message(request: web.Request) -> web.StreamResponse:
     app = request.app[CORE_APP]
-
-    def build(form: dict[str, str]) -> StaffMessage:
-        with app.uow() as uow:
-            conv = uow.conversations.get(request.match_info["conversation_id"])
-        if conv is None or conv.platform != PLATFORM or not conv.staff_thread_id:
-            raise NotFound("this conversation has no staff thread yet")
-        text = form.get("text", "")
-        if form.get("note") == "1" and not text.lstrip().startswith(app.settings.note_marker):
-            text = f"{app.settings.note_marker} {text}"
-        return StaffMessage(PLATFORM, conv.staff_thread_id, AGENT, text, f"pga-{uuid.uuid4().hex}")
-
-    return await _agent(request, build)
+    refused = _agent(request)
+    if refused is not None:
+        return refused
+    form = await _form(request)
+    conversation_id = request.match_info["conversation_id"]
+    conv = await app.core.db.read(lambda uow: uow.conversations.get(conversation_id))
+    if conv is None or conv.platform != PLATFORM or not conv.staff_thread_id:
+        return _error(request, NotFound("this conversation has no staff thread yet"))
+    text = form.get("text", "")
+    marker = app.settings.note_marker
+    if form.get("note") == "1" and not text.lstrip().startswith(marker):
+        text = f"{marker} {text}"
+    return await _command(request, StaffMessage(PLATFORM, conv.staff_thread_id, AGENT, text, f"pga-{uuid.uuid4().hex}"))
 
 
 # ====================================================================== app
 
 
 def create_app(
-    app: App, *, hub: EventHub | None = None, host: str = "127.0.0.1", token: str | None = None
+    app: Runtime, *, hub: EventHub | None = None, host: str = "127.0.0.1", token: str | None = None
 ) -> web.Application:
-    """The aiohttp application; registers the playground channel with the core."""
+    """The aiohttp application over the runtime's core (and its playground channel's event hub)."""
     guard = Guard(host=host, token=token)
-    hub = hub or EventHub()
     channel = app.core.channels.get(PLATFORM)
-    if isinstance(channel, PlaygroundChannel):
-        hub = channel.hub
-    else:
-        app.core.register_channel(PlaygroundChannel(hub))
+    hub = channel.hub if isinstance(channel, PlaygroundChannel) else (hub or EventHub())
     web_app = web.Application(middlewares=[guard_middleware], client_max_size=256 * 1024)
     web_app[GUARD], web_app[HUB], web_app[CORE_APP], web_app[JINJA] = guard, hub, app, _environment()
     web_app.on_response_prepare.append(_security_headers)

@@ -7,11 +7,10 @@ import sys
 
 from aiohttp import web
 
-from supportbot.adapters.bootstrap import App
+from supportbot.adapters.bootstrap import Runtime
 from supportbot.adapters.playground.channel import PLATFORM, EventHub, PlaygroundChannel
 from supportbot.adapters.playground.security import check_binding
 from supportbot.adapters.playground.server import create_app
-from supportbot.adapters.runtime import SERVICE_FACTORIES
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +20,7 @@ class PlaygroundService:
 
     def __init__(
         self,
-        app: App,
+        app: Runtime,
         *,
         host: str | None = None,
         port: int | None = None,
@@ -34,11 +33,11 @@ class PlaygroundService:
         self.port = port if port is not None else settings.playground_port
         self.token = token if token is not None else settings.playground_token
         check_binding(self.host, self.token)  # fail before anything starts
-        channel = app.core.channels.get(PLATFORM)
-        if not isinstance(channel, PlaygroundChannel):
-            channel = PlaygroundChannel(EventHub())
-            app.core.register_channel(channel)  # registered now, so recovery at start-up can deliver
-        self.hub = channel.hub
+        existing = app.core.channels.get(PLATFORM)
+        self.channel = existing if isinstance(existing, PlaygroundChannel) else PlaygroundChannel(EventHub())
+        # registered now (not at start), so recovery at start-up can deliver
+        app.core.channels.add(self.channel)
+        self.hub = self.channel.hub
         self.announce = announce
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
@@ -66,11 +65,3 @@ class PlaygroundService:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-
-def playground_services(app: App) -> list[PlaygroundService]:
-    return [PlaygroundService(app)] if app.settings.serve_playground else []
-
-
-if playground_services not in SERVICE_FACTORIES:
-    SERVICE_FACTORIES.append(playground_services)

@@ -2,7 +2,7 @@
 
 Nothing here decides anything: it reads conversations, messages, drafts,
 hand-offs, classifications and decisions the core stored, the Cards the core
-queued for staff, and the context packet from ``SupportCore.packet_for``.
+queued for staff, and the context packet (``bot.context.latest_packet``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from supportbot.adapters.playground.channel import PLATFORM, WORKSPACE
 from supportbot.bot.cards import Card, CardButton, CardField
+from supportbot.bot.context import latest_packet
 from supportbot.bot.domain import (
     Audience,
     Conversation,
@@ -25,8 +26,7 @@ from supportbot.bot.domain import (
     OutboundKind,
     StoredMessage,
 )
-from supportbot.bot.ports import UnitOfWork
-from supportbot.bot.service import SupportCore
+from supportbot.bot.ports import KnowledgeBase, UnitOfWork
 
 CUSTOMER_VISIBLE = (MessageKind.CUSTOMER, MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY, MessageKind.SYSTEM)
 
@@ -181,11 +181,11 @@ def _card_for(outbox: list[Outbound], kind: OutboundKind, key: str, value: str) 
     return None
 
 
-def console_items(core: SupportCore, uow: UnitOfWork) -> list[ConsoleItem]:
+def console_items(uow: UnitOfWork) -> list[ConsoleItem]:
     """Unresolved playground conversations with the card the core built for each, most urgent first."""
     items = []
     for conv in playground_conversations(uow, unresolved=True):
-        packet = core.packet_for(uow, conv)
+        packet = latest_packet(uow, conv)
         outbox = uow.outbox.list(conversation_id=conv.id)
         draft = next((d for d in uow.drafts.list(status=DraftStatus.PENDING, conversation_id=conv.id)), None)
         handoffs = uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id)
@@ -236,7 +236,7 @@ def draft_sources(uow: UnitOfWork, draft_id: str | None) -> list[dict[str, Any]]
 # ------------------------------------------------------------------ why panel
 
 
-def why(core: SupportCore, uow: UnitOfWork, conv: Conversation) -> list[dict[str, Any]]:
+def why(kb: KnowledgeBase, uow: UnitOfWork, conv: Conversation) -> list[dict[str, Any]]:
     """Every decision of a conversation with the classification it was based on, newest first."""
     classes = {r.message_id: r for r in uow.classifications.for_conversation(conv.id)}
     messages = {m.id: m for m in uow.messages.for_conversation(conv.id)}
@@ -248,7 +248,7 @@ def why(core: SupportCore, uow: UnitOfWork, conv: Conversation) -> list[dict[str
         msg = messages.get(record.message_id)
         articles = []
         for article_id in d.articles:
-            article = core.kb.get(article_id)
+            article = kb.get(article_id)
             articles.append(
                 {
                     "id": article_id,

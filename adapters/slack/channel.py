@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -19,10 +20,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from supportbot.adapters.slack.blocks import card_blocks, csat_blocks, cut, escape
 from supportbot.adapters.slack.directory import Directory, slack_error
 from supportbot.bot.cards import Card
-from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
+from supportbot.bot.domain import Audience, Author, Delivery, Outbound, OutboundKind, Role
 from supportbot.bot.errors import DeliveryError, RateLimited
 from supportbot.bot.operations import report_chart
-from supportbot.bot.ports import Channel, UnitOfWorkFactory
+from supportbot.bot.ports import Channel, Database
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +62,37 @@ class SlackChannel(Channel):
 
     def __init__(
         self,
-        client: AsyncWebClient,
         triage_channel: str,
         *,
+        client: AsyncWebClient | None = None,
         directory: Directory | None = None,
-        uow: UnitOfWorkFactory | None = None,
+        db: Database | None = None,
     ) -> None:
         self.client = client  # no rate-limit retry handler: a 429 goes back to the outbox
         self.triage_channel = triage_channel
         self.directory = directory
-        self.uow = uow  # read-only: the customer's location for the mirror card's permalink
+        self.db = db  # read-only: the customer's location for the mirror card's permalink
         self._report_posts: dict[str, str] = {}  # outbound id -> summary ts already posted (retry safety)
 
+    def connect(self, client: AsyncWebClient, directory: Directory | None = None) -> None:
+        self.client, self.directory = client, directory
+
+    async def identify(self, author: Author) -> Author:
+        """Who wrote a message stored before users.info answered (see the handlers)."""
+        if self.directory is None:
+            return replace(author, role=Role.CUSTOMER)
+        role, user = await self.directory.role_of(author.user_id, author.team_id)
+        return Author(
+            author.user_id,
+            (user.name if user else "") or author.display_name,
+            role,
+            team_id=author.team_id or (user.team_id if user else None),
+            email=user.email if user else author.email,
+        )
+
     async def send(self, outbound: Outbound, delivery: Delivery) -> str | None:
+        if self.client is None:
+            raise DeliveryError("Slack is not connected yet")
         try:
             return await self._send(outbound, delivery)
         except SlackApiError as exc:
@@ -105,6 +124,8 @@ class SlackChannel(Channel):
             resp = await self.client.chat_postMessage(**customer)
             return resp["ts"]
         # STAFF and MANAGERS: the triage channel, whatever the delivery says.
+        if outbound.kind is OutboundKind.CARD_UPDATE:
+            return await self._update_card(outbound, delivery)
         kwargs: dict[str, Any] = {
             "channel": self.triage_channel,
             "text": cut(_mentions(outbound), TEXT_MAX),
@@ -140,6 +161,29 @@ class SlackChannel(Channel):
         self._report_posts.pop(outbound.id, None)
         return ts
 
+    async def _update_card(self, outbound: Outbound, delivery: Delivery) -> str | None:
+        """A settled card: its blocks again, with who did what above the buttons still left."""
+        assert self.client is not None
+        if not delivery.edit_message_id:
+            raise DeliveryError("no card to update", permanent=True)
+        card = Card.from_dict(outbound.payload["card"])
+        outcome = outbound.payload.get("outcome") or {}
+        by_id = str(outcome.get("by_id") or "")
+        by = f"<@{by_id}>" if _USER_ID.fullmatch(by_id) else escape(str(outcome.get("by_name") or "supportbot"))
+        line = {
+            "type": "context",
+            "elements": [_mrkdwn_text(f":white_check_mark: {escape(str(outcome.get('text')))} by {by}")],
+        }
+        blocks = card_blocks(card)
+        blocks.insert(len(blocks) - 1 if card.buttons else len(blocks), line)
+        await self.client.chat_update(
+            channel=self.triage_channel,
+            ts=delivery.edit_message_id,
+            text=cut(escape(card.title), TEXT_MAX),
+            blocks=blocks,
+        )
+        return delivery.edit_message_id
+
     async def _react(self, outbound: Outbound, delivery: Delivery) -> str | None:
         name = str(outbound.payload.get("emoji") or outbound.text).strip(":")
         ts = delivery.reply_to_message_id or delivery.thread_id
@@ -152,11 +196,11 @@ class SlackChannel(Channel):
 
     async def _origin(self, outbound: Outbound) -> tuple[str | None, str | None]:
         """Permalink to the customer's message and the channel's name, best effort."""
-        if self.uow is None or not outbound.conversation_id:
+        if self.db is None or not outbound.conversation_id:
             return None, None
-        with self.uow() as uow:
-            conv = uow.conversations.get(outbound.conversation_id)
-        if conv is None:
+        conversation_id = outbound.conversation_id
+        conv = await self.db.read(lambda uow: uow.conversations.get(conversation_id))
+        if conv is None or self.client is None:
             return None, None
         link = where = None
         try:
@@ -169,6 +213,10 @@ class SlackChannel(Channel):
             if info and info.get("name"):
                 where = f"#{info['name']}"
         return link, where
+
+
+def _mrkdwn_text(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
 
 
 def _mentions(outbound: Outbound) -> str:

@@ -115,7 +115,18 @@ class Directory:
 
     async def role_of(self, user_id: str, *team_hints: str | None) -> tuple[Role, SlackUser | None]:
         """CUSTOMER for other teams, strangers and unknown users; AGENT/MANAGER for our members."""
-        user = await self.user(user_id)
+        return self._role(user_id, await self.user(user_id), team_hints)
+
+    def cached_role(self, user_id: str, *team_hints: str | None) -> tuple[Role, SlackUser | None] | None:
+        """``role_of`` from the cache alone, or None when it would have to ask Slack."""
+        hit = self._users.get(user_id)
+        if hit is None or self.clock() - hit[0] >= self.ttl:
+            return None
+        return self._role(user_id, hit[1], team_hints)
+
+    def _role(
+        self, user_id: str, user: SlackUser | None, team_hints: tuple[str | None, ...]
+    ) -> tuple[Role, SlackUser | None]:
         ours = self.team_id
         if any(hint and hint != ours for hint in team_hints):
             return Role.CUSTOMER, user

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from typing import Any
 
@@ -21,19 +20,18 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from supportbot.adapters.bootstrap import App
-from supportbot.adapters.runtime import SERVICE_FACTORIES, Service
 from supportbot.adapters.slack.channel import SlackChannel
 from supportbot.adapters.slack.directory import Directory, slack_error
 from supportbot.adapters.slack.handlers import SlackHandlers
 from supportbot.adapters.slack.http import EVENTS_PATH, HttpReceiver
+from supportbot.adapters.slack.settings import SlackSettings
+from supportbot.bot.core import SupportCore
 from supportbot.bot.errors import ConfigurationError
-from supportbot.bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def validate(settings: Settings) -> str:
+def validate(settings: SlackSettings) -> str:
     """Check the Slack settings; return the transport ("socket" or "http")."""
     if not settings.slack_bot_token:
         raise ConfigurationError("SLACK_BOT_TOKEN", "is required for Slack")
@@ -59,7 +57,7 @@ def validate(settings: Settings) -> str:
 
 
 def web_client(
-    settings: Settings, *, retry_rate_limits: bool, session: aiohttp.ClientSession | None = None
+    settings: SlackSettings, *, retry_rate_limits: bool, session: aiohttp.ClientSession | None = None
 ) -> AsyncWebClient:
     client = AsyncWebClient(
         token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15, session=session
@@ -69,18 +67,22 @@ def web_client(
     return client
 
 
-class SlackService(Service):
+class SlackService:
     name = "slack"
 
-    def __init__(self, app: App, *, host: str | None = None, port: int | None = None) -> None:
-        self.app = app
-        self.settings = app.settings
-        self.host = host or self.settings.http_host
-        self.port = self.settings.http_port if port is None else port  # 0: an ephemeral port (tests)
+    def __init__(
+        self, core: SupportCore, settings: SlackSettings, *, host: str | None = None, port: int | None = None
+    ) -> None:
+        self.core = core
+        self.settings = settings
+        self.host = host or settings.http_host
+        self.port = settings.http_port if port is None else port  # 0: an ephemeral port (tests)
         self.mode: str | None = None
         self.bolt: AsyncApp | None = None
         self.handlers: SlackHandlers | None = None
-        self.channel: SlackChannel | None = None
+        # The channel exists from the start (the composition root registers it); it gets its
+        # Web API client when the service starts.
+        self.channel = SlackChannel(str(settings.slack_triage_channel or ""), db=core.db)
         self.directory: Directory | None = None
         self._receiver: HttpReceiver | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -114,13 +116,7 @@ class SlackService(Service):
             raise ConfigurationError(
                 "SUPPORTBOT_SLACK_TRIAGE_CHANNEL", f"{triage} is shared with another organization: drafts would leak"
             )
-        self.channel = SlackChannel(
-            web_client(self.settings, retry_rate_limits=False, session=self._session),
-            triage,
-            directory=self.directory,
-            uow=self.app.core.uow,
-        )
-        self.app.core.register_channel(self.channel)
+        self.channel.connect(web_client(self.settings, retry_rate_limits=False, session=self._session), self.directory)
         http = self.mode == "http"
         auth = AuthorizeResult(
             enterprise_id=None,
@@ -134,21 +130,17 @@ class SlackService(Service):
             return auth
 
         self.bolt = AsyncApp(
-            # Bolt gets a client of its own: in HTTP mode it runs on the receiver's thread (no shared session);
-            # no token, as the token comes from ``authorize``.
-            client=AsyncWebClient(base_url=self.settings.slack_api_url, timeout=15),
+            # no token: the token comes from ``authorize``
+            client=AsyncWebClient(base_url=self.settings.slack_api_url, timeout=15, session=self._session),
             authorize=authorize,
             signing_secret=self.settings.slack_signing_secret or "socket-mode-unused",
             request_verification_enabled=http,
-            process_before_response=True,  # listeners only ack and spawn; the response returns at once
+            # listeners store a message (or ack an interaction) and return: the response goes right after
+            process_before_response=True,
         )
-        self.handlers = SlackHandlers(self.app, self.directory, client, triage)
+        self.handlers = SlackHandlers(self.core, self.directory, client, triage)
         self.handlers.register(self.bolt)
         log.info("Slack bot %s in team %s, %s mode", me.user_id, me.team_id, self.mode)
-        # The model, the KB index and the rest of startup stay for the life of the process; keep the
-        # cyclic GC from rescanning them on every full collection (a collection pauses every thread,
-        # including the HTTP receiver's acks).
-        gc.freeze()
         if not http:
             self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token, web_client=client)
             await self._socket.connect_async()
@@ -202,10 +194,3 @@ class SlackService(Service):
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def _factory(app: App) -> list[Any]:
-    return [SlackService(app)] if app.settings.slack_enabled else []
-
-
-SERVICE_FACTORIES.append(_factory)

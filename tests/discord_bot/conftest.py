@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from supportbot.adapters.bootstrap import App, bootstrap
+from supportbot.adapters.bootstrap import Runtime, bootstrap
 from supportbot.adapters.discord_bot.service import DiscordService
+from supportbot.adapters.settings import load_settings
 from supportbot.bot.knowledge import MarkdownKnowledgeBase
-from supportbot.bot.settings import load_settings
 from supportbot.storage import SqlUnitOfWorkFactory, upgrade
 from tests.conftest import write_kb
 from tests.discord_bot.fake_discord import TOKEN, FakeDiscord
@@ -61,7 +61,7 @@ def discord_settings(fake: FakeDiscord, tmp_path: Path, *, tier: str = "starter"
 
 @dataclass
 class Bot:
-    app: App
+    app: Runtime
     service: DiscordService
     clock: FakeClock
 
@@ -103,7 +103,8 @@ async def start_bot(
         kb=MarkdownKnowledgeBase(settings.kb_dir),
         clock=clock,
     )
-    service = DiscordService(app, ready_timeout=10, guild_ready_timeout=0.05)
+    service = DiscordService(app.core, settings, ready_timeout=10, guild_ready_timeout=0.05)
+    app.core.channels.add(service.channel)  # as the composition root does
     await service.start()
     return Bot(app, service, clock)
 

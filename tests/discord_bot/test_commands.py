@@ -49,7 +49,7 @@ async def test_manager_sets_a_threshold_and_reads_stats(fake, bot):
 
 async def test_sync_commands_registers_the_support_group(fake, bot):
     config = load_discord_config(bot.app.settings)
-    await sync_commands(bot.app, config, int(fake.guild_id))
+    await sync_commands(config, int(fake.guild_id))
     put = await fake.wait_for_request("PUT", rf"/applications/{fake.app_id}/guilds/{fake.guild_id}/commands")
     (support,) = put.json
     assert support["name"] == "support"
@@ -60,7 +60,7 @@ async def test_sync_commands_registers_the_support_group(fake, bot):
     threshold = {o["name"]: o for o in options["threshold"]["options"]}
     assert threshold["intent"]["type"] == 3 and threshold["value"]["type"] == 10
     assert (threshold["value"]["min_value"], threshold["value"]["max_value"]) == (0, 1)
-    await sync_commands(bot.app, config)
+    await sync_commands(config)
     await fake.wait_for_request("PUT", rf"/applications/{fake.app_id}/commands")
 
 

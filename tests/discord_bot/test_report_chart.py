@@ -10,7 +10,7 @@ from supportbot.bot.domain import OutboundKind
 
 async def test_weekly_report_sends_the_summary_with_the_chart_attached(fake, bot):
     bot.clock.current = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # Monday, after the report hour (UTC)
-    assert await bot.app.extras["operations"].weekly_report() is True
+    assert await bot.app.core.weekly_report.post() is True
     with bot.app.uow() as uow:
         (report,) = [o for o in uow.outbox.list() if o.kind is OutboundKind.REPORT]
     chart = report.payload["chart"]

@@ -394,6 +394,22 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
             o for o in self._data.outbox.values() if conversation_id is None or o.conversation_id == conversation_id
         )
 
+    def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
+        now = _utc(now)
+        held: dict[tuple[str, str], datetime] = {}
+        for o in self._data.outbox.values():
+            waiting = (o.next_attempt_at is not None and o.next_attempt_at > now) or (
+                o.claimed_until is not None and o.claimed_until > now
+            )
+            if o.status == OutboxStatus.PENDING and o.kind.value != "reaction" and o.conversation_id and waiting:
+                key = (o.conversation_id, o.audience.value)
+                held[key] = min(held.get(key, o.created_at), o.created_at)
+        return held
+
+    def failed(self, limit: int = 100) -> list[Outbound]:
+        items = [o for o in self._data.outbox.values() if o.status == OutboxStatus.FAILED]
+        return list(reversed(_oldest_first(items)))[:limit]
+
 
 class InMemorySettingRepository(_Repo, SettingRepository):
     def get(self, key: str) -> Any | None:

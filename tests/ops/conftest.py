@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from supportbot.adapters.bootstrap import App, bootstrap
+from supportbot.adapters.bootstrap import Runtime, bootstrap
+from supportbot.adapters.settings import load_settings
 from supportbot.bot.domain import Account, Author, InboundMessage, Role
 from supportbot.bot.knowledge import MarkdownKnowledgeBase
-from supportbot.bot.settings import load_settings
 from supportbot.storage import SqlUnitOfWorkFactory, make_engine, upgrade
 from supportbot.storage.tables import metadata
 from tests.conftest import write_kb
@@ -76,15 +76,19 @@ def kb_dir(tmp_path):
 
 
 @pytest.fixture
-def make_app(kb_dir, clock) -> Iterator[Callable[..., App]]:
+def make_app(kb_dir, clock) -> Iterator[Callable[..., Runtime]]:
     factories: list[SqlUnitOfWorkFactory] = []
 
-    def build(url: str | None = None, *, channel: FakeChannel | None = None, **settings) -> App:
+    def build(
+        url: str | None = None, *, channel: FakeChannel | None = None, uow: object | None = None, **settings
+    ) -> Runtime:
         settings.setdefault(
             "sla", {"timezone": "Europe/Berlin", "oncall": {"test": ["U_ONCALL"]}, "holidays": ["2026-12-25"]}
         )
         settings.setdefault("operations", {"csat_platforms": ["test"], "auto_resolve_hours": 48})
-        if url is None:
+        if uow is not None:  # another replica on the same database
+            pass
+        elif url is None:
             uow = InMemoryUnitOfWorkFactory()
         else:
             uow = SqlUnitOfWorkFactory(url)

@@ -19,7 +19,7 @@ def _reports(channel: FakeChannel) -> list:
 async def test_alerts_post_once_per_crossing_and_on_recovery(make_app, clock):
     channel = FakeChannel("test")
     app = make_app(channel=channel, operations={"csat_platforms": ["test"], "alert_min_ratings": 3})
-    alerts = app.extras["operations"].alerts
+    alerts = app.core.alerts
     assert await alerts.check() == []  # all green, nothing posted
     # Four questions answered by the bot; three customers rate the answer 👎 -> CSAT on bot answers 1/4 = 25%
     convs = []
@@ -40,9 +40,8 @@ async def test_alerts_post_once_per_crossing_and_on_recovery(make_app, clock):
         "value": 0.25,
     }
     # a second replica sharing the database does not repeat it either
-    other = make_app(channel=FakeChannel("test"))
-    other.core.uow = app.core.uow
-    assert await other.extras["operations"].alerts.check() == []
+    other = make_app(channel=FakeChannel("test"), uow=app.uow)
+    assert await other.core.alerts.check() == []
     # eight days later the bad week is out of the window... and automation fell from 4/4 answered to 0
     clock.advance(days=8)
     await app.core.handle_inbound(message(clock, "I want a refund", user="U9"))
@@ -55,7 +54,7 @@ async def test_alerts_post_once_per_crossing_and_on_recovery(make_app, clock):
 async def test_sla_breach_alert_turns_yellow_then_recovers(make_app, clock):
     channel = FakeChannel("test")
     app = make_app(channel=channel)
-    ops = app.extras["operations"]
+    ops = app.core
     await app.core.handle_inbound(message(clock, "production is down", account="acc_ent"))
     clock.advance(minutes=16)
     assert (await ops.sla.sweep()).breaches == 1
@@ -69,21 +68,21 @@ async def test_sla_breach_alert_turns_yellow_then_recovers(make_app, clock):
 async def test_weekly_report_is_posted_once_on_the_configured_day(make_app, clock):
     channel = FakeChannel("test")
     app = make_app(channel=channel)  # report Monday from 09:00 in Europe/Berlin
-    ops = app.extras["operations"]
+    ops = app.core
     await app.core.handle_inbound(message(clock, "How do I download my invoice?"))
     clock.current = datetime(2026, 11, 30, 7, 59, tzinfo=UTC)  # Monday 08:59 Berlin
-    assert await ops.weekly_report() is False
+    assert await ops.weekly_report.post() is False
     clock.current = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # 09:00 Berlin
-    assert await ops.weekly_report() is True
-    assert await ops.weekly_report() is False
+    assert await ops.weekly_report.post() is True
+    assert await ops.weekly_report.post() is False
     clock.advance(hours=5)
-    assert await ops.weekly_report() is False
+    assert await ops.weekly_report.post() is False
     (report,) = _reports(channel)
     assert report.text.startswith("Weekly support summary") and "Conversations: 1" in report.text
     svg = base64.b64decode(report.payload["chart"]["base64"]).decode()
     assert svg.startswith("<svg") and report.payload["chart"]["mime_type"] == "image/svg+xml"
     clock.advance(days=7)
-    assert await ops.weekly_report() is True
+    assert await ops.weekly_report.post() is True
     assert len(_reports(channel)) == 2
 
 
@@ -112,6 +111,6 @@ async def test_support_stats_shows_sla_and_csat(make_app, clock):
     app = make_app()
     result = await app.core.handle_inbound(message(clock, "How do I download my invoice?", user="U1"))
     await app.core.record_feedback(result.conversation_id, positive=True, user_id="U1", score=5)
-    reply = app.support.run(Actor("U_BOSS", Role.MANAGER, "Boss"), "stats 7d")
+    reply = await app.support.run(Actor("U_BOSS", Role.MANAGER, "Boss"), "stats 7d")
     assert "CSAT: 100% of 1 ratings (bot answers 100%)" in reply.text
     assert "SLA compliance:" in reply.text

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from supportbot.adapters.cli import main
 from supportbot.adapters.cli_ops import simulate
+from supportbot.adapters.settings import load_settings
 from supportbot.bot.metrics import compute_metrics
-from supportbot.bot.settings import load_settings
 from supportbot.storage import SqlUnitOfWorkFactory
 from tests.fakes.core import FakeClassifier
 

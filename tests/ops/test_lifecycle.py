@@ -21,7 +21,7 @@ def _system(channel: FakeChannel) -> list[str]:
 async def test_silence_after_an_answer_nudges_once_then_resolves_and_asks_csat_once(make_app, clock):
     channel = FakeChannel("test")
     app = make_app(channel=channel)  # auto_resolve_hours = 48: nudge at 24 h, resolve at 48 h
-    sweep = app.extras["operations"].lifecycle.sweep
+    sweep = app.core.lifecycle.sweep
     result = await app.core.handle_inbound(message(clock, "How do I download my invoice?", message_id="q1"))
     await app.core.handle_inbound(message(clock, "thanks!", thread="q1", message_id="q2"))  # noise: no reply owed
     clock.advance(hours=23, minutes=59)
@@ -48,7 +48,7 @@ async def test_silence_after_an_answer_nudges_once_then_resolves_and_asks_csat_o
 async def test_a_customer_reply_after_the_nudge_keeps_the_conversation_open(make_app, clock):
     channel = FakeChannel("test")
     app = make_app(channel=channel)
-    sweep = app.extras["operations"].lifecycle.sweep
+    sweep = app.core.lifecycle.sweep
     result = await app.core.handle_inbound(message(clock, "How do I download my invoice?", message_id="q1"))
     clock.advance(hours=24)
     assert (await sweep()).nudged == 1

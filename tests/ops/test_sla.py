@@ -103,7 +103,7 @@ def _sla_notices(channel: FakeChannel, level: str) -> list:
 async def test_critical_enterprise_conversation_warns_escalates_and_breaches_on_time(make_app, clock):
     channel = FakeChannel("test")
     app = make_app(channel=channel)
-    sweep = app.extras["operations"].sla.sweep
+    sweep = app.core.sla.sweep
     result = await app.core.handle_inbound(message(clock, "production is down for everyone", account="acc_ent"))
     assert result.decision.action.value == "handoff"
     # enterprise/critical: 15 min 24/7. Warning at 75% = 11:15, escalation at 90% = 13:30, breach at 15:00.
@@ -139,7 +139,7 @@ async def test_escalation_mentions_the_assignee_first(make_app, clock):
     result = await app.core.handle_inbound(message(clock, "production is down", account="acc_ent"))
     await app.commands.execute(ClaimHandoff(result.handoff_id, Actor("U_SAM", Role.AGENT, "Sam")))
     clock.advance(minutes=14)
-    await app.extras["operations"].sla.sweep()
+    await app.core.sla.sweep()
     (escalation,) = _sla_notices(channel, "escalation")
     assert escalation.payload["mentions"] == ["U_SAM", "U_ONCALL"]
     # a sweep that finds 75% and 90% already passed posts the escalation, records the warning silently
@@ -154,7 +154,7 @@ async def test_warnings_cross_business_hours_days_and_a_restart(make_app, clock,
     # pro/normal FRT = 240 business minutes, due Mon 30 Nov 11:00 Berlin (10:00 UTC).
     # 75% = 180 min: 120 min on Friday + 60 min Monday -> Mon 10:00 Berlin (09:00 UTC).
     # 90% = 216 min -> Mon 10:36 Berlin (09:36 UTC).
-    sweep = app.extras["operations"].sla.sweep
+    sweep = app.core.sla.sweep
     for moment in (utc(2026, 11, 27, 16, 59), utc(2026, 11, 28, 12, 0), utc(2026, 11, 30, 8, 59)):
         clock.current = moment
         assert (await sweep()).warnings == 0, moment
@@ -164,7 +164,7 @@ async def test_warnings_cross_business_hours_days_and_a_restart(make_app, clock,
     # restart: a new core on the same database, with a fresh channel
     channel2 = FakeChannel("test")
     restarted = make_app(backend_url, channel=channel2)
-    sweep2 = restarted.extras["operations"].sla.sweep
+    sweep2 = restarted.core.sla.sweep
     assert await sweep2() == type(await sweep2())()  # the warning is not repeated after the restart
     clock.current = utc(2026, 11, 30, 9, 35)
     assert (await sweep2()).escalations == 0
@@ -190,7 +190,7 @@ async def test_two_schedulers_on_one_database_escalate_exactly_once(make_app, cl
 
     def run(app) -> None:
         for _ in range(3):
-            asyncio.run(app.extras["operations"].sla.sweep(dispatch=False))
+            asyncio.run(app.core.sla.sweep(dispatch=False))
 
     threads = [threading.Thread(target=run, args=(app,)) for app in (first, second)]
     for t in threads:
@@ -199,8 +199,8 @@ async def test_two_schedulers_on_one_database_escalate_exactly_once(make_app, cl
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
     # whatever lost a race retries on the next sweep, and still nothing is doubled
-    await first.extras["operations"].sla.sweep(dispatch=False)
-    await second.extras["operations"].sla.sweep(dispatch=False)
+    await first.core.sla.sweep(dispatch=False)
+    await second.core.sla.sweep(dispatch=False)
     with first.uow() as uow:
         events = uow.sla_events.list(kinds=["frt_warning", "frt_escalation"])
         notices = [o for c in convs for o in uow.outbox.list(conversation_id=c) if o.payload.get("sla")]
@@ -217,13 +217,13 @@ async def test_answered_and_waiting_conversations_are_not_swept(make_app, clock)
     app = make_app(channel=channel)
     await app.core.handle_inbound(message(clock, "How do I download my invoice?"))
     clock.advance(days=10)
-    assert await app.extras["operations"].sla.sweep() == type(await app.extras["operations"].sla.sweep())()
+    assert await app.core.sla.sweep() == type(await app.core.sla.sweep())()
     assert _sla_notices(channel, "breach") == []
 
 
 def test_sla_settings_validate():
+    from supportbot.adapters.settings import load_settings
     from supportbot.bot.errors import ConfigurationError
-    from supportbot.bot.settings import load_settings
 
     with pytest.raises(ConfigurationError, match="SUPPORTBOT_SLA__TIMEZONE"):
         load_settings(sla={"timezone": "Mars/Olympus"})
@@ -236,7 +236,7 @@ def test_sla_settings_validate():
 
 
 def test_configured_targets_merge_over_the_defaults():
-    from supportbot.bot.settings import load_settings
+    from supportbot.adapters.settings import load_settings
 
     sla = load_settings(
         sla={
@@ -254,8 +254,7 @@ def test_configured_targets_merge_over_the_defaults():
 
 
 async def test_scheduler_jobs_are_registered_and_run_the_sweeps(make_app, clock):
-    import supportbot.adapters.operations  # noqa: F401  (registers the jobs, as `supportbot run` does)
-    from supportbot.adapters.runtime import JOBS, build_scheduler
+    from supportbot.adapters.runtime import build_scheduler
 
     channel = FakeChannel("test")
     app = make_app(channel=channel)
@@ -263,8 +262,8 @@ async def test_scheduler_jobs_are_registered_and_run_the_sweeps(make_app, clock)
     assert {"sla_sweep", "lifecycle_sweep", "alerts", "weekly_report"} <= {job.id for job in scheduler.get_jobs()}
     await app.core.handle_inbound(message(clock, "production is down", account="acc_ent"))
     clock.advance(minutes=14)
-    (factory,) = [f for name, _, f in JOBS if name == "sla_sweep"]
-    job = factory(app)
-    await job()
-    await job()  # within sla.sweep_seconds of the last run: skipped
+    (job,) = [j for j in app.jobs if j.name == "sla_sweep"]
+    assert job.seconds == app.settings.sla.sweep_seconds  # the configured interval is the scheduler's
+    await job.run()
+    await job.run()  # claimed: a second run (or replica) posts nothing new
     assert len(_sla_notices(channel, "escalation")) == 1

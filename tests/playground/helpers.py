@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from supportbot.adapters.bootstrap import App, bootstrap
+from supportbot.adapters.bootstrap import Runtime, bootstrap
 from supportbot.adapters.crm_file import FileCRM
 from supportbot.adapters.playground.service import PlaygroundService
+from supportbot.adapters.settings import load_settings
 from supportbot.bot.knowledge import MarkdownKnowledgeBase
 from supportbot.bot.ports import Classifier
-from supportbot.bot.settings import EXAMPLE_DIR, load_settings
+from supportbot.bot.settings import EXAMPLE_DIR
 from supportbot.storage import SqlUnitOfWorkFactory, upgrade
 from tests.fakes.core import FakeClassifier
 
@@ -26,7 +27,7 @@ HOSTILE = "<script>alert(1)</script> and <img src=x onerror=alert(1)>"
 
 @dataclass
 class Running:
-    app: App
+    app: Runtime
     service: PlaygroundService
 
     @property
@@ -34,7 +35,7 @@ class Running:
         return self.service.url
 
 
-def build_app(tmp_path: Path, classifier: Classifier | None = None) -> App:
+def build_app(tmp_path: Path, classifier: Classifier | None = None) -> Runtime:
     url = f"sqlite:///{tmp_path / 'playground.db'}"
     upgrade(url)
     settings = load_settings(database_url=url, playground_host="127.0.0.1", playground_port=0, playground_enabled=True)

@@ -11,9 +11,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from supportbot.adapters.bootstrap import build_services
 from supportbot.adapters.playground.channel import EventHub, PlaygroundChannel
 from supportbot.adapters.playground.server import create_app
-from supportbot.adapters.playground.service import PlaygroundService, playground_services
+from supportbot.adapters.playground.service import PlaygroundService
 from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
 from supportbot.bot.errors import ConfigurationError
 from tests.playground.helpers import DRAFT_ACCOUNT, HOSTILE, OUTAGE, QUESTION, build_app
@@ -288,11 +289,11 @@ async def test_follow_up_joins_the_conversation_and_conversations_are_separate(c
     assert page.count('<a class="conv-tab') == 2
 
 
-def test_service_factory_follows_settings(tmp_path):
+def test_the_composition_root_serves_the_playground_as_the_settings_say(tmp_path):
     app = build_app(tmp_path)
-    assert [s.name for s in playground_services(app)] == ["playground"]
+    assert list(build_services(app)) == ["playground"]
     app.settings = app.settings.model_copy(update={"playground_enabled": None, "slack_bot_token": "xoxb-1"})
-    assert playground_services(app) == []
+    assert "playground" not in build_services(app)
 
 
 def test_cli_refuses_a_public_address_without_token(monkeypatch):

@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from supportbot.adapters.bootstrap import App, bootstrap
+from supportbot.adapters.bootstrap import Runtime, bootstrap
+from supportbot.adapters.settings import load_settings
 from supportbot.adapters.slack.service import SlackService
 from supportbot.bot.knowledge import MarkdownKnowledgeBase
-from supportbot.bot.settings import load_settings
 from supportbot.storage import SqlUnitOfWorkFactory, upgrade
 from tests.conftest import ACCOUNTS, write_kb
 from tests.fakes.core import FakeClassifier, FakeClock, FakeCRM
@@ -58,7 +58,7 @@ def slack_settings(tmp_path, fake: FakeSlack, **overrides: Any):
     return load_settings(**values)
 
 
-def build_app(settings, clock: FakeClock) -> App:
+def build_app(settings, clock: FakeClock) -> Runtime:
     upgrade(settings.database_url)
     return bootstrap(
         settings,
@@ -71,6 +71,13 @@ def build_app(settings, clock: FakeClock) -> App:
     )
 
 
+def slack_service(app: Runtime, **options: Any) -> SlackService:
+    """A SlackService whose channel joins the core's registry, as the composition root does."""
+    service = SlackService(app.core, app.settings, **options)
+    app.core.channels.add(service.channel)
+    return service
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -80,7 +87,7 @@ def clock() -> FakeClock:
 async def slack(tmp_path, fake_slack, clock):
     """A running SlackService in HTTP mode; yields a Driver."""
     app = build_app(slack_settings(tmp_path, fake_slack), clock)
-    service = SlackService(app, port=0)
+    service = slack_service(app, port=0)
     await service.start()
     async with aiohttp.ClientSession() as session:
         yield Driver(app, service, fake_slack, session)
@@ -231,12 +238,21 @@ def view_submission(
 class Driver:
     """Sends signed requests to the adapter and waits on the fake Slack server."""
 
-    def __init__(self, app: App, service: SlackService, fake: FakeSlack, session: aiohttp.ClientSession) -> None:
+    def __init__(self, app: Runtime, service: SlackService, fake: FakeSlack, session: aiohttp.ClientSession) -> None:
         self.app, self.service, self.fake, self.session = app, service, fake, session
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.service.bound_port}/slack/events"
+
+    def mirror_ts(self, n: int = 0) -> str:
+        """The ts of the ``n``-th mirror card: a top-level post in the triage channel."""
+        mirrors = [
+            r
+            for r in self.fake.of("chat.postMessage")
+            if r.params["channel"] == TRIAGE and not r.params.get("thread_ts")
+        ]
+        return mirrors[n].result["ts"]
 
     async def post(
         self, body: str, content_type: str, headers: dict[str, str] | None = None, *, drain: bool = True

@@ -29,7 +29,7 @@ def _out(kind: OutboundKind, audience: Audience, text: str, **payload) -> Outbou
 
 @pytest.fixture
 def channel(fake_slack):
-    return SlackChannel(AsyncWebClient(token="xoxb-t", base_url=fake_slack.api_url), TRIAGE)
+    return SlackChannel(TRIAGE, client=AsyncWebClient(token="xoxb-t", base_url=fake_slack.api_url))
 
 
 async def test_sla_notice_mentions_become_slack_mentions(channel, fake_slack):

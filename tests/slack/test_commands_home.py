@@ -8,7 +8,17 @@ import yaml
 from supportbot.adapters.slack.manifest import APP_TOKEN_METHODS, METHOD_SCOPES, bot_scopes, manifest_yaml
 from supportbot.adapters.slack.service import SlackService, validate
 from supportbot.bot.errors import ConfigurationError
-from tests.slack.conftest import AGENT, ALICE, BOB, MANAGER, SHARED_BIG, block_actions, build_app, slack_settings
+from tests.slack.conftest import (
+    AGENT,
+    ALICE,
+    BOB,
+    MANAGER,
+    SHARED_BIG,
+    block_actions,
+    build_app,
+    slack_service,
+    slack_settings,
+)
 from tests.slack.fake_slack import OUR_TEAM
 
 
@@ -154,20 +164,22 @@ def test_bad_settings_stop_startup_naming_the_setting(tmp_path, fake_slack, over
 
 async def test_shared_or_unknown_triage_channel_stops_startup(tmp_path, fake_slack, clock):
     for channel, problem in (("C_SHARED", "shared with another organization"), ("C_NOPE", "not found")):
-        service = SlackService(
+        service = slack_service(
             build_app(slack_settings(tmp_path, fake_slack, slack_triage_channel=channel), clock), port=0
         )
         with pytest.raises(ConfigurationError, match=problem):
             await service.start()
 
 
-async def test_service_factory_registered(tmp_path, fake_slack, clock):
-    from supportbot.adapters.runtime import build_services
+async def test_the_composition_root_builds_the_slack_service_when_configured(tmp_path, fake_slack, clock):
+    from supportbot.adapters.bootstrap import build_services
 
-    services = build_services(build_app(slack_settings(tmp_path, fake_slack), clock))
-    assert [s.name for s in services if isinstance(s, SlackService)] == ["slack"]
+    app = build_app(slack_settings(tmp_path, fake_slack), clock)
+    services = build_services(app)
+    assert isinstance(services.get("slack"), SlackService)
+    assert app.core.channels["slack"] is services["slack"].channel  # registered by the root, not by itself
     off = build_app(slack_settings(tmp_path, fake_slack, slack_bot_token=None), clock)
-    assert not [s for s in build_services(off) if isinstance(s, SlackService)]
+    assert "slack" not in build_services(off)
 
 
 def test_cli_prints_manifest():

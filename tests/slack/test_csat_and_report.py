@@ -83,7 +83,7 @@ async def test_csat_prompt_has_buttons_and_only_the_customer_can_rate_once(slack
 async def test_weekly_report_posts_summary_and_uploads_the_chart_to_triage(slack, clock):
     await slack.says(ALICE, "How do I download my invoice?", user_team="TSMALL")
     clock.current = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # Monday, after the report hour (UTC)
-    assert await slack.app.extras["operations"].weekly_report() is True
+    assert await slack.app.core.weekly_report.post() is True
     with slack.app.core.uow() as uow:
         (report,) = [o for o in uow.outbox.list() if o.kind is OutboundKind.REPORT]
     chart = report.payload["chart"]
@@ -107,7 +107,7 @@ async def test_weekly_report_posts_summary_and_uploads_the_chart_to_triage(slack
 async def test_failed_upload_is_retried_without_reposting_the_summary(slack, clock):
     slack.fake.fail("files.completeUploadExternal", 500)
     clock.current = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
-    assert await slack.app.extras["operations"].weekly_report() is True
+    assert await slack.app.core.weekly_report.post() is True
     assert slack.fake.of("files.completeUploadExternal") == []
     clock.advance(minutes=10)
     await slack.app.core.dispatch_outbox()

@@ -164,8 +164,7 @@ async def test_handoff_claim_then_resolve_adds_check_mark(slack):
 
 async def test_agent_message_in_mirror_thread_is_relayed_and_note_is_not(slack):
     event = await slack.says(ALICE, "The dashboard is down, none of our users can log in", user_team="TSMALL")
-    mirror_ts = slack.fake.of("chat.postMessage")[0].result["ts"]
-    assert slack.fake.of("chat.postMessage")[0].params["channel"] == TRIAGE
+    mirror_ts = slack.mirror_ts()
     await slack.says(
         AGENT, "// checking the status page first", channel=TRIAGE, thread_ts=mirror_ts, user_team=OUR_TEAM
     )
@@ -180,7 +179,7 @@ async def test_agent_message_in_mirror_thread_is_relayed_and_note_is_not(slack):
 
 async def test_customer_reply_in_thread_is_relayed_to_mirror(slack):
     event = await slack.says(ALICE, "The dashboard is down, none of our users can log in", user_team="TSMALL")
-    mirror_ts = slack.fake.of("chat.postMessage")[0].result["ts"]
+    mirror_ts = slack.mirror_ts()
     await slack.says(ALICE, "Still broken for <b>everyone</b>", thread_ts=event["ts"], user_team="TSMALL")
     relays = [p for p in slack.fake.posts(TRIAGE) if "Still broken" in p["text"]]
     assert len(relays) == 1 and relays[0]["thread_ts"] == mirror_ts

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from supportbot.adapters.slack.service import SlackService
 from supportbot.bot.domain import DraftStatus
 from tests.slack.conftest import (
     AGENT,
@@ -15,6 +14,7 @@ from tests.slack.conftest import (
     block_actions,
     build_app,
     message_event,
+    slack_service,
     slack_settings,
 )
 from tests.slack.fake_slack import OUR_TEAM
@@ -23,7 +23,7 @@ from tests.slack.fake_slack import OUR_TEAM
 @pytest.fixture
 async def socket_service(tmp_path, fake_slack, clock):
     settings = slack_settings(tmp_path, fake_slack, slack_app_token="xapp-1-A_APP-1-test", slack_signing_secret=None)
-    service = SlackService(build_app(settings, clock), port=0)
+    service = slack_service(build_app(settings, clock), port=0)
     await service.start()
     assert service.mode == "socket"
     yield service
@@ -72,7 +72,7 @@ async def test_interactive_approve_over_socket_mode(fake_slack, socket_service):
         block_actions(AGENT, OUR_TEAM, "draft_approve", draft_id, message=card),
     )
     assert len(fake_slack.posts(SHARED_BIG)) == 1
-    with socket_service.app.core.uow() as uow:
+    with socket_service.core.uow() as uow:
         assert uow.drafts.get(draft_id).status is DraftStatus.APPROVED
 
 
@@ -116,11 +116,11 @@ async def test_busy_port_is_a_configuration_error_in_http_mode_only(tmp_path, fa
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        http = SlackService(build_app(slack_settings(tmp_path, fake_slack), clock), port=port)
+        http = slack_service(build_app(slack_settings(tmp_path, fake_slack), clock), port=port)
         with pytest.raises(ConfigurationError, match="SUPPORTBOT_HTTP_PORT"):
             await http.start()
         settings = slack_settings(tmp_path, fake_slack, slack_app_token="xapp-1-A-1-t", slack_signing_secret=None)
-        sock = SlackService(build_app(settings, clock), port=port)
+        sock = slack_service(build_app(settings, clock), port=port)
         await sock.start()  # Socket Mode still runs, without /healthz
         try:
             assert sock.bound_port is None and sock.health()["ok"]

@@ -1,0 +1,112 @@
+"""The one ``Settings`` object: every part's settings, read from the environment and ``supportbot.toml``.
+
+Precedence: explicit arguments > environment > ``supportbot.toml`` > defaults.
+Most variables are ``SUPPORTBOT_<NAME>``; platform credentials keep the names
+their platforms document (``SLACK_BOT_TOKEN``, ``DISCORD_TOKEN``, ...).
+Nested settings use ``SUPPORTBOT_POLICY__<NAME>`` (JSON for lists/maps) or a
+``[policy]`` table in the TOML file. Each part owns its fields:
+
+* the core: ``supportbot.bot.settings.CoreSettings``
+* storage: ``supportbot.storage.settings.StorageSettings``
+* Slack, Discord, the playground, the CRM: their adapter packages
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from supportbot.adapters.discord_bot.config import DiscordSettings
+from supportbot.adapters.playground.settings import PlaygroundSettings
+from supportbot.adapters.slack.settings import SlackSettings
+from supportbot.bot.errors import ConfigurationError
+from supportbot.bot.settings import EXAMPLE_DIR, CoreSettings
+from supportbot.storage.settings import StorageSettings
+
+
+class CrmSettings(BaseModel):
+    crm_file: Path | None = EXAMPLE_DIR / "crm.json"
+    crm_url: str | None = None  # an HTTP CRM (see adapters/crm_http.py); overrides crm_file
+    crm_token: str | None = None
+
+
+class RuntimeSettings(BaseModel):
+    log_level: str = "INFO"
+    # None: beside the SQLite database, else in the working directory (see heartbeat_path)
+    heartbeat_file: Path | None = None
+
+
+# Validators of the parts are merged by name into Settings: give each a name of its own.
+class Settings(
+    BaseSettings,
+    CoreSettings,
+    StorageSettings,
+    SlackSettings,
+    DiscordSettings,
+    PlaygroundSettings,
+    CrmSettings,
+    RuntimeSettings,
+):
+    model_config = SettingsConfigDict(
+        env_prefix="SUPPORTBOT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    @property
+    def serve_playground(self) -> bool:
+        if self.playground_enabled is not None:
+            return self.playground_enabled
+        return not (self.slack_enabled or self.discord_enabled)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("SUPPORTBOT_CONFIG", "supportbot.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def _setting_name(loc: tuple[Any, ...]) -> str:
+    """Turn a pydantic error location into the variable a user would set."""
+    head = str(loc[0]) if loc else "?"
+    if head.isupper():  # already an alias such as SLACK_BOT_TOKEN
+        return head
+    field = Settings.model_fields.get(head)
+    if field is not None and isinstance(field.validation_alias, AliasChoices):
+        return str(field.validation_alias.choices[0])
+    return "SUPPORTBOT_" + "__".join(str(part).upper() for part in loc)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings or raise ConfigurationError naming the first bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigurationError(_setting_name(tuple(error["loc"])), error["msg"]) from None
+    except (ValueError, OSError) as exc:  # a value pydantic could not even parse, or a bad TOML file
+        raise ConfigurationError(_source_name(str(exc)), str(exc)) from None
+
+
+def _source_name(message: str) -> str:
+    if 'field "' in message:  # pydantic-settings: error parsing value for field "x" from source ...
+        name = message.split('field "', 1)[1].split('"', 1)[0]
+        return _setting_name((name,))
+    return os.environ.get("SUPPORTBOT_CONFIG", "supportbot.toml")
+
+
+__all__ = ["Settings", "load_settings"]

@@ -1,0 +1,40 @@
+"""Slack settings (credentials keep the names Slack documents)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
+
+from supportbot.adapters.config import csv_list
+
+
+class SlackSettings(BaseModel):
+    slack_bot_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"))
+    slack_signing_secret: str | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_app_token: str | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"))
+    slack_api_url: str = "https://slack.com/api/"
+    slack_triage_channel: str | None = None
+    slack_managers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # the Events API endpoint (HTTP mode) and /healthz
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(3000, ge=1, le=65535)
+
+    @field_validator("slack_managers", mode="before")
+    @classmethod
+    def _slack_csv(cls, value: Any) -> list[str]:
+        return csv_list(value)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token)

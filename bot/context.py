@@ -1,0 +1,41 @@
+"""The context packet of a conversation, built from what is stored (for cards, commands and the why panel)."""
+
+from __future__ import annotations
+
+from supportbot.bot.domain import Account, Classification, Conversation, Decision, Role
+from supportbot.bot.ports import UnitOfWork
+from supportbot.bot.presenter import ContextPacket
+
+
+def cached_account(uow: UnitOfWork, conv: Conversation) -> Account | None:
+    """The conversation's account as last fetched from the CRM (the account cache)."""
+    cached = uow.accounts.get(f"id:{conv.account_id}") if conv.account_id else None
+    return cached[0] if cached else None
+
+
+def build_packet(
+    uow: UnitOfWork,
+    conv: Conversation,
+    *,
+    account: Account | None,
+    classification: Classification | None,
+    decision: Decision | None,
+    customer_name: str = "",
+) -> ContextPacket:
+    transcript = uow.messages.for_conversation(conv.id)
+    if not customer_name:
+        customer_name = next((m.author_name for m in transcript if m.role is Role.CUSTOMER), "")
+    return ContextPacket(conv, customer_name, account, classification, decision, transcript)
+
+
+def latest_packet(uow: UnitOfWork, conv: Conversation) -> ContextPacket:
+    """The packet as of the conversation's latest classification and decision."""
+    classes = uow.classifications.for_conversation(conv.id)
+    decisions = uow.decisions.for_conversation(conv.id)
+    return build_packet(
+        uow,
+        conv,
+        account=cached_account(uow, conv),
+        classification=classes[-1].classification if classes else None,
+        decision=decisions[-1].decision if decisions else None,
+    )

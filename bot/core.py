@@ -1,0 +1,218 @@
+"""The core, assembled: every part with its typed dependencies.
+
+``SupportCore.assemble`` is called by the composition root
+(``supportbot.adapters.bootstrap``) with the adapters it chose (storage,
+classifier, knowledge base, CRM, clock, channels). Each part has one job:
+
+==============  ===========================================================
+``intake``      store inbound messages, group them, recover after a crash
+``triage``      every gate plus the policy: one verdict with its reason
+``accounts``    CRM context and its cache
+``dispatcher``  the outbox: posting, ordering, retries, claims
+``commands``    agent actions (approve, edit, reject, claim, resolve, ...)
+``actions``     card buttons and CSAT buttons, the same on every platform
+``feedback``    CSAT and 👍/👎
+``support``     ``/support`` commands and the staff dashboard
+``sla`` ...     scheduled jobs: SLA sweep, lifecycle, alerts, weekly report
+==============  ===========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from supportbot.bot.accounts import Accounts
+from supportbot.bot.alerts import AlertMonitor
+from supportbot.bot.card_actions import CardActions
+from supportbot.bot.commands import AgentCommands, CommandsConfig
+from supportbot.bot.dispatch import ChannelRegistry, Dispatcher, DispatchStats
+from supportbot.bot.domain import InboundMessage, ModelVersion
+from supportbot.bot.effects import EventBus, subscribe_standard_handlers
+from supportbot.bot.feedback import Feedback, Rated
+from supportbot.bot.intake import InboundResult, Intake, IntakeConfig
+from supportbot.bot.lifecycle import LifecycleSweeper
+from supportbot.bot.operations import WeeklyReport
+from supportbot.bot.outbox import OutboxWriter
+from supportbot.bot.policy import Policy
+from supportbot.bot.ports import CRM, Classifier, Clock, Database, KnowledgeBase, UnitOfWork, UnitOfWorkFactory
+from supportbot.bot.settings import CoreSettings
+from supportbot.bot.sla import SlaClocks, SlaPolicy, SlaSweeper
+from supportbot.bot.support_commands import SupportCommands
+from supportbot.bot.triage import Triage
+
+
+@dataclass
+class SupportCore:
+    settings: CoreSettings
+    db: Database
+    clock: Clock
+    classifier: Classifier
+    kb: KnowledgeBase
+    crm: CRM
+    policy: Policy
+    channels: ChannelRegistry
+    outbox: OutboxWriter
+    bus: EventBus
+    accounts: Accounts
+    triage: Triage
+    dispatcher: Dispatcher
+    feedback: Feedback
+    intake: Intake
+    commands: AgentCommands
+    actions: CardActions
+    support: SupportCommands
+    sla_policy: SlaPolicy
+    sla: SlaSweeper
+    lifecycle: LifecycleSweeper
+    alerts: AlertMonitor
+    weekly_report: WeeklyReport
+
+    @classmethod
+    def assemble(
+        cls,
+        settings: CoreSettings,
+        *,
+        db: Database,
+        classifier: Classifier,
+        kb: KnowledgeBase,
+        crm: CRM,
+        clock: Clock,
+        channels: ChannelRegistry,
+    ) -> SupportCore:
+        outbox = OutboxWriter(clock)
+        bus = EventBus(outbox)
+        subscribe_standard_handlers(bus)
+        sla_policy = SlaPolicy(settings.sla)
+        SlaClocks(sla_policy).subscribe(bus)
+        policy = Policy(settings.policy)
+        dispatcher = Dispatcher(db, channels, clock)
+        feedback = Feedback(db, bus, clock, csat_platforms=settings.operations.csat_platforms)
+        triage = Triage(classifier, kb, policy)
+        accounts = Accounts(crm, clock, cache_ttl=timedelta(seconds=settings.crm_cache_seconds))
+        intake = Intake(
+            db=db,
+            triage=triage,
+            accounts=accounts,
+            bus=bus,
+            outbox=outbox,
+            feedback=feedback,
+            dispatcher=dispatcher,
+            clock=clock,
+            config=IntakeConfig(
+                grouping_window=timedelta(minutes=settings.grouping_window_minutes),
+                max_message_chars=settings.max_message_chars,
+            ),
+        )
+        commands = AgentCommands(
+            db=db,
+            bus=bus,
+            outbox=outbox,
+            dispatcher=dispatcher,
+            clock=clock,
+            labels=classifier.labels,
+            config=CommandsConfig(note_marker=settings.note_marker, max_message_chars=settings.max_message_chars),
+        )
+        ops = settings.operations
+
+        def report_platforms() -> list[str]:
+            """Where manager reports and alerts go: the setting, else every channel the bot runs."""
+            return list(ops.report_platforms) if ops.report_platforms else sorted(channels)
+
+        return cls(
+            settings=settings,
+            db=db,
+            clock=clock,
+            classifier=classifier,
+            kb=kb,
+            crm=crm,
+            policy=policy,
+            channels=channels,
+            outbox=outbox,
+            bus=bus,
+            accounts=accounts,
+            triage=triage,
+            dispatcher=dispatcher,
+            feedback=feedback,
+            intake=intake,
+            commands=commands,
+            actions=CardActions(commands=commands, feedback=feedback, db=db, labels=classifier.labels),
+            support=SupportCommands(db=db, clock=clock, classifier=classifier, policy=policy),
+            sla_policy=sla_policy,
+            sla=SlaSweeper(db=db, outbox=outbox, clock=clock, dispatcher=dispatcher, policy=sla_policy),
+            lifecycle=LifecycleSweeper(
+                db=db,
+                bus=bus,
+                outbox=outbox,
+                clock=clock,
+                dispatcher=dispatcher,
+                auto_resolve_after=timedelta(hours=ops.auto_resolve_hours),
+            ),
+            alerts=AlertMonitor(
+                db=db, outbox=outbox, clock=clock, dispatcher=dispatcher, settings=ops, platforms=report_platforms
+            ),
+            weekly_report=WeeklyReport(
+                db=db,
+                outbox=outbox,
+                clock=clock,
+                dispatcher=dispatcher,
+                settings=ops,
+                calendar=sla_policy.calendar,
+                platforms=report_platforms,
+            ),
+        )
+
+    # ---------------------------------------------------------------- shortcuts for entry points and tests
+    @property
+    def uow(self) -> UnitOfWorkFactory:
+        return self.db.uow
+
+    async def handle_inbound(self, msg: InboundMessage, *, dispatch: bool = True) -> InboundResult:
+        return await self.intake.handle(msg, dispatch=dispatch)
+
+    async def dispatch_outbox(self, limit: int = 100) -> DispatchStats:
+        return await self.dispatcher.dispatch(limit)
+
+    async def recover(self) -> int:
+        recovered = await self.intake.recover()
+        await self.dispatcher.dispatch()
+        return recovered
+
+    async def record_feedback(
+        self,
+        conversation_id: str,
+        *,
+        positive: bool,
+        user_id: str,
+        score: int | None = None,
+        comment: str = "",
+        dispatch: bool = True,
+    ) -> Rated:
+        rated = await self.feedback.record(conversation_id, user_id, positive=positive, score=score, comment=comment)
+        if dispatch:
+            await self.dispatcher.dispatch()
+        return rated
+
+    async def register_model_version(
+        self, path: str = "", data_hash: str = "", metrics: dict[str, object] | None = None
+    ) -> None:
+        """Record the classifier version in use, so every decision can be traced to a model."""
+        version = self.classifier.version
+
+        def register(uow: UnitOfWork) -> None:
+            active = uow.model_versions.active("intent")
+            if active is None or active.id != version:
+                uow.model_versions.add(
+                    ModelVersion(version, "intent", path, data_hash, self.clock.now(), metrics or {})
+                )
+
+        await self.db.transaction(register)
+
+    async def corrections(self, since: datetime | None = None) -> list[tuple[str, str, str]]:
+        """Agents' intent corrections as (text, corrected intent, predicted intent), for retraining."""
+        relabels = await self.db.read(lambda uow: uow.actions.list(since=since, action="relabel"))
+        return [
+            (a.detail.get("text", ""), a.detail["intent"], a.detail.get("predicted_intent") or "")
+            for a in relabels
+            if a.detail.get("text") and a.detail.get("intent")
+        ]

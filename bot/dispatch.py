@@ -1,0 +1,363 @@
+"""Delivering the outbox: everything the core queued, posted by the channels.
+
+An item is claimed (a lease other replicas respect) in one transaction, sent,
+then marked sent, retried later or failed. Items of one conversation go out in
+order per audience (the customer's thread, the staff mirror), never overtaking
+one that waits for a retry; different conversations are sent concurrently.
+Staff items wait for their conversation's mirror thread and card updates for
+the card they update.
+
+``dispatch()`` runs one pass and returns what happened; ``kick()`` asks the
+background pump for passes until nothing more is due (adapters call it after
+queueing, so one pass serves the replies of many messages under load).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from supportbot.bot.domain import (
+    Audience,
+    Conversation,
+    Delivery,
+    MessageKind,
+    Outbound,
+    OutboundKind,
+    OutboxStatus,
+    Role,
+    StoredMessage,
+    new_id,
+)
+from supportbot.bot.errors import DeliveryError, RateLimited
+from supportbot.bot.ports import Channel, Clock, Database, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+MAX_DELIVERY_ATTEMPTS = 8
+# How long a claim keeps other replicas off an item. It must outlast one channel.send
+# (platform calls time out well within it); a crashed sender's items wait this long.
+CLAIM_LEASE = timedelta(seconds=60)
+CONCURRENT_CONVERSATIONS = 16
+
+
+def _lane(audience: Audience) -> str:
+    """Customer and staff messages of a conversation keep their own order: a triage card held up by a
+    rate limit on the triage channel never delays the customer's answer."""
+    return "customer" if audience is Audience.CUSTOMER else "staff"
+
+
+class ChannelRegistry(Mapping[str, Channel]):
+    """The channels the running bot posts through, by platform. Built by the composition root."""
+
+    def __init__(self, channels: tuple[Channel, ...] = ()) -> None:
+        self._channels: dict[str, Channel] = {}
+        for channel in channels:
+            self.add(channel)
+
+    def add(self, channel: Channel) -> None:
+        self._channels[channel.platform] = channel
+
+    def __getitem__(self, platform: str) -> Channel:
+        return self._channels[platform]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._channels)
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+
+@dataclass
+class DispatchStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    deferred: int = 0
+
+    def add(self, other: DispatchStats) -> None:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.deferred += other.deferred
+
+
+@dataclass
+class _Plan:
+    """One pass: what may be sent now, grouped by conversation, and where each item goes."""
+
+    groups: dict[str, list[tuple[Outbound, Delivery]]] = field(default_factory=dict)
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+    deferred: int = 0
+    doomed: list[tuple[Outbound, str]] = field(default_factory=list)  # items whose prerequisite failed
+
+
+class Dispatcher:
+    def __init__(
+        self, db: Database, channels: ChannelRegistry, clock: Clock, *, lease: timedelta = CLAIM_LEASE
+    ) -> None:
+        self.db = db
+        self.channels = channels
+        self.clock = clock
+        self.lease = lease
+        self.worker_id = new_id("worker")  # owner of this process's claims
+        self._lock = asyncio.Lock()  # one pass at a time per process; claims order the replicas
+        self._pump: asyncio.Task[None] | None = None
+        self._wanted = False
+
+    # ---------------------------------------------------------------- background pump
+    def kick(self) -> None:
+        """Ask for delivery soon; coalesces with a pass already running."""
+        self._wanted = True
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.get_running_loop().create_task(self._run_pump())
+
+    async def _run_pump(self, limit: int = 100) -> None:
+        while True:
+            self._wanted = False
+            try:
+                stats = await self.dispatch(limit)
+            except Exception:  # the database is down, say: the scheduler's next pass retries
+                log.exception("outbox dispatch failed")
+                return
+            if not self._wanted and stats.sent + stats.retried + stats.failed < limit:
+                return
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the background pump to finish (tests, shutdown)."""
+        pump = self._pump
+        if pump is not None and not pump.done():
+            await asyncio.wait_for(asyncio.shield(pump), timeout)
+
+    # ---------------------------------------------------------------- one pass
+    async def dispatch(self, limit: int = 100) -> DispatchStats:
+        """Send what is due now; failures stay pending and are retried with backoff."""
+        async with self._lock:
+            total = DispatchStats()
+            while True:  # a mirror thread sent in this pass unblocks its staff items: go again
+                stats, progressed = await self._pass(limit)
+                total.add(stats)
+                if not progressed or stats.sent + stats.retried + stats.failed >= limit:
+                    total.deferred = stats.deferred
+                    return total
+
+    async def _pass(self, limit: int) -> tuple[DispatchStats, bool]:
+        now = self.clock.now()
+        plan = await self.db.read(lambda uow: self._plan(uow, now, limit))
+        stats = DispatchStats(deferred=plan.deferred)
+        for item, reason in plan.doomed:
+            await self.db.transaction(lambda uow, item=item, reason=reason: self._fail(uow, item, reason))
+            stats.failed += 1
+        if not plan.groups:
+            return stats, bool(plan.doomed)
+        wanted = [item.id for group in plan.groups.values() for item, _ in group]
+        claimed = await self.db.transaction(lambda uow: self._claim(uow, wanted, now))
+        stats.deferred += len(wanted) - len(claimed)
+        mirrors_sent = False
+        slots = asyncio.Semaphore(CONCURRENT_CONVERSATIONS)
+
+        async def send_group(items: list[tuple[Outbound, Delivery]]) -> None:
+            nonlocal mirrors_sent
+            async with slots:
+                for index, (item, delivery) in enumerate(items):
+                    if item.id not in claimed:
+                        stats.deferred += len(items) - index  # someone else has it: keep the order
+                        return
+                    outcome = await self._send(item, delivery, plan.conversations.get(item.conversation_id or ""))
+                    await asyncio.sleep(0)  # let the other conversations' sends interleave with this one's
+                    if outcome == "sent":
+                        stats.sent += 1
+                        mirrors_sent |= item.kind is OutboundKind.MIRROR_OPEN
+                        continue
+                    if outcome == "failed":
+                        stats.failed += 1
+                    else:
+                        stats.retried += 1
+                    if item.kind is not OutboundKind.REACTION:  # the rest of the conversation waits for it
+                        stats.deferred += len(items) - index - 1
+                        await self._release(items[index + 1 :], claimed)
+                        return
+
+        await asyncio.gather(*(send_group(group) for group in plan.groups.values()))
+        return stats, mirrors_sent
+
+    def _plan(self, uow: UnitOfWork, now: datetime, limit: int) -> _Plan:
+        plan = _Plan()
+        due = uow.outbox.due(now, limit)
+        if not due:
+            return plan
+        held: dict[tuple[str, str], datetime] = {}
+        for (conversation_id, audience), at in uow.outbox.held(now).items():
+            lane = (conversation_id, _lane(Audience(audience)))
+            held[lane] = min(held.get(lane, at), at)
+        for conversation_id in {i.conversation_id for i in due if i.conversation_id}:
+            conv = uow.conversations.get(conversation_id)
+            if conv is not None:
+                plan.conversations[conversation_id] = conv
+        for item in due:
+            conv = plan.conversations.get(item.conversation_id or "")
+            lane = (item.conversation_id or "", _lane(item.audience))
+            first_held = held.get(lane)
+            if item.platform not in self.channels or (
+                first_held is not None and item.created_at >= first_held and item.kind is not OutboundKind.REACTION
+            ):
+                plan.deferred += 1
+                continue
+            delivery, problem = self._delivery(uow, item, conv)
+            if problem is not None:
+                plan.doomed.append((item, problem))
+                continue
+            if delivery is None:  # waits for its mirror thread or its card
+                plan.deferred += 1
+                if item.conversation_id and item.kind is not OutboundKind.REACTION:
+                    held[lane] = min(held.get(lane, item.created_at), item.created_at)
+                continue
+            key = f"{lane[0]}:{lane[1]}" if item.conversation_id else f"item:{item.id}"
+            plan.groups.setdefault(key, []).append((item, delivery))
+        return plan
+
+    @staticmethod
+    def _delivery(uow: UnitOfWork, item: Outbound, conv: Conversation | None) -> tuple[Delivery | None, str | None]:
+        """Where ``item`` goes; (None, None) while a prerequisite is pending; (None, why) when it failed."""
+        if item.audience is Audience.CUSTOMER:
+            if conv is None:
+                return None, "its conversation does not exist"
+            return Delivery(
+                conv.workspace_id, conv.channel_id, conv.thread_id, item.payload.get("message_external_id")
+            ), None
+        if item.audience is Audience.MANAGERS or conv is None:
+            return Delivery(conv.workspace_id if conv else "", None, None), None
+        if item.kind is OutboundKind.MIRROR_OPEN:
+            return Delivery(conv.workspace_id, None, None), None
+        if conv.staff_thread_id is None:
+            mirror = next(
+                (o for o in uow.outbox.list(conversation_id=conv.id) if o.kind is OutboundKind.MIRROR_OPEN), None
+            )
+            if mirror is not None and mirror.status is OutboxStatus.FAILED:
+                return None, f"the conversation's mirror thread could not be posted: {mirror.last_error}"
+            return None, None
+        if item.kind is OutboundKind.CARD_UPDATE:
+            key = item.payload.get("card_key")
+            card = next((o for o in uow.outbox.list(conversation_id=conv.id) if o.dedupe_key == key), None)
+            if card is None or card.status is OutboxStatus.FAILED:
+                return None, "the card it updates was never posted"
+            if card.status is not OutboxStatus.SENT:
+                return None, None
+            if not card.external_id:
+                return None, "the channel returned no id for the card it updates"
+            return Delivery(conv.workspace_id, None, conv.staff_thread_id, edit_message_id=card.external_id), None
+        return Delivery(conv.workspace_id, None, conv.staff_thread_id), None
+
+    def _claim(self, uow: UnitOfWork, ids: list[str], now: datetime) -> set[str]:
+        return {i for i in ids if uow.outbox.claim(i, self.worker_id, now, self.lease)}
+
+    async def _release(self, items: list[tuple[Outbound, Delivery]], claimed: set[str]) -> None:
+        """Give back claims on items held behind a failed one, so they go out right after it."""
+        ids = [item.id for item, _ in items if item.id in claimed]
+        if not ids:
+            return
+
+        def release(uow: UnitOfWork) -> None:
+            for outbound_id in ids:
+                current = uow.outbox.get(outbound_id)
+                if (
+                    current is not None
+                    and current.status is OutboxStatus.PENDING
+                    and current.claimed_by == self.worker_id
+                ):
+                    current.claimed_by = current.claimed_until = None
+                    uow.outbox.save(current)
+
+        await self.db.transaction(release)
+
+    async def _send(self, item: Outbound, delivery: Delivery, conv: Conversation | None) -> str:
+        channel = self.channels[item.platform]
+        try:
+            external_id = await channel.send(item, delivery)
+        except RateLimited as exc:
+            error, wait = str(exc), timedelta(seconds=max(exc.retry_after, 0.0))
+            await self.db.transaction(lambda uow: self._retry(uow, item, error, wait))
+            return "retry"
+        except DeliveryError as exc:
+            error = str(exc)
+            if exc.permanent:
+                await self.db.transaction(lambda uow: self._fail(uow, item, error))
+                return "failed"
+            return await self._retry_with_backoff(item, error)
+        except Exception as exc:  # an adapter bug must not stop other deliveries
+            log.exception("channel %s failed to send %s", item.platform, item.id)
+            return await self._retry_with_backoff(item, f"{type(exc).__name__}: {exc}")
+        await self.db.transaction(lambda uow: self._mark_sent(uow, item, external_id, conv))
+        return "sent"
+
+    async def _retry_with_backoff(self, item: Outbound, error: str) -> str:
+        delay = timedelta(seconds=min(2**item.attempts, 300))
+        return await self.db.transaction(lambda uow: self._retry(uow, item, error, delay))
+
+    def _retry(self, uow: UnitOfWork, item: Outbound, error: str, delay: timedelta) -> str:
+        current = uow.outbox.get(item.id)
+        if current is None:
+            return "retry"
+        current.attempts += 1
+        current.last_error = error[:500]
+        current.claimed_by = current.claimed_until = None  # next_attempt_at governs the retry
+        if current.attempts >= MAX_DELIVERY_ATTEMPTS:
+            current.status = OutboxStatus.FAILED
+            log.error("giving up on outbound %s after %d attempts: %s", item.id, current.attempts, error)
+            uow.outbox.save(current)
+            return "failed"
+        current.next_attempt_at = self.clock.now() + delay
+        uow.outbox.save(current)
+        return "retry"
+
+    def _fail(self, uow: UnitOfWork, item: Outbound, error: str) -> None:
+        current = uow.outbox.get(item.id)
+        if current is None:
+            return
+        current.attempts += 1
+        current.status, current.last_error = OutboxStatus.FAILED, error[:500]
+        current.claimed_by = current.claimed_until = None
+        uow.outbox.save(current)
+        log.error("outbound %s failed permanently: %s", item.id, error)
+
+    def _mark_sent(self, uow: UnitOfWork, item: Outbound, external_id: str | None, conv: Conversation | None) -> None:
+        now = self.clock.now()
+        item.status, item.external_id, item.attempts = OutboxStatus.SENT, external_id, item.attempts + 1
+        item.claimed_by = item.claimed_until = None
+        uow.outbox.save(item)
+        if conv is None:
+            return
+        first_response = item.kind in (OutboundKind.ANSWER, OutboundKind.AGENT_REPLY)
+        mirror = item.kind is OutboundKind.MIRROR_OPEN and external_id is not None
+        if mirror or (first_response and conv.first_response_at is None):
+            current = uow.conversations.get(conv.id) or conv  # fresh: others may have changed it
+            if mirror:
+                current.staff_thread_id = conv.staff_thread_id = external_id
+            if first_response and current.first_response_at is None:
+                current.first_response_at = conv.first_response_at = now
+            uow.conversations.save(current)
+        if item.audience is Audience.CUSTOMER and item.kind is not OutboundKind.REACTION:
+            kind = {OutboundKind.ANSWER: MessageKind.BOT_ANSWER, OutboundKind.AGENT_REPLY: MessageKind.AGENT_REPLY}.get(
+                item.kind, MessageKind.SYSTEM
+            )
+            uow.messages.add(
+                StoredMessage(
+                    id=new_id("msg"),
+                    platform=conv.platform,
+                    workspace_id=conv.workspace_id,
+                    channel_id=conv.channel_id,
+                    external_id=external_id or f"out:{item.id}",
+                    conversation_id=conv.id,
+                    author_id=item.payload.get("agent_id") or "supportbot",
+                    author_name=item.payload.get("agent_name") or "supportbot",
+                    role=Role.AGENT if kind is MessageKind.AGENT_REPLY else Role.BOT,
+                    kind=kind,
+                    text=item.text,
+                    created_at=now,
+                    thread_id=conv.thread_id,
+                    raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
+                )
+            )

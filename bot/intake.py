@@ -1,0 +1,674 @@
+"""Inbound messages: store, group, triage, record — nothing lost, nothing twice.
+
+1. ``receive`` stores the message (one short transaction). A duplicate
+   delivery stops here. Adapters that acknowledge a platform (Slack's 3 s)
+   call ``submit``, which acknowledges only once the message is stored and
+   processes it in the background.
+2. ``process`` reads what it needs in one read-only unit of work (the
+   conversation the message belongs to, its history, pending drafts, the
+   cached account), asks the CRM when the cache is stale, runs triage off the
+   event loop, then records the verdict — conversation, classification,
+   decision, state changes and everything to post — in ONE transaction.
+3. Messages stored but never processed (a crash) are found by ``recover``,
+   which ``supportbot run`` calls at start-up and periodically.
+
+Messages of one channel are processed in order (a question and its quick
+follow-up must not race); different channels in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from supportbot.bot import presenter
+from supportbot.bot.accounts import AccountFetch, Accounts
+from supportbot.bot.context import build_packet
+from supportbot.bot.csat import parse_rating
+from supportbot.bot.dispatch import Dispatcher
+from supportbot.bot.domain import (
+    OUT_OF_SCOPE,
+    Account,
+    AccountLookup,
+    Action,
+    Audience,
+    Author,
+    Citation,
+    Classification,
+    ClassificationRecord,
+    Conversation,
+    ConversationStatus,
+    Decision,
+    DecisionRecord,
+    Draft,
+    DraftStatus,
+    HandoffStatus,
+    InboundMessage,
+    MessageKind,
+    MessageState,
+    OutboundKind,
+    Role,
+    StoredMessage,
+    new_id,
+)
+from supportbot.bot.effects import EventBus
+from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput
+from supportbot.bot.events import Event, Triaged
+from supportbot.bot.feedback import Feedback, hand_off_failed_answer
+from supportbot.bot.outbox import OutboxWriter
+from supportbot.bot.ports import Clock, Database, UnitOfWork
+from supportbot.bot.text import clean_text
+from supportbot.bot.triage import DECIDE, IGNORE, Snapshot, Triage, Verdict
+
+log = logging.getLogger(__name__)
+
+THRESHOLD_PREFIX = "threshold."
+PARALLEL_CHANNELS = 8  # channels processed at the same time; each channel's messages stay in order
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    grouping_window: timedelta = timedelta(minutes=10)
+    max_message_chars: int = 40_000
+
+
+@dataclass
+class InboundResult:
+    """What happened to one inbound message; ``supportbot ask`` prints this."""
+
+    status: str  # processed, duplicate, ignored, rejected, relayed, failed
+    detail: str = ""
+    conversation_id: str | None = None
+    message_id: str | None = None
+    classification: Classification | None = None
+    decision: Decision | None = None
+    account: Account | None = None
+    reply: str | None = None  # answer sent, or draft text awaiting approval
+    citations: tuple[Citation, ...] = ()
+    draft_id: str | None = None
+    handoff_id: str | None = None
+    articles: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        c, d, a = self.classification, self.decision, self.account
+        return {
+            "status": self.status,
+            "detail": self.detail,
+            "conversation_id": self.conversation_id,
+            "intent": c.intent if c else None,
+            "confidence": round(c.confidence, 4) if c else None,
+            "out_of_scope": c.out_of_scope if c else None,
+            "top_intents": [{"intent": s.intent, "probability": round(s.probability, 4)} for s in c.top_intents]
+            if c
+            else [],
+            "urgency": c.urgency.value if c else None,
+            "urgency_reasons": list(c.urgency_reasons) if c else [],
+            "sentiment": c.sentiment.value if c else None,
+            "frustration": round(c.frustration, 3) if c else None,
+            "account": {"id": a.id, "name": a.name, "tier": a.tier, "arr": a.arr} if a else None,
+            "action": d.action.value if d else None,
+            "rule": d.rule if d else None,
+            "reason": d.reason if d else self.detail,
+            "scores": dict(d.scores) if d else {},
+            "reply": self.reply,
+            "citations": [{"title": x.title, "url": x.url, "article_id": x.article_id} for x in self.citations],
+            "articles_considered": list(self.articles),
+            "draft_id": self.draft_id,
+            "handoff_id": self.handoff_id,
+            "model_version": c.model_version if c else None,
+        }
+
+
+@dataclass(frozen=True)
+class _Read(Snapshot):
+    """The triage snapshot plus what only the intake needs."""
+
+    cached_account: tuple[Account, datetime] | None = None
+    typed_rating: bool = False  # the text answers a CSAT prompt of this (resolved) conversation
+
+
+def find_conversation(uow: UnitOfWork, msg: InboundMessage, now: datetime, window: timedelta) -> Conversation | None:
+    """The conversation ``msg`` continues: its thread's, or (top level) the author's recent one."""
+    if msg.thread_id:
+        conv = uow.conversations.find_by_thread(msg.platform, msg.workspace_id, msg.channel_id, msg.thread_id)
+        if conv is not None:
+            return conv
+    if window > timedelta(0) and not msg.thread_id:
+        return uow.conversations.latest_for_customer(
+            msg.platform, msg.workspace_id, msg.channel_id, msg.author.user_id, now - window
+        )
+    return None
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        triage: Triage,
+        accounts: Accounts,
+        bus: EventBus,
+        outbox: OutboxWriter,
+        feedback: Feedback,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        config: IntakeConfig,
+    ) -> None:
+        self.db = db
+        self.triage = triage
+        self.accounts = accounts
+        self.bus = bus
+        self.outbox = outbox
+        self.feedback = feedback
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.config = config
+        self._lanes: dict[str, deque[tuple[Callable[[], Awaitable[InboundResult]], asyncio.Future[InboundResult]]]] = {}
+        self._slots = asyncio.Semaphore(PARALLEL_CHANNELS)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: set[str] = set()  # stored message ids queued or being processed here
+
+    # ---------------------------------------------------------------- entry points
+    async def receive(self, msg: InboundMessage) -> tuple[StoredMessage | None, InboundResult | None]:
+        """Store ``msg``: (stored, None), or (None, result) for a duplicate or unreadable message."""
+        try:
+            text = clean_text(msg.text, max_chars=self.config.max_message_chars)
+        except InvalidInput as exc:
+            return None, InboundResult("rejected", str(exc))
+        msg = replace(msg, text=text)
+        stored = StoredMessage(
+            id=new_id("msg"),
+            platform=msg.platform,
+            workspace_id=msg.workspace_id,
+            channel_id=msg.channel_id,
+            external_id=msg.message_id,
+            conversation_id=None,
+            author_id=msg.author.user_id,
+            author_name=msg.author.display_name,
+            role=msg.author.role,
+            kind=MessageKind.CUSTOMER,
+            text=text,
+            created_at=msg.sent_at or self.clock.now(),
+            state=MessageState.RECEIVED,
+            thread_id=msg.thread_id,
+            raw=_raw_with_origin(msg),
+        )
+        try:
+            await self.db.transaction(lambda uow: uow.messages.add(stored))
+        except DuplicateDelivery:
+            return None, InboundResult("duplicate", "this message was already received")
+        return stored, None
+
+    async def handle(self, msg: InboundMessage, *, dispatch: bool = True) -> InboundResult:
+        """Store and process one message now; with ``dispatch``, also post what it queued."""
+        stored, early = await self.receive(msg)
+        if stored is None:
+            assert early is not None
+            return early
+        result = await self._in_lane(stored, replace(msg, text=stored.text))
+        if dispatch:
+            await self.dispatcher.dispatch()
+        return result
+
+    async def submit(self, msg: InboundMessage) -> asyncio.Future[InboundResult]:
+        """Store ``msg`` and return at once; it is processed in the background, its replies posted after.
+
+        The returned future resolves to the result (adapters that react to it, e.g. forum tags, await it).
+        """
+        stored, early = await self.receive(msg)
+        if stored is None:
+            assert early is not None
+            done: asyncio.Future[InboundResult] = asyncio.get_running_loop().create_future()
+            done.set_result(early)
+            return done
+        return self._enqueue(stored, replace(msg, text=stored.text), kick=True)
+
+    async def recover(self, *, older_than: timedelta = timedelta(0)) -> int:
+        """Process messages stored but never processed (a crash, here or on another replica)."""
+        cutoff = self.clock.now() - older_than
+        pending = await self.db.read(lambda uow: uow.messages.in_state(MessageState.RECEIVED, limit=500))
+        waiting = [m for m in pending if m.id not in self._in_flight and m.created_at <= cutoff]
+        futures = [self._enqueue(stored, _inbound_of(stored), kick=True) for stored in waiting]
+        if futures:
+            await asyncio.gather(*futures)
+            log.info("recovered %d unprocessed messages", len(futures))
+        return len(futures)
+
+    @property
+    def busy(self) -> bool:
+        """Messages are queued or being processed here."""
+        return bool(self._in_flight)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every queued message was processed (tests, shutdown)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(f"{len(self._in_flight)} inbound messages still being processed")
+            await asyncio.wait(set(self._tasks), timeout=left)
+
+    # ---------------------------------------------------------------- ordering
+    async def _in_lane(self, stored: StoredMessage, msg: InboundMessage) -> InboundResult:
+        return await self._enqueue(stored, msg, kick=False)
+
+    def _enqueue(self, stored: StoredMessage, msg: InboundMessage, *, kick: bool) -> asyncio.Future[InboundResult]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[InboundResult] = loop.create_future()
+        key = f"{msg.platform}/{msg.workspace_id}/{msg.channel_id}"
+        lane = self._lanes.setdefault(key, deque())
+
+        async def job() -> InboundResult:
+            try:
+                return await self.process(stored, msg)
+            finally:
+                self._in_flight.discard(stored.id)
+                if kick:
+                    self.dispatcher.kick()
+
+        self._in_flight.add(stored.id)
+        lane.append((job, future))
+        if len(lane) == 1:
+            task = loop.create_task(self._run_lane(key, lane))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return future
+
+    async def _run_lane(self, key: str, lane: deque[Any]) -> None:
+        while lane:
+            job, future = lane[0]
+            async with self._slots:
+                try:
+                    result = await job()
+                except BaseException as exc:  # process() catches everything else; cancellation ends the lane
+                    if not future.done():
+                        future.set_exception(exc)
+                    raise
+                if not future.done():
+                    future.set_result(result)
+            lane.popleft()
+        self._lanes.pop(key, None)
+
+    # ---------------------------------------------------------------- processing
+    async def process(self, stored: StoredMessage, msg: InboundMessage) -> InboundResult:
+        """Process one stored message exactly once; never raises (the process must live)."""
+        try:
+            try:
+                return await self._process(stored, msg)
+            except Conflict:
+                # Another message of the same thread created the conversation between
+                # our read and our write: process again, joining it.
+                return await self._process(stored, msg)
+        except Exception as exc:
+            log.exception("processing message %s failed", stored.id)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            try:
+                await self.db.transaction(lambda uow: _set_state(uow, stored.id, MessageState.FAILED, None, error))
+            except Exception:
+                log.exception("could not mark message %s as failed", stored.id)
+            return InboundResult("failed", f"internal error while processing: {type(exc).__name__}")
+
+    async def _process(self, stored: StoredMessage, msg: InboundMessage) -> InboundResult:
+        if msg.author.role is Role.UNKNOWN:
+            msg = await self._identify(stored, msg)
+        now = self.clock.now()
+        read = await self.db.read(lambda uow: self._read(uow, stored, msg, now))
+        if msg.author.role is not Role.CUSTOMER:
+            return await self.db.transaction(lambda uow: self._staff_in_customer_thread(uow, stored, msg, read))
+        if read.typed_rating and read.conversation is not None:
+            return await self.db.transaction(lambda uow: self._typed_rating(uow, stored, msg, read.conversation))
+        fetch = await self.accounts.fetch(_lookup(msg), read.cached_account)
+        verdict = await asyncio.to_thread(self.triage.assess, read, fetch.account)
+        return await self.db.transaction(lambda uow: self._record(uow, stored, msg, read, verdict, fetch))
+
+    async def _identify(self, stored: StoredMessage, msg: InboundMessage) -> InboundMessage:
+        """Ask the platform who wrote a message stored before its author was known; record the answer."""
+        channel = self.dispatcher.channels.get(msg.platform)
+        author = await channel.identify(msg.author) if channel is not None else msg.author
+        if author.role is Role.UNKNOWN:  # fail closed
+            author = replace(author, role=Role.CUSTOMER)
+        msg = replace(msg, author=author)
+
+        def record(uow: UnitOfWork) -> None:
+            current = uow.messages.get(stored.id)
+            if current is not None:
+                current.role, current.author_name = author.role, author.display_name or current.author_name
+                current.raw = _raw_with_origin(msg)
+                uow.messages.save(current)
+
+        await self.db.transaction(record)
+        return msg
+
+    def _read(self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, now: datetime) -> _Read:
+        conv = find_conversation(uow, msg, now, self.config.grouping_window)
+        cached = Accounts.read_cache(uow, _lookup(msg))
+        if conv is None:
+            return _Read(stored, msg, None, overrides=threshold_overrides(uow), cached_account=cached)
+        earlier = tuple(m for m in uow.messages.for_conversation(conv.id) if m.id != stored.id)
+        typed = (
+            conv.status is ConversationStatus.RESOLVED
+            and msg.author.user_id == conv.customer_id
+            and parse_rating(msg.text) is not None
+            and Feedback.awaits_rating(uow, conv)
+        )
+        return _Read(
+            stored,
+            msg,
+            conv,
+            earlier=earlier,
+            pending_drafts=tuple(uow.drafts.list(status=DraftStatus.PENDING, conversation_id=conv.id)),
+            open_handoffs=tuple(
+                uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id)
+            ),
+            overrides=threshold_overrides(uow),
+            cached_account=cached,
+            typed_rating=typed,
+        )
+
+    def _current_conversation(self, uow: UnitOfWork, read: _Read, msg: InboundMessage) -> Conversation | None:
+        """The conversation as it is now; Conflict when a concurrent message changed which one it is."""
+        if read.conversation is not None:
+            return uow.conversations.get(read.conversation.id) or read.conversation
+        if find_conversation(uow, msg, self.clock.now(), self.config.grouping_window) is not None:
+            raise Conflict("a concurrent message opened this conversation")
+        return None
+
+    def _record(
+        self,
+        uow: UnitOfWork,
+        stored: StoredMessage,
+        msg: InboundMessage,
+        read: _Read,
+        verdict: Verdict,
+        fetch: AccountFetch,
+    ) -> InboundResult:
+        now = self.clock.now()
+        account = fetch.account
+        Accounts.store(uow, fetch)
+        if verdict.kind == IGNORE:
+            _set_state(uow, stored.id, MessageState.IGNORED, None)
+            return InboundResult("ignored", verdict.reason, message_id=stored.id)
+        conv = self._current_conversation(uow, read, msg)
+        is_new = conv is None
+        if conv is None:
+            conv = Conversation(
+                id=new_id("conv"),
+                platform=msg.platform,
+                workspace_id=msg.workspace_id,
+                channel_id=msg.channel_id,
+                thread_id=msg.thread_id or msg.message_id,
+                customer_id=msg.author.user_id,
+                account_id=account.id if account else None,
+                created_at=now,
+                updated_at=now,
+                last_customer_message_at=now,
+            )
+        events: list[Event] = []
+        if not is_new and verdict.noise:  # "thanks 👍" neither reopens nor ends the wait
+            conv.updated_at = conv.last_customer_message_at = now
+        elif not is_new:
+            events += conv.customer_wrote(now)
+        if account and not conv.account_id:
+            conv.account_id = account.id
+        uow.conversations.save(conv)  # a new one first: the message and records refer to it
+        _set_state(uow, stored.id, MessageState.IGNORED if verdict.noise else MessageState.PROCESSED, conv.id)
+        if not is_new:
+            self.outbox.queue(
+                uow,
+                conv,
+                Audience.STAFF,
+                OutboundKind.RELAY,
+                f"{msg.author.display_name or 'Customer'}: {msg.text}",
+                f"relay:{stored.id}",
+                {"author": msg.author.display_name, "message_id": stored.id},
+            )
+        if verdict.kind != DECIDE:
+            self.bus.publish(uow, conv, events)
+            uow.conversations.save(conv)
+            return InboundResult(
+                "relayed",
+                f"relayed to staff: {verdict.reason}",
+                conversation_id=conv.id,
+                message_id=stored.id,
+                account=account,
+            )
+        decision = verdict.decision
+        assert decision is not None
+        if verdict.failed_answer is not None:
+            self.bus.publish(uow, conv, events)
+            handoff_id = hand_off_failed_answer(uow, self.bus, conv, verdict.failed_answer, stored.id, now, stored.id)
+            return InboundResult(
+                "processed",
+                decision.reason,
+                conversation_id=conv.id,
+                message_id=stored.id,
+                decision=decision,
+                account=account,
+                handoff_id=handoff_id,
+                reply=presenter.HANDOFF_ACK,
+            )
+        return self._decided(uow, stored, msg, conv, is_new, events, verdict, decision, account)
+
+    def _decided(
+        self,
+        uow: UnitOfWork,
+        stored: StoredMessage,
+        msg: InboundMessage,
+        conv: Conversation,
+        is_new: bool,
+        events: list[Event],
+        verdict: Verdict,
+        decision: Decision,
+        account: Account | None,
+    ) -> InboundResult:
+        now = self.clock.now()
+        classification = verdict.classification
+        assert classification is not None
+        result = InboundResult(
+            "processed",
+            conversation_id=conv.id,
+            message_id=stored.id,
+            classification=classification,
+            decision=decision,
+            account=account,
+            articles=verdict.articles(),
+        )
+        if classification.intent != OUT_OF_SCOPE or conv.intent is None:
+            conv.intent = classification.intent
+        if classification.urgency.rank > conv.urgency.rank or is_new:
+            conv.urgency = classification.urgency
+        uow.classifications.add(ClassificationRecord(new_id("cls"), conv.id, stored.id, classification, now))
+        record = DecisionRecord(new_id("dec"), conv.id, stored.id, decision, account.tier if account else None, now)
+        uow.decisions.add(record)
+        # SLA clocks first: the cards show when the first response is due.
+        self.bus.publish(uow, conv, [*events, Triaged(conv.id, is_new, account.tier if account else None)])
+        packet = build_packet(
+            uow,
+            conv,
+            account=account,
+            classification=classification,
+            decision=decision,
+            customer_name=msg.author.display_name,
+        )
+        if is_new:
+            self.outbox.queue(
+                uow,
+                conv,
+                Audience.CUSTOMER,
+                OutboundKind.REACTION,
+                "eyes",
+                f"eyes:{conv.id}",
+                {"emoji": "eyes", "message_external_id": msg.message_id},
+            )
+            card = presenter.mirror_card(packet)
+            self.outbox.queue(
+                uow,
+                conv,
+                Audience.STAFF,
+                OutboundKind.MIRROR_OPEN,
+                card.title,
+                f"mirror:{conv.id}",
+                {"card": card.to_dict()},
+            )
+        best = self.triage.matching_article(verdict)
+        if decision.action is Action.ANSWER and best is not None:
+            text = presenter.answer_text(best)
+            citations = (presenter.citation_of(best),)
+            self.outbox.queue(
+                uow,
+                conv,
+                Audience.CUSTOMER,
+                OutboundKind.ANSWER,
+                text,
+                f"answer:{stored.id}",
+                {"citations": [c.__dict__ for c in citations], "decision_id": record.id},
+            )
+            self.outbox.queue(
+                uow,
+                conv,
+                Audience.STAFF,
+                OutboundKind.NOTICE,
+                f"Answered automatically:\n{text}",
+                f"answer-notice:{stored.id}",
+            )
+            conv.wait_on_customer(now)
+            result.reply, result.citations = text, citations
+        elif decision.action is Action.DRAFT and best is not None:
+            draft = Draft(
+                new_id("draft"), conv.id, record.id, presenter.answer_text(best), (presenter.citation_of(best),), now
+            )
+            uow.drafts.save(draft)
+            card = presenter.draft_card(draft, packet)
+            self.outbox.queue(
+                uow,
+                conv,
+                Audience.STAFF,
+                OutboundKind.DRAFT_REVIEW,
+                card.title,
+                f"draft:{draft.id}",
+                {"card": card.to_dict(), "draft_id": draft.id, "draft_text": draft.text},
+            )
+            conv.status = ConversationStatus.OPEN
+            result.reply, result.citations, result.draft_id = draft.text, draft.citations, draft.id
+        else:
+            pending = list(uow.drafts.list(status=DraftStatus.PENDING, conversation_id=conv.id))
+            open_handoffs = uow.handoffs.list(
+                statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id
+            )
+            handoff, handoff_events = conv.hand_off(
+                decision.reason, now, key=stored.id, open_handoffs=open_handoffs, pending_drafts=pending
+            )
+            uow.handoffs.save(handoff)
+            for draft in pending:
+                uow.drafts.save(draft)
+            self.bus.publish(uow, conv, handoff_events, packet=packet)
+            result.handoff_id, result.reply = handoff.id, presenter.HANDOFF_ACK
+        uow.conversations.save(conv)
+        return result
+
+    def _staff_in_customer_thread(
+        self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, read: _Read
+    ) -> InboundResult:
+        """An agent answered right in the customer's thread: a human reply, not a question."""
+        conv = uow.conversations.get(read.conversation.id) if read.conversation else None
+        if conv is None or not msg.author.role.is_staff:
+            _set_state(uow, stored.id, MessageState.IGNORED, None)
+            return InboundResult("ignored", "not a customer message and not in a conversation")
+        now = self.clock.now()
+        current = uow.messages.get(stored.id) or stored
+        current.kind, current.state, current.conversation_id = MessageKind.AGENT_REPLY, MessageState.PROCESSED, conv.id
+        uow.messages.save(current)
+        conv.assign(msg.author.user_id, now)
+        conv.first_response_at = conv.first_response_at or now
+        conv.wait_on_customer(now)
+        uow.conversations.save(conv)
+        self.outbox.queue(
+            uow,
+            conv,
+            Audience.STAFF,
+            OutboundKind.NOTICE,
+            f"{msg.author.display_name or msg.author.user_id} replied in the customer's thread: {msg.text}",
+            f"staff-in-thread:{stored.id}",
+        )
+        return InboundResult(
+            "relayed",
+            "a staff member replied in the customer's thread",
+            conversation_id=conv.id,
+            message_id=stored.id,
+        )
+
+    def _typed_rating(
+        self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, conv: Conversation
+    ) -> InboundResult:
+        rating = parse_rating(msg.text)
+        assert rating is not None
+        try:
+            rated = self.feedback.rate_in(
+                uow, conv.id, msg.author.user_id, rating.positive, rating.score, "typed reply"
+            )
+        except Conflict:  # rated a moment ago (a button): this reply changes nothing
+            _set_state(uow, stored.id, MessageState.IGNORED, conv.id)
+            return InboundResult("ignored", "already rated", conversation_id=conv.id, message_id=stored.id)
+        _set_state(uow, stored.id, MessageState.PROCESSED, conv.id)
+        return InboundResult(
+            "processed", rated.message, conversation_id=conv.id, message_id=stored.id, handoff_id=rated.handoff_id
+        )
+
+
+def threshold_overrides(uow: UnitOfWork) -> dict[str, float]:
+    """Managers' per-intent automation thresholds (``/support threshold``)."""
+    return {k[len(THRESHOLD_PREFIX) :]: float(v) for k, v in uow.settings.items(THRESHOLD_PREFIX).items()}
+
+
+def _set_state(
+    uow: UnitOfWork, message_id: str, state: MessageState, conversation_id: str | None, error: str | None = None
+) -> None:
+    current = uow.messages.get(message_id)
+    if current is not None:
+        current.state = state
+        current.conversation_id = conversation_id or current.conversation_id
+        current.error = error or current.error
+        uow.messages.save(current)
+
+
+def _lookup(msg: InboundMessage) -> AccountLookup:
+    return AccountLookup(
+        account_id=msg.account_id,
+        platform=msg.platform,
+        email=msg.author.email,
+        slack_team_id=msg.author.team_id if msg.platform == "slack" else None,
+        discord_guild_id=msg.workspace_id if msg.platform == "discord" else None,
+    )
+
+
+def _raw_with_origin(msg: InboundMessage) -> dict[str, Any]:
+    """The platform payload plus what recovery needs to rebuild the message."""
+    origin = {"account_id": msg.account_id, "team_id": msg.author.team_id, "email": msg.author.email}
+    return {**(msg.raw or {}), "_origin": origin}
+
+
+def _inbound_of(stored: StoredMessage) -> InboundMessage:
+    origin = (stored.raw or {}).get("_origin") or {}
+    return InboundMessage(
+        platform=stored.platform,
+        workspace_id=stored.workspace_id,
+        channel_id=stored.channel_id,
+        message_id=stored.external_id,
+        author=Author(
+            user_id=stored.author_id,
+            display_name=stored.author_name,
+            role=stored.role,
+            team_id=origin.get("team_id"),
+            email=origin.get("email"),
+        ),
+        text=stored.text,
+        sent_at=stored.created_at,
+        thread_id=stored.thread_id,
+        account_id=origin.get("account_id"),
+        raw=stored.raw,
+    )
