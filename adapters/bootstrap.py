@@ -173,7 +173,8 @@ def build_services(runtime: Runtime) -> dict[str, Service]:
     if settings.serve_playground:
         from supportbot.adapters.playground.service import PlaygroundService
 
-        playground = PlaygroundService(runtime)
+        playground = PlaygroundService(core, settings)
+        core.channels.add(playground.channel)  # now, so recovery at start-up can deliver
         services[playground.name] = playground
     return services
 

@@ -236,12 +236,13 @@ def corrections_export(out_path: str, since: str | None) -> None:
 @click.command()
 def health() -> None:
     """Exit 0 when a running `supportbot run` wrote its heartbeat recently (Docker HEALTHCHECK)."""
+    from supportbot.adapters.bootstrap import heartbeat_path
     from supportbot.adapters.runtime import HEARTBEAT_MAX_AGE, heartbeat_age
 
-    settings = _settings()
-    age = heartbeat_age(settings.heartbeat_file)
+    path = heartbeat_path(_settings())
+    age = heartbeat_age(path)
     if age is None or age > HEARTBEAT_MAX_AGE:
-        raise click.ClickException(f"unhealthy: no heartbeat in {settings.heartbeat_file} for {HEARTBEAT_MAX_AGE:.0f}s")
+        raise click.ClickException(f"unhealthy: no heartbeat in {path} for {HEARTBEAT_MAX_AGE:.0f}s")
     click.echo(f"healthy: heartbeat {age:.0f}s ago")
 
 

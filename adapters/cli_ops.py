@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import heapq
 import itertools
 import random
@@ -493,7 +494,7 @@ async def simulate(
             when = day + timedelta(hours=hour, minutes=rng.randint(0, 59))
             customer = rng.choices(customers, weights)[0]
             text, intent = rng.choice(examples)
-            sim.at(when, lambda c=customer, t=text, i=intent: sim.conversation(c, t, i))
+            sim.at(when, functools.partial(sim.conversation, customer, text, intent))
         for half_hour in range(48):  # the scheduler: SLA sweep every 30 simulated minutes, lifecycle every 2 h
             sim.at(day + timedelta(minutes=30 * half_hour + 1), sim.sla_sweep)
             if half_hour % 4 == 0:

@@ -95,6 +95,7 @@ async def chat_loop(app, account_id: str | None, customer: str, lines, out: Text
     agent = Actor("agent-terminal", Role.MANAGER, "Terminal agent")
     counter = itertools.count(1)
     session = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    first = f"{session}-1"
     async for raw_line in lines:
         line = raw_line.strip()
         if not line:
@@ -112,14 +113,16 @@ async def chat_loop(app, account_id: str | None, customer: str, lines, out: Text
             await app.core.dispatcher.dispatch()
             print(f"   [agent] {outcome.message}", file=out)
             continue
+        message_id = f"{session}-{next(counter)}"
         message = InboundMessage(
             platform=PLATFORM,
             workspace_id="local",
             channel_id=f"chat-{session}",
-            message_id=f"{session}-{next(counter)}",
+            message_id=message_id,
             author=Author(customer, customer, Role.CUSTOMER),
             text=line,
             sent_at=datetime.now(UTC),
+            thread_id=None if message_id == first else first,  # the session is one thread, like a chat window
             account_id=account_id,
         )
         result = await app.core.handle_inbound(message)

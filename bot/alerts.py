@@ -18,6 +18,7 @@ managers' channel (also the way back to green); the crossing is claimed in
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ class AlertMonitor:
         posted = []
         for reading in readings:
             try:
-                if await self.db.transaction(lambda uow, r=reading: self._transition(uow, r, now)):
+                if await self.db.transaction(functools.partial(self._transition, reading=reading, now=now)):
                     posted.append(reading)
             except Exception:  # the next check retries; the claim keeps it single
                 log.exception("alert %s failed", reading.name)

@@ -177,7 +177,7 @@ class AgentCommands:
         With ``dispatch`` the posts it queued are sent before returning; otherwise they are sent soon.
         """
         require_staff(command.actor)
-        handler: Callable[[UnitOfWork, Any], CommandResult] = {
+        handlers: dict[type, Callable[[UnitOfWork, Any], CommandResult]] = {
             ApproveDraft: self._approve,
             EditDraft: self._edit,
             RejectDraft: self._reject,
@@ -186,7 +186,8 @@ class AgentCommands:
             ResolveConversation: self._resolve_conversation,
             RelabelIntent: self._relabel,
             StaffMessage: self._staff_message,
-        }[type(command)]
+        }
+        handler = handlers[type(command)]
         self._validate(command)
         result = await self.db.transaction(lambda uow: handler(uow, command))
         if dispatch:

@@ -33,7 +33,10 @@ class Rating:
 def option(value: str) -> Rating | None:
     """The rating behind a button value of ``OPTIONS`` (up, down, 1-5), or None."""
     found = next((o for o in OPTIONS if o["value"] == value), None)
-    return None if found is None else Rating(bool(found["positive"]), int(found["score"]))
+    if found is None:
+        return None
+    score = found["score"]
+    return Rating(bool(found["positive"]), score if isinstance(score, int) else None)
 
 
 def parse_rating(text: str) -> Rating | None:

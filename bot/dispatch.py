@@ -15,6 +15,7 @@ queueing, so one pass serves the replies of many messages under load).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -149,7 +150,7 @@ class Dispatcher:
         plan = await self.db.read(lambda uow: self._plan(uow, now, limit))
         stats = DispatchStats(deferred=plan.deferred)
         for item, reason in plan.doomed:
-            await self.db.transaction(lambda uow, item=item, reason=reason: self._fail(uow, item, reason))
+            await self.db.transaction(functools.partial(self._fail, item=item, error=reason))
             stats.failed += 1
         if not plan.groups:
             return stats, bool(plan.doomed)

@@ -320,8 +320,9 @@ class Intake:
         read = await self.db.read(lambda uow: self._read(uow, stored, msg, now))
         if msg.author.role is not Role.CUSTOMER:
             return await self.db.transaction(lambda uow: self._staff_in_customer_thread(uow, stored, msg, read))
-        if read.typed_rating and read.conversation is not None:
-            return await self.db.transaction(lambda uow: self._typed_rating(uow, stored, msg, read.conversation))
+        conv = read.conversation
+        if read.typed_rating and conv is not None:
+            return await self.db.transaction(lambda uow: self._typed_rating(uow, stored, msg, conv))
         fetch = await self.accounts.fetch(_lookup(msg), read.cached_account)
         verdict = await asyncio.to_thread(self.triage.assess, read, fetch.account)
         return await self.db.transaction(lambda uow: self._record(uow, stored, msg, read, verdict, fetch))

@@ -17,6 +17,7 @@ schedulers act once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -132,7 +133,9 @@ class LifecycleSweeper:
         nudged = resolved = 0
         for conv in waiting:
             try:
-                outcome = await self.db.transaction(lambda uow, cid=conv.id: self._sweep_one(uow, cid, now))
+                outcome = await self.db.transaction(
+                    functools.partial(self._sweep_one, conversation_id=conv.id, now=now)
+                )
             except Exception:  # next sweep retries; claims make that safe
                 log.exception("lifecycle sweep failed for conversation %s", conv.id)
                 continue

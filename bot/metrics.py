@@ -52,13 +52,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
 
 from supportbot.bot.domain import (
     OUT_OF_SCOPE,
     Action,
+    AgentActionRecord,
     Conversation,
     ConversationStatus,
     DraftStatus,
+    Handoff,
     HandoffStatus,
     MessageKind,
     MessageState,
@@ -305,7 +308,7 @@ class EventLog:
         f.relabelled_to = changed[-1] if changed else None
         return f
 
-    def _reopened(self, conversation_id: str, actions, end: datetime) -> bool:
+    def _reopened(self, conversation_id: str, actions: Sequence[AgentActionRecord], end: datetime) -> bool:
         resolutions = [a.created_at for a in actions if a.action in ("resolve", "auto_resolve")]
         if not resolutions:
             return False
@@ -314,8 +317,8 @@ class EventLog:
         )
 
 
-def _group(items: Iterable) -> dict[str, list]:
-    grouped: dict[str, list] = defaultdict(list)
+def _group(items: Iterable[Any]) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = defaultdict(list)
     for item in items:
         grouped[item.conversation_id].append(item)
     return grouped
@@ -486,7 +489,9 @@ def _low_confidence(log: EventLog) -> list[LowConfidenceRow]:
     return sorted(rows, key=lambda r: (-r.count, r.guess))
 
 
-def is_automated_resolution(uow: UnitOfWork, conversation_id: str, answered_at: datetime, handoffs=None) -> bool:
+def is_automated_resolution(
+    uow: UnitOfWork, conversation_id: str, answered_at: datetime, handoffs: Sequence[Handoff] | None = None
+) -> bool:
     """Answered by the bot and, within 24 h, not handed off, reopened or rated negatively.
 
     For one conversation; ``compute_stats`` derives the same for many at once.

@@ -306,9 +306,6 @@ class OutboxRepository(abc.ABC):
         taken over, so the item is retried, never lost."""
 
     @abc.abstractmethod
-    def list(self, *, conversation_id: str | None = None) -> list[Outbound]: ...
-
-    @abc.abstractmethod
     def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
         """Per (conversation id, audience), the creation time of the oldest PENDING non-reaction item
         that waits for a retry (next_attempt_at > now) or is being sent (claimed_until > now): later
@@ -317,6 +314,9 @@ class OutboxRepository(abc.ABC):
     @abc.abstractmethod
     def failed(self, limit: int = 100) -> list[Outbound]:
         """FAILED items, newest first (the dead letters)."""
+
+    @abc.abstractmethod
+    def list(self, *, conversation_id: str | None = None) -> list[Outbound]: ...
 
 
 class SettingRepository(abc.ABC):

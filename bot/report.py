@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from supportbot.bot.metrics import Metrics, Stats
@@ -68,7 +68,7 @@ def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
     magnitude = 10 ** math.floor(math.log10(value))
-    return next(m * magnitude for m in (1, 2, 4, 8, 10) if m * magnitude >= value)
+    return float(next(m * magnitude for m in (1, 2, 4, 8, 10) if m * magnitude >= value))
 
 
 def bar_chart(
@@ -78,7 +78,7 @@ def bar_chart(
     width: int = 560,
     height: int = 240,
     color: str = BLUE,
-    value_format=lambda v: f"{v:g}",
+    value_format: Callable[[float], str] = lambda v: f"{v:g}",
     y_max: float | None = None,
     label_every: int = 1,
 ) -> str:

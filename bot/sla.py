@@ -23,6 +23,7 @@ each event exactly once.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -331,7 +332,9 @@ class SlaSweeper:
         counts = {WARNING: 0, ESCALATION: 0, BREACH: 0}
         for conv in open_convs:
             try:
-                for level in await self.db.transaction(lambda uow, cid=conv.id: self._sweep_one(uow, cid, now)):
+                for level in await self.db.transaction(
+                    functools.partial(self._sweep_one, conversation_id=conv.id, now=now)
+                ):
                     counts[level] += 1
             except Exception:  # one bad row or a lost write race must not stop the sweep; next sweep retries
                 log.exception("SLA sweep failed for conversation %s", conv.id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import types
 import typing
 from datetime import UTC, date, datetime
@@ -195,8 +194,18 @@ class _FieldPlan:
     is_tuple: bool
 
 
-@functools.cache
+_PLANS: dict[type, tuple[_FieldPlan, ...]] = {}
+
+
 def _plan(cls: type) -> tuple[_FieldPlan, ...]:
+    """How each field of ``cls`` maps to a column, worked out once per class."""
+    known = _PLANS.get(cls)
+    if known is None:
+        known = _PLANS[cls] = _make_plan(cls)
+    return known
+
+
+def _make_plan(cls: type) -> tuple[_FieldPlan, ...]:
     hints = typing.get_type_hints(cls)
     plans = []
     for f in dataclasses.fields(cls):

@@ -576,8 +576,8 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
     # WHERE clause on the row once a concurrent writer commits; SQLite has a single
     # writer), so of any number of concurrent claimers exactly one sees rowcount 1.
     _claim_stmt = (
-        OutboxRow.__table__.update()
-        .where(  # type: ignore[attr-defined]
+        OutboxRow.__table__.update()  # type: ignore[attr-defined]
+        .where(
             _OUT.id == sa.bindparam("_id"),
             _OUT.status == OutboxStatus.PENDING.value,
             sa.or_(_OUT.claimed_until.is_(None), _OUT.claimed_until <= sa.bindparam("_now")),
@@ -589,12 +589,6 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
         now = mapping.to_utc(now)
         params = {"_id": outbound_id, "_owner": owner, "_now": now, "_until": now + lease}
         return bool(self._execute(self._claim_stmt, params).rowcount == 1)
-
-    def list(self, *, conversation_id: str | None = None) -> list[Outbound]:
-        stmt = self._select()
-        if conversation_id is not None:
-            stmt = stmt.where(self.c.conversation_id == conversation_id)
-        return self._all(stmt)
 
     def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
         now = mapping.to_utc(now)
@@ -613,6 +607,12 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
 
     def failed(self, limit: int = 100) -> list[Outbound]:
         return self._all(self._select().where(self.c.status == OutboxStatus.FAILED.value), limit=limit, newest=True)
+
+    def list(self, *, conversation_id: str | None = None) -> list[Outbound]:
+        stmt = self._select()
+        if conversation_id is not None:
+            stmt = stmt.where(self.c.conversation_id == conversation_id)
+        return self._all(stmt)
 
 
 class SqlSettingRepository(_KeyValue, SettingRepository):
@@ -691,7 +691,7 @@ class SqlSlaEventRepository(_Repo, SlaEventRepository):
 # --------------------------------------------------------------------------- unit of work
 
 
-_REPOSITORIES: dict[str, type] = {
+_REPOSITORIES: dict[str, Any] = {
     "conversations": SqlConversationRepository,
     "messages": SqlMessageRepository,
     "classifications": SqlClassificationRepository,
@@ -724,6 +724,7 @@ class SqlUnitOfWork(UnitOfWork):
         repo_type = _REPOSITORIES.get(name)
         if repo_type is None:
             raise AttributeError(name)
+        repo: Any
         if issubclass(repo_type, _KeyValue):
             repo = repo_type(self.session, self._connection)
         else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 import discord
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 THREAD_ALREADY_EXISTS = 160004  # "A thread has already been created for this message"
-ARCHIVE_MINUTES = 10080  # a week: questions may take days
+ARCHIVE_MINUTES: Literal[10080] = 10080  # a week: questions may take days
 
 
 class DiscordChannel(Channel):

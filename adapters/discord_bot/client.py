@@ -358,10 +358,20 @@ class SupportClient(discord.Client):
             keep = [t.id for t in thread.applied_tags if render.tag_key(t.name) not in managed]
             new = (keep + [t.id for t in wanted if t.id not in keep])[:5]
             if set(new) != {t.id for t in thread.applied_tags} and self._tags_sent.get(thread.id) != set(new):
-                await self.http.edit_channel(thread.id, applied_tags=[str(i) for i in new])
-                self._tags_sent[thread.id] = set(new)  # until THREAD_UPDATE refreshes the cache
+                # noted before the request: a second sync of the same change (after processing, after a post)
+                # that runs while this one awaits sends nothing; until THREAD_UPDATE refreshes the cache
+                previous = self._tags_sent.get(thread.id)
+                self._tags_sent[thread.id] = set(new)
                 while len(self._tags_sent) > THREAD_NAMES_KEPT:
                     self._tags_sent.pop(next(iter(self._tags_sent)))
+                try:
+                    await self.http.edit_channel(thread.id, applied_tags=[str(i) for i in new])
+                except discord.HTTPException:
+                    if previous is None:
+                        self._tags_sent.pop(thread.id, None)
+                    else:
+                        self._tags_sent[thread.id] = previous
+                    raise
         except (discord.HTTPException, ValueError) as exc:
             log.warning("could not update forum tags of %s: %s", conversation_id, exc)
 

@@ -68,7 +68,7 @@ async def sync_commands(config: DiscordConfig, guild_id: int | None = None) -> l
             if guild is not None:
                 tree.copy_global_to(guild=guild)
             synced = await tree.sync(guild=guild)
-            return [command.to_dict() for command in synced]
+            return [dict(command.to_dict()) for command in synced]
         except discord.LoginFailure:
             raise ConfigurationError("DISCORD_TOKEN", "Discord rejected the token") from None
         finally:

@@ -69,6 +69,12 @@ def _snowflake(name: str, value: str | None, *, required: bool = True) -> int | 
     return int(text)
 
 
+def _required(name: str, value: str | None) -> int:
+    snowflake = _snowflake(name, value)
+    assert snowflake is not None  # _snowflake raises for a missing required id
+    return snowflake
+
+
 def load_discord_config(settings: DiscordSettings, *, note_marker: str = "//") -> DiscordConfig:
     token = (settings.discord_token or "").strip()
     if not token:
@@ -80,18 +86,15 @@ def load_discord_config(settings: DiscordSettings, *, note_marker: str = "//") -
             "SUPPORTBOT_DISCORD_SUPPORT_CHANNELS",
             "is required: comma-separated ids of the forum or text channels customers ask in",
         )
-    channels = frozenset(
-        _snowflake("SUPPORTBOT_DISCORD_SUPPORT_CHANNELS", c)
-        for c in settings.discord_support_channels  # type: ignore[misc]
-    )
-    triage = _snowflake("SUPPORTBOT_DISCORD_TRIAGE_CHANNEL", settings.discord_triage_channel)
+    channels = frozenset(_required("SUPPORTBOT_DISCORD_SUPPORT_CHANNELS", c) for c in settings.discord_support_channels)
+    triage = _required("SUPPORTBOT_DISCORD_TRIAGE_CHANNEL", settings.discord_triage_channel)
     if triage in channels:
         raise ConfigurationError(
             "SUPPORTBOT_DISCORD_TRIAGE_CHANNEL",
             "must be a private staff channel, not one of the support channels "
             "(drafts and notes would be visible to customers)",
         )
-    agent = _snowflake("SUPPORTBOT_DISCORD_AGENT_ROLE", settings.discord_agent_role)
+    agent = _required("SUPPORTBOT_DISCORD_AGENT_ROLE", settings.discord_agent_role)
     manager = _snowflake("SUPPORTBOT_DISCORD_MANAGER_ROLE", settings.discord_manager_role, required=False)
     gateway = settings.discord_gateway_url
     if gateway is not None:
@@ -104,7 +107,7 @@ def load_discord_config(settings: DiscordSettings, *, note_marker: str = "//") -
         gateway_url=gateway,
         support_channels=channels,
         triage_channel=triage,
-        agent_role=agent,  # type: ignore[arg-type]
+        agent_role=agent,
         manager_role=manager,
         note_marker=note_marker,
     )

@@ -81,6 +81,7 @@ class PlaygroundChannel(Channel):
         message_id = f"pg{'s' if outbound.audience is not Audience.CUSTOMER else 'm'}-{uuid.uuid4().hex[:20]}"
         base = {"conversation_id": outbound.conversation_id, "kind": outbound.kind.value, "message_id": message_id}
         if outbound.audience is Audience.CUSTOMER:
+            data: dict[str, Any]
             if outbound.kind is OutboundKind.REACTION:
                 data = {
                     **base,

@@ -23,7 +23,6 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from supportbot.adapters.bootstrap import Runtime
 from supportbot.adapters.playground import views
 from supportbot.adapters.playground.channel import (
     CUSTOMER_STREAM,
@@ -36,6 +35,7 @@ from supportbot.adapters.playground.channel import (
 from supportbot.adapters.playground.security import CSRF_FIELD, CSRF_HEADER, HEADERS, Guard
 from supportbot.bot.card_actions import DRAFT_APPROVE, DRAFT_EDIT, DRAFT_REJECT, HANDOFF_CLAIM, HANDOFF_RESOLVE
 from supportbot.bot.commands import Actor, Command, ResolveConversation, StaffMessage
+from supportbot.bot.core import SupportCore
 from supportbot.bot.domain import Author, Conversation, InboundMessage, Role
 from supportbot.bot.errors import Conflict, InvalidInput, NotAuthorized, NotFound, SupportbotError
 from supportbot.bot.ports import UnitOfWork
@@ -53,7 +53,7 @@ EMOJI = {"eyes": "👀", "white_check_mark": "✅"}
 
 GUARD = web.AppKey("guard", Guard)
 HUB = web.AppKey("hub", EventHub)
-CORE_APP = web.AppKey("core_app", Runtime)
+CORE = web.AppKey("core", SupportCore)
 JINJA = web.AppKey("jinja", jinja2.Environment)
 _RequestKey = getattr(web, "RequestKey", None)  # aiohttp >= 3.12 types per-request storage
 SESSION: Any = _RequestKey("session", str) if _RequestKey else "session"
@@ -107,7 +107,8 @@ async def guard_middleware(request: web.Request, handler):
         presented = request.headers.get(CSRF_HEADER)
         if presented is None:
             with contextlib.suppress(Exception):
-                presented = (await request.post()).get(CSRF_FIELD)
+                field = (await request.post()).get(CSRF_FIELD)
+                presented = field if isinstance(field, str) else None
         if role not in ("customer", "agent") or not guard.csrf_ok(session, role, presented):
             return web.Response(status=403, text="Forbidden: missing or invalid CSRF token. Reload the page.")
         request[ROLE] = role
@@ -136,7 +137,7 @@ def _render(request: web.Request, template: str, **context: Any) -> web.Response
         csrf_customer=guard.csrf_token(session, "customer"),
         csrf_agent=guard.csrf_token(session, "agent"),
         csrf_field=CSRF_FIELD,
-        note_marker=request.app[CORE_APP].settings.note_marker,
+        note_marker=request.app[CORE].settings.note_marker,
         **context,
     )
     return web.Response(text=html, content_type="text/html")
@@ -178,8 +179,8 @@ async def _form(request: web.Request) -> dict[str, str]:
 
 
 async def index(request: web.Request) -> web.Response:
-    app = request.app[CORE_APP]
-    accounts = await app.core.crm.list_accounts()
+    core = request.app[CORE]
+    accounts = await core.crm.list_accounts()
     account_names = {a.id: a.name for a in accounts}
     requested = request.query.get("c", "")
     channel_id = requested if CHANNEL_RE.match(requested) else new_channel_id()
@@ -196,7 +197,7 @@ async def index(request: web.Request) -> web.Response:
             {i.draft_id: views.draft_sources(uow, i.draft_id) for i in items if i.draft_id},
         )
 
-    conv, thread, reactions, conversations, items, sources = await app.core.db.read(read)
+    conv, thread, reactions, conversations, items, sources = await core.db.read(read)
     account_id = conv.account_id if conv else request.query.get("account", "")
     if account_id not in account_names and conv is None:
         account_id = DEFAULT_ACCOUNT if DEFAULT_ACCOUNT in account_names else (accounts[0].id if accounts else "")
@@ -213,7 +214,7 @@ async def index(request: web.Request) -> web.Response:
         conversations=conversations,
         items=items,
         sources=sources,
-        labels=app.core.classifier.labels(),
+        labels=core.classifier.labels(),
         flash=request.query.get("flash", "")[:200],
     )
 
@@ -231,28 +232,28 @@ def _reactions(uow: UnitOfWork, conv: Conversation) -> list[str]:
 
 
 async def console_fragment(request: web.Request) -> web.Response:
-    app = request.app[CORE_APP]
+    core = request.app[CORE]
 
     def read(uow: UnitOfWork) -> tuple[list[views.ConsoleItem], dict[str, Any]]:
         items = views.console_items(uow)
         return items, {i.draft_id: views.draft_sources(uow, i.draft_id) for i in items if i.draft_id}
 
-    items, sources = await app.core.db.read(read)
-    return _render(request, "console.html", items=items, sources=sources, labels=app.core.classifier.labels())
+    items, sources = await core.db.read(read)
+    return _render(request, "console.html", items=items, sources=sources, labels=core.classifier.labels())
 
 
 async def _why(request: web.Request) -> tuple[Conversation, list[dict[str, Any]]]:
     """A playground conversation and its decisions, or 404."""
-    app = request.app[CORE_APP]
+    core = request.app[CORE]
     conversation_id = request.match_info["conversation_id"]
 
     def read(uow: UnitOfWork) -> tuple[Conversation | None, list[dict[str, Any]]]:
         conv = uow.conversations.get(conversation_id)
         if conv is None or conv.platform != PLATFORM:
             return None, []
-        return conv, views.why(app.core.kb, uow, conv)
+        return conv, views.why(core.kb, uow, conv)
 
-    conv, decisions = await app.core.db.read(read)
+    conv, decisions = await core.db.read(read)
     if conv is None:
         raise web.HTTPNotFound(text="No such playground conversation.")
     return conv, decisions
@@ -276,7 +277,7 @@ async def why_json(request: web.Request) -> web.Response:
 
 async def thread_json(request: web.Request) -> web.Response:
     """The customer's view of one conversation (used after a reconnect)."""
-    app = request.app[CORE_APP]
+    core = request.app[CORE]
     channel_id = request.match_info["channel_id"]
     if not CHANNEL_RE.match(channel_id):
         raise web.HTTPNotFound(text="No such conversation.")
@@ -285,7 +286,7 @@ async def thread_json(request: web.Request) -> web.Response:
         conv = views.conversation_by_channel(uow, channel_id)
         return conv, views.customer_thread(uow, conv) if conv else []
 
-    conv, thread = await app.core.db.read(read)
+    conv, thread = await core.db.read(read)
     return web.json_response(
         {
             "conversation_id": conv.id if conv else None,
@@ -344,25 +345,25 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def customer_message(request: web.Request) -> web.StreamResponse:
-    app = request.app[CORE_APP]
+    core = request.app[CORE]
     form = await _form(request)
     channel_id = form.get("channel_id", "")
     if not CHANNEL_RE.match(channel_id):
         return _done(request, False, "Unknown conversation; reload the page.", status=400)
     text = form.get("text", "")
-    conv = await app.core.db.read(lambda uow: views.conversation_by_channel(uow, channel_id))
+    conv = await core.db.read(lambda uow: views.conversation_by_channel(uow, channel_id))
     account_id = conv.account_id if conv else form.get("account_id") or None
     if conv is None and account_id:
-        known = {a.id for a in await app.core.crm.list_accounts()}
+        known = {a.id for a in await core.crm.list_accounts()}
         if account_id not in known:
             return _done(request, False, f"Unknown account {account_id}.", status=400)
     # The first message's id is the channel id, so the thread root (and so the conversation) is found
     # again from the channel alone; every later message replies in that thread.
     result = None
     if conv is None:
-        result = await app.core.handle_inbound(_customer_message(channel_id, text, account_id, root=True))
+        result = await core.handle_inbound(_customer_message(channel_id, text, account_id, root=True))
     if result is None or result.status == "duplicate":
-        result = await app.core.handle_inbound(_customer_message(channel_id, text, account_id, root=False))
+        result = await core.handle_inbound(_customer_message(channel_id, text, account_id, root=False))
     ok = result.status not in ("rejected", "failed")
     return _done(
         request,
@@ -392,16 +393,16 @@ def _customer_message(channel_id: str, text: str, account_id: str | None, *, roo
 
 
 async def customer_feedback(request: web.Request) -> web.StreamResponse:
-    app = request.app[CORE_APP]
+    core = request.app[CORE]
     form = await _form(request)
     conversation_id = form.get("conversation_id", "")
     positive = form.get("positive") == "1"
-    conv = await app.core.db.read(lambda uow: uow.conversations.get(conversation_id))
+    conv = await core.db.read(lambda uow: uow.conversations.get(conversation_id))
     if conv is None or conv.platform != PLATFORM:
         return _done(request, False, "No such conversation.", status=404)
     location = f"/?c={conv.channel_id}"
     try:
-        await app.core.record_feedback(conversation_id, positive=positive, user_id=CUSTOMER_ID)
+        await core.record_feedback(conversation_id, positive=positive, user_id=CUSTOMER_ID)
     except SupportbotError as exc:
         return _error(request, exc, location)
     message = "Thanks for the feedback!" if positive else "Sorry about that — a person from the team will take over."
@@ -423,14 +424,14 @@ async def _card_action(request: web.Request, action_id: str, target: str, values
     refused = _agent(request)
     if refused is not None:
         return refused
-    actions = request.app[CORE_APP].core.actions
+    actions = request.app[CORE].actions
     if values is None:
         outcome = await actions.press(action_id, target, AGENT)
     else:
         outcome = await actions.submit(action_id, target, AGENT, values)
     if outcome.error is not None:
         return _error(request, outcome.error)
-    await request.app[CORE_APP].core.dispatcher.drain()  # the page that loads next shows what was posted
+    await request.app[CORE].dispatcher.drain()  # the page that loads next shows what was posted
     return _done(request, outcome.ok, outcome.message, conversation_id=outcome.conversation_id)
 
 
@@ -439,7 +440,7 @@ async def _command(request: web.Request, command: Command) -> web.StreamResponse
     if refused is not None:
         return refused
     try:
-        result = await request.app[CORE_APP].commands.execute(command)
+        result = await request.app[CORE].commands.execute(command)
     except SupportbotError as exc:
         return _error(request, exc)
     return _done(request, result.ok, result.message, conversation_id=result.conversation_id)
@@ -473,17 +474,17 @@ async def resolve_conversation(request: web.Request) -> web.StreamResponse:
 
 
 async def staff_message(request: web.Request) -> web.StreamResponse:
-    app = request.app[CORE_APP]
+    core = request.app[CORE]
     refused = _agent(request)
     if refused is not None:
         return refused
     form = await _form(request)
     conversation_id = request.match_info["conversation_id"]
-    conv = await app.core.db.read(lambda uow: uow.conversations.get(conversation_id))
+    conv = await core.db.read(lambda uow: uow.conversations.get(conversation_id))
     if conv is None or conv.platform != PLATFORM or not conv.staff_thread_id:
         return _error(request, NotFound("this conversation has no staff thread yet"))
     text = form.get("text", "")
-    marker = app.settings.note_marker
+    marker = core.settings.note_marker
     if form.get("note") == "1" and not text.lstrip().startswith(marker):
         text = f"{marker} {text}"
     return await _command(request, StaffMessage(PLATFORM, conv.staff_thread_id, AGENT, text, f"pga-{uuid.uuid4().hex}"))
@@ -493,14 +494,14 @@ async def staff_message(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(
-    app: Runtime, *, hub: EventHub | None = None, host: str = "127.0.0.1", token: str | None = None
+    core: SupportCore, *, hub: EventHub | None = None, host: str = "127.0.0.1", token: str | None = None
 ) -> web.Application:
-    """The aiohttp application over the runtime's core (and its playground channel's event hub)."""
+    """The aiohttp application over the core (and its playground channel's event hub)."""
     guard = Guard(host=host, token=token)
-    channel = app.core.channels.get(PLATFORM)
+    channel = core.channels.get(PLATFORM)
     hub = channel.hub if isinstance(channel, PlaygroundChannel) else (hub or EventHub())
     web_app = web.Application(middlewares=[guard_middleware], client_max_size=256 * 1024)
-    web_app[GUARD], web_app[HUB], web_app[CORE_APP], web_app[JINJA] = guard, hub, app, _environment()
+    web_app[GUARD], web_app[HUB], web_app[CORE], web_app[JINJA] = guard, hub, core, _environment()
     web_app.on_response_prepare.append(_security_headers)
 
     async def close_streams(_: web.Application) -> None:

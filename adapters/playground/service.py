@@ -7,10 +7,11 @@ import sys
 
 from aiohttp import web
 
-from supportbot.adapters.bootstrap import Runtime
 from supportbot.adapters.playground.channel import PLATFORM, EventHub, PlaygroundChannel
 from supportbot.adapters.playground.security import check_binding
 from supportbot.adapters.playground.server import create_app
+from supportbot.adapters.playground.settings import PlaygroundSettings
+from supportbot.bot.core import SupportCore
 
 log = logging.getLogger(__name__)
 
@@ -20,23 +21,21 @@ class PlaygroundService:
 
     def __init__(
         self,
-        app: Runtime,
+        core: SupportCore,
+        settings: PlaygroundSettings,
         *,
         host: str | None = None,
         port: int | None = None,
         token: str | None = None,
         announce: bool = True,
     ) -> None:
-        settings = app.settings
-        self.app = app
+        self.core = core
         self.host = host if host is not None else settings.playground_host
         self.port = port if port is not None else settings.playground_port
         self.token = token if token is not None else settings.playground_token
         check_binding(self.host, self.token)  # fail before anything starts
-        existing = app.core.channels.get(PLATFORM)
+        existing = core.channels.get(PLATFORM)  # `supportbot chat`-style reuse of one channel and its hub
         self.channel = existing if isinstance(existing, PlaygroundChannel) else PlaygroundChannel(EventHub())
-        # registered now (not at start), so recovery at start-up can deliver
-        app.core.channels.add(self.channel)
         self.hub = self.channel.hub
         self.announce = announce
         self._runner: web.AppRunner | None = None
@@ -48,7 +47,7 @@ class PlaygroundService:
         return f"http://{host}:{self.bound_port or self.port}/"
 
     async def start(self) -> None:
-        web_app = create_app(self.app, hub=self.hub, host=self.host, token=self.token)
+        web_app = create_app(self.core, hub=self.hub, host=self.host, token=self.token)
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -77,6 +77,12 @@ class SlackChannel(Channel):
     def connect(self, client: AsyncWebClient, directory: Directory | None = None) -> None:
         self.client, self.directory = client, directory
 
+    @property
+    def _api(self) -> AsyncWebClient:
+        if self.client is None:
+            raise DeliveryError("Slack is not connected yet")
+        return self.client
+
     async def identify(self, author: Author) -> Author:
         """Who wrote a message stored before users.info answered (see the handlers)."""
         if self.directory is None:
@@ -91,8 +97,6 @@ class SlackChannel(Channel):
         )
 
     async def send(self, outbound: Outbound, delivery: Delivery) -> str | None:
-        if self.client is None:
-            raise DeliveryError("Slack is not connected yet")
         try:
             return await self._send(outbound, delivery)
         except SlackApiError as exc:
@@ -121,7 +125,7 @@ class SlackChannel(Channel):
                 customer["blocks"] = csat_blocks(
                     outbound.text, str(outbound.payload["conversation_id"]), list(outbound.payload.get("options") or [])
                 )
-            resp = await self.client.chat_postMessage(**customer)
+            resp = await self._api.chat_postMessage(**customer)
             return resp["ts"]
         # STAFF and MANAGERS: the triage channel, whatever the delivery says.
         if outbound.kind is OutboundKind.CARD_UPDATE:
@@ -142,15 +146,15 @@ class SlackChannel(Channel):
             kwargs["blocks"] = card_blocks(Card.from_dict(card), permalink=permalink, where=where)
         chart = report_chart(outbound)
         if chart is None:
-            resp = await self.client.chat_postMessage(**kwargs)
+            resp = await self._api.chat_postMessage(**kwargs)
             return resp["ts"]
         # A report with a chart: the summary, then the chart uploaded into its thread (files upload v2).
         # The summary's ts is kept until the upload succeeds, so a retried upload does not repost it.
         ts = self._report_posts.get(outbound.id)
         if ts is None:
-            ts = self._report_posts[outbound.id] = (await self.client.chat_postMessage(**kwargs))["ts"]
+            ts = self._report_posts[outbound.id] = (await self._api.chat_postMessage(**kwargs))["ts"]
         filename, data = chart
-        await self.client.files_upload_v2(
+        await self._api.files_upload_v2(
             channel=self.triage_channel,
             thread_ts=ts,
             filename=filename,
@@ -163,7 +167,6 @@ class SlackChannel(Channel):
 
     async def _update_card(self, outbound: Outbound, delivery: Delivery) -> str | None:
         """A settled card: its blocks again, with who did what above the buttons still left."""
-        assert self.client is not None
         if not delivery.edit_message_id:
             raise DeliveryError("no card to update", permanent=True)
         card = Card.from_dict(outbound.payload["card"])
@@ -176,7 +179,7 @@ class SlackChannel(Channel):
         }
         blocks = card_blocks(card)
         blocks.insert(len(blocks) - 1 if card.buttons else len(blocks), line)
-        await self.client.chat_update(
+        await self._api.chat_update(
             channel=self.triage_channel,
             ts=delivery.edit_message_id,
             text=cut(escape(card.title), TEXT_MAX),
@@ -188,7 +191,7 @@ class SlackChannel(Channel):
         name = str(outbound.payload.get("emoji") or outbound.text).strip(":")
         ts = delivery.reply_to_message_id or delivery.thread_id
         try:
-            await self.client.reactions_add(channel=delivery.channel_id, timestamp=ts, name=name)
+            await self._api.reactions_add(channel=str(delivery.channel_id), timestamp=str(ts), name=name)
         except SlackApiError as exc:
             if slack_error(exc) != "already_reacted":
                 raise
@@ -200,11 +203,11 @@ class SlackChannel(Channel):
             return None, None
         conversation_id = outbound.conversation_id
         conv = await self.db.read(lambda uow: uow.conversations.get(conversation_id))
-        if conv is None or self.client is None:
+        if conv is None:
             return None, None
         link = where = None
         try:
-            resp = await self.client.chat_getPermalink(channel=conv.channel_id, message_ts=conv.thread_id)
+            resp = await self._api.chat_getPermalink(channel=conv.channel_id, message_ts=conv.thread_id)
             link = resp.get("permalink")
         except SlackApiError as exc:
             log.info("chat.getPermalink failed: %s", slack_error(exc))

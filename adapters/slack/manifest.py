@@ -51,11 +51,10 @@ def manifest(*, socket_mode: bool, url: str | None = None, name: str = "supportb
     """The manifest as a dict; ``url`` is the public base URL in HTTP mode (".../slack/events" is appended)."""
     if not socket_mode and not url:
         raise ValueError("HTTP mode needs the public URL of the bot (--url https://bot.example.com)")
-    endpoint = (
-        None
-        if socket_mode
-        else url.rstrip("/") + ("" if url.rstrip("/").endswith("/slack/events") else "/slack/events")
-    )
+    endpoint = None
+    if not socket_mode:
+        base = (url or "").rstrip("/")
+        endpoint = base if base.endswith("/slack/events") else base + "/slack/events"
     command: dict[str, Any] = {
         "command": SLASH_COMMAND,
         "description": "Support queue, SLAs and stats",

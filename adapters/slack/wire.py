@@ -124,10 +124,7 @@ def parse_button(body: dict[str, Any]) -> ButtonPress | None:
     actions = body.get("actions")
     if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
         return None
-    user = body.get("user") if isinstance(body.get("user"), dict) else {}
-    container = body.get("container") if isinstance(body.get("container"), dict) else {}
-    message = body.get("message") if isinstance(body.get("message"), dict) else {}
-    channel = body.get("channel") if isinstance(body.get("channel"), dict) else {}
+    user, container, message, channel = (_dict(body.get(k)) for k in ("user", "container", "message", "channel"))
     user_id = _str(user.get("id"))
     if not user_id:
         return None
@@ -154,9 +151,8 @@ class FormSubmission:
 
 
 def parse_submission(body: dict[str, Any]) -> FormSubmission | None:
-    view = body.get("view") if isinstance(body.get("view"), dict) else None
-    user = body.get("user") if isinstance(body.get("user"), dict) else {}
-    if view is None or not _str(user.get("id")):
+    view, user = _dict(body.get("view")), _dict(body.get("user"))
+    if not view or not _str(user.get("id")):
         return None
     try:
         meta = json.loads(view.get("private_metadata") or "{}")
@@ -230,3 +226,7 @@ def to_plain(text: str, bot_user_id: str | None = None) -> tuple[str, bool]:
 
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

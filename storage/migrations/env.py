@@ -43,7 +43,10 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("no database: call storage.upgrade(url), which passes the connection or the URL")
+    engine = make_engine(url)
     try:
         with engine.connect() as connection:
             _configure(connection)

@@ -31,3 +31,10 @@ async def test_resolution_asks_for_a_rating_with_buttons_and_only_the_customer_c
     assert ephemeral(await fake.wait_for_response(rated))
     (rating,) = _ratings(bot)
     assert rating.detail["score"] == 5 and rating.detail["positive"] is True
+
+    # rated once: a second click, even a different score, is refused and changes nothing
+    again = await fake.press_button(prompt, f"csat:{conv_id}:1", user=fake.customer)
+    response = await fake.wait_for_response(again)
+    assert ephemeral(response) and "already rated" in response["data"]["content"]
+    (rating,) = _ratings(bot)
+    assert rating.detail["score"] == 5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from supportbot.bot.domain import DraftStatus, HandoffStatus
 from tests.discord_bot.conftest import start_bot
 from tests.discord_bot.helpers import card_in_thread, custom_ids, ephemeral, mirror_of
@@ -139,3 +141,20 @@ async def test_handoff_claim_and_resolve(fake, bot):
         assert uow.handoffs.get(handoff.id).status is HandoffStatus.RESOLVED
     tagged = fake.find_requests("PATCH", rf"/channels/{post['id']}")[-1]
     assert fake.tags["resolved"] in tagged.json["applied_tags"]
+
+
+async def test_a_hand_off_supersedes_the_pending_draft_on_every_card(fake, enterprise_bot):
+    bot = enterprise_bot
+    question, staff_thread, card, draft = await _draft(fake, bot)
+    stale = copy.deepcopy(card)  # what a client shows until the edit reaches it
+    # no thread yet (the bot has not replied): the follow-up comes in the channel, from the same person
+    await fake.customer_message(fake.text_id, "forget it: none of our users can log in, everything is down")
+    settled = await fake.wait_for_request("PATCH", rf"/channels/{staff_thread}/messages/{card['id']}")
+    assert settled.json["components"] == [] and "Superseded" in str(settled.json["embeds"])
+    pressed = await fake.press_button(stale, f"draft_approve:{draft.id}", user=fake.agent)
+    response = await fake.wait_for_response(pressed)
+    assert ephemeral(response) and "out of date" in response["data"]["content"]
+    await bot.client.idle()
+    assert _draft_status(bot, draft.id).status is DraftStatus.SUPERSEDED
+    sent = [r.json["content"] for r in fake.find_requests("POST", rf"/channels/{question['id']}/messages")]
+    assert sent and all(draft.text != text for text in sent)  # only the hand-off acknowledgement

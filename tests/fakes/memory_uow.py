@@ -389,11 +389,6 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
         item.claimed_by, item.claimed_until = owner, now + lease
         return True
 
-    def list(self, *, conversation_id: str | None = None) -> list[Outbound]:
-        return _oldest_first(
-            o for o in self._data.outbox.values() if conversation_id is None or o.conversation_id == conversation_id
-        )
-
     def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
         now = _utc(now)
         held: dict[tuple[str, str], datetime] = {}
@@ -409,6 +404,11 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
     def failed(self, limit: int = 100) -> list[Outbound]:
         items = [o for o in self._data.outbox.values() if o.status == OutboxStatus.FAILED]
         return list(reversed(_oldest_first(items)))[:limit]
+
+    def list(self, *, conversation_id: str | None = None) -> list[Outbound]:
+        return _oldest_first(
+            o for o in self._data.outbox.values() if conversation_id is None or o.conversation_id == conversation_id
+        )
 
 
 class InMemorySettingRepository(_Repo, SettingRepository):

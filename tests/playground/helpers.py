@@ -54,7 +54,8 @@ async def running_playground(
     tmp_path: Path, *, host: str = "127.0.0.1", token: str | None = None, classifier: Classifier | None = None
 ) -> AsyncIterator[Running]:
     app = build_app(tmp_path, classifier)
-    service = PlaygroundService(app, host=host, port=0, token=token, announce=False)
+    service = PlaygroundService(app.core, app.settings, host=host, port=0, token=token, announce=False)
+    app.core.channels.add(service.channel)
     await service.start()
     try:
         yield Running(app, service)

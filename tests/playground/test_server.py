@@ -129,16 +129,16 @@ async def test_plain_form_post_redirects_back(client):
 async def test_non_loopback_binding_requires_a_token(tmp_path):
     app = build_app(tmp_path)
     with pytest.raises(ConfigurationError) as err:
-        PlaygroundService(app, host="0.0.0.0", port=0, token=None, announce=False)
+        PlaygroundService(app.core, app.settings, host="0.0.0.0", port=0, token=None, announce=False)
     assert err.value.setting == "SUPPORTBOT_PLAYGROUND_TOKEN"
     with pytest.raises(ConfigurationError):
-        PlaygroundService(app, host="0.0.0.0", port=0, token="short", announce=False)
-    PlaygroundService(app, host="::1", port=0, token=None, announce=False)  # loopback: fine
+        PlaygroundService(app.core, app.settings, host="0.0.0.0", port=0, token="short", announce=False)
+    PlaygroundService(app.core, app.settings, host="::1", port=0, token=None, announce=False)  # loopback: fine
 
 
 async def test_token_once_in_query_then_cookie_or_bearer(tmp_path):
     app = build_app(tmp_path)
-    web_app = create_app(app, host="10.20.30.40", token=TOKEN)  # as if bound to a LAN address
+    web_app = create_app(app.core, host="10.20.30.40", token=TOKEN)  # as if bound to a LAN address
     async with TestClient(TestServer(web_app, host="127.0.0.1")) as tc:
         assert (await tc.get("/")).status == 401
         assert (await tc.get("/?token=wrong-token-wrong-token")).status == 401
@@ -255,6 +255,11 @@ async def test_thumbs_down_hands_off(client, pg):
     async with client.s.get(client.base + "/console") as r:
         console = await r.text()
     assert 'data-state="handoff"' in console and "answer_failed" in console
+    # the customer rates once: a second click is refused and stores nothing
+    status, body = await client.post("/customer/feedback", {"conversation_id": conv_id, "positive": "1"})
+    assert status == 409 and "already rated" in body["message"]
+    with pg.app.uow() as uow:
+        assert len(uow.actions.list(action="csat")) == 1
 
 
 async def test_reject_draft_with_reason_and_intent(client, pg):
@@ -319,3 +324,18 @@ async def test_resolve_clears_the_console_and_marks_the_thread(client, pg):
     assert "✅" in page
     status, body = await client.post(f"/agent/handoffs/{handoff.id}/resolve", {}, role="agent")
     assert status == 409 and "already resolved" in body["message"]
+
+
+async def test_a_draft_made_stale_by_a_hand_off_cannot_be_approved(client, pg):
+    await client.page(f"?account={DRAFT_ACCOUNT}")
+    await client.say(QUESTION, account=DRAFT_ACCOUNT)
+    with pg.app.uow() as uow:
+        (draft,) = uow.drafts.list()
+    status, body = await client.say(OUTAGE, account=DRAFT_ACCOUNT)  # a follow-up that needs a person now
+    assert status == 200, body
+    status, body = await client.post(f"/agent/drafts/{draft.id}/approve", {}, role="agent")
+    assert status == 409 and "out of date" in body["message"]
+    with pg.app.uow() as uow:
+        assert uow.drafts.get(draft.id).status.value == "superseded"
+        replies = [m for m in uow.messages.list() if m.kind.value == "agent_reply"]
+    assert replies == []  # the old quote never reached the customer

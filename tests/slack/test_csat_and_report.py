@@ -78,6 +78,8 @@ async def test_csat_prompt_has_buttons_and_only_the_customer_can_rate_once(slack
     # A second click (say, from a stale client that still shows the buttons) stores nothing more.
     await slack.interactive(_click(ALICE, "TSMALL", prompt, "csat_rate_1", f"{conv_id}:1"))
     assert len(_ratings(slack)) == 1
+    second = slack.fake.of("chat.postEphemeral")[-1].params
+    assert second["user"] == ALICE and "already rated" in second["text"]
 
 
 async def test_weekly_report_posts_summary_and_uploads_the_chart_to_triage(slack, clock):

@@ -213,16 +213,25 @@ async def test_agent_replying_directly_in_customer_thread_is_a_human_reply(slack
 async def test_drafts_and_notes_never_reach_a_customer_channel(slack):
     card = await _draft(slack)
     with slack.app.core.uow() as uow:
-        draft_text = uow.drafts.get(card["value"]).text
-    mirror_ts = [c for c in slack.fake.of("chat.postMessage") if c.params["channel"] == TRIAGE][0].result["ts"]
+        first_line = max(uow.drafts.get(card["value"]).text.splitlines(), key=len).lstrip("> ")  # most specific
+    mirror_ts = slack.mirror_ts()
     await slack.says(AGENT, "// internal: VIP, be nice", channel=TRIAGE, thread_ts=mirror_ts, user_team=OUR_TEAM)
     await slack.interactive(
         block_actions(BOB, "TBIG", "draft_approve", card["value"], message=card, channel=SHARED_BIG)
     )
-    for params in slack.fake.posts(SHARED_BIG) + [c.params for c in slack.fake.of("chat.postEphemeral")]:
-        assert draft_text.splitlines()[0] not in params.get("text", "")
+    (refusal,) = slack.fake.of("chat.postEphemeral")  # the customer who pressed it was told no
+    assert refusal.params["user"] == BOB and "support team" in refusal.params["text"]
+    seen = slack.fake.posts(SHARED_BIG) + [refusal.params]
+    for params in seen:
+        assert first_line not in params.get("text", "")
         assert "VIP" not in params.get("text", "")
-        assert "blocks" not in params or draft_text.splitlines()[0] not in json.dumps(params["blocks"])
+        assert "blocks" not in params or first_line not in json.dumps(params["blocks"])
+    # The same check catches a leak: once an agent approves, the draft's text reaches the customer
+    # (and only then); the internal note never does.
+    await slack.interactive(block_actions(AGENT, OUR_TEAM, "draft_approve", card["value"], message=card))
+    texts = [p.get("text", "") for p in slack.fake.posts(SHARED_BIG)]
+    assert any(first_line in t for t in texts)
+    assert not any("VIP" in t for t in texts)
 
 
 async def test_guest_of_our_workspace_is_a_customer(slack):
@@ -245,3 +254,23 @@ async def test_unknown_user_fails_closed(slack):
     assert len(slack.fake.of("chat.postEphemeral")) == 1
     with slack.app.core.uow() as uow:
         assert uow.drafts.get(card["value"]).status is DraftStatus.PENDING
+
+
+async def test_a_hand_off_supersedes_the_pending_draft_on_its_card(slack):
+    event = await slack.says(BOB, "Where is my invoice?", channel=SHARED_BIG, user_team="TBIG")
+    card = slack.card("draft_approve")
+    await slack.says(
+        BOB,
+        "forget that: none of our users can log in, it's down",
+        channel=SHARED_BIG,
+        thread_ts=event["ts"],
+        user_team="TBIG",
+    )
+    update = next(u.params for u in slack.fake.of("chat.update") if u.params["ts"] == card["ts"])
+    assert "Superseded" in json.dumps(update["blocks"])
+    assert not [b for b in update["blocks"] if b["type"] == "actions"]  # nothing left to press
+    await slack.interactive(block_actions(AGENT, OUR_TEAM, "draft_approve", card["value"], message=card))
+    refusal = slack.fake.of("chat.postEphemeral")[-1].params
+    assert refusal["user"] == AGENT and "out of date" in refusal["text"]
+    to_customer = [p["text"] for p in slack.fake.posts(SHARED_BIG)]
+    assert len(to_customer) == 1 and "passed this to our support team" in to_customer[0]
