@@ -101,14 +101,14 @@ def build_database(settings: Settings, *, uow: UnitOfWorkFactory | None = None, 
 
         # Our SQL storage runs on worker threads; an in-memory fake runs inline.
         if isinstance(uow, SqlUnitOfWorkFactory):
-            return ThreadedDatabase(uow, workers=uow.max_threads, single_writer=uow.single_writer)
+            return ThreadedDatabase(uow, workers=uow.read_threads, shared_connection=uow.shared_connection)
         return ThreadedDatabase(uow, workers=0)
     from supportbot.storage import SqlUnitOfWorkFactory, upgrade
 
     if migrate:
         upgrade(settings.database_url)
     factory = SqlUnitOfWorkFactory(settings.database_url)
-    return ThreadedDatabase(factory, workers=factory.max_threads, single_writer=factory.single_writer)
+    return ThreadedDatabase(factory, workers=factory.read_threads, shared_connection=factory.shared_connection)
 
 
 def build_classifier(settings: Settings) -> Classifier:

@@ -157,9 +157,11 @@ async def run_bot(args: argparse.Namespace, api_url: str, workdir: Path) -> dict
         classifier = FakeClassifier()
         classifier_name = "FakeClassifier (no bundled model on this branch)"
     app = bootstrap(settings, classifier=classifier)
-    service = SlackService(app, port=0)
+    service = SlackService(app.core, settings, port=0)
+    app.core.channels.add(service.channel)
     await service.start()
     url = f"http://127.0.0.1:{service.bound_port}/slack/events"
+    cpu_start = time.process_time()
     out: mp.Queue = mp.Queue()
     loader = mp.Process(target=run_load, args=(url, args.events, args.rate, args.users, args.concurrency, out))
     loader.start()
@@ -173,6 +175,7 @@ async def run_bot(args: argparse.Namespace, api_url: str, workdir: Path) -> dict
         stats = await app.core.dispatch_outbox()
         if stats.sent == 0:
             break
+    cpu_seconds = time.process_time() - cpu_start  # the bot process: every thread
     async with aiohttp.ClientSession() as session, session.get(api_url.replace("/api/", "/_calls")) as resp:
         calls = await resp.json()
     await service.stop()
@@ -201,6 +204,8 @@ async def run_bot(args: argparse.Namespace, api_url: str, workdir: Path) -> dict
         "ack_throughput_per_s": round(args.events / load["send_seconds"], 1),
         "sustained_throughput_per_s": round(len(latencies) / max(last_reply - first_send, 1e-9), 1),
         "web_api_calls": len(calls),
+        "bot_cpu_ms_per_event": round(cpu_seconds / args.events * 1000, 2),
+        "write_transactions_per_event": round(app.core.db.transactions / args.events, 2),  # type: ignore[attr-defined]
     }
 
 
@@ -244,6 +249,10 @@ def main() -> None:
     print(
         f"throughput:          {result['ack_throughput_per_s']} events/s acked, "
         f"{result['sustained_throughput_per_s']} events/s answered end to end"
+    )
+    print(
+        f"bot cost:            {result['bot_cpu_ms_per_event']} ms CPU and "
+        f"{result['write_transactions_per_event']} write transactions per event"
     )
     print(json.dumps(result))
     sys.exit(0 if result["http_errors"] == 0 and result["replies"] == result["events"] else 1)

@@ -30,7 +30,8 @@ def cache_key(lookup: AccountLookup) -> str | None:
     if lookup.discord_guild_id:
         return f"discord:{lookup.discord_guild_id}"
     if lookup.email and "@" in lookup.email:
-        return f"domain:{lookup.email.rsplit('@', 1)[1].lower()}"
+        # the whole address: two people on one domain (gmail.com, say) may belong to different accounts
+        return f"email:{lookup.email.strip().lower()}"
     return None
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from supportbot.bot.domain import Account, Classification, Conversation, Decision, Role
+from collections.abc import Sequence
+
+from supportbot.bot.domain import Account, Classification, Conversation, Decision, Role, StoredMessage
 from supportbot.bot.ports import UnitOfWork
 from supportbot.bot.presenter import ContextPacket
 
@@ -21,8 +23,10 @@ def build_packet(
     classification: Classification | None,
     decision: Decision | None,
     customer_name: str = "",
+    transcript: Sequence[StoredMessage] | None = None,
 ) -> ContextPacket:
-    transcript = uow.messages.for_conversation(conv.id)
+    if transcript is None:
+        transcript = uow.messages.for_conversation(conv.id)
     if not customer_name:
         customer_name = next((m.author_name for m in transcript if m.role is Role.CUSTOMER), "")
     return ContextPacket(conv, customer_name, account, classification, decision, transcript)

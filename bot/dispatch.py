@@ -15,7 +15,7 @@ queueing, so one pass serves the replies of many messages under load).
 from __future__ import annotations
 
 import asyncio
-import functools
+import itertools
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -90,7 +90,7 @@ class DispatchStats:
 class _Plan:
     """One pass: what may be sent now, grouped by conversation, and where each item goes."""
 
-    groups: dict[str, list[tuple[Outbound, Delivery]]] = field(default_factory=dict)
+    groups: dict[str, list[tuple[Outbound, Delivery | None]]] = field(default_factory=dict)
     conversations: dict[str, Conversation] = field(default_factory=dict)
     deferred: int = 0
     doomed: list[tuple[Outbound, str]] = field(default_factory=list)  # items whose prerequisite failed
@@ -146,44 +146,45 @@ class Dispatcher:
                     return total
 
     async def _pass(self, limit: int) -> tuple[DispatchStats, bool]:
+        """Plan and claim in one transaction, send, then record every outcome in one transaction."""
         now = self.clock.now()
-        plan = await self.db.read(lambda uow: self._plan(uow, now, limit))
-        stats = DispatchStats(deferred=plan.deferred)
-        for item, reason in plan.doomed:
-            await self.db.transaction(functools.partial(self._fail, item=item, error=reason))
-            stats.failed += 1
+        plan = await self.db.transaction(lambda uow: self._plan(uow, now, limit))
+        stats = DispatchStats(deferred=plan.deferred, failed=len(plan.doomed))
         if not plan.groups:
             return stats, bool(plan.doomed)
-        wanted = [item.id for group in plan.groups.values() for item, _ in group]
-        claimed = await self.db.transaction(lambda uow: self._claim(uow, wanted, now))
-        stats.deferred += len(wanted) - len(claimed)
-        mirrors_sent = False
+        outcomes: list[_Outcome] = []
         slots = asyncio.Semaphore(CONCURRENT_CONVERSATIONS)
 
-        async def send_group(items: list[tuple[Outbound, Delivery]]) -> None:
-            nonlocal mirrors_sent
+        async def send_group(items: list[tuple[Outbound, Delivery | None]]) -> None:
             async with slots:
-                for index, (item, delivery) in enumerate(items):
-                    if item.id not in claimed:
-                        stats.deferred += len(items) - index  # someone else has it: keep the order
-                        return
-                    outcome = await self._send(item, delivery, plan.conversations.get(item.conversation_id or ""))
+                for index, (item, planned) in enumerate(items):
+                    delivery = planned or self._into_new_mirror(item, plan.conversations)
+                    outcome = await self._send(item, delivery)
+                    if outcome.status == "sent" and item.kind is OutboundKind.MIRROR_OPEN and outcome.external_id:
+                        conv = plan.conversations.get(item.conversation_id or "")
+                        if conv is not None:  # later staff items of this lane go into the thread just made
+                            conv.staff_thread_id = outcome.external_id
+                    outcomes.append(outcome)
                     await asyncio.sleep(0)  # let the other conversations' sends interleave with this one's
-                    if outcome == "sent":
-                        stats.sent += 1
-                        mirrors_sent |= item.kind is OutboundKind.MIRROR_OPEN
-                        continue
-                    if outcome == "failed":
-                        stats.failed += 1
-                    else:
-                        stats.retried += 1
-                    if item.kind is not OutboundKind.REACTION:  # the rest of the conversation waits for it
-                        stats.deferred += len(items) - index - 1
-                        await self._release(items[index + 1 :], claimed)
+                    if outcome.status != "sent" and item.kind is not OutboundKind.REACTION:
+                        # the rest of this lane waits for it (its claims are given back)
+                        outcomes.extend(_Outcome(later, "release") for later, _ in items[index + 1 :])
                         return
 
         await asyncio.gather(*(send_group(group) for group in plan.groups.values()))
-        return stats, mirrors_sent
+        await self.db.transaction(lambda uow: self._record(uow, outcomes, plan.conversations))
+        for outcome in outcomes:
+            if outcome.status == "sent":
+                stats.sent += 1
+            elif outcome.status == "failed":
+                stats.failed += 1
+            elif outcome.status == "retry":
+                stats.retried += 1
+            else:
+                stats.deferred += 1
+        # a mirror thread opened in this pass may unblock staff items planned before it existed
+        mirrors_sent = any(o.status == "sent" and o.item.kind is OutboundKind.MIRROR_OPEN for o in outcomes)
+        return stats, mirrors_sent and plan.deferred > 0
 
     def _plan(self, uow: UnitOfWork, now: datetime, limit: int) -> _Plan:
         plan = _Plan()
@@ -194,10 +195,9 @@ class Dispatcher:
         for (conversation_id, audience), at in uow.outbox.held(now).items():
             lane = (conversation_id, _lane(Audience(audience)))
             held[lane] = min(held.get(lane, at), at)
-        for conversation_id in {i.conversation_id for i in due if i.conversation_id}:
-            conv = uow.conversations.get(conversation_id)
-            if conv is not None:
-                plan.conversations[conversation_id] = conv
+        plan.conversations = uow.conversations.get_many(sorted({i.conversation_id for i in due if i.conversation_id}))
+        lanes: dict[str, list[tuple[Outbound, Delivery | None]]] = {}
+        new_mirrors: set[str] = set()  # conversations whose mirror thread this pass opens
         for item in due:
             conv = plan.conversations.get(item.conversation_id or "")
             lane = (item.conversation_id or "", _lane(item.audience))
@@ -209,16 +209,37 @@ class Dispatcher:
                 continue
             delivery, problem = self._delivery(uow, item, conv)
             if problem is not None:
+                self._fail(uow, item, problem)
                 plan.doomed.append((item, problem))
                 continue
-            if delivery is None:  # waits for its mirror thread or its card
+            key = f"{lane[0]}:{lane[1]}" if item.conversation_id else f"item:{item.id}"
+            opens_with_mirror = item.conversation_id in new_mirrors and item.kind is not OutboundKind.CARD_UPDATE
+            if delivery is None and not opens_with_mirror:  # waits for its mirror thread or its card
                 plan.deferred += 1
                 if item.conversation_id and item.kind is not OutboundKind.REACTION:
                     held[lane] = min(held.get(lane, item.created_at), item.created_at)
                 continue
-            key = f"{lane[0]}:{lane[1]}" if item.conversation_id else f"item:{item.id}"
-            plan.groups.setdefault(key, []).append((item, delivery))
+            if item.kind is OutboundKind.MIRROR_OPEN and item.conversation_id:
+                new_mirrors.add(item.conversation_id)
+            lanes.setdefault(key, []).append((item, delivery))  # None: into the mirror this pass opens
+        claimed = uow.outbox.claim_many(
+            [item.id for lane_items in lanes.values() for item, _ in lane_items], self.worker_id, now, self.lease
+        )
+        for key, lane_items in lanes.items():
+            # another replica has an item of this lane: send nothing after it, or the order breaks
+            mine = list(itertools.takewhile(lambda pair: pair[0].id in claimed, lane_items))
+            plan.deferred += len(lane_items) - len(mine)
+            rest = [item.id for item, _ in lane_items[len(mine) :] if item.id in claimed]
+            self._release(uow, rest)
+            if mine:
+                plan.groups[key] = mine
         return plan
+
+    @staticmethod
+    def _into_new_mirror(item: Outbound, conversations: dict[str, Conversation]) -> Delivery:
+        """Where a staff item planned behind its conversation's new mirror goes, now the mirror is posted."""
+        conv = conversations[item.conversation_id or ""]
+        return Delivery(conv.workspace_id, None, conv.staff_thread_id)
 
     @staticmethod
     def _delivery(uow: UnitOfWork, item: Outbound, conv: Conversation | None) -> tuple[Delivery | None, str | None]:
@@ -234,15 +255,13 @@ class Dispatcher:
         if item.kind is OutboundKind.MIRROR_OPEN:
             return Delivery(conv.workspace_id, None, None), None
         if conv.staff_thread_id is None:
-            mirror = next(
-                (o for o in uow.outbox.list(conversation_id=conv.id) if o.kind is OutboundKind.MIRROR_OPEN), None
-            )
+            mirror = uow.outbox.find(f"mirror:{conv.id}")
             if mirror is not None and mirror.status is OutboxStatus.FAILED:
                 return None, f"the conversation's mirror thread could not be posted: {mirror.last_error}"
             return None, None
         if item.kind is OutboundKind.CARD_UPDATE:
             key = item.payload.get("card_key")
-            card = next((o for o in uow.outbox.list(conversation_id=conv.id) if o.dedupe_key == key), None)
+            card = uow.outbox.find(str(key))
             if card is None or card.status is OutboxStatus.FAILED:
                 return None, "the card it updates was never posted"
             if card.status is not OutboxStatus.SENT:
@@ -252,94 +271,77 @@ class Dispatcher:
             return Delivery(conv.workspace_id, None, conv.staff_thread_id, edit_message_id=card.external_id), None
         return Delivery(conv.workspace_id, None, conv.staff_thread_id), None
 
-    def _claim(self, uow: UnitOfWork, ids: list[str], now: datetime) -> set[str]:
-        return {i for i in ids if uow.outbox.claim(i, self.worker_id, now, self.lease)}
+    def _release(self, uow: UnitOfWork, outbound_ids: list[str]) -> None:
+        """Give back claims, so the items go out in order right after what holds them up."""
+        for outbound_id in outbound_ids:
+            current = uow.outbox.get(outbound_id)
+            if current is not None and current.status is OutboxStatus.PENDING and current.claimed_by == self.worker_id:
+                current.claimed_by = current.claimed_until = None
+                uow.outbox.save_delivery(current)
 
-    async def _release(self, items: list[tuple[Outbound, Delivery]], claimed: set[str]) -> None:
-        """Give back claims on items held behind a failed one, so they go out right after it."""
-        ids = [item.id for item, _ in items if item.id in claimed]
-        if not ids:
-            return
-
-        def release(uow: UnitOfWork) -> None:
-            for outbound_id in ids:
-                current = uow.outbox.get(outbound_id)
-                if (
-                    current is not None
-                    and current.status is OutboxStatus.PENDING
-                    and current.claimed_by == self.worker_id
-                ):
-                    current.claimed_by = current.claimed_until = None
-                    uow.outbox.save(current)
-
-        await self.db.transaction(release)
-
-    async def _send(self, item: Outbound, delivery: Delivery, conv: Conversation | None) -> str:
+    async def _send(self, item: Outbound, delivery: Delivery) -> _Outcome:
         channel = self.channels[item.platform]
         try:
             external_id = await channel.send(item, delivery)
         except RateLimited as exc:
-            error, wait = str(exc), timedelta(seconds=max(exc.retry_after, 0.0))
-            await self.db.transaction(lambda uow: self._retry(uow, item, error, wait))
-            return "retry"
+            return _Outcome(item, "retry", error=str(exc), delay=timedelta(seconds=max(exc.retry_after, 0.0)))
         except DeliveryError as exc:
-            error = str(exc)
             if exc.permanent:
-                await self.db.transaction(lambda uow: self._fail(uow, item, error))
-                return "failed"
-            return await self._retry_with_backoff(item, error)
+                return _Outcome(item, "failed", error=str(exc))
+            return _Outcome(item, "retry", error=str(exc), delay=_backoff(item.attempts))
         except Exception as exc:  # an adapter bug must not stop other deliveries
             log.exception("channel %s failed to send %s", item.platform, item.id)
-            return await self._retry_with_backoff(item, f"{type(exc).__name__}: {exc}")
-        await self.db.transaction(lambda uow: self._mark_sent(uow, item, external_id, conv))
-        return "sent"
+            return _Outcome(item, "retry", error=f"{type(exc).__name__}: {exc}", delay=_backoff(item.attempts))
+        return _Outcome(item, "sent", external_id=external_id)
 
-    async def _retry_with_backoff(self, item: Outbound, error: str) -> str:
-        delay = timedelta(seconds=min(2**item.attempts, 300))
-        return await self.db.transaction(lambda uow: self._retry(uow, item, error, delay))
+    def _record(self, uow: UnitOfWork, outcomes: list[_Outcome], conversations: dict[str, Conversation]) -> None:
+        now = self.clock.now()
+        for outcome in outcomes:
+            item = outcome.item
+            if outcome.status == "sent":
+                self._mark_sent(uow, item, outcome.external_id, conversations.get(item.conversation_id or ""), now)
+            elif outcome.status == "retry":
+                self._retry(uow, item, outcome.error, outcome.delay, now)
+            elif outcome.status == "failed":
+                self._fail(uow, item, outcome.error)
+        self._release(uow, [o.item.id for o in outcomes if o.status == "release"])
 
-    def _retry(self, uow: UnitOfWork, item: Outbound, error: str, delay: timedelta) -> str:
-        current = uow.outbox.get(item.id)
-        if current is None:
-            return "retry"
-        current.attempts += 1
-        current.last_error = error[:500]
-        current.claimed_by = current.claimed_until = None  # next_attempt_at governs the retry
-        if current.attempts >= MAX_DELIVERY_ATTEMPTS:
-            current.status = OutboxStatus.FAILED
-            log.error("giving up on outbound %s after %d attempts: %s", item.id, current.attempts, error)
-            uow.outbox.save(current)
-            return "failed"
-        current.next_attempt_at = self.clock.now() + delay
-        uow.outbox.save(current)
-        return "retry"
+    def _retry(self, uow: UnitOfWork, item: Outbound, error: str, delay: timedelta, now: datetime) -> None:
+        item.attempts += 1
+        item.last_error = error[:500]
+        item.claimed_by = item.claimed_until = None  # next_attempt_at governs the retry
+        if item.attempts >= MAX_DELIVERY_ATTEMPTS:
+            item.status = OutboxStatus.FAILED
+            log.error("giving up on outbound %s after %d attempts: %s", item.id, item.attempts, error)
+        else:
+            item.next_attempt_at = now + delay
+        uow.outbox.save_delivery(item)
 
     def _fail(self, uow: UnitOfWork, item: Outbound, error: str) -> None:
-        current = uow.outbox.get(item.id)
-        if current is None:
-            return
-        current.attempts += 1
-        current.status, current.last_error = OutboxStatus.FAILED, error[:500]
-        current.claimed_by = current.claimed_until = None
-        uow.outbox.save(current)
+        item.attempts += 1
+        item.status, item.last_error = OutboxStatus.FAILED, error[:500]
+        item.claimed_by = item.claimed_until = None
+        uow.outbox.save_delivery(item)
         log.error("outbound %s failed permanently: %s", item.id, error)
 
-    def _mark_sent(self, uow: UnitOfWork, item: Outbound, external_id: str | None, conv: Conversation | None) -> None:
-        now = self.clock.now()
+    def _mark_sent(
+        self, uow: UnitOfWork, item: Outbound, external_id: str | None, conv: Conversation | None, now: datetime
+    ) -> None:
         item.status, item.external_id, item.attempts = OutboxStatus.SENT, external_id, item.attempts + 1
         item.claimed_by = item.claimed_until = None
-        uow.outbox.save(item)
+        uow.outbox.save_delivery(item)
         if conv is None:
             return
-        first_response = item.kind in (OutboundKind.ANSWER, OutboundKind.AGENT_REPLY)
         mirror = item.kind is OutboundKind.MIRROR_OPEN and external_id is not None
-        if mirror or (first_response and conv.first_response_at is None):
-            current = uow.conversations.get(conv.id) or conv  # fresh: others may have changed it
-            if mirror:
-                current.staff_thread_id = conv.staff_thread_id = external_id
-            if first_response and current.first_response_at is None:
-                current.first_response_at = conv.first_response_at = now
-            uow.conversations.save(current)
+        first_response = item.kind in (OutboundKind.ANSWER, OutboundKind.AGENT_REPLY) and conv.first_response_at is None
+        if mirror or first_response:
+            uow.conversations.note_delivery(
+                conv.id,
+                staff_thread_id=external_id if mirror else None,
+                first_response_at=now if first_response else None,
+            )
+            if first_response:
+                conv.first_response_at = now  # this pass's copy: a second answer is not the first
         if item.audience is Audience.CUSTOMER and item.kind is not OutboundKind.REACTION:
             kind = {OutboundKind.ANSWER: MessageKind.BOT_ANSWER, OutboundKind.AGENT_REPLY: MessageKind.AGENT_REPLY}.get(
                 item.kind, MessageKind.SYSTEM
@@ -362,3 +364,16 @@ class Dispatcher:
                     raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
                 )
             )
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2**attempts, 300))
+
+
+@dataclass
+class _Outcome:
+    item: Outbound
+    status: str  # sent, retry, failed, release (not tried: held behind one that was not sent)
+    external_id: str | None = None
+    error: str = ""
+    delay: timedelta = timedelta(0)

@@ -85,7 +85,7 @@ def settle_card(
     scope: Scope, card_key: str, outcome: str, by_id: str, by_name: str, keep: tuple[str, ...] = ()
 ) -> None:
     """Re-render the staff card queued under ``card_key``: the outcome shown, only the ``keep`` buttons left."""
-    original = next((o for o in scope.uow.outbox.list(conversation_id=scope.conv.id) if o.dedupe_key == card_key), None)
+    original = scope.uow.outbox.find(card_key)
     if original is None or "card" not in original.payload:
         return
     card = Card.from_dict(original.payload["card"])

@@ -12,8 +12,9 @@
 3. Messages stored but never processed (a crash) are found by ``recover``,
    which ``supportbot run`` calls at start-up and periodically.
 
-Messages of one channel are processed in order (a question and its quick
-follow-up must not race); different channels in parallel.
+Messages of one thread, and top-level messages of one person in a channel, are
+processed in order (a question and its quick follow-up must not race); the
+rest in parallel.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ from supportbot.bot.triage import DECIDE, IGNORE, Snapshot, Triage, Verdict
 log = logging.getLogger(__name__)
 
 THRESHOLD_PREFIX = "threshold."
-PARALLEL_CHANNELS = 8  # channels processed at the same time; each channel's messages stay in order
+PARALLEL_LANES = 16  # threads (or people) processed at the same time; each one's messages stay in order
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class Intake:
         self.clock = clock
         self.config = config
         self._lanes: dict[str, deque[tuple[Callable[[], Awaitable[InboundResult]], asyncio.Future[InboundResult]]]] = {}
-        self._slots = asyncio.Semaphore(PARALLEL_CHANNELS)
+        self._slots = asyncio.Semaphore(PARALLEL_LANES)
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # stored message ids queued or being processed here
 
@@ -260,7 +261,9 @@ class Intake:
     def _enqueue(self, stored: StoredMessage, msg: InboundMessage, *, kick: bool) -> asyncio.Future[InboundResult]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[InboundResult] = loop.create_future()
-        key = f"{msg.platform}/{msg.workspace_id}/{msg.channel_id}"
+        # In order per thread, and per person at the top level (a question and its quick follow-up
+        # must not race); everything else in parallel.
+        key = f"{msg.platform}/{msg.workspace_id}/{msg.channel_id}/{msg.thread_id or msg.author.user_id}"
         lane = self._lanes.setdefault(key, deque())
 
         async def job() -> InboundResult:
@@ -371,12 +374,16 @@ class Intake:
             typed_rating=typed,
         )
 
-    def _current_conversation(self, uow: UnitOfWork, read: _Read, msg: InboundMessage) -> Conversation | None:
-        """The conversation as it is now; Conflict when a concurrent message changed which one it is."""
+    @staticmethod
+    def _current_conversation(uow: UnitOfWork, read: _Read) -> Conversation | None:
+        """The conversation as it is now (another message may have changed it since it was read).
+
+        A new one is inserted last: a concurrent message of the same thread makes that insert a
+        Conflict, and ``process`` runs again, joining it (top-level messages of one person are
+        processed in order here, so they never race within a process).
+        """
         if read.conversation is not None:
             return uow.conversations.get(read.conversation.id) or read.conversation
-        if find_conversation(uow, msg, self.clock.now(), self.config.grouping_window) is not None:
-            raise Conflict("a concurrent message opened this conversation")
         return None
 
     def _record(
@@ -394,7 +401,7 @@ class Intake:
         if verdict.kind == IGNORE:
             _set_state(uow, stored.id, MessageState.IGNORED, None)
             return InboundResult("ignored", verdict.reason, message_id=stored.id)
-        conv = self._current_conversation(uow, read, msg)
+        conv = self._current_conversation(uow, read)
         is_new = conv is None
         if conv is None:
             conv = Conversation(
@@ -416,7 +423,6 @@ class Intake:
             events += conv.customer_wrote(now)
         if account and not conv.account_id:
             conv.account_id = account.id
-        uow.conversations.save(conv)  # a new one first: the message and records refer to it
         _set_state(uow, stored.id, MessageState.IGNORED if verdict.noise else MessageState.PROCESSED, conv.id)
         if not is_new:
             self.outbox.queue(
@@ -495,6 +501,8 @@ class Intake:
             classification=classification,
             decision=decision,
             customer_name=msg.author.display_name,
+            # a new conversation's transcript is this message: no need to read it back
+            transcript=[replace(stored, conversation_id=conv.id, state=MessageState.PROCESSED)] if is_new else None,
         )
         if is_new:
             self.outbox.queue(
@@ -629,12 +637,7 @@ def threshold_overrides(uow: UnitOfWork) -> dict[str, float]:
 def _set_state(
     uow: UnitOfWork, message_id: str, state: MessageState, conversation_id: str | None, error: str | None = None
 ) -> None:
-    current = uow.messages.get(message_id)
-    if current is not None:
-        current.state = state
-        current.conversation_id = conversation_id or current.conversation_id
-        current.error = error or current.error
-        uow.messages.save(current)
+    uow.messages.set_state(message_id, state, conversation_id=conversation_id, error=error)
 
 
 def _lookup(msg: InboundMessage) -> AccountLookup:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -149,6 +150,16 @@ class ConversationRepository(abc.ABC):
     def find_by_staff_thread(self, platform: str, staff_thread_id: str) -> Conversation | None: ...
 
     @abc.abstractmethod
+    def get_many(self, conversation_ids: Sequence[str]) -> dict[str, Conversation]: ...
+
+    @abc.abstractmethod
+    def note_delivery(
+        self, conversation_id: str, *, staff_thread_id: str | None = None, first_response_at: datetime | None = None
+    ) -> None:
+        """Record what a delivery established: the mirror thread's id, and the first response
+        (only if none was recorded yet), without rewriting the rest of the conversation."""
+
+    @abc.abstractmethod
     def latest_for_customer(
         self, platform: str, workspace_id: str, channel_id: str, customer_id: str, since: datetime
     ) -> Conversation | None:
@@ -174,6 +185,12 @@ class MessageRepository(abc.ABC):
 
     @abc.abstractmethod
     def save(self, message: StoredMessage) -> None: ...
+
+    @abc.abstractmethod
+    def set_state(
+        self, message_id: str, state: MessageState, *, conversation_id: str | None = None, error: str | None = None
+    ) -> None:
+        """Change a message's processing state (and its conversation and error, when given)."""
 
     @abc.abstractmethod
     def get(self, message_id: str) -> StoredMessage | None: ...
@@ -293,6 +310,10 @@ class OutboxRepository(abc.ABC):
     def get(self, outbound_id: str) -> Outbound | None: ...
 
     @abc.abstractmethod
+    def find(self, dedupe_key: str) -> Outbound | None:
+        """The item queued under ``dedupe_key``, if any."""
+
+    @abc.abstractmethod
     def due(self, now: datetime, limit: int = 50) -> list[Outbound]:
         """Pending items whose next_attempt_at is unset or <= now and that nobody
         holds an unexpired claim on (claimed_until unset or <= now), oldest first."""
@@ -304,6 +325,15 @@ class OutboxRepository(abc.ABC):
         True when this caller got it. Concurrent callers (other processes) on the
         same database: at most one wins. An expired claim (a crashed sender) can be
         taken over, so the item is retried, never lost."""
+
+    @abc.abstractmethod
+    def claim_many(self, outbound_ids: Sequence[str], owner: str, now: datetime, lease: timedelta) -> set[str]:
+        """``claim`` for many items in one statement; returns the ids this caller got."""
+
+    @abc.abstractmethod
+    def save_delivery(self, outbound: Outbound) -> None:
+        """Store what delivering changed (status, attempts, next attempt, external id, error, claim),
+        leaving text, payload and dedupe key as they are."""
 
     @abc.abstractmethod
     def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
@@ -380,6 +410,10 @@ class UnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     def rollback(self) -> None: ...
+
+    @abc.abstractmethod
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: what the block changed is undone alone when it raises (and re-raised)."""
 
 
 class UnitOfWorkFactory(abc.ABC):

@@ -238,7 +238,8 @@ class SlaClocks:
         if not self.policy.settings.enabled:
             return
         conv = scope.conv
-        tier = event.account_tier or tier_of(scope.uow, conv)
+        # a new conversation has no earlier decision to take the tier from
+        tier = event.account_tier if event.account_tier or event.is_new else tier_of(scope.uow, conv)
         business, wall = (0.0, 0.0) if event.is_new else paused_minutes(scope.uow, conv.id)
         conv.first_response_due_at, conv.resolution_due_at = self.policy.compute_due(
             conv.created_at, tier, conv.urgency, paused_business=business, paused_wall=wall

@@ -8,13 +8,15 @@ nothing until it is passed to ``save``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
@@ -180,16 +182,32 @@ class _Repo:
         self._insert_values(values, lambda e: Conflict(f"{what} {entity.id} already exists"))
 
     def _upsert(self, entity: Any, on_conflict: Callable[[IntegrityError], Exception | None]) -> None:
+        """Insert or update by id in one statement (INSERT ... ON CONFLICT (id) DO UPDATE)."""
         values = mapping.to_values(entity, copy_json=False)
-        params = dict(values)
-        params["_id"] = params.pop("id")
+        stmt = _upsert_statement(self.row, self._session.get_bind().dialect.name)
+        self._guarded(on_conflict, lambda: self._execute(stmt, values))
 
-        def work() -> None:
-            # UPDATE first: one statement for an existing row, UPDATE + INSERT for a new one.
-            if self._execute(self._update_stmt, params).rowcount == 0:
-                self._execute(self._insert_stmt, values)
 
-        self._guarded(on_conflict, work)
+def _dialect_insert(table: sa.Table, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+@functools.cache
+def _upsert_statement(row: type[SQLModel], dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (id) DO UPDATE every other column (SQLite 3.24+ and PostgreSQL)."""
+    table: sa.Table = row.__table__  # type: ignore[attr-defined]
+    stmt = _dialect_insert(table, dialect)
+    columns = {c.name: stmt.excluded[c.name] for c in table.c if c.name not in ("id", "seq")}
+    return stmt.on_conflict_do_update(index_elements=[table.c.id], set_=columns)
+
+
+@functools.cache
+def _insert_unless(row: type[SQLModel], dialect: str, column: str) -> Any:
+    """INSERT ... ON CONFLICT (column) DO NOTHING: rowcount says whether the row went in."""
+    table: sa.Table = row.__table__  # type: ignore[attr-defined]
+    return _dialect_insert(table, dialect).on_conflict_do_nothing(index_elements=[table.c[column]])
 
 
 def _in(column: Any, values: Sequence[Any]) -> Any:
@@ -267,6 +285,28 @@ class SqlConversationRepository(_Repo, ConversationRepository):
     def find_by_staff_thread(self, platform: str, staff_thread_id: str) -> Conversation | None:
         return self._first(self._by_staff_thread, {"platform": platform, "staff_thread_id": staff_thread_id})
 
+    _many = sa.select(*_CONV).where(_CONV.id.in_(sa.bindparam("ids", expanding=True)))
+
+    def get_many(self, conversation_ids: Sequence[str]) -> dict[str, Conversation]:
+        if not conversation_ids:
+            return {}
+        rows = self._execute(self._many, {"ids": list(conversation_ids)})
+        return {row.id: mapping.from_row(Conversation, row, copy_json=False) for row in rows}
+
+    def note_delivery(
+        self, conversation_id: str, *, staff_thread_id: str | None = None, first_response_at: datetime | None = None
+    ) -> None:
+        if staff_thread_id is not None:
+            self._execute(
+                self.table.update().where(self.c.id == conversation_id).values(staff_thread_id=staff_thread_id)
+            )
+        if first_response_at is not None:
+            self._execute(
+                self.table.update()
+                .where(self.c.id == conversation_id, self.c.first_response_at.is_(None))
+                .values(first_response_at=mapping.to_utc(first_response_at))
+            )
+
     def latest_for_customer(
         self, platform: str, workspace_id: str, channel_id: str, customer_id: str, since: datetime
     ) -> Conversation | None:
@@ -342,6 +382,16 @@ class SqlMessageRepository(_Repo, MessageRepository):
 
     def save(self, message: StoredMessage) -> None:
         self._upsert(message, self._on_conflict(message))
+
+    def set_state(
+        self, message_id: str, state: MessageState, *, conversation_id: str | None = None, error: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"state": state.value}
+        if conversation_id is not None:
+            values["conversation_id"] = conversation_id
+        if error is not None:
+            values["error"] = error
+        self._execute(self.table.update().where(self.c.id == message_id).values(**values))
 
     def get(self, message_id: str) -> StoredMessage | None:
         return self._get(message_id)
@@ -536,19 +586,15 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
         return found.first() is not None
 
     def add(self, outbound: Outbound) -> bool:
-        if self._taken(outbound):
-            return False
         values = mapping.to_values(outbound, copy_json=False)
-        try:
-            self._insert_values(
-                values,
-                lambda e: (
-                    _Deduplicated() if self._taken(outbound) else Conflict(f"outbound {outbound.id} already exists")
-                ),
-            )
-        except _Deduplicated:
-            return False  # a concurrent transaction queued the same key first
-        return True
+        stmt = _insert_unless(self.row, self._session.get_bind().dialect.name, "dedupe_key")
+        inserted = [0]
+
+        def work() -> None:
+            inserted[0] = self._execute(stmt, values).rowcount
+
+        self._guarded(lambda e: Conflict(f"outbound {outbound.id} already exists"), work)
+        return inserted[0] == 1  # 0: the dedupe_key was queued before (or by a concurrent transaction)
 
     def save(self, outbound: Outbound) -> None:
         self._upsert(
@@ -563,14 +609,27 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
     def get(self, outbound_id: str) -> Outbound | None:
         return self._get(outbound_id)
 
-    def due(self, now: datetime, limit: int = 50) -> list[Outbound]:
-        now = mapping.to_utc(now)
-        stmt = self._select().where(
-            self.c.status == OutboxStatus.PENDING.value,
-            sa.or_(self.c.next_attempt_at.is_(None), self.c.next_attempt_at <= now),
-            sa.or_(self.c.claimed_until.is_(None), self.c.claimed_until <= now),
+    _by_key = sa.select(*_OUT).where(_OUT.dedupe_key == sa.bindparam("key"))
+
+    def find(self, dedupe_key: str) -> Outbound | None:
+        row = self._execute(self._by_key, {"key": dedupe_key}).first()
+        return None if row is None else mapping.from_row(Outbound, row, copy_json=False)
+
+    _now = sa.bindparam("now", type_=_OUT.created_at.type)
+    _due_stmt = (
+        sa.select(*_OUT)
+        .where(
+            _OUT.status == OutboxStatus.PENDING.value,
+            sa.or_(_OUT.next_attempt_at.is_(None), _OUT.next_attempt_at <= _now),
+            sa.or_(_OUT.claimed_until.is_(None), _OUT.claimed_until <= _now),
         )
-        return self._all(stmt, limit=limit)
+        .order_by(_OUT.created_at, _OUT.seq)
+        .limit(sa.bindparam("limit"))
+    )
+
+    def due(self, now: datetime, limit: int = 50) -> list[Outbound]:
+        rows = self._execute(self._due_stmt, {"now": mapping.to_utc(now), "limit": limit})
+        return [mapping.from_row(Outbound, row, copy_json=False) for row in rows]
 
     # One conditional UPDATE: the database serializes it (PostgreSQL re-checks the
     # WHERE clause on the row once a concurrent writer commits; SQLite has a single
@@ -584,26 +643,74 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
         )
         .values(claimed_by=sa.bindparam("_owner"), claimed_until=sa.bindparam("_until"))
     )
+    _claim_many_stmt = (
+        OutboxRow.__table__.update()  # type: ignore[attr-defined]
+        .where(
+            _OUT.id.in_(sa.bindparam("_ids", expanding=True)),
+            _OUT.status == OutboxStatus.PENDING.value,
+            sa.or_(_OUT.claimed_until.is_(None), _OUT.claimed_until <= sa.bindparam("_now")),
+        )
+        .values(claimed_by=sa.bindparam("_owner"), claimed_until=sa.bindparam("_until"))
+        .returning(_OUT.id)
+    )
+    _held_stmt = (
+        sa.select(_OUT.conversation_id, _OUT.audience, sa.func.min(_OUT.created_at, type_=_OUT.created_at.type))
+        .where(
+            _OUT.status == OutboxStatus.PENDING.value,
+            _OUT.kind != "reaction",
+            _OUT.conversation_id.is_not(None),
+            sa.or_(_OUT.next_attempt_at > _now, _OUT.claimed_until > _now),
+        )
+        .group_by(_OUT.conversation_id, _OUT.audience)
+    )
+    # what delivering changes: never the text, payload or dedupe key
+    _delivery_stmt = (
+        OutboxRow.__table__.update()  # type: ignore[attr-defined]
+        .where(_OUT.id == sa.bindparam("_id"))
+        .values(
+            status=sa.bindparam("status"),
+            attempts=sa.bindparam("attempts"),
+            next_attempt_at=sa.bindparam("next_attempt_at", type_=_OUT.created_at.type),
+            external_id=sa.bindparam("external_id"),
+            last_error=sa.bindparam("last_error"),
+            claimed_by=sa.bindparam("claimed_by"),
+            claimed_until=sa.bindparam("claimed_until", type_=_OUT.created_at.type),
+        )
+    )
 
     def claim(self, outbound_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         now = mapping.to_utc(now)
         params = {"_id": outbound_id, "_owner": owner, "_now": now, "_until": now + lease}
         return bool(self._execute(self._claim_stmt, params).rowcount == 1)
 
-    def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
+    def claim_many(self, outbound_ids: Sequence[str], owner: str, now: datetime, lease: timedelta) -> set[str]:
+        if not outbound_ids:
+            return set()
         now = mapping.to_utc(now)
-        c = self.c
-        stmt = (
-            sa.select(c.conversation_id, c.audience, sa.func.min(c.created_at, type_=c.created_at.type))
-            .where(
-                c.status == OutboxStatus.PENDING.value,
-                c.kind != "reaction",
-                c.conversation_id.is_not(None),
-                sa.or_(c.next_attempt_at > now, c.claimed_until > now),
-            )
-            .group_by(c.conversation_id, c.audience)
+        params = {"_ids": list(outbound_ids), "_owner": owner, "_now": now, "_until": now + lease}
+        return {row[0] for row in self._execute(self._claim_many_stmt, params)}
+
+    def save_delivery(self, outbound: Outbound) -> None:
+        def utc(value: datetime | None) -> datetime | None:
+            return None if value is None else mapping.to_utc(value)
+
+        self._execute(
+            self._delivery_stmt,
+            {
+                "_id": outbound.id,
+                "status": outbound.status.value,
+                "attempts": outbound.attempts,
+                "next_attempt_at": utc(outbound.next_attempt_at),
+                "external_id": outbound.external_id,
+                "last_error": outbound.last_error,
+                "claimed_by": outbound.claimed_by,
+                "claimed_until": utc(outbound.claimed_until),
+            },
         )
-        return {(cid, audience): mapping.from_db(at) for cid, audience, at in self._execute(stmt)}
+
+    def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
+        rows = self._execute(self._held_stmt, {"now": mapping.to_utc(now)})
+        return {(cid, audience): mapping.from_db(at) for cid, audience, at in rows}
 
     def failed(self, limit: int = 100) -> list[Outbound]:
         return self._all(self._select().where(self.c.status == OutboxStatus.FAILED.value), limit=limit, newest=True)
@@ -744,6 +851,23 @@ class SqlUnitOfWork(UnitOfWork):
     def commit(self) -> None:
         self.session.commit()
 
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        # Plain SQL on the driver's cursor: the group-committing writer takes one per unit of work, and
+        # SQLAlchemy's nested-transaction bookkeeping cost more than the statements themselves.
+        cursor = self._connection.get().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("SAVEPOINT supportbot_unit")
+        try:
+            yield
+        except BaseException:
+            cursor.execute("ROLLBACK TO SAVEPOINT supportbot_unit")
+            cursor.execute("RELEASE SAVEPOINT supportbot_unit")
+            raise
+        else:
+            cursor.execute("RELEASE SAVEPOINT supportbot_unit")
+        finally:
+            cursor.close()
+
     def rollback(self) -> None:
         self.session.rollback()
 
@@ -772,10 +896,9 @@ class SqlUnitOfWorkFactory(UnitOfWorkFactory):
         # when a transaction that read first then writes after another process committed.
         writer_engine = engine.execution_options(supportbot_begin="BEGIN IMMEDIATE") if sqlite else engine
         self._writer_sessions = sessionmaker(writer_engine, class_=Session, expire_on_commit=False, autoflush=True)
-        memory = sqlite and is_memory_sqlite(engine.url)
-        # How many threads may use this factory at once: an in-memory database is one shared connection.
-        self.max_threads = 1 if memory else 4
-        self.single_writer = sqlite  # SQLite has one writer at a time: queue writers in the process
+        # An in-memory database is one connection that two threads must never use at once.
+        self.shared_connection = sqlite and is_memory_sqlite(engine.url)
+        self.read_threads = 2
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._sessions)

@@ -126,9 +126,8 @@ async def test_two_replicas_send_every_pending_item_exactly_once(database_url, t
 
     sent_ids = [o.id for o, _ in channel.sent]
     assert sorted(sent_ids) == sorted(i.id for i in items)  # each once: none twice, none lost
-    # the claims were contended: what one replica claimed, the other was refused (it claims a pass in one go)
-    assert all(s.sent + s.deferred >= len(items) or s.sent == len(items) for s in stats), stats
-    assert min(s.sent for s in stats) < len(items)
+    # a replica plans and claims a pass in one transaction: the other finds nothing left unclaimed
+    # (claims under real parallelism: tests/storage/test_sql_concurrency.py)
     assert sum(s.sent for s in stats) == len(items)
     # within a conversation the replicas still deliver oldest first
     for cid in conversations:

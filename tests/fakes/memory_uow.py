@@ -22,10 +22,11 @@ That is enough for single-threaded tests; it does not emulate row locking.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -164,6 +165,22 @@ class InMemoryConversationRepository(_Repo, ConversationRepository):
                 return copy.deepcopy(c)
         return None
 
+    def get_many(self, conversation_ids: Sequence[str]) -> dict[str, Conversation]:
+        return {
+            i: copy.deepcopy(self._data.conversations[i]) for i in conversation_ids if i in self._data.conversations
+        }
+
+    def note_delivery(
+        self, conversation_id: str, *, staff_thread_id: str | None = None, first_response_at: datetime | None = None
+    ) -> None:
+        conv = self._data.conversations.get(conversation_id)
+        if conv is None:
+            return
+        if staff_thread_id is not None:
+            conv.staff_thread_id = staff_thread_id
+        if first_response_at is not None and conv.first_response_at is None:
+            conv.first_response_at = _utc(first_response_at)
+
     def find_by_staff_thread(self, platform: str, staff_thread_id: str) -> Conversation | None:
         matches = [
             c
@@ -225,6 +242,16 @@ class InMemoryMessageRepository(_Repo, MessageRepository):
     def save(self, message: StoredMessage) -> None:
         self._check_unique(message)
         self._data.messages[message.id] = _stored(message)
+
+    def set_state(
+        self, message_id: str, state: MessageState, *, conversation_id: str | None = None, error: str | None = None
+    ) -> None:
+        message = self._data.messages.get(message_id)
+        if message is None:
+            return
+        message.state = state
+        message.conversation_id = conversation_id or message.conversation_id
+        message.error = error or message.error
 
     def get(self, message_id: str) -> StoredMessage | None:
         return copy.deepcopy(self._data.messages.get(message_id))
@@ -367,6 +394,9 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
     def get(self, outbound_id: str) -> Outbound | None:
         return copy.deepcopy(self._data.outbox.get(outbound_id))
 
+    def find(self, dedupe_key: str) -> Outbound | None:
+        return copy.deepcopy(next((o for o in self._data.outbox.values() if o.dedupe_key == dedupe_key), None))
+
     def due(self, now: datetime, limit: int = 50) -> list[Outbound]:
         now = _utc(now)
         return _oldest_first(
@@ -388,6 +418,24 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
             return False
         item.claimed_by, item.claimed_until = owner, now + lease
         return True
+
+    def claim_many(self, outbound_ids: Sequence[str], owner: str, now: datetime, lease: timedelta) -> set[str]:
+        return {i for i in outbound_ids if self.claim(i, owner, now, lease)}
+
+    def save_delivery(self, outbound: Outbound) -> None:
+        stored = self._data.outbox.get(outbound.id)
+        if stored is None:
+            return
+        for name in (
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "external_id",
+            "last_error",
+            "claimed_by",
+            "claimed_until",
+        ):
+            setattr(stored, name, copy.deepcopy(getattr(outbound, name)))
 
     def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
         now = _utc(now)
@@ -484,6 +532,15 @@ class InMemoryUnitOfWork(UnitOfWork):
     def rollback(self) -> None:
         self._data = copy.deepcopy(self._factory.store)
         self.rolled_back += 1
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        before = copy.deepcopy(self._data)
+        try:
+            yield
+        except BaseException:
+            self._data = before
+            raise
 
 
 class InMemoryUnitOfWorkFactory(UnitOfWorkFactory):
