@@ -77,14 +77,14 @@ def kb_index_path(settings: Settings) -> Path | None:
 
 def build_crm(settings: Settings) -> CRM:
     if settings.crm_url:
-        from supportbot.adapters.crm_http import HttpCRM
+        from supportbot.adapters.crm.http import HttpCRM
 
         return HttpCRM(settings.crm_url, token=settings.crm_token)
     if settings.crm_file:
-        from supportbot.adapters.crm_file import FileCRM
+        from supportbot.adapters.crm.file import FileCRM
 
         return FileCRM(Path(settings.crm_file))
-    from supportbot.adapters.crm_file import NoCRM
+    from supportbot.adapters.crm.file import NoCRM
 
     return NoCRM()
 
