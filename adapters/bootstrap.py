@@ -76,17 +76,10 @@ def kb_index_path(settings: Settings) -> Path | None:
 
 
 def build_crm(settings: Settings) -> CRM:
-    if settings.crm_url:
-        from supportbot.adapters.crm.http import HttpCRM
+    from supportbot.adapters.crm import build_crm as build_configured_crm
+    from supportbot.adapters.crm.settings import crm_settings_for
 
-        return HttpCRM(settings.crm_url, token=settings.crm_token)
-    if settings.crm_file:
-        from supportbot.adapters.crm.file import FileCRM
-
-        return FileCRM(Path(settings.crm_file))
-    from supportbot.adapters.crm.file import NoCRM
-
-    return NoCRM()
+    return build_configured_crm(crm_settings_for(settings))
 
 
 def bootstrap(

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "supportbot.adapters.cli_slack",
     "supportbot.adapters.cli_discord",
     "supportbot.adapters.cli_playground",
+    "supportbot.adapters.cli_crm",
 )
 
 
