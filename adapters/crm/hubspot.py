@@ -182,8 +182,11 @@ class HubSpotCRM(CRM):
         associations = [a async for a in self._associations("contacts", contact_id, "companies")]
         for association in associations:
             for kind in association.get("associationTypes") or ():
+                # typeId 1 is the primary company; HubSpot renamed its label once, so the label
+                # only counts for HubSpot's own types (a user's "Primary billing" label is not it)
+                hubspot_defined = kind.get("category") == "HUBSPOT_DEFINED"
                 label = str(kind.get("label") or "").lower()
-                if kind.get("typeId") == PRIMARY_COMPANY_TYPE_ID or "primary" in label:
+                if hubspot_defined and (kind.get("typeId") == PRIMARY_COMPANY_TYPE_ID or "primary" in label):
                     return str(association["toObjectId"])
         return str(associations[0]["toObjectId"]) if associations else None
 
