@@ -19,6 +19,7 @@ Pipelines and owners change rarely and are cached for a few minutes per adapter.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,16 @@ BATCH_SIZE = 100  # batch read accepts 100 inputs
 ASSOCIATION_PAGE = 500
 MAX_TICKETS = 2_000  # tickets read per company: enough for any open queue, bounded for the giant ones
 CACHE_SECONDS = 300.0
+_OWNER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # numeric in HubSpot; any URL-safe id is asked about
+
+
+def _hubspot_error(response: httpx.Response) -> bool:
+    """HubSpot's own error body, as opposed to a router's bare 404 for an endpoint it lacks."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and ("category" in body or body.get("status") == "error")
 
 
 def describe(response: httpx.Response) -> str:
@@ -153,8 +164,8 @@ class HubSpotCRM(CRM):
         if domain is None:
             return None
         filters = [{"propertyName": "email", "operator": "EQ", "value": email.strip()}]
-        async for contact in self._search("contacts", filters, ["email"], limit=10):
-            company_id = await self._primary_company(str(contact["id"]))
+        async for contact in self._search("contacts", filters, ["email", "associatedcompanyid"], limit=10):
+            company_id = await self._primary_company(contact)
             company = await self._company(company_id) if company_id else None
             if company:
                 return await self._account(company)
@@ -178,8 +189,8 @@ class HubSpotCRM(CRM):
         found = await self._batch_read("companies", [company_id], self._props.company_properties())
         return found[0] if found else None
 
-    async def _primary_company(self, contact_id: str) -> str | None:
-        associations = [a async for a in self._associations("contacts", contact_id, "companies")]
+    async def _primary_company(self, contact: dict[str, Any]) -> str | None:
+        associations = [a async for a in self._associations("contacts", str(contact["id"]), "companies")]
         for association in associations:
             for kind in association.get("associationTypes") or ():
                 # typeId 1 is the primary company; HubSpot renamed its label once, so the label
@@ -188,7 +199,10 @@ class HubSpotCRM(CRM):
                 label = str(kind.get("label") or "").lower()
                 if hubspot_defined and (kind.get("typeId") == PRIMARY_COMPANY_TYPE_ID or "primary" in label):
                     return str(association["toObjectId"])
-        return str(associations[0]["toObjectId"]) if associations else None
+        if associations:
+            return str(associations[0]["toObjectId"])
+        # HubSpot also keeps the primary company's id on the contact itself
+        return as_text(self._prop(contact, "associatedcompanyid"))
 
     # ------------------------------------------------------------------ account assembly
 
@@ -269,16 +283,16 @@ class HubSpotCRM(CRM):
 
     async def _owner_name(self, owner_id: Any) -> str | None:
         owner_id = as_text(owner_id)
-        if not owner_id or not owner_id.isdigit():
+        if not owner_id or not _OWNER_ID.fullmatch(owner_id):
             return None
         cached = self._cache.owners.get(owner_id)
         if cached and time.monotonic() - cached[1] < CACHE_SECONDS:
             return cached[0]
         response = await self._send("GET", f"/crm/v3/owners/{owner_id}")
-        if response.status_code == 404:
-            name = None
-        elif response.status_code >= 400:
+        if response.status_code in (401, 403):
             raise fail(response, VENDOR, describe)
+        if response.status_code >= 400:  # gone or never was: the account simply has no owner
+            name = None
         else:
             owner = json_body(response, VENDOR)
             full = " ".join(str(owner.get(k) or "").strip() for k in ("firstName", "lastName")).strip()
@@ -347,6 +361,10 @@ class HubSpotCRM(CRM):
     async def _batch_read(self, object_type: str, ids: list[str], properties: list[str]) -> list[dict[str, Any]]:
         body = {"properties": properties, "inputs": [{"id": i} for i in ids]}
         response = await self._send("POST", f"/crm/v3/objects/{object_type}/batch/read", json=body)
+        if response.status_code in (404, 405) and not _hubspot_error(response):
+            # no batch endpoint here (a proxy or a partial API): read the records one by one
+            found = await gather_all(*(self._read_one(object_type, i, properties) for i in ids))
+            return [r for r in found if r is not None]
         if response.status_code == 404:  # none of the ids exists
             return []
         if response.status_code >= 400:
@@ -354,6 +372,15 @@ class HubSpotCRM(CRM):
         # 200, or 207 Multi-Status when some ids do not exist (listed under "errors")
         by_id = {str(r.get("id")): r for r in json_body(response, VENDOR).get("results") or () if not r.get("archived")}
         return [by_id[i] for i in ids if i in by_id]
+
+    async def _read_one(self, object_type: str, object_id: str, properties: list[str]) -> dict[str, Any] | None:
+        params = {"properties": ",".join(properties)}
+        response = await self._send("GET", f"/crm/v3/objects/{object_type}/{object_id}", params=params)
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise fail(response, VENDOR, describe)
+        return json_body(response, VENDOR)
 
     # ------------------------------------------------------------------ crm check
 

@@ -89,13 +89,13 @@ def describe(response: httpx.Response) -> str:
 
 
 def error_code(response: httpx.Response) -> str | None:
+    """The ``errorCode`` of a REST error (documented as a list; a lone object is accepted too)."""
     try:
         body = response.json()
     except ValueError:
         return None
-    if isinstance(body, list) and body and isinstance(body[0], dict):
-        return str(body[0].get("errorCode") or "") or None
-    return None
+    first = body[0] if isinstance(body, list) and body else body
+    return (str(first.get("errorCode") or "") or None) if isinstance(first, dict) else None
 
 
 def field_value(record: dict[str, Any], path: str) -> Any:
@@ -103,8 +103,11 @@ def field_value(record: dict[str, Any], path: str) -> Any:
     value: Any = record
     for part in path.split("."):
         if not isinstance(value, dict):
-            return None
+            value = None
+            break
         value = next((v for k, v in value.items() if k.lower() == part.lower()), None)
+    if value is None and "." in path:  # a flattened "Owner.Name" key, as some proxies return
+        value = next((v for k, v in record.items() if k.lower() == path.lower()), None)
     return value
 
 

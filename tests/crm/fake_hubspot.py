@@ -107,6 +107,7 @@ class FakeHubSpot:
     search_page_cap: int = 200  # HubSpot's documented maximum; tests lower it to exercise paging
     association_page_cap: int = 500
     loose_text_match: bool = False  # EQ matches substrings: near misses a client must re-check
+    batch_routes: bool = True  # False: batch/read is not routed at all (a bare 404, as from a proxy)
     seen: list[Seen] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     delays: dict[str, float] = field(default_factory=dict)  # path prefix -> seconds before answering
@@ -180,7 +181,11 @@ class FakeHubSpot:
         if (m := re.fullmatch(r"/crm/v3/objects/(\w+)/search", path)) and method == "POST":
             return self._guard(SCOPE_FOR.get(m[1]), lambda: self._search(m[1], body or {}))
         if (m := re.fullmatch(r"/crm/v3/objects/(\w+)/batch/read", path)) and method == "POST":
+            if not self.batch_routes:
+                return web.Response(status=404, text="404: Not Found")
             return self._guard(SCOPE_FOR.get(m[1]), lambda: self._batch_read(m[1], body or {}))
+        if (m := re.fullmatch(r"/crm/v3/objects/(\w+)/(\d+)", path)) and method == "GET":
+            return self._guard(SCOPE_FOR.get(m[1]), lambda: self._read_one(m[1], m[2], request.query))
         if (m := re.fullmatch(r"/crm/v4/objects/(\w+)/([^/]+)/associations/(\w+)", path)) and method == "GET":
             return self._guard(SCOPE_FOR.get(m[1]), lambda: self._associations(m[1], m[2], m[3], request.query))
         if path == "/crm/v3/pipelines/tickets" and method == "GET":
@@ -297,6 +302,12 @@ class FakeHubSpot:
             ]
             return web.json_response(answer, status=207)
         return web.json_response(answer)
+
+    def _read_one(self, object_type: str, object_id: str, query: Any) -> web.Response:
+        if object_id not in self.objects[object_type]:
+            return _error(404, "OBJECT_NOT_FOUND", f"Object {object_id} not found")
+        wanted = [p for p in str(query.get("properties", "")).split(",") if p]
+        return web.json_response(self._record(object_type, object_id, wanted))
 
     def _associations(self, from_type: str, object_id: str, to_type: str, query: Any) -> web.Response:
         if not object_id.isdigit():

@@ -80,6 +80,7 @@ class FakeSalesforce:
     cases: list[dict[str, Any]] = field(default_factory=list)
     users: dict[str, str] = field(default_factory=dict)  # user id -> Name
     batch_size: int = 2000  # records per query page (Salesforce's default)
+    flat_relationships: bool = False  # answer "Owner.Name": ... instead of a nested Owner record
     seen: list[Seen] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     delays: dict[str, float] = field(default_factory=dict)  # path prefix -> seconds before answering
@@ -263,7 +264,9 @@ class FakeSalesforce:
             "attributes": {"type": sobject, "url": f"/services/data/{version}/sobjects/{sobject}/{row.get('Id')}"}
         }
         for name in fields:
-            if "." in name:
+            if "." in name and self.flat_relationships:
+                out[name] = get(joined, name)
+            elif "." in name:
                 rel, leaf = name.split(".", 1)
                 related = get(joined, rel)
                 canonical = next(

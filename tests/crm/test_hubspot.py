@@ -276,3 +276,17 @@ async def test_the_token_never_reaches_logs_errors_or_reprs(hubspot, caplog):
     assert "429" in caplog.text  # the retry was logged ...
     for text in (caplog.text, str(caught.value), repr(crm), str(caught_wrong.value), repr(wrong)):
         assert hs.TOKEN not in text and "wrong-secret" not in text  # ... without the token
+
+
+async def test_without_a_batch_endpoint_records_are_read_one_by_one(hubspot, hubspot_crm):
+    hubspot.batch_routes = False
+    account = await hubspot_crm.find_account(by_email("alice@acme.com"))
+    assert account is not None and account.name == "Acme Corp" and len(account.open_tickets) == 2
+    assert hubspot.requests(f"/crm/v3/objects/companies/{hubspot.ids['acme']}", "GET")
+    assert await hubspot_crm.find_account(AccountLookup(account_id="999999")) is None
+
+
+async def test_a_contact_without_v4_associations_uses_its_associatedcompanyid(hubspot, hubspot_crm):
+    hubspot.add("contacts", {"email": "erin@partner.example", "associatedcompanyid": hubspot.ids["globex"]})
+    account = await hubspot_crm.find_account(by_email("erin@partner.example"))
+    assert account is not None and account.id == hubspot.ids["globex"]

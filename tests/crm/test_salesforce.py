@@ -246,3 +246,9 @@ async def test_secrets_and_tokens_never_reach_logs_errors_or_reprs(salesforce, c
     assert "new token" in caplog.text  # the refresh was logged ...
     for text in (caplog.text, str(caught.value), repr(crm)):
         assert sf.CLIENT_SECRET not in text and "sessiontoken" not in text  # ... without secrets
+
+
+async def test_a_flattened_relationship_field_is_read_too(salesforce, salesforce_crm):
+    salesforce.flat_relationships = True
+    account = await salesforce_crm.find_account(AccountLookup(account_id=SF_ACME))
+    assert account.owner == "Jane Doe"
