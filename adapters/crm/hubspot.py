@@ -179,7 +179,7 @@ class HubSpotCRM(CRM):
     async def _company_where(self, prop: str, value: str) -> dict[str, Any] | None:
         filters = [{"propertyName": prop, "operator": "EQ", "value": value}]
         async for company in self._search("companies", filters, self._props.company_properties(), limit=10):
-            if self._prop(company, prop) == value:
+            if str(self._prop(company, prop)).strip().lower() == value.strip().lower():  # as EQ compares
                 return company
         return None
 

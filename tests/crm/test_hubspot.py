@@ -97,6 +97,13 @@ async def test_slack_team_discord_guild_and_account_id(hubspot, hubspot_crm):
     assert filters == [{"propertyName": "supportbot_slack_team_id", "operator": "EQ", "value": "T0ACME0001"}]
 
 
+async def test_ids_compare_as_hubspot_compares_them(hubspot, hubspot_crm):
+    hubspot.objects["companies"][hubspot.ids["acme"]]["supportbot_slack_team_id"] = " t0acme0001"
+    assert (await hubspot_crm.find_account(AccountLookup(slack_team_id="T0ACME0001"))) is None  # EQ: no match
+    hubspot.objects["companies"][hubspot.ids["acme"]]["supportbot_slack_team_id"] = "t0acme0001"
+    assert (await hubspot_crm.find_account(AccountLookup(slack_team_id="T0ACME0001"))).id == hubspot.ids["acme"]
+
+
 async def test_a_slack_team_not_in_the_crm_falls_back_to_the_email(hubspot, hubspot_crm):
     account = await hubspot_crm.find_account(AccountLookup(slack_team_id="T0UNKNOWN", email="alice@acme.com"))
     assert account is not None and account.id == hubspot.ids["acme"]
