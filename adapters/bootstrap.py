@@ -141,17 +141,9 @@ def kb_index_path(settings: Settings) -> Path | None:
 
 
 def build_crm(settings: Settings) -> CRM:
-    if settings.crm_url:
-        from supportbot.adapters.crm_http import HttpCRM
+    from supportbot.adapters.crm import build_crm as build_configured_crm
 
-        return HttpCRM(settings.crm_url, token=settings.crm_token)
-    if settings.crm_file:
-        from supportbot.adapters.crm_file import FileCRM
-
-        return FileCRM(Path(settings.crm_file))
-    from supportbot.adapters.crm_file import NoCRM
-
-    return NoCRM()
+    return build_configured_crm(settings)
 
 
 def build_services(runtime: Runtime) -> dict[str, Service]:

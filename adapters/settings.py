@@ -20,18 +20,13 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from supportbot.adapters.crm.settings import CrmSettings
 from supportbot.adapters.discord_bot.config import DiscordSettings
 from supportbot.adapters.playground.settings import PlaygroundSettings
 from supportbot.adapters.slack.settings import SlackSettings
 from supportbot.bot.errors import ConfigurationError
-from supportbot.bot.settings import EXAMPLE_DIR, CoreSettings
+from supportbot.bot.settings import CoreSettings
 from supportbot.storage.settings import StorageSettings
-
-
-class CrmSettings(BaseModel):
-    crm_file: Path | None = EXAMPLE_DIR / "crm.json"
-    crm_url: str | None = None  # an HTTP CRM (see adapters/crm_http.py); overrides crm_file
-    crm_token: str | None = None
 
 
 class RuntimeSettings(BaseModel):
@@ -42,14 +37,14 @@ class RuntimeSettings(BaseModel):
 
 # Validators of the parts are merged by name into Settings: give each a name of its own.
 class Settings(
-    BaseSettings,
+    CrmSettings,  # a BaseSettings of its own (``supportbot crm`` can read it alone), so first
     CoreSettings,
     StorageSettings,
     SlackSettings,
     DiscordSettings,
     PlaygroundSettings,
-    CrmSettings,
     RuntimeSettings,
+    BaseSettings,
 ):
     model_config = SettingsConfigDict(
         env_prefix="SUPPORTBOT_",

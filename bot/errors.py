@@ -8,8 +8,11 @@ SupportbotError
  ├── Conflict                the action no longer applies (draft already approved, ...)
  ├── DuplicateDelivery       the inbound message was already stored (a platform retry)
  ├── ModelError              a model file is missing, corrupt or tampered with
- └── DeliveryError           posting to a platform failed
-      └── RateLimited        the platform asked us to wait ``retry_after`` seconds
+ ├── DeliveryError           posting to a platform failed
+ │    └── RateLimited        the platform asked us to wait ``retry_after`` seconds
+ └── CRMError                the CRM refused or could not answer a request (message says why)
+      ├── CRMUnavailable     down, too slow, or still 429/5xx after the bounded retries
+      └── CRMCredentialsError  401/403: the token or client credentials are wrong, revoked or lack a scope
 """
 
 from __future__ import annotations
@@ -62,3 +65,15 @@ class RateLimited(DeliveryError):
     def __init__(self, retry_after: float, message: str = "rate limited") -> None:
         super().__init__(f"{message} (retry after {retry_after:g}s)")
         self.retry_after = retry_after
+
+
+class CRMError(SupportbotError):
+    """A CRM request failed; the core answers without the account (or from its cache)."""
+
+
+class CRMUnavailable(CRMError):
+    pass
+
+
+class CRMCredentialsError(CRMError):
+    """Retrying cannot help: an operator must fix the credentials or the app's permissions."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supportbot.adapters.bootstrap import Runtime, bootstrap
-from supportbot.adapters.crm_file import FileCRM
+from supportbot.adapters.crm.file import FileCRM
 from supportbot.adapters.playground.service import PlaygroundService
 from supportbot.adapters.settings import load_settings
 from supportbot.bot.knowledge import MarkdownKnowledgeBase

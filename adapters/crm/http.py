@@ -15,7 +15,7 @@ import logging
 
 import httpx
 
-from supportbot.adapters.crm_file import account_from_dict
+from supportbot.adapters.crm.file import account_from_dict
 from supportbot.bot.domain import Account, AccountLookup
 from supportbot.bot.ports import CRM
 
