@@ -195,7 +195,37 @@ def _print_report(r: dict) -> None:
         echo("labels the model was not trained on: " + ", ".join(r["labels_unknown_to_model"]))
 
 
+@click.command("train-signals")
+@click.option("--urgency", "urgency_csv", type=click.Path(path_type=Path), default=None, help="text,urgency CSV.")
+@click.option("--sentiment", "sentiment_csv", type=click.Path(path_type=Path), default=None, help="text,sentiment CSV.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
+@click.option(
+    "--embeddings/--no-embeddings", default=None, help="Sentence-embedding features (default: when installed)."
+)
+def train_signals_cmd(
+    urgency_csv: Path | None, sentiment_csv: Path | None, out_dir: Path, embeddings: bool | None
+) -> None:
+    """Train the urgency and sentiment models (defaults: the bundled example CSVs)."""
+    from supportbot.bot.classifier.signal_model import train_signal_model
+    from supportbot.bot.classifier.text_classifier import default_model_dir
+
+    example = default_model_dir().parent
+    try:
+        model = train_signal_model(
+            urgency_csv or example / "urgency.csv",
+            sentiment_csv or example / "sentiment.csv",
+            embeddings=embeddings,
+            progress=lambda m: click.echo(f"[train-signals] {m}", err=True),
+        )
+        model.save(out_dir)
+    except (InvalidInput, ModelError) as exc:
+        _err(str(exc))
+        sys.exit(2)
+    click.echo(f"saved signal model {model.version} to {out_dir} in {model.metadata['train_seconds']:.1f}s")
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
     group.add_command(train_cmd)
     group.add_command(eval_cmd)
+    group.add_command(train_signals_cmd)

@@ -55,7 +55,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
 }
 # (C, cue weight, embedding weight) candidates for the cross-validated choice
 DEFAULT_GRID: tuple[tuple[float, float, float], ...] = tuple(
-    itertools.product((1.0, 3.0, 10.0), (0.5, 1.0), (0.0, 1.0, 2.0))
+    itertools.product((0.3, 1.0, 3.0, 10.0), (0.25, 0.5, 1.0), (0.0, 1.0, 2.0, 3.0))
 )
 SECURITY_FLOOR = Urgency.HIGH
 FRUSTRATION_FLOOR = 0.6  # frustration (incl. repeated asks in context) that makes a message at least high
@@ -116,12 +116,9 @@ class SignalHead:
 def _features(
     feat: Featurizer, target: str, texts: Sequence[str], emb: np.ndarray | None, cue_w: float, emb_w: float
 ) -> sp.csr_matrix:
-    blocks = [feat.transform(texts), sp.csr_matrix(cue_matrix(target, texts) * cue_w)]
-    if emb_w > 0:
-        if emb is None:
-            raise ModelError("this signal model uses sentence embeddings; none were given")
-        blocks.append(sp.csr_matrix(emb * emb_w))
-    return sp.hstack(blocks, format="csr")
+    if emb_w > 0 and emb is None:
+        raise ModelError("this signal model uses sentence embeddings; none were given")
+    return _stack(feat.transform(texts), cue_matrix(target, texts), emb, cue_w, emb_w)
 
 
 @dataclass
@@ -268,18 +265,21 @@ def read_signal_csv(path: Path | str, column: str) -> tuple[list[str], list[str]
     return texts, labels
 
 
-def _fit_head(
-    target: str, texts: list[str], y: np.ndarray, emb: np.ndarray | None, c: float, cue_w: float, emb_w: float
-) -> tuple[Featurizer, np.ndarray, np.ndarray]:
-    feat = Featurizer.fit(texts, DEFAULT_BLOCKS)
-    x = _features(feat, target, texts, emb, cue_w, emb_w)
+def _fit_lr(x: sp.csr_matrix, y: np.ndarray, n_classes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
     clf = LogisticRegression(C=c, max_iter=3000)
     clf.fit(x, y)
-    w = np.zeros((len(TARGETS[target]), x.shape[1]), dtype=np.float32)
-    b = np.full(len(TARGETS[target]), -1e3, dtype=np.float32)  # a label absent from the data is never chosen
+    w = np.zeros((n_classes, x.shape[1]), dtype=np.float32)
+    b = np.full(n_classes, -1e3, dtype=np.float32)  # a label absent from the data is never chosen
     w[clf.classes_] = clf.coef_
     b[clf.classes_] = clf.intercept_
-    return feat, w, b
+    return w, b
+
+
+def _stack(tfidf: sp.csr_matrix, cues: np.ndarray, emb: np.ndarray | None, cue_w: float, emb_w: float):
+    blocks = [tfidf, sp.csr_matrix(cues * cue_w)]
+    if emb_w > 0 and emb is not None:
+        blocks.append(sp.csr_matrix(emb * emb_w))
+    return sp.hstack(blocks, format="csr")
 
 
 def train_head(
@@ -300,23 +300,28 @@ def train_head(
     if len(set(y.tolist())) < 2:
         raise InvalidInput(f"{target}: need at least 2 distinct labels")
     grid = [g for g in grid if g[2] == 0 or emb is not None]
-    k = max(2, min(folds, int(np.bincount(y).min()) if np.bincount(y).min() > 1 else 2))
+    smallest = int(np.bincount(y)[np.bincount(y) > 0].min())
+    k = max(2, min(folds, smallest))
     splits = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(texts, y))
+    cues = cue_matrix(target, texts)  # regex cues once per row, not per grid point
+    fold_feats = []
+    for tr, va in splits:
+        feat = Featurizer.fit([texts[i] for i in tr], DEFAULT_BLOCKS)
+        fold_feats.append((feat.transform([texts[i] for i in tr]), feat.transform([texts[i] for i in va])))
     scores: dict[tuple[float, float, float], float] = {}
     for c, cue_w, emb_w in grid:
         right = 0
-        for tr, va in splits:
-            feat, w, b = _fit_head(
-                target, [texts[i] for i in tr], y[tr], None if emb is None else emb[tr], c, cue_w, emb_w
-            )
-            x = _features(feat, target, [texts[i] for i in va], None if emb is None else emb[va], cue_w, emb_w)
-            right += int(((np.asarray(x @ w.T) + b).argmax(axis=1) == y[va]).sum())
+        for (tr, va), (x_tr, x_va) in zip(splits, fold_feats, strict=True):
+            e_tr = None if emb is None else emb[tr]
+            e_va = None if emb is None else emb[va]
+            w, b = _fit_lr(_stack(x_tr, cues[tr], e_tr, cue_w, emb_w), y[tr], len(classes), c)
+            pred = (np.asarray(_stack(x_va, cues[va], e_va, cue_w, emb_w) @ w.T) + b).argmax(axis=1)
+            right += int((pred == y[va]).sum())
         scores[(c, cue_w, emb_w)] = right / len(texts)
     best = max(scores, key=lambda g: (round(scores[g], 6), -grid.index(g)))
-    progress(
-        f"{target}: {k}-fold CV accuracy {scores[best]:.3f} with C={best[0]}, cues x{best[1]}, embeddings x{best[2]}"
-    )
-    feat, w, b = _fit_head(target, texts, y, emb, *best)
+    progress(f"{target}: {k}-fold CV accuracy {scores[best]:.3f} (C={best[0]}, cues x{best[1]}, embeddings x{best[2]})")
+    feat = Featurizer.fit(texts, DEFAULT_BLOCKS)
+    w, b = _fit_lr(_stack(feat.transform(texts), cues, emb, best[1], best[2]), y, len(classes), best[0])
     validation = {
         "method": f"{k}-fold cross-validation on the training rows",
         "accuracy": scores[best],
