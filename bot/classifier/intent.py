@@ -152,25 +152,18 @@ class IntentModel:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.scores(texts) * self.scale, axis=1)
 
-    def _raw_one(self, text: str, embedding: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Fast path for one message: (decision values or None when no n-gram is known, embedding)."""
+    def _raw_one(self, text: str, embedding: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, bool]:
+        """Fast path for one message: decision values, embedding, whether any n-gram is known."""
         idx, vals = self.featurizer.transform_one(text)
-        if not idx.size:
-            return None, None
-        s = vals @ self._weights_t[idx] + self.bias
-        if not self.embedding:
-            emb = None
-        else:
+        s = (vals @ self._weights_t[idx] + self.bias) if idx.size else self.bias.copy()
+        emb = None
+        if self.embedding:
             emb = self._embed([text]) if embedding is None else np.asarray(embedding, dtype=np.float32).reshape(1, -1)
-        if emb is not None:
             s = s + (emb[0] * self._emb_weight) @ self._weights_t[self._n_tfidf :]
-        return s.astype(np.float64), emb
+        return s.astype(np.float64), emb, bool(idx.size)
 
     def _proba_one(self, text: str) -> np.ndarray:
-        s, _ = self._raw_one(text)
-        if s is None:
-            s = self.bias.astype(np.float64)
-        return softmax(s * self.scale)
+        return softmax(self._raw_one(text)[0] * self.scale)
 
     def scope_parts(self, scaled: np.ndarray, emb: np.ndarray | None) -> dict[str, np.ndarray]:
         """The scores the scope rule may use, per row of temperature-scaled decision values."""
@@ -183,8 +176,8 @@ class IntentModel:
 
     def predict_one(self, text: str, top_k: int = 3, *, embedding: np.ndarray | None = None) -> IntentPrediction:
         """One message; ``embedding`` (its sentence embedding) saves computing it again."""
-        s, emb = self._raw_one(text, embedding)
-        if s is None:
+        s, emb, known = self._raw_one(text, embedding)
+        if not known:
             return self._nothing_known(top_k)
         return self._decide_rows(s[None, :], emb, np.array([True]), top_k)[0]
 
