@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from supportbot.bot.classifier.intent import IntentModel
-from supportbot.bot.classifier.metrics import evaluate_predictions
+from supportbot.bot.classifier.metrics import PRECISION_TARGETS, evaluate_predictions
 from supportbot.bot.classifier.scope import auroc
 from supportbot.bot.domain import OUT_OF_SCOPE
 
@@ -18,6 +18,7 @@ def evaluate_model(
     labels: Sequence[str],
     *,
     oos_label: str | None = None,
+    targets: Sequence[float] = PRECISION_TARGETS,
 ) -> dict:
     """Metrics of ``model`` on (texts, labels).
 
@@ -52,6 +53,7 @@ def evaluate_model(
         confidence,
         oos_label=OUT_OF_SCOPE if use_oos else None,
         answered_at_model_threshold=answered,
+        targets=targets,
     )
     abstained = np.array([p.out_of_scope for p in predictions], dtype=bool)
     result["abstention_rate"] = float(abstained.mean()) if len(abstained) else 0.0
