@@ -37,11 +37,24 @@ def _err(message: str) -> None:
     help="Precision the automation thresholds must reach on cross-validated predictions.",
 )
 @click.option(
-    "--embeddings",
-    is_flag=True,
-    help="Add sentence-embedding features (needs the supportbot[embeddings] extra; slower).",
+    "--embeddings/--no-embeddings",
+    default=None,
+    help="Sentence-embedding features beside TF-IDF (default: on when onnxruntime is installed).",
 )
-@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 20), help="Cross-validation folds.")
+@click.option(
+    "--keep-in-scope",
+    default=0.96,
+    show_default=True,
+    type=click.FloatRange(0.5, 0.999),
+    help="Share of in-scope messages the out-of-scope rule keeps (out of fold); 0.95-0.98 is sensible.",
+)
+@click.option(
+    "--expected-oos-share",
+    default=None,
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    help="Instead of --keep-in-scope: the share of your traffic that is out of scope (needs out-of-scope rows).",
+)
+@click.option("--folds", default=None, type=click.IntRange(2, 20), help="CV folds [5; 3 above 5,000 rows].")
 def train_cmd(
     data_path: Path,
     text_column: str,
@@ -49,8 +62,10 @@ def train_cmd(
     oos_label: str | None,
     out_dir: Path,
     target_precision: float,
-    embeddings: bool,
-    folds: int,
+    embeddings: bool | None,
+    keep_in_scope: float,
+    expected_oos_share: float | None,
+    folds: int | None,
 ) -> None:
     """Train an intent model from a CSV and save it (versioned, with metadata)."""
     from supportbot.bot.classifier.data import MIN_LABELS, MIN_ROWS, read_labelled_csv
@@ -58,13 +73,6 @@ def train_cmd(
 
     def progress(msg: str) -> None:
         click.echo(f"[train] {msg}", err=True)
-
-    if embeddings:
-        from supportbot.bot.classifier import embeddings as emb_mod
-
-        if not emb_mod.available():
-            _err(f"--embeddings needs the embeddings extra: {emb_mod.INSTALL_HINT}")
-            sys.exit(2)
 
     try:
         data = read_labelled_csv(
@@ -85,6 +93,8 @@ def train_cmd(
             data_name=data_path.name,
             progress=progress,
             embeddings=embeddings,
+            keep_in_scope=keep_in_scope,
+            expected_oos_share=expected_oos_share,
         )
         result.model.metadata["data_columns"] = {"text": text_column, "label": label_column}
         result.model.save(out_dir)
@@ -95,12 +105,13 @@ def train_cmd(
         _err(f"cannot write model to {out_dir}: {exc}")
         sys.exit(2)
     m = result.model
+    assert m.scope is not None
     click.echo(f"saved model {m.version} to {out_dir} in {result.seconds:.1f}s")
     click.echo(
-        f"  intents: {len(m.intents)}; global threshold at {target_precision:.2f} precision: "
-        f"{m.thresholds['*']:.4f}; per-intent thresholds: {len(m.thresholds) - 1}; "
-        f"abstain below {m.abstain_threshold:.2f}"
+        f"  intents: {len(m.intents)}; embeddings: {'yes' if m.embedding else 'no'}; global threshold at "
+        f"{target_precision:.2f} precision: {m.thresholds['*']:.4f}; per-intent thresholds: {len(m.thresholds) - 1}"
     )
+    click.echo(f"  out of scope: {m.scope.rule} below {m.scope.threshold:.4f} ({m.scope.chosen_by})")
 
 
 @click.command("eval")
@@ -150,6 +161,9 @@ def _print_report(r: dict) -> None:
     if "in_scope_accuracy" in r:
         echo(f"in-scope accuracy      {_fmt(r['in_scope_accuracy'])}  ({r['n_in_scope']} rows)")
         echo(f"out-of-scope recall    {_fmt(r['oos_recall'])}  ({r['n_out_of_scope']} rows)")
+        echo(f"out-of-scope precision {_fmt(r.get('oos_precision'))}")
+        echo(f"AUROC (in vs out)      {_fmt(r.get('auroc'))}  (scope rule {r['scope_rule']['rule']})")
+        echo(f"top-1 in-scope accuracy without abstention  {_fmt(r.get('top1_accuracy'))}")
         echo(
             "in-scope coverage at the model's thresholds  "
             f"{_fmt(r.get('in_scope_coverage_at_model_threshold'))}"
@@ -181,7 +195,37 @@ def _print_report(r: dict) -> None:
         echo("labels the model was not trained on: " + ", ".join(r["labels_unknown_to_model"]))
 
 
+@click.command("train-signals")
+@click.option("--urgency", "urgency_csv", type=click.Path(path_type=Path), default=None, help="text,urgency CSV.")
+@click.option("--sentiment", "sentiment_csv", type=click.Path(path_type=Path), default=None, help="text,sentiment CSV.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model directory to write.")
+@click.option(
+    "--embeddings/--no-embeddings", default=None, help="Sentence-embedding features (default: when installed)."
+)
+def train_signals_cmd(
+    urgency_csv: Path | None, sentiment_csv: Path | None, out_dir: Path, embeddings: bool | None
+) -> None:
+    """Train the urgency and sentiment models (defaults: the bundled example CSVs)."""
+    from supportbot.bot.classifier.signal_model import train_signal_model
+    from supportbot.bot.classifier.text_classifier import default_model_dir
+
+    example = default_model_dir().parent
+    try:
+        model = train_signal_model(
+            urgency_csv or example / "urgency.csv",
+            sentiment_csv or example / "sentiment.csv",
+            embeddings=embeddings,
+            progress=lambda m: click.echo(f"[train-signals] {m}", err=True),
+        )
+        model.save(out_dir)
+    except (InvalidInput, ModelError) as exc:
+        _err(str(exc))
+        sys.exit(2)
+    click.echo(f"saved signal model {model.version} to {out_dir} in {model.metadata['train_seconds']:.1f}s")
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
     group.add_command(train_cmd)
     group.add_command(eval_cmd)
+    group.add_command(train_signals_cmd)

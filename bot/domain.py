@@ -225,6 +225,10 @@ class Classification:
     urgency_reasons: tuple[str, ...] = ()  # cues that raised urgency, for the "why" panel
     frustration: float = 0.0  # 0..1 from cues: caps, "still", "again", repeated asks
     model_version: str = ""
+    # the intent model's out-of-scope score (higher = more clearly one of our intents) and the cut
+    # below which it abstains; None for classifiers without one
+    scope_score: float | None = None
+    scope_threshold: float | None = None
 
 
 OUT_OF_SCOPE = "out_of_scope"

@@ -59,10 +59,17 @@ _BROKEN = _rx(
     r"(log ?in|sign ?in|access|connect|load|loading|open|work|send|receive|reach|use|save|sync|"
     r"authenticate|arriving|being \w+|run|manage|re-?enable)\w*\b|"
     r"\b(down|outage|offline|unavailable|unreachable|not working|broken|crash(es|ed|ing)?|"
-    r"[45]\d\ds?|timing out|time ?outs?|locked out|logged out|stopped( working)?|no longer work\w*|"
-    r"errors?( out)?|fail(s|ed|ing)?|rejecting|returns? \d{3}|white screen|no data|"
+    r"timing out|time ?outs?|locked out|logged out|stopped( working)?|no longer work\w*|"
+    r"errors?( out)?|fail(s|ed|ing)?|rejecting|white screen|no data|"
     r"shows? 0|disabled|stripped|dropping|missing|wrong numbers|not firing|blank|stale|piling up|"
     r"duplicat\w+|haven'?t (sent|run|arrived)|(is|are) empty|can'?t \w+)\b)"
+)
+# an HTTP status counts only beside an error word ("returns 502", "500 error"); a bare number ("'490'",
+# "490 events") never means something is broken
+_HTTP_ERROR = _rx(
+    r"\b((error|status|code|http|returns?|returning|getting|got|gives?|giving|throws?|throwing|responds? with)"
+    r"\s+(an? )?(code |status )?[45]\d\d|[45]\d\d\s+(error|errors|status|response|bad gateway|internal server error|"
+    r"gateway time-?out|service unavailable|forbidden|unauthori[sz]ed|not found|too many requests))\b"
 )
 _DATA_LOSS = _rx(
     r"\b(data (loss|lost|is gone|disappeared|deleted|leak)|lost (all|our|my) (data|files|records)|"
@@ -76,7 +83,16 @@ _SECURITY = _rx(
     r"leak(ed)?|exposed (data|credentials|keys|tokens?)|security (incident|vulnerability)|fraud(ulent)?|"
     r"attacker|ransomware|taken over|took over|someone('?s| has| is)? (has )?(access|inside|in our)|"
     r"someone'?s inside|public (repo|pastebin|gist)|pastebin|unknown (external )?(accounts|logins|users)|"
-    r"(token|key|secret|password)s? (in|on) (a )?public|see each other'?s data|other (customers|tenants)'? data)"
+    r"(token|key|secret|password)s? (in|on) (a )?public|see each other'?s data|other (customers|tenants)'? data|"
+    r"(unknown|unfamiliar|unrecogni[sz]ed|suspicious|strange|unusual|foreign) (\w+ ){0,2}"
+    r"(logins?|log-ins?|sign-?ins?|sessions?|devices?|ip( address)?s?|locations?|access|activity|api calls?)|"
+    r"(logins?|log-ins?|sign-?ins?|logged in|signed in|access(ed)?) from (an? )?(\w+ ){0,2}"
+    r"(foreign|unknown|unfamiliar|unrecogni[sz]ed|strange|unusual|new) (ip|country|location|device|address)|"
+    r"leak(ed|ing)? (\w+ ){0,2}(keys?|tokens?|credentials|passwords?|secrets?)|"
+    r"(keys?|tokens?|credentials|passwords?|secrets?) (\w+ ){0,2}(leaked|exposed|committed to|pushed to|posted)|"
+    r"brute[- ]?forc\w*|credential stuffing|account takeover|impersonat\w*|"
+    r"(we|i|nobody here) did ?n[o']t (request|do|make|authori[sz]e|create)|wasn'?t (us|me|one of us)|"
+    r"someone (else )?(\w+ ){0,2}(logged|signed) in|malware|intrusion)"
 )
 _SINCE = _rx(
     r"\b(since (\d{1,2}(:\d\d)?\s*(am|pm)?|this morning|yesterday|last night|midnight|morning|"
@@ -89,11 +105,14 @@ _URGENT_WORD = _rx(
 )
 _NOT_URGENT = _rx(r"\b(not urgent|no urgency|not blocking|not a blocker|no rush|not critical)\b")
 _DEADLINE = _rx(
-    r"\b(deadline|by (today|tonight|tomorrow|eod|end of (the )?day)|end of day|before (the )?"
-    r"(launch|demo|meeting|release)|go[- ]live|in \d+ (minutes|hours)|(this|tomorrow) (afternoon|morning)|"
-    r"today|tomorrow|tonight|at \d{1,2}(:\d\d)? ?(am|pm)|meeting|board|investor|is due|due (today|tomorrow)|"
-    r"deal closes|grace period|workshop|starts at)\b"
+    r"\b(deadline|by (today|tonight|tomorrow|eod|cob|noon|end of (the )?(day|week)|this (afternoon|evening)|"
+    r"\d{1,2}(:\d\d)? ?(am|pm)|(mon|tues|wednes|thurs|fri)day)|end of (the )?day|before (the |our |my )?"
+    r"(launch|demo|meeting|release|call|presentation|audit|renewal|webinar)|go[- ]live|in \d+ (minutes|hours)|"
+    r"tomorrow|this (afternoon|evening)|tonight|(need|needs|needed)\b.{0,30}\btoday|today at \d|"
+    r"(meeting|call|demo|presentation) (is )?(at|in) \d|board (meeting|deck)|investor|is due|"
+    r"due (today|tomorrow|on|this|friday)|deal closes|grace period|workshop|starts at)\b"
 )
+# when something started ("since this morning", "for 3 hours"): context, never a deadline
 _MONEY = _rx(
     r"\b(charged (twice|double|wrong)|double[- ]charged|overcharged|payments? (fail(ed|ing)?|"
     r"declined|not going through)|payment for .{0,30} failed|invoice (wrong|incorrect)|incorrect invoice|refund)\b"
@@ -148,7 +167,7 @@ def assess_urgency(text: str, *, frustration: float = 0.0) -> tuple[Urgency, tup
         if new.rank > level.rank:
             level = new
 
-    broken = _NOBODY_CAN.search(text) or _OUTAGE.search(text) or _BROKEN.search(text)
+    broken = _NOBODY_CAN.search(text) or _OUTAGE.search(text) or _HTTP_ERROR.search(text) or _BROKEN.search(text)
     scope = _SCOPE_ALL.search(text)
     prod = _PRODUCTION.search(text)
     outage = _OUTAGE.search(text)
@@ -175,7 +194,7 @@ def assess_urgency(text: str, *, frustration: float = 0.0) -> tuple[Urgency, tup
             reasons.append(f"says '{m.group(0)}' but asks a how-to question")
         else:
             raise_to(Urgency.HIGH, f"says urgent: '{m.group(0)}'")
-    if (m := _DEADLINE.search(text)) and not how_to:
+    if (m := _DEADLINE.search(_SINCE.sub(" ", text))) and not how_to:
         raise_to(Urgency.HIGH, f"deadline: '{m.group(0)}'")
     if m := _MONEY.search(text):
         raise_to(Urgency.HIGH, f"billing problem: '{m.group(0)}'")
@@ -191,6 +210,40 @@ def assess_urgency(text: str, *, frustration: float = 0.0) -> tuple[Urgency, tup
         level = Urgency.LOW
         reasons.append(f"no time pressure: '{m.group(0)}'")
     return level, tuple(reasons)
+
+
+URGENCY_CUES: dict[str, re.Pattern[str]] = {
+    "nobody_can": _NOBODY_CAN,
+    "scope_all": _SCOPE_ALL,
+    "production": _PRODUCTION,
+    "outage": _OUTAGE,
+    "http_error": _HTTP_ERROR,
+    "broken": _BROKEN,
+    "data_loss": _DATA_LOSS,
+    "security": _SECURITY,
+    "since": _SINCE,
+    "urgent_word": _URGENT_WORD,
+    "not_urgent": _NOT_URGENT,
+    "deadline": _DEADLINE,
+    "money": _MONEY,
+    "blocked": _BLOCKED,
+    "repeat": _REPEAT,
+    "churn": _CHURN,
+    "low": _LOW,
+    "single": _SINGLE,
+    "team": _TEAM,
+    "how_to": _HOW_TO,
+}
+
+
+def urgency_cues(text: str) -> dict[str, str]:
+    """Which urgency cue families match ``text`` (name -> matched words): features for the trained model."""
+    out = {}
+    for name, rx in URGENCY_CUES.items():
+        m = rx.search(_SINCE.sub(" ", text) if name == "deadline" else text)
+        if m:
+            out[name] = m.group(0)
+    return out
 
 
 # ---------------------------------------------------------------------- sentiment
@@ -275,6 +328,25 @@ _ACRONYMS = {
     "IAM",
     "UI",
 }
+
+
+SENTIMENT_CUES: dict[str, re.Pattern[str]] = {
+    "negative": _NEG,
+    "positive": _POS,
+    "negated_positive": _NEGATION_BEFORE_POS,
+    "problem": _PROBLEM,
+    "still_again": _STILL_AGAIN,
+    "exclaim": _EXCLAIM,
+}
+
+
+def sentiment_cues(text: str) -> dict[str, str]:
+    """Which sentiment cue families match ``text`` (name -> matched words)."""
+    out = {name: m.group(0) for name, rx in SENTIMENT_CUES.items() if (m := rx.search(text))}
+    caps = [w for w in _CAPS_WORD.findall(text) if w not in _ACRONYMS]
+    if len(caps) >= 2 or any(len(w) >= 5 for w in caps):
+        out["caps"] = caps[0]
+    return out
 
 
 def _tokens(text: str) -> set[str]:

@@ -20,7 +20,8 @@ from supportbot.bot.errors import ModelError
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "supportbot-intent-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: scope rule and neighbour index; version 1 directories still load
+READABLE_VERSIONS = (1, 2)
 
 
 def sha256_file(path: Path) -> str:
@@ -43,17 +44,17 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def write_manifest(model_dir: Path, names: list[str]) -> dict[str, str]:
+def write_manifest(model_dir: Path, names: list[str], *, fmt: str = FORMAT_NAME) -> dict[str, str]:
     """Record the SHA-256 of the model's own files (other files in the directory are ignored)."""
     digests = {name: sha256_file(model_dir / name) for name in sorted(names)}
     write_json(
         model_dir / MANIFEST,
-        {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "sha256": digests},
+        {"format": fmt, "format_version": FORMAT_VERSION, "sha256": digests},
     )
     return digests
 
 
-def verify_manifest(model_dir: Path) -> dict[str, str]:
+def verify_manifest(model_dir: Path, *, fmt: str = FORMAT_NAME) -> dict[str, str]:
     """Check every file listed in the manifest; return the digests."""
     if not model_dir.is_dir():
         raise ModelError(f"model directory {model_dir} does not exist")
@@ -63,14 +64,14 @@ def verify_manifest(model_dir: Path) -> dict[str, str]:
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         digests = manifest["sha256"]
-        fmt = manifest["format"]
+        found = manifest["format"]
         version = manifest["format_version"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{manifest_path} is corrupt: {exc}") from exc
-    if fmt != FORMAT_NAME:
-        raise ModelError(f"{manifest_path}: unknown format {fmt!r}")
-    if version != FORMAT_VERSION:
-        raise ModelError(f"{manifest_path}: format version {version} is not supported (want {FORMAT_VERSION})")
+    if found != fmt:
+        raise ModelError(f"{manifest_path}: format {found!r}, expected {fmt!r}")
+    if version not in READABLE_VERSIONS:
+        raise ModelError(f"{manifest_path}: format version {version} is not supported (readable: {READABLE_VERSIONS})")
     if not isinstance(digests, dict) or not digests:
         raise ModelError(f"{manifest_path} lists no files")
     for name, expected in digests.items():

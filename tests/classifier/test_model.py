@@ -37,7 +37,7 @@ def test_metadata_and_thresholds(model):
     assert meta["data_sha256"] == "test"
     assert "*" in model.thresholds
     assert all(0.0 <= t <= 1.0 for t in model.thresholds.values())
-    assert model.abstain_threshold < 1.0
+    assert model.scope is not None and model.scope.rule in ("energy", "energy+neighbours", "max_softmax")
 
 
 def test_round_trip_gives_identical_predictions(tmp_path, rows):

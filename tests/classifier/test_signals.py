@@ -17,6 +17,12 @@ from supportbot.bot.domain import Sentiment, Urgency
         ("Feature idea: a dark mode would be nice", Urgency.LOW),
         ("No rush, but is there a dark mode?", Urgency.LOW),
         ("Can you send me last month's invoice", Urgency.NORMAL),
+        ("the tooltip on my chart says '490'", Urgency.NORMAL),  # a number alone is never "broken"
+        ("our invoice is 490 EUR, can you explain it?", Urgency.NORMAL),
+        ("one chart loads slowly since this morning", Urgency.NORMAL),  # when it started, not a deadline
+        ("we noticed an admin login from a foreign IP", Urgency.CRITICAL),
+        ("our API key was leaked in a public repo", Urgency.CRITICAL),
+        ("the API returns 502 for all our requests", Urgency.CRITICAL),
     ],
 )
 def test_urgency(text, expected):
@@ -52,17 +58,15 @@ def test_sentiment():
     assert assess("that was not helpful").sentiment == Sentiment.NEGATIVE
 
 
-def test_rules_on_the_bundled_test_split():
-    """Regression guard on bot/example/{urgency,sentiment}.csv split=test (rules were tuned on split=train).
-
-    Measured when written: urgency accuracy 0.75, sentiment accuracy 0.73 (see docs/classifier.md).
-    """
+def test_rules_on_the_bundled_held_out_sets():
+    """Regression guard for the cues alone on bot/example/*_heldout.csv (measured when written:
+    urgency 0.607, sentiment 0.767; the trained model reaches 0.860 / 0.942, see docs/classifier.md)."""
     from supportbot.bot.classifier import default_model_dir
     from supportbot.bot.classifier.signal_eval import evaluate_signal
 
     example = default_model_dir().parent
-    urgency = evaluate_signal(example / "urgency.csv", "urgency")
-    sentiment = evaluate_signal(example / "sentiment.csv", "sentiment")
-    assert urgency["n"] >= 50 and sentiment["n"] >= 50
-    assert urgency["accuracy"] >= 0.70
-    assert sentiment["accuracy"] >= 0.68
+    urgency = evaluate_signal(example / "urgency_heldout.csv", "urgency")
+    sentiment = evaluate_signal(example / "sentiment_heldout.csv", "sentiment")
+    assert urgency["n"] >= 100 and sentiment["n"] >= 100
+    assert urgency["accuracy"] >= 0.55
+    assert sentiment["accuracy"] >= 0.70

@@ -1,0 +1,103 @@
+"""Load a classifier in the background so the bot can listen at once.
+
+Loading the intent model and the sentence encoder takes a second or two
+(files are verified, the ONNX session is built and checked against reference
+vectors). ``LazyClassifier`` implements the ``Classifier`` port over a loader
+run on a daemon thread: ``start()`` returns immediately; ``classify``,
+``labels``, ``thresholds`` and ``version`` wait until the load has finished,
+so a message that arrives first is classified as soon as the model is there,
+never dropped. A failed load is re-raised (the same ``ModelError``) to every
+caller, so the runtime can report it. ::
+
+    clf = LazyClassifier(lambda: load_classifier(settings.model_dir)).start()
+    ...                          # start listening
+    clf.ready                    # False until loaded
+    clf.classify(text)           # waits for the load (or raises its error)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from supportbot.bot.domain import Classification
+from supportbot.bot.errors import ModelError
+from supportbot.bot.ports import Classifier
+
+
+class LazyClassifier(Classifier):
+    """A ``Classifier`` whose real classifier is built by ``loader`` on a background thread."""
+
+    def __init__(self, loader: Callable[[], Classifier], *, name: str = "classifier-loader") -> None:
+        self._loader = loader
+        self._name = name
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._inner: Classifier | None = None
+        self._error: BaseException | None = None
+        self.load_seconds: float | None = None
+
+    def start(self) -> LazyClassifier:
+        """Begin loading on a daemon thread (idempotent); returns ``self``."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._load, name=self._name, daemon=True)
+                self._thread.start()
+        return self
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._inner = self._loader()
+        except BaseException as exc:  # kept and re-raised to every caller
+            self._error = exc
+        finally:
+            self.load_seconds = time.perf_counter() - t0
+            self._done.set()
+
+    @property
+    def ready(self) -> bool:
+        """True once the classifier is loaded (False while loading or after a failed load)."""
+        return self._done.is_set() and self._inner is not None
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The load's exception, if it failed."""
+        return self._error if self._done.is_set() else None
+
+    def wait(self, timeout: float | None = None) -> Classifier:
+        """The loaded classifier; starts the load if nobody did. ``TimeoutError`` after ``timeout`` seconds."""
+        self.start()
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"the classifier did not finish loading within {timeout} s")
+        if self._error is not None:
+            if isinstance(self._error, ModelError):
+                raise self._error
+            raise ModelError(f"loading the classifier failed: {self._error}") from self._error
+        assert self._inner is not None
+        return self._inner
+
+    # ------------------------------------------------------------------ the Classifier port
+
+    def classify(self, text: str, *, context: Sequence[str] = ()) -> Classification:
+        return self.wait().classify(text, context=context)
+
+    def labels(self) -> tuple[str, ...]:
+        return self.wait().labels()
+
+    def thresholds(self) -> dict[str, float]:
+        return self.wait().thresholds()
+
+    @property  # type: ignore[override]  # the port declares a plain attribute
+    def version(self) -> str:
+        return self.wait().version
+
+
+def load_classifier_in_background(model_dir: Path | str | None = None) -> LazyClassifier:
+    """``load_classifier(model_dir)`` on a background thread, started."""
+    from supportbot.bot.classifier.text_classifier import load_classifier
+
+    return LazyClassifier(lambda: load_classifier(model_dir)).start()
