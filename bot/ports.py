@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supportbot.bot.domain import (
     Account,
@@ -30,9 +30,13 @@ from supportbot.bot.domain import (
     MessageState,
     ModelVersion,
     Outbound,
+    Passage,
     SlaEvent,
     StoredMessage,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # --------------------------------------------------------------------------- clock
 
@@ -82,10 +86,32 @@ class CRM(abc.ABC):
 # --------------------------------------------------------------------------- knowledge base
 
 
+class TextEncoder(abc.ABC):
+    """Sentence embeddings for semantic reranking (the classifier's encoder implements it).
+
+    ``encode`` returns one L2-normalised float row per text, so a dot product is
+    the cosine similarity; ``name`` identifies the model so cached vectors of
+    another model are never mixed in.
+    """
+
+    name: str = "encoder"
+
+    @abc.abstractmethod
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 class KnowledgeBase(abc.ABC):
     @abc.abstractmethod
     def search(self, query: str, *, intent: str | None = None, limit: int = 3) -> list[ArticleHit]:
-        """Best matching articles, best first; articles tagged with ``intent`` rank higher."""
+        """Best matching articles, best first; articles tagged with ``intent`` rank higher.
+
+        Each hit carries its best customer-facing passages (``ArticleHit.passages``)
+        and the section they come from; internal sections are never returned.
+        """
+
+    def internal_notes(self, article_id: str) -> list[Passage]:
+        """The article's agent-only passages (for staff cards); none by default."""
+        return []
 
     @abc.abstractmethod
     def get(self, article_id: str) -> Article | None: ...
