@@ -8,8 +8,9 @@ SupportbotError
  ├── Conflict                the action no longer applies (draft already approved, ...)
  ├── DuplicateDelivery       the inbound message was already stored (a platform retry)
  ├── ModelError              a model file is missing, corrupt or tampered with
- └── DeliveryError           posting to a platform failed
-      └── RateLimited        the platform asked us to wait ``retry_after`` seconds
+ ├── DeliveryError           posting to a platform failed
+ │    └── RateLimited        the platform asked us to wait ``retry_after`` seconds
+ └── LanguageModelError      the LLM server failed, timed out or answered nonsense (``kind`` says which)
 """
 
 from __future__ import annotations
@@ -62,3 +63,16 @@ class RateLimited(DeliveryError):
     def __init__(self, retry_after: float, message: str = "rate limited") -> None:
         super().__init__(f"{message} (retry after {retry_after:g}s)")
         self.retry_after = retry_after
+
+
+class LanguageModelError(SupportbotError):
+    """A chat-completions call failed; the composer falls back to the extractive reply.
+
+    ``kind`` is one of timeout, rate_limited, server, client, connection, protocol.
+    """
+
+    def __init__(self, kind: str, message: str, *, attempts: int = 1, latency_ms: float = 0.0) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.attempts = attempts
+        self.latency_ms = latency_ms

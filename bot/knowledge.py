@@ -159,6 +159,8 @@ def split_passages(body: str) -> list[str]:
 
 def _stem(word: str) -> str:
     """A light suffix stripper: webhooks/webhook, invoices/invoice, logging/log."""
+    if len(word) == 4 and word.isalpha() and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]  # sdks, keys, logs
     if len(word) <= 4 or not word.isalpha():
         return word
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
@@ -179,6 +181,7 @@ _PHRASES = (
     (re.compile(r"\b(?:money\s+back|reimburse\w*)\b"), "refund"),
     (re.compile(r"\b(?:teammates?|colleagues?|co-?workers?)\b"), "member"),
     (re.compile(r"\bsign(?:ed|ing)?[\s-]+up\b"), "signup"),
+    (re.compile(r"\bset(?:ting)?[\s-]+(?:it\s+|them\s+)?up\b"), "setup"),
     (re.compile(r"\b(?:gr[ae]yed[\s-]+out)\b"), "disabled"),
 )
 
