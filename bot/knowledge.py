@@ -444,6 +444,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
             [np.asarray(f.passage_section) + off for f, off in zip(files, section_offsets, strict=True)]
         )
         self._passage_start = np.concatenate([[0], np.cumsum(n_passages)[:-1]]).astype(np.intp)
+        self._hidden = np.array([f.article.internal for f in files], dtype=bool)
         self._vocabulary = Counter()
         for f in files:
             self._vocabulary.update(f.vocabulary)
@@ -622,6 +623,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         best = np.maximum.reduceat(scores, self._passage_start)
         boost = np.array([INTENT_BOOST if intent and intent in f.article.intents else 0.0 for f in files])
         ranked = best + np.where(best > 0, boost, 0.0)
+        ranked[self._hidden] = 0.0  # internal articles: agents only
         hits = []
         for i in np.argsort(-ranked, kind="stable")[:limit]:
             if ranked[i] <= 0:
