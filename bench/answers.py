@@ -150,7 +150,15 @@ def summarise(results: list[Result]) -> dict[str, object]:
         "share_abstained": round(counts["abstained"] / n, 4),
         "answered_precision": round(counts["answered_right"] / counts["answered"], 4) if counts["answered"] else None,
         "thresholds": folds,
+        # Per half: the first is the one looked at while tuning retrieval (--dev), the second never was.
+        "article_accuracy_by_half": [_accuracy(h, "article_right") for h in (first, second)],
+        "section_accuracy_by_half": [_accuracy(h, "section_right") for h in (first, second)],
     }
+
+
+def _accuracy(results: list[Result], attribute: str) -> float:
+    answerable = [r for r in results if r.answerable]
+    return round(sum(getattr(r, attribute) for r in answerable) / len(answerable), 4) if answerable else 0.0
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -268,6 +276,10 @@ def main() -> None:
             value = summary[key]
             print(f"  {key:<26} {value:.1%}" if isinstance(value, float) else f"  {key:<26} {value}")
         print(f"  thresholds (draft, answer) per fold: {summary['thresholds']}")
+        print(
+            f"  article / section accuracy by half (tuning half, unseen half): "
+            f"{summary['article_accuracy_by_half']} / {summary['section_accuracy_by_half']}"
+        )
         if args.dev:
             for r in results:
                 if r.answerable and not r.section_right:
