@@ -241,13 +241,35 @@ class Article:
     url: str
     intents: tuple[str, ...]
     body: str
+    internal: bool = False  # front matter "internal: true": the whole article is agent-only
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrievable piece of an article: a paragraph, list, list item, table row or code block.
+
+    ``section`` is the heading the passage sits under (None for the article's
+    opening text); ``section_text`` is that whole section's Markdown, so a
+    reply can show the full section when it is short.
+    """
+
+    article_id: str
+    section: str | None
+    text: str  # Markdown
+    score: float = 0.0  # retrieval score of this passage for the query, 0..1
+    kind: str = "paragraph"  # paragraph | list | list_item | table | table_row | code | quote
+    heading_path: tuple[str, ...] = ()  # enclosing headings, outermost first
+    section_text: str = ""
+    internal: bool = False  # agent-only ("For support agents"): never shown to customers or put in prompts
 
 
 @dataclass(frozen=True)
 class ArticleHit:
     article: Article
-    score: float  # retrieval similarity, 0..1
-    passage: str  # the most relevant passage of the article
+    score: float  # retrieval similarity, 0..1: the best passage's score (answerability)
+    passage: str  # the most relevant passage of the article (Markdown)
+    section: str | None = None  # heading of that passage; None for the opening text
+    passages: tuple[Passage, ...] = ()  # the article's best passages for the query, best first
 
 
 @dataclass(frozen=True)
@@ -255,6 +277,7 @@ class Citation:
     title: str
     url: str
     article_id: str
+    section: str | None = None  # heading of the cited passage; None for the article as a whole
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ SupportbotError
  ├── ModelError              a model file is missing, corrupt or tampered with
  ├── DeliveryError           posting to a platform failed
  │    └── RateLimited        the platform asked us to wait ``retry_after`` seconds
- └── CRMError                the CRM refused or could not answer a request (message says why)
-      ├── CRMUnavailable     down, too slow, or still 429/5xx after the bounded retries
-      └── CRMCredentialsError  401/403: the token or client credentials are wrong, revoked or lack a scope
+ ├── CRMError                the CRM refused or could not answer a request (message says why)
+ │    ├── CRMUnavailable     down, too slow, or still 429/5xx after the bounded retries
+ │    └── CRMCredentialsError  401/403: the token or client credentials are wrong, revoked or lack a scope
+ └── LanguageModelError      the LLM server failed, timed out or answered nonsense (``kind`` says which)
 """
 
 from __future__ import annotations
@@ -77,3 +78,16 @@ class CRMUnavailable(CRMError):
 
 class CRMCredentialsError(CRMError):
     """Retrying cannot help: an operator must fix the credentials or the app's permissions."""
+
+
+class LanguageModelError(SupportbotError):
+    """A chat-completions call failed; the composer falls back to the extractive reply.
+
+    ``kind`` is one of timeout, rate_limited, server, client, connection, protocol.
+    """
+
+    def __init__(self, kind: str, message: str, *, attempts: int = 1, latency_ms: float = 0.0) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.attempts = attempts
+        self.latency_ms = latency_ms

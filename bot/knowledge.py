@@ -1,18 +1,34 @@
-"""A knowledge base of Markdown articles with TF-IDF retrieval.
+"""A knowledge base of Markdown articles with passage-level retrieval.
 
-Each article is a ``.md`` file with front matter::
+Each article is a ``.md`` file with front matter (``intents`` is optional)::
 
     ---
     title: Downloading invoices
     url: https://docs.example.com/billing/invoices
     intents: [invoice, refund]
     ---
-    First paragraph: the short answer the bot quotes.
+    Opening paragraph.
 
-Articles are split into passages (paragraphs). Term counts per passage come
-from a HashingVectorizer, so they depend on nothing but the passage itself and
-are cached by the file's content hash: reindexing after an edit re-reads only
-the files that changed, then recomputes IDF weights (a cheap sum) over all.
+    ## A section
+    Paragraphs, lists, tables and code.
+
+Articles are split into sections (by heading) and passages: paragraphs, lists,
+each item of a bullet list, tables and each table row, code blocks. Passages are
+indexed with their headings as context and scored against the question together
+with their section and article; a hit's score is its best passage's score, which
+is what answerability is decided from (not the intent). An optional
+``TextEncoder`` reranks with sentence embeddings.
+
+Internal sections: a heading that starts with "For support agents", "Internal"
+or "Agent note(s)", or ends with "(internal)", marks its section (and its
+subsections) as agent-only; ``internal: true`` in the front matter marks a whole
+article. Internal text is never indexed for search, so it is never quoted to a
+customer or put in a prompt; ``internal_notes()`` returns it for staff views.
+
+Term counts come from a HashingVectorizer, so they depend on nothing but the
+text itself and are cached by the file's content hash: reindexing after an edit
+re-reads only the files that changed, then recomputes IDF weights over all.
+Embeddings are cached the same way, per file and encoder.
 """
 
 from __future__ import annotations
@@ -21,7 +37,9 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +47,16 @@ from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
-from supportbot.bot.domain import Article, ArticleHit
+from supportbot.bot.domain import Article, ArticleHit, Passage
 from supportbot.bot.errors import InvalidInput
-from supportbot.bot.ports import KnowledgeBase
+from supportbot.bot.markdown import Block, parse_blocks, plain
+from supportbot.bot.ports import KnowledgeBase, TextEncoder
 
 log = logging.getLogger(__name__)
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_INDEX_FORMAT = 1
+_INDEX_FORMAT = 2
 # Words that carry no meaning for retrieval in support questions.
 _STOP_WORDS = frozenset(
     {
@@ -106,7 +125,7 @@ def parse_article(path: Path) -> Article:
     text = path.read_text(encoding="utf-8")
     match = _FRONT_MATTER.match(text)
     if not match:
-        raise InvalidInput(f"{path}: missing front matter (--- title/url/intents ---)")
+        raise InvalidInput(f"{path}: missing front matter (--- title/url ---)")
     meta: dict[str, str] = {}
     for line in match.group(1).splitlines():
         if line.strip() and ":" in line:
@@ -123,6 +142,7 @@ def parse_article(path: Path) -> Article:
         url=meta.get("url", "").strip("'\""),
         intents=intents,
         body=_HTML_COMMENT.sub("", text[match.end() :]).strip(),
+        internal=meta.get("internal", "").strip("'\"").lower() in ("true", "yes", "1"),
     )
 
 
@@ -139,6 +159,8 @@ def split_passages(body: str) -> list[str]:
 
 def _stem(word: str) -> str:
     """A light suffix stripper: webhooks/webhook, invoices/invoice, logging/log."""
+    if len(word) == 4 and word.isalpha() and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]  # sdks, keys, logs
     if len(word) <= 4 or not word.isalpha():
         return word
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
@@ -151,6 +173,16 @@ _PHRASES = (
     (re.compile(r"\b(?:log|logg|sign)(?:ing|ed)?[\s-]+(?:in|on)(?:to)?\b"), "login"),
     (re.compile(r"\bsso\b|\bsingle[\s-]+sign[\s-]+on\b"), "sso"),
     (re.compile(r"\be-?mail\b"), "email"),
+    # Generic support-language equivalences (not per article): what customers say vs what docs say.
+    (re.compile(r"\b(?:two[\s-]?factor|2fa|mfa|multi[\s-]?factor|two[\s-]?step)\b"), "2fa"),
+    (re.compile(r"\b(?:text[\s-]messages?|sms)\b"), "sms"),
+    (re.compile(r"\bjunk(?:\s+(?:mail|folder))?\b"), "spam"),
+    (re.compile(r"\bwire(?:d|\s+transfers?)?\b"), "bank transfer"),
+    (re.compile(r"\b(?:money\s+back|reimburse\w*)\b"), "refund"),
+    (re.compile(r"\b(?:teammates?|colleagues?|co-?workers?)\b"), "member"),
+    (re.compile(r"\bsign(?:ed|ing)?[\s-]+up\b"), "signup"),
+    (re.compile(r"\bset(?:ting)?[\s-]+(?:it\s+|them\s+)?up\b"), "setup"),
+    (re.compile(r"\b(?:gr[ae]yed[\s-]+out)\b"), "disabled"),
 )
 
 
@@ -158,43 +190,200 @@ def _analyzer(text: str) -> list[str]:
     text = text.lower()
     for pattern, replacement in _PHRASES:
         text = pattern.sub(replacement, text)
-    tokens = re.findall(r"[a-z0-9][a-z0-9_'\-]*", text)
-    words = [_stem(w) for w in tokens if w not in _STOP_WORDS]
+    words: list[str] = []
+    for token in re.findall(r"[a-z0-9][a-z0-9_'\-]*", text):
+        token = token.strip("'-_").removesuffix("'s")
+        parts = [p for p in re.split(r"[_\-]+", token) if p] if ("_" in token or "-" in token) else []
+        # An identifier such as SAML_RESPONSE_INVALID also matches "SAML response invalid".
+        words.extend(_stem(w) for w in (token, *parts) if w and w not in _STOP_WORDS)
     return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
 
 
 _HASHER = HashingVectorizer(analyzer=_analyzer, n_features=2**18, alternate_sign=False, norm=None)
+_WORD = re.compile(r"[a-z][a-z'\-]*")
+_INTERNAL_HEADING = re.compile(
+    r"^\s*(?:for\s+(?:support\s+)?agents\b|internal\b|agents?(?:['’]s?)?\s+notes?\b)|\(internal\)\s*$", re.I
+)
+# Score weights: the passage itself, its section, the whole article and its title (+ intents).
+# A short question matches one passage far better than a whole article; the
+# wider rows break ties between passages and reward the right article.
+WEIGHTS = {"passage": 0.3, "section": 0.25, "article": 0.2, "title": 0.25}
+# How much an article tagged with the caller's intent is lifted in the ranking
+# (not in its score): the intent routes, it does not decide answerability.
+INTENT_BOOST = 0.15
+LEGACY_MARGIN = 0.05
+# Semantic share of the score when an encoder is given (thresholds must be
+# measured again with one: the score scale changes).
+SEMANTIC_WEIGHT = 0.4
+
+
+def is_internal_heading(heading: str) -> bool:
+    """The convention for agent-only sections (see the module docstring)."""
+    return bool(_INTERNAL_HEADING.search(plain(heading)))
+
+
+@dataclass
+class _Section:
+    heading: str | None
+    path: tuple[str, ...]
+    internal: bool
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def markdown(self) -> str:
+        return "\n\n".join(b.text for b in self.blocks)
+
+
+def split_sections(article: Article) -> list[_Section]:
+    """The opening text (heading None) and one section per heading, with internal flags."""
+    sections = [_Section(None, (), article.internal)]
+    stack: list[tuple[int, str, bool]] = []  # (level, heading, internal) of the enclosing headings
+    for block in parse_blocks(article.body):
+        if block.kind != "heading":
+            sections[-1].blocks.append(block)
+            continue
+        if block.level == 1 and not stack and not sections[-1].blocks:
+            continue  # a leading "# Title" repeats the title
+        while stack and stack[-1][0] >= block.level:
+            stack.pop()
+        internal = article.internal or is_internal_heading(block.text) or any(s[2] for s in stack)
+        stack.append((block.level, block.text, internal))
+        sections.append(_Section(block.text, tuple(s[1] for s in stack), internal))
+    return [s for s in sections if s.blocks]
+
+
+def _table_row(header: tuple[str, ...], row: tuple[str, ...]) -> str:
+    line = lambda cells: "| " + " | ".join(cells) + " |"  # noqa: E731
+    return "\n".join([line(header), line(tuple("---" for _ in header)), line(row)])
+
+
+def section_passages(section: _Section) -> list[tuple[str, str]]:
+    """(kind, Markdown) passages of a section, in order.
+
+    A paragraph that ends with a colon introduces the list, table or code after
+    it and stays with it; bullet lists and tables are also indexed item by item
+    and row by row, so one error code or one cause can be found on its own.
+    """
+    out: list[tuple[str, str]] = []
+    blocks = section.blocks
+    i = 0
+    while i < len(blocks):
+        block = blocks[i]
+        lead = ""
+        if (
+            block.kind == "paragraph"
+            and block.text.rstrip().endswith(":")
+            and i + 1 < len(blocks)
+            and blocks[i + 1].kind in ("list", "table", "code")
+        ):
+            lead, block = block.text + "\n\n", blocks[i + 1]
+            i += 1
+        if block.kind == "list" and (block.ordered or len(block.items) < 2 or lead):
+            out.append(("list", lead + block.text))  # steps (or an introduced list) belong together
+        elif block.kind == "list":
+            # A bullet list is a set of alternatives (causes, options): a question is about one of them.
+            out.extend(("list_item", item) for item in block.items)
+        elif block.kind == "table":
+            if len(block.rows) <= 16:
+                out.append(("table", lead + block.text))
+            header = block.rows[0]
+            out.extend(("table_row", _table_row(header, row)) for row in block.rows[1:])
+        elif block.kind != "rule":
+            out.append((block.kind, lead + block.text))
+        i += 1
+    return out
 
 
 @dataclass
 class _IndexedFile:
     sha256: str
     article: Article
-    passages: list[str]
-    counts: sparse.csr_matrix  # row 0: whole article; row 1: title and intents; rows 2..: passages
+    passages: list[Passage]  # customer-facing, in document order
+    internal: list[Passage]  # agent-only
+    sections: list[tuple[str | None, str]]  # (heading, index text) per customer-facing section
+    passage_section: list[int]  # index into sections for each passage
+    counts: sparse.csr_matrix  # row 0: whole article; 1: title and intents; then sections; then passages
+    vocabulary: Counter[str]  # surface words, for correcting typos in questions
+
+    @property
+    def n_sections(self) -> int:
+        return len(self.sections)
+
+
+def _index_text(path: tuple[str, ...], markdown: str) -> str:
+    return " ".join([*(plain(h) for h in path), plain(markdown.replace("|", " "))])
 
 
 def _index_file(article: Article, sha256: str) -> _IndexedFile:
-    passages = split_passages(article.body) or [article.title]
+    passages: list[Passage] = []
+    internal: list[Passage] = []
+    sections: list[tuple[str | None, str]] = []
+    owners: list[int] = []
+    passage_texts: list[str] = []
+    for section in split_sections(article):
+        section_md = section.markdown
+        pieces = [
+            Passage(article.id, section.heading, text, 0.0, kind, section.path, section_md, section.internal)
+            for kind, text in section_passages(section)
+        ]
+        if section.internal:
+            internal.extend(pieces)
+            continue
+        if not pieces:
+            continue
+        sections.append((section.heading, _index_text(section.path, section_md)))
+        for piece in pieces:
+            passages.append(piece)
+            owners.append(len(sections) - 1)
+            passage_texts.append(_index_text(section.path, piece.text))
+    if not passages:  # an article with nothing customer-facing still exists, found by its title only
+        passages = [Passage(article.id, None, article.title, 0.0, "title")]
+        sections, owners, passage_texts = [(None, article.title)], [0], [article.title]
     heading = " ".join([article.title, " ".join(article.intents).replace("_", " ")])
-    whole = " ".join([heading, *passages])
-    counts = _HASHER.transform([whole, heading, *passages]).tocsr()
-    return _IndexedFile(sha256, article, passages, counts)
+    whole = " ".join([heading, *(text for _, text in sections)])
+    counts = _HASHER.transform([whole, heading, *(text for _, text in sections), *passage_texts]).tocsr()
+    vocabulary = Counter(_WORD.findall(whole.lower()))
+    return _IndexedFile(sha256, article, passages, internal, sections, owners, counts, vocabulary)
+
+
+def _edits1(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return {
+        *(a + b[1:] for a, b in splits if b),
+        *(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1),
+        *(a + c + b[1:] for a, b in splits if b for c in letters),
+        *(a + c + b for a, b in splits for c in letters),
+    }
+
+
+def _passage_to_json(p: Passage) -> dict:
+    return {"s": p.section, "t": p.text, "k": p.kind, "h": list(p.heading_path), "i": p.internal}
 
 
 class MarkdownKnowledgeBase(KnowledgeBase):
-    """Articles from a folder; ``refresh()`` picks up edits incrementally."""
+    """Articles from a folder; ``refresh()`` picks up edits incrementally.
 
-    def __init__(self, folder: Path, *, index_path: Path | None = None) -> None:
+    ``encoder`` (optional) adds semantic reranking with sentence embeddings.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        index_path: Path | None = None,
+        encoder: TextEncoder | None = None,
+        semantic_weight: float = SEMANTIC_WEIGHT,
+    ) -> None:
         self.folder = Path(folder)
         self.index_path = index_path
+        self.encoder = encoder
+        self.semantic_weight = semantic_weight if encoder is not None else 0.0
         self._files: dict[str, _IndexedFile] = {}
-        self._article_matrix: sparse.csr_matrix | None = None
-        self._section_matrix: sparse.csr_matrix | None = None
-        self._section_owner: np.ndarray | None = None
-        self._section_start: np.ndarray | None = None
+        self._embeddings: dict[str, tuple[str, np.ndarray]] = {}  # stem -> (sha256, passage vectors)
         self._files_in_order: list[_IndexedFile] = []
         self._idf: np.ndarray | None = None
+        self._vocabulary: Counter[str] = Counter()
         self.last_refresh: dict[str, int] = {}
         self._load_index()
         self.refresh()
@@ -226,6 +415,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
             stats["updated" if known else "added"] += 1
         for stale in set(self._files) - seen:
             del self._files[stale]
+            self._embeddings.pop(stale, None)
             stats["removed"] += 1
         self._rebuild_weights()
         if stats["added"] or stats["updated"] or stats["removed"]:
@@ -235,22 +425,79 @@ class MarkdownKnowledgeBase(KnowledgeBase):
 
     def _rebuild_weights(self) -> None:
         files = list(self._files.values())
-        if not files:
-            self._article_matrix, self._idf, self._files_in_order = None, None, []
-            return
-        passages = sparse.vstack([f.counts[2:] for f in files]).tocsr()
-        doc_freq = np.bincount(passages.indices, minlength=passages.shape[1])
-        n_docs = passages.shape[0]
-        self._idf = np.log((1 + n_docs) / (1 + doc_freq)) + 1.0
-        self._article_matrix = self._weigh(sparse.vstack([f.counts[0] for f in files]).tocsr())
-        self._section_matrix = self._weigh(sparse.vstack([f.counts[1:] for f in files]).tocsr())
-        self._section_owner = np.concatenate([np.full(f.counts.shape[0] - 1, i) for i, f in enumerate(files)])
-        # Row where each file's sections start (its heading; passages follow).
-        self._section_start = np.concatenate([[0], np.cumsum([f.counts.shape[0] - 1 for f in files])[:-1]])
         self._files_in_order = files
+        if not files:
+            self._idf = None
+            return
+        passage_rows = sparse.vstack([f.counts[2 + f.n_sections :] for f in files]).tocsr()
+        doc_freq = np.bincount(passage_rows.indices, minlength=passage_rows.shape[1])
+        self._idf = np.log((1 + passage_rows.shape[0]) / (1 + doc_freq)) + 1.0
+        # Column-major copies: a question has few terms, so scoring reads only their columns.
+        self._articles = self._weigh(sparse.vstack([f.counts[0] for f in files])).tocsc()
+        self._titles = self._weigh(sparse.vstack([f.counts[1] for f in files])).tocsc()
+        self._sections = self._weigh(sparse.vstack([f.counts[2 : 2 + f.n_sections] for f in files])).tocsc()
+        self._passages = self._weigh(passage_rows).tocsc()
+        n_passages = [len(f.passages) for f in files]
+        section_offsets = np.concatenate([[0], np.cumsum([f.n_sections for f in files])[:-1]])
+        self._passage_file = np.repeat(np.arange(len(files)), n_passages)
+        self._passage_section = np.concatenate(
+            [np.asarray(f.passage_section) + off for f, off in zip(files, section_offsets, strict=True)]
+        )
+        self._passage_start = np.concatenate([[0], np.cumsum(n_passages)[:-1]]).astype(np.intp)
+        self._hidden = np.array([f.article.internal for f in files], dtype=bool)
+        self._vocabulary = Counter()
+        for f in files:
+            self._vocabulary.update(f.vocabulary)
+        self._semantic = self._embed(files) if self.encoder is not None else None
 
-    def _weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
-        weighted = counts.astype(np.float64)
+    def _embed(self, files: list[_IndexedFile]) -> np.ndarray:
+        assert self.encoder is not None
+        if not self._embeddings:
+            self._load_vectors()
+        stale = [f for f in files if self._embeddings.get(f.article.id, ("",))[0] != f.sha256]
+        if stale:
+            texts = [_index_text(p.heading_path, p.text) for f in stale for p in f.passages]
+            vectors = np.asarray(self.encoder.encode(texts), dtype=np.float32)
+            at = 0
+            for f in stale:
+                self._embeddings[f.article.id] = (f.sha256, vectors[at : at + len(f.passages)])
+                at += len(f.passages)
+            self._save_vectors()
+        return np.vstack([self._embeddings[f.article.id][1] for f in files])
+
+    def _vectors_path(self) -> Path | None:
+        if self.index_path is None or self.encoder is None:
+            return None
+        tag = re.sub(r"[^\w.-]+", "-", getattr(self.encoder, "name", "encoder"))
+        return self.index_path.with_suffix(f".{tag}.npz")
+
+    def _save_vectors(self) -> None:
+        path = self._vectors_path()
+        if path is None:
+            return
+        arrays = {f"v:{stem}": vectors for stem, (_, vectors) in self._embeddings.items()}
+        shas = json.dumps({stem: sha for stem, (sha, _) in self._embeddings.items()})
+        try:
+            with open(path.with_suffix(".tmp"), "wb") as out:
+                np.savez(out, _shas=np.array(shas), **arrays)
+            path.with_suffix(".tmp").replace(path)
+        except OSError as exc:
+            log.warning("could not write embedding cache %s: %s", path, exc)
+
+    def _load_vectors(self) -> None:
+        path = self._vectors_path()
+        if path is None or not path.is_file():
+            return
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                shas = json.loads(str(data["_shas"]))
+                self._embeddings = {stem: (sha, data[f"v:{stem}"]) for stem, sha in shas.items()}
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable embedding cache %s: %s", path, exc)
+            self._embeddings = {}
+
+    def _weigh(self, counts: sparse.spmatrix) -> sparse.csr_matrix:
+        weighted = sparse.csr_matrix(counts, dtype=np.float64)
         weighted.data = 1.0 + np.log(weighted.data)  # sublinear tf
         weighted = weighted.multiply(self._idf).tocsr()
         return normalize(weighted)
@@ -270,8 +517,13 @@ class MarkdownKnowledgeBase(KnowledgeBase):
                     "url": f.article.url,
                     "intents": list(f.article.intents),
                     "body": f.article.body,
+                    "internal": f.article.internal,
                 },
-                "passages": f.passages,
+                "passages": [_passage_to_json(p) for p in f.passages],
+                "internal": [_passage_to_json(p) for p in f.internal],
+                "sections": [list(s) for s in f.sections],
+                "passage_section": f.passage_section,
+                "vocabulary": dict(f.vocabulary),
                 "counts": [coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), list(coo.shape)],
             }
         try:
@@ -293,9 +545,24 @@ class MarkdownKnowledgeBase(KnowledgeBase):
                 rows, cols, values, shape = entry["counts"]
                 counts = sparse.csr_matrix((values, (rows, cols)), shape=tuple(shape))
                 a = entry["article"]
-                article = Article(a["id"], a["title"], a["url"], tuple(a["intents"]), a["body"])
-                self._files[stem] = _IndexedFile(entry["sha256"], article, entry["passages"], counts)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+                article = Article(a["id"], a["title"], a["url"], tuple(a["intents"]), a["body"], a["internal"])
+                sections = [(s[0], s[1]) for s in entry["sections"]]
+                section_md = {s.heading: s.markdown for s in split_sections(article)}
+
+                def passage(p: dict, article_id: str = article.id, md: dict = section_md) -> Passage:
+                    return Passage(article_id, p["s"], p["t"], 0.0, p["k"], tuple(p["h"]), md.get(p["s"], ""), p["i"])
+
+                self._files[stem] = _IndexedFile(
+                    entry["sha256"],
+                    article,
+                    [passage(p) for p in entry["passages"]],
+                    [passage(p) for p in entry["internal"]],
+                    sections,
+                    list(entry["passage_section"]),
+                    counts,
+                    Counter(entry["vocabulary"]),
+                )
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             log.warning("ignoring unreadable knowledge base index %s: %s", self.index_path, exc)
             self._files = {}
 
@@ -307,35 +574,83 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         f = self._files.get(article_id)
         return f.article if f else None
 
+    def internal_notes(self, article_id: str) -> list[Passage]:
+        f = self._files.get(article_id)
+        return list(f.internal) if f else []
+
+    def correct(self, query: str) -> str:
+        """The question with words the knowledge base does not know replaced by a
+        known word one typo away ("invocie" → "invoice"), most frequent first."""
+
+        def fix(match: re.Match[str]) -> str:
+            word = match.group(0)
+            lower = word.lower()
+            if len(lower) < 5 or "'" in lower or lower in self._vocabulary or lower in _STOP_WORDS:
+                return word
+            candidates = [w for w in _edits1(lower) if w in self._vocabulary]
+            return max(candidates, key=lambda w: (self._vocabulary[w], w)) if candidates else word
+
+        return re.sub(r"[A-Za-z][A-Za-z'\-]*", fix, query)
+
+    def score_passages(self, query: str) -> np.ndarray:
+        """Every customer-facing passage's score for the question (0..1), in index order."""
+        if self._idf is None or not query.strip():
+            return np.zeros(0)
+        q = self._weigh(_HASHER.transform([self.correct(query)])).tocsr()
+        if q.nnz == 0 and self._semantic is None:
+            return np.zeros(self._passages.shape[0])
+
+        def dot(matrix: sparse.csc_matrix) -> np.ndarray:
+            return np.asarray(matrix[:, q.indices] @ q.data).ravel()
+
+        w = WEIGHTS
+        lexical = (
+            w["passage"] * dot(self._passages)
+            + w["section"] * dot(self._sections)[self._passage_section]
+            + (w["article"] * dot(self._articles) + w["title"] * dot(self._titles))[self._passage_file]
+        )
+        if self._semantic is None or self.encoder is None:
+            return lexical
+        vector = np.asarray(self.encoder.encode([query]), dtype=np.float32).ravel()
+        semantic = np.clip(self._semantic @ vector, 0.0, 1.0)
+        return (1 - self.semantic_weight) * lexical + self.semantic_weight * semantic
+
     def search(self, query: str, *, intent: str | None = None, limit: int = 3) -> list[ArticleHit]:
-        if self._article_matrix is None or not query.strip():
+        scores = self.score_passages(query)
+        if scores.size == 0:
             return []
         files = self._files_in_order
-        q = self._weigh(_HASHER.transform([query]).tocsr())
-        whole = (self._article_matrix @ q.T).toarray().ravel()
-        sections = (self._section_matrix @ q.T).toarray().ravel()
-        best_section = np.zeros(len(files))
-        np.maximum.at(best_section, self._section_owner, sections)
-        # A short question matches one passage or the title far better than a
-        # whole article; the article-level score breaks ties between passages.
-        similarity = 0.7 * best_section + 0.3 * whole
-        boosted = similarity + np.array([0.15 if intent and intent in f.article.intents else 0.0 for f in files])
-        order = np.argsort(-boosted)[:limit]
+        best = np.maximum.reduceat(scores, self._passage_start)
+        boost = np.array([INTENT_BOOST if intent and intent in f.article.intents else 0.0 for f in files])
+        ranked = best + np.where(best > 0, boost, 0.0)
+        ranked[self._hidden] = 0.0  # internal articles: agents only
         hits = []
-        for i in order:
-            if boosted[i] <= 0:
+        for i in np.argsort(-ranked, kind="stable")[:limit]:
+            if ranked[i] <= 0:
                 break
-            f = files[i]
-            start = self._section_start[i] + 1  # skip the heading row
-            passage_scores = sections[start : start + len(f.passages)]
-            hits.append(ArticleHit(f.article, float(min(1.0, similarity[i])), self._best_passage(f, passage_scores)))
+            hits.append(
+                self._hit(files[i], scores[self._passage_start[i] : self._passage_start[i] + len(files[i].passages)])
+            )
         return hits
 
     @staticmethod
-    def _best_passage(f: _IndexedFile, scores: np.ndarray) -> str:
-        # The first paragraph is written as the short answer: prefer it unless
-        # another passage matches the question clearly better.
-        best = int(np.argmax(scores)) if scores.size else 0
-        if scores.size and scores[best] < scores[0] + 0.1:
-            best = 0
-        return f.passages[best]
+    def _hit(f: _IndexedFile, scores: np.ndarray, keep: int = 3) -> ArticleHit:
+        order = np.argsort(-scores, kind="stable")[:keep]
+        passages = tuple(_scored(f.passages[j], float(min(1.0, scores[j]))) for j in order)
+        top = passages[0]
+        # ``passage`` keeps its old meaning for the current presenter, which quotes it: the
+        # opening paragraph unless another passage is clearly better. New code uses
+        # ``passages`` / ``section`` (the best passage) through bot/answers.py.
+        legacy = f.passages[0].text
+        if f.passages[0].section is not None or scores[0] + LEGACY_MARGIN < top.score:
+            legacy = top.text
+        return ArticleHit(f.article, top.score, legacy, top.section, passages)
+
+
+def _scored(p: Passage, score: float) -> Passage:
+    return Passage(p.article_id, p.section, p.text, score, p.kind, p.heading_path, p.section_text, p.internal)
+
+
+def passages_of(hits: Sequence[ArticleHit]) -> list[Passage]:
+    """All passages of the hits, best score first (customer-facing only)."""
+    return sorted((p for h in hits for p in h.passages if not p.internal), key=lambda p: -p.score)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from supportbot.bot.domain import (
     Account,
@@ -36,10 +36,14 @@ from supportbot.bot.domain import (
     MessageState,
     ModelVersion,
     Outbound,
+    Passage,
     Role,
     SlaEvent,
     StoredMessage,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # --------------------------------------------------------------------------- clock
 
@@ -96,10 +100,32 @@ class CRM(abc.ABC):
 # --------------------------------------------------------------------------- knowledge base
 
 
+class TextEncoder(abc.ABC):
+    """Sentence embeddings for semantic reranking (the classifier's encoder implements it).
+
+    ``encode`` returns one L2-normalised float row per text, so a dot product is
+    the cosine similarity; ``name`` identifies the model so cached vectors of
+    another model are never mixed in.
+    """
+
+    name: str = "encoder"
+
+    @abc.abstractmethod
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 class KnowledgeBase(abc.ABC):
     @abc.abstractmethod
     def search(self, query: str, *, intent: str | None = None, limit: int = 3) -> list[ArticleHit]:
-        """Best matching articles, best first; articles tagged with ``intent`` rank higher."""
+        """Best matching articles, best first; articles tagged with ``intent`` rank higher.
+
+        Each hit carries its best customer-facing passages (``ArticleHit.passages``)
+        and the section they come from; internal sections are never returned.
+        """
+
+    def internal_notes(self, article_id: str) -> list[Passage]:
+        """The article's agent-only passages (for staff cards); none by default."""
+        return []
 
     @abc.abstractmethod
     def get(self, article_id: str) -> Article | None: ...
