@@ -111,16 +111,26 @@ def build_database(settings: Settings, *, uow: UnitOfWorkFactory | None = None, 
     return ThreadedDatabase(factory, workers=factory.read_threads, shared_connection=factory.shared_connection)
 
 
-def build_classifier(settings: Settings) -> Classifier:
-    from supportbot.bot.classifier import load_classifier
-
+def build_classifier(settings: Settings, *, background: bool = False) -> Classifier:
+    """The intent model; with ``background`` it loads on a thread while the bot starts listening
+    (a message that arrives first waits for it), and a bad model still stops ``supportbot run``."""
     path = Path(settings.model_dir)
     if not path.is_dir():
         raise ConfigurationError("SUPPORTBOT_MODEL_DIR", f"{path} is not a model directory (see `supportbot train`)")
-    try:
-        return load_classifier(path)
-    except ModelError as exc:
-        raise ConfigurationError("SUPPORTBOT_MODEL_DIR", str(exc)) from None
+
+    def load() -> Classifier:
+        from supportbot.bot.classifier import load_classifier
+
+        try:
+            return load_classifier(path)
+        except ModelError as exc:
+            raise ConfigurationError("SUPPORTBOT_MODEL_DIR", str(exc)) from None
+
+    if not background:
+        return load()
+    from supportbot.bot.classifier.loader import LazyClassifier
+
+    return LazyClassifier(load).start()
 
 
 def build_kb(settings: Settings) -> KnowledgeBase:
@@ -212,7 +222,7 @@ def bootstrap(
     core = SupportCore.assemble(
         settings,
         db=build_database(settings, uow=uow, migrate=migrate),
-        classifier=classifier or build_classifier(settings),
+        classifier=classifier or build_classifier(settings, background=serve),
         kb=kb or build_kb(settings),
         crm=crm or build_crm(settings),
         clock=clock or SystemClock(),

@@ -47,7 +47,6 @@ def run() -> None:
     settings = _settings()
     _logging(settings)
     app = _bootstrap(settings, serve=True)
-    asyncio.run(app.core.register_model_version(str(settings.model_dir)))
     if not (settings.slack_enabled or settings.discord_enabled):
         click.echo(
             "No Slack or Discord credentials set: running on the embedded defaults.\n"

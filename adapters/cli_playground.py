@@ -30,8 +30,10 @@ def playground(host: str | None, port: int | None) -> None:
         raise click.ClickException(str(exc)) from None
     _logging(settings)
     app = _bootstrap(settings, serve=True)
-    asyncio.run(app.core.register_model_version(str(settings.model_dir)))  # as `supportbot run` does
-    asyncio.run(serve(app))
+    try:
+        asyncio.run(serve(app))
+    except ConfigurationError as exc:  # e.g. a model that fails its checks while loading
+        raise click.ClickException(str(exc)) from None
 
 
 def register(group: click.Group) -> None:

@@ -66,13 +66,25 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop_event.set)
     services = list(runtime.services.values() if services is None else services)
-    recovered = await runtime.core.recover()
-    if recovered:
-        log.info("recovered %d messages stored before the last stop", recovered)
     scheduler = build_scheduler(runtime)
     scheduler.start()
     await write_heartbeat(runtime)
     started: list[Service] = []
+    failure: list[BaseException] = []
+
+    async def when_ready() -> None:
+        """The model may still be loading: once it is, record its version and recover what a crash left."""
+        try:
+            await asyncio.to_thread(lambda: runtime.core.classifier.version)  # waits for a background load
+            await runtime.core.register_model_version(str(runtime.settings.model_dir))
+            recovered = await runtime.core.recover()
+            if recovered:
+                log.info("recovered %d messages stored before the last stop", recovered)
+        except Exception as exc:  # a bad model file: stop, with the reason
+            failure.append(exc)
+            stop_event.set()
+
+    ready = asyncio.get_running_loop().create_task(when_ready())
     try:
         for service in services:
             await service.start()
@@ -80,6 +92,7 @@ async def serve(
             log.info("started %s", service.name)
         await stop_event.wait()
     finally:
+        ready.cancel()
         for service in reversed(started):
             with contextlib.suppress(Exception):
                 await service.stop()
@@ -88,3 +101,5 @@ async def serve(
             await runtime.core.intake.drain(10.0)
         with contextlib.suppress(Exception):
             await runtime.core.dispatcher.drain(10.0)
+    if failure:
+        raise failure[0]

@@ -25,7 +25,7 @@ subsections) as agent-only; ``internal: true`` in the front matter marks a whole
 article. Internal text is never indexed for search, so it is never quoted to a
 customer or put in a prompt; ``internal_notes()`` returns it for staff views.
 
-Term counts come from a HashingVectorizer, so they depend on nothing but the
+Term counts are hashed (CRC-32 into 2**18 columns), so they depend on nothing but the
 text itself and are cached by the file's content hash: reindexing after an edit
 re-reads only the files that changed, then recomputes IDF weights over all.
 Embeddings are cached the same way, per file and encoder.
@@ -37,6 +37,7 @@ import hashlib
 import json
 import logging
 import re
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,8 +45,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.preprocessing import normalize
 
 from supportbot.bot.domain import Article, ArticleHit, Passage
 from supportbot.bot.errors import InvalidInput
@@ -56,7 +55,7 @@ log = logging.getLogger(__name__)
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_INDEX_FORMAT = 2
+_INDEX_FORMAT = 3  # 3: terms hashed with CRC-32 (2: scikit-learn's murmurhash)
 # Words that carry no meaning for retrieval in support questions.
 _STOP_WORDS = frozenset(
     {
@@ -199,7 +198,35 @@ def _analyzer(text: str) -> list[str]:
     return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
 
 
-_HASHER = HashingVectorizer(analyzer=_analyzer, n_features=2**18, alternate_sign=False, norm=None)
+N_FEATURES = 2**18
+
+
+def _hash_counts(texts: Sequence[str]) -> sparse.csr_matrix:
+    """Term counts of each text, hashed into ``N_FEATURES`` columns (one row per text).
+
+    CRC-32 is stable across processes (the index is persisted) and, being C, a query costs
+    microseconds; a vectorizer library's per-call validation cost milliseconds.
+    """
+    indptr, indices, data = [0], [], []
+    for text in texts:
+        counts = Counter(zlib.crc32(term.encode()) % N_FEATURES for term in _analyzer(text))
+        indices.extend(counts)
+        data.extend(counts.values())
+        indptr.append(len(indices))
+    matrix = sparse.csr_matrix(
+        (np.asarray(data, dtype=np.float64), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
+        shape=(len(texts), N_FEATURES),
+    )
+    matrix.sort_indices()
+    return matrix
+
+
+def _l2_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix)
+
+
 _WORD = re.compile(r"[a-z][a-z'\-]*")
 _INTERNAL_HEADING = re.compile(
     r"^\s*(?:for\s+(?:support\s+)?agents\b|internal\b|agents?(?:['’]s?)?\s+notes?\b)|\(internal\)\s*$", re.I
@@ -341,7 +368,7 @@ def _index_file(article: Article, sha256: str) -> _IndexedFile:
         sections, owners, passage_texts = [(None, article.title)], [0], [article.title]
     heading = " ".join([article.title, " ".join(article.intents).replace("_", " ")])
     whole = " ".join([heading, *(text for _, text in sections)])
-    counts = _HASHER.transform([whole, heading, *(text for _, text in sections), *passage_texts]).tocsr()
+    counts = _hash_counts([whole, heading, *(text for _, text in sections), *passage_texts])
     vocabulary = Counter(_WORD.findall(whole.lower()))
     return _IndexedFile(sha256, article, passages, internal, sections, owners, counts, vocabulary)
 
@@ -500,7 +527,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         weighted = sparse.csr_matrix(counts, dtype=np.float64)
         weighted.data = 1.0 + np.log(weighted.data)  # sublinear tf
         weighted = weighted.multiply(self._idf).tocsr()
-        return normalize(weighted)
+        return _l2_rows(weighted)
 
     # ------------------------------------------------------------ persistence
     def _save_index(self) -> None:
@@ -596,7 +623,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         """Every customer-facing passage's score for the question (0..1), in index order."""
         if self._idf is None or not query.strip():
             return np.zeros(0)
-        q = self._weigh(_HASHER.transform([self.correct(query)])).tocsr()
+        q = self._weigh(_hash_counts([self.correct(query)])).tocsr()
         if q.nnz == 0 and self._semantic is None:
             return np.zeros(self._passages.shape[0])
 

@@ -9,13 +9,13 @@ migrations shipped in ``storage/migrations`` to head; it is idempotent.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
+
+from supportbot.storage.migrations import HEAD
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -69,8 +69,10 @@ def make_engine(database_url: str | URL, *, echo: bool = False) -> Engine:
     return engine
 
 
-def alembic_config(database_url: str | URL | None = None) -> Config:
+def alembic_config(database_url: str | URL | None = None) -> Any:
     """An alembic Config for the bundled migrations; no alembic.ini needed."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if database_url is not None:
@@ -80,11 +82,27 @@ def alembic_config(database_url: str | URL | None = None) -> Config:
     return cfg
 
 
+# Any fixed number: the PostgreSQL advisory lock that lets one replica migrate while the others wait.
+_MIGRATION_LOCK = 0x5B0_7000
+
+
 def upgrade(database_url: str | URL | Engine, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` (default: the newest). Idempotent."""
+    """Apply the migrations up to ``revision`` (default: the newest). Idempotent.
+
+    Safe when several replicas start together: on PostgreSQL the migration runs under a
+    transaction-scoped advisory lock, on SQLite in a BEGIN IMMEDIATE transaction, so one
+    process migrates and the others then find the schema up to date.
+    """
     engine = database_url if isinstance(database_url, Engine) else make_engine(database_url)
     try:
-        with engine.begin() as connection:
+        if revision == "head" and _revision_of(engine) == HEAD:
+            return  # the common start-up: nothing to do, and alembic never loads
+        writer = engine.execution_options(supportbot_begin="BEGIN IMMEDIATE")
+        with writer.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            from alembic import command
+
             cfg = alembic_config()
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
@@ -93,10 +111,21 @@ def upgrade(database_url: str | URL | Engine, revision: str = "head") -> None:
             engine.dispose()
 
 
+def _revision_of(engine: Engine) -> str | None:
+    """The database's revision from alembic's own table, or None (no table yet, or unreadable)."""
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except sa.exc.DBAPIError:
+        return None
+
+
 def current_revision(database_url: str | URL | Engine) -> str | None:
     """The migration revision the database is at; None for an empty database."""
     engine = database_url if isinstance(database_url, Engine) else make_engine(database_url)
     try:
+        from alembic.runtime.migration import MigrationContext
+
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:

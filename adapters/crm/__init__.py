@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from supportbot.adapters.crm.rest import RetryPolicy
 from supportbot.adapters.crm.settings import CrmKind, CrmSettings
 from supportbot.bot.errors import ConfigurationError
 from supportbot.bot.ports import CRM
@@ -20,6 +19,8 @@ def _secret(value: SecretStr | str | None) -> str | None:
 
 def build_crm(settings: CrmSettings) -> CRM:
     """The configured CRM adapter; a missing credential is a ConfigurationError naming it."""
+    from supportbot.adapters.crm.rest import RetryPolicy  # httpx: only when a network CRM is chosen
+
     kind = settings.crm_kind
     retry = RetryPolicy(max_delay=settings.crm_retry_after_max_seconds)
     if kind is CrmKind.HUBSPOT:

@@ -12,16 +12,28 @@ Training and evaluation: :func:`bot.classifier.intent.train_intent_model`,
 ``supportbot eval``).
 """
 
-from supportbot.bot.classifier.intent import IntentModel, IntentPrediction, train_intent_model
-from supportbot.bot.classifier.signals import assess
-from supportbot.bot.classifier.text_classifier import TextClassifier, default_model_dir, load_classifier
+from __future__ import annotations
 
-__all__ = [
-    "IntentModel",
-    "IntentPrediction",
-    "TextClassifier",
-    "assess",
-    "default_model_dir",
-    "load_classifier",
-    "train_intent_model",
-]
+import importlib
+from typing import Any
+
+# Imported on first use: scikit-learn and onnxruntime take seconds to import, and
+# ``supportbot run`` loads them on a background thread (``loader.LazyClassifier``).
+_EXPORTS = {
+    "IntentModel": "supportbot.bot.classifier.intent",
+    "IntentPrediction": "supportbot.bot.classifier.intent",
+    "train_intent_model": "supportbot.bot.classifier.intent",
+    "assess": "supportbot.bot.classifier.signals",
+    "TextClassifier": "supportbot.bot.classifier.text_classifier",
+    "default_model_dir": "supportbot.bot.classifier.text_classifier",
+    "load_classifier": "supportbot.bot.classifier.text_classifier",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -136,3 +136,9 @@ def test_0003_adds_outbox_claims_to_existing_rows_and_downgrades(tmp_path: Path)
             assert conn.exec_driver_sql("SELECT id FROM outbox").scalar() == "out_1"
     finally:
         engine.dispose()
+
+
+def test_the_head_constant_names_alembic_head():
+    from supportbot.storage.migrations import HEAD
+
+    assert head_revision() == HEAD
