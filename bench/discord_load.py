@@ -74,10 +74,11 @@ async def run(args: argparse.Namespace) -> dict:
                 classifier=classifier,
                 kb=MarkdownKnowledgeBase(settings.kb_dir),
             )
-            service = DiscordService(app, ready_timeout=30, guild_ready_timeout=0.1)
+            service = DiscordService(app.core, settings, ready_timeout=30, guild_ready_timeout=0.1)
+            app.core.channels.add(service.channel)
             await service.start()
             try:
-                return await drive(info, args, service)
+                return await drive(info, args, app)
             finally:
                 await service.stop()
     finally:
@@ -85,7 +86,7 @@ async def run(args: argparse.Namespace) -> dict:
         fake.wait(timeout=10)
 
 
-async def drive(info: dict, args: argparse.Namespace, service: DiscordService) -> dict:
+async def drive(info: dict, args: argparse.Namespace, app) -> dict:
     control = info["api_url"].rsplit("/api/", 1)[0] + "/_fake/"
     async with aiohttp.ClientSession() as http:
         ids: list[str] = []
@@ -111,7 +112,7 @@ async def drive(info: dict, args: argparse.Namespace, service: DiscordService) -
             if len(latencies) == len(ids):
                 break
             # no new reply for a second: check (rarely, it reads the database) whether the rest were drafted
-            if time.monotonic() - last_change > 1.0 and settled(service, len(ids)):
+            if time.monotonic() - last_change > 1.0 and settled(app, len(ids)):
                 break
             await asyncio.sleep(0.1)
         elapsed = time.monotonic() - started
@@ -132,12 +133,12 @@ async def drive(info: dict, args: argparse.Namespace, service: DiscordService) -
     }
 
 
-def settled(service: DiscordService, expected: int) -> bool:
+def settled(app, expected: int) -> bool:
     """Every question processed and nothing left to send: a question without a reply in its
     thread got a draft for review instead (no customer-visible post), not a lost reply."""
     from supportbot.bot.domain import MessageKind, MessageState, OutboxStatus
 
-    with service.app.uow() as uow:
+    with app.uow() as uow:
         customer = [m for m in uow.messages.list() if m.kind is MessageKind.CUSTOMER]
         pending = [o for o in uow.outbox.list() if o.status is OutboxStatus.PENDING]
     return len(customer) >= expected and not pending and all(m.state is not MessageState.RECEIVED for m in customer)

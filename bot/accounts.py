@@ -4,19 +4,25 @@ The cache is read in the same unit of work that looks the conversation up,
 and written in the one that records the decision: a lookup adds no
 transaction of its own. A fresh copy (younger than ``cache_ttl``) is used
 without asking the CRM; otherwise the CRM is asked within ``deadline``
-seconds, and when it is down or slow the stale copy (or nothing) is used, so a
-CRM outage never stops support.
+seconds (the whole call, however the CRM drips its bytes), and when it is down
+or slow the stale copy (or nothing) is used, so a CRM outage never stops support.
+
+A failed lookup is remembered for ``failure_ttl`` (the same customer is not
+asked about again at once), and after ``breaker_failures`` failures in a row
+the breaker opens: for ``breaker_cooldown`` nobody waits on the CRM at all,
+then one lookup tries it again. ``health()`` says how the CRM is doing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from supportbot.bot.domain import Account, AccountLookup
-from supportbot.bot.ports import CRM, Clock, UnitOfWork
+from supportbot.bot.ports import CRM, Clock, Telemetry, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +49,44 @@ class AccountFetch:
     crm_unavailable: bool = False
 
 
+@dataclass
+class CrmHealth:
+    last_success: datetime | None = None
+    last_error: str | None = None  # a short reason (the error's class), never its text: it may hold emails
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    open_until: datetime | None = None  # the breaker is open (nobody waits on the CRM) until then
+
+    def degraded(self, now: datetime) -> bool:
+        return self.consecutive_failures > 0 or (self.open_until is not None and now < self.open_until)
+
+
 class Accounts:
-    def __init__(self, crm: CRM, clock: Clock, *, cache_ttl: timedelta, deadline: float = 5.0) -> None:
+    def __init__(
+        self,
+        crm: CRM,
+        clock: Clock,
+        *,
+        cache_ttl: timedelta,
+        deadline: float = 5.0,
+        failure_ttl: timedelta = timedelta(seconds=60),
+        breaker_failures: int = 5,
+        breaker_cooldown: timedelta = timedelta(seconds=30),
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self.telemetry = telemetry or Telemetry()
         self.crm = crm
         self.clock = clock
         self.cache_ttl = cache_ttl
         self.deadline = deadline
+        self.failure_ttl = failure_ttl
+        self.breaker_failures = breaker_failures
+        self.breaker_cooldown = breaker_cooldown
+        self.state = CrmHealth()
+        self._failed: dict[str, datetime] = {}  # lookup key -> when asking about it failed
+
+    def health(self) -> CrmHealth:
+        return self.state
 
     @staticmethod
     def read_cache(uow: UnitOfWork, lookup: AccountLookup) -> tuple[Account, datetime] | None:
@@ -62,12 +100,43 @@ class Accounts:
         now = self.clock.now()
         if cached is not None and now - cached[1] < self.cache_ttl:
             return AccountFetch(cached[0], None, key)
+        stale = AccountFetch(cached[0] if cached else None, None, key, crm_unavailable=True)
+        failed_at = self._failed.get(key)
+        if failed_at is not None and now - failed_at < self.failure_ttl:
+            return stale  # asked a moment ago and it failed: do not wait again
+        open_until = self.state.open_until
+        if open_until is not None and now < open_until:
+            return stale  # the breaker is open
+        started = time.perf_counter()
         try:
             account = await asyncio.wait_for(self.crm.find_account(lookup), self.deadline)
         except Exception as exc:  # a CRM outage must not stop support: use the stale copy
-            log.warning("CRM lookup failed (%s); using the cached account if any", type(exc).__name__)
-            return AccountFetch(cached[0] if cached else None, None, key, crm_unavailable=True)
+            self._failure(key, now, exc)
+            return stale
+        finally:
+            self.telemetry.observe("crm_lookup", time.perf_counter() - started)
+        self._failed.pop(key, None)
+        self.state.last_success, self.state.consecutive_failures, self.state.open_until = now, 0, None
         return AccountFetch(account, now if account is not None else None, key)
+
+    def _failure(self, key: str, now: datetime, exc: BaseException) -> None:
+        reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+        state = self.state
+        state.last_error, state.last_error_at = reason, now
+        state.consecutive_failures += 1
+        self._failed[key] = now
+        while len(self._failed) > 10_000:  # bounded: the oldest failures go first
+            self._failed.pop(next(iter(self._failed)))
+        if state.consecutive_failures >= self.breaker_failures:
+            state.open_until = now + self.breaker_cooldown
+            log.warning(
+                "CRM failed %d times in a row (%s): not asking it for %s",
+                state.consecutive_failures,
+                reason,
+                self.breaker_cooldown,
+            )
+        else:
+            log.warning("CRM lookup failed (%s); using the cached account if any", reason)
 
     @staticmethod
     def store(uow: UnitOfWork, fetch: AccountFetch) -> None:

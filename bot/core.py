@@ -35,7 +35,16 @@ from supportbot.bot.lifecycle import LifecycleSweeper
 from supportbot.bot.operations import WeeklyReport
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.policy import Policy
-from supportbot.bot.ports import CRM, Classifier, Clock, Database, KnowledgeBase, UnitOfWork, UnitOfWorkFactory
+from supportbot.bot.ports import (
+    CRM,
+    Classifier,
+    Clock,
+    Database,
+    KnowledgeBase,
+    Telemetry,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from supportbot.bot.settings import CoreSettings
 from supportbot.bot.sla import SlaClocks, SlaPolicy, SlaSweeper
 from supportbot.bot.support_commands import SupportCommands
@@ -66,6 +75,7 @@ class SupportCore:
     sla: SlaSweeper
     lifecycle: LifecycleSweeper
     alerts: AlertMonitor
+    telemetry: Telemetry
     weekly_report: WeeklyReport
 
     @classmethod
@@ -79,17 +89,19 @@ class SupportCore:
         crm: CRM,
         clock: Clock,
         channels: ChannelRegistry,
+        telemetry: Telemetry | None = None,
     ) -> SupportCore:
+        telemetry = telemetry or Telemetry()
         outbox = OutboxWriter(clock)
         bus = EventBus(outbox)
         subscribe_standard_handlers(bus)
         sla_policy = SlaPolicy(settings.sla)
         SlaClocks(sla_policy).subscribe(bus)
         policy = Policy(settings.policy)
-        dispatcher = Dispatcher(db, channels, clock)
+        dispatcher = Dispatcher(db, channels, clock, telemetry=telemetry)
         feedback = Feedback(db, bus, clock, csat_platforms=settings.operations.csat_platforms)
         triage = Triage(classifier, kb, policy)
-        accounts = Accounts(crm, clock, cache_ttl=timedelta(seconds=settings.crm_cache_seconds))
+        accounts = Accounts(crm, clock, cache_ttl=timedelta(seconds=settings.crm_cache_seconds), telemetry=telemetry)
         intake = Intake(
             db=db,
             triage=triage,
@@ -103,6 +115,7 @@ class SupportCore:
                 grouping_window=timedelta(minutes=settings.grouping_window_minutes),
                 max_message_chars=settings.max_message_chars,
             ),
+            telemetry=telemetry,
         )
         commands = AgentCommands(
             db=db,
@@ -151,6 +164,7 @@ class SupportCore:
             alerts=AlertMonitor(
                 db=db, outbox=outbox, clock=clock, dispatcher=dispatcher, settings=ops, platforms=report_platforms
             ),
+            telemetry=telemetry,
             weekly_report=WeeklyReport(
                 db=db,
                 outbox=outbox,

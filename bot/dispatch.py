@@ -34,7 +34,7 @@ from supportbot.bot.domain import (
     new_id,
 )
 from supportbot.bot.errors import DeliveryError, RateLimited
-from supportbot.bot.ports import Channel, Clock, Database, UnitOfWork
+from supportbot.bot.ports import Channel, Clock, Database, Telemetry, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,15 @@ class _Plan:
 
 class Dispatcher:
     def __init__(
-        self, db: Database, channels: ChannelRegistry, clock: Clock, *, lease: timedelta = CLAIM_LEASE
+        self,
+        db: Database,
+        channels: ChannelRegistry,
+        clock: Clock,
+        *,
+        lease: timedelta = CLAIM_LEASE,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry = telemetry or Telemetry()
         self.db = db
         self.channels = channels
         self.clock = clock
@@ -284,15 +291,22 @@ class Dispatcher:
         try:
             external_id = await channel.send(item, delivery)
         except RateLimited as exc:
-            return _Outcome(item, "retry", error=str(exc), delay=timedelta(seconds=max(exc.retry_after, 0.0)))
+            outcome = _Outcome(
+                item, "retry", error=str(exc), delay=timedelta(seconds=max(exc.retry_after, 0.0)), cause="rate_limited"
+            )
         except DeliveryError as exc:
             if exc.permanent:
-                return _Outcome(item, "failed", error=str(exc))
-            return _Outcome(item, "retry", error=str(exc), delay=_backoff(item.attempts))
+                outcome = _Outcome(item, "failed", error=str(exc), cause="permanent")
+            else:
+                outcome = _Outcome(item, "retry", error=str(exc), delay=_backoff(item.attempts), cause="transient")
         except Exception as exc:  # an adapter bug must not stop other deliveries
             log.exception("channel %s failed to send %s", item.platform, item.id)
-            return _Outcome(item, "retry", error=f"{type(exc).__name__}: {exc}", delay=_backoff(item.attempts))
-        return _Outcome(item, "sent", external_id=external_id)
+            error = f"{type(exc).__name__}: {exc}"
+            outcome = _Outcome(item, "retry", error=error, delay=_backoff(item.attempts), cause="adapter_error")
+        else:
+            outcome = _Outcome(item, "sent", external_id=external_id)
+        self.telemetry.delivered(item.platform, item.kind.value, outcome.status, outcome.cause)
+        return outcome
 
     def _record(self, uow: UnitOfWork, outcomes: list[_Outcome], conversations: dict[str, Conversation]) -> None:
         now = self.clock.now()
@@ -377,3 +391,4 @@ class _Outcome:
     external_id: str | None = None
     error: str = ""
     delay: timedelta = timedelta(0)
+    cause: str | None = None  # why it was not sent: rate_limited, permanent, transient, adapter_error

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -62,7 +63,7 @@ from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput
 from supportbot.bot.events import Event, Triaged
 from supportbot.bot.feedback import Feedback, hand_off_failed_answer
 from supportbot.bot.outbox import OutboxWriter
-from supportbot.bot.ports import Clock, Database, UnitOfWork
+from supportbot.bot.ports import Clock, Database, Telemetry, UnitOfWork
 from supportbot.bot.text import clean_text
 from supportbot.bot.triage import DECIDE, IGNORE, Snapshot, Triage, Verdict
 
@@ -159,7 +160,9 @@ class Intake:
         dispatcher: Dispatcher,
         clock: Clock,
         config: IntakeConfig,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self.telemetry = telemetry or Telemetry()
         self.db = db
         self.triage = triage
         self.accounts = accounts
@@ -180,6 +183,7 @@ class Intake:
         try:
             text = clean_text(msg.text, max_chars=self.config.max_message_chars)
         except InvalidInput as exc:
+            self.telemetry.inbound(msg.platform, "rejected")
             return None, InboundResult("rejected", str(exc))
         msg = replace(msg, text=text)
         stored = StoredMessage(
@@ -202,7 +206,9 @@ class Intake:
         try:
             await self.db.transaction(lambda uow: uow.messages.add(stored))
         except DuplicateDelivery:
+            self.telemetry.inbound(msg.platform, "duplicate")
             return None, InboundResult("duplicate", "this message was already received")
+        self.telemetry.inbound(msg.platform, "stored")
         return stored, None
 
     async def handle(self, msg: InboundMessage, *, dispatch: bool = True) -> InboundResult:
@@ -300,6 +306,34 @@ class Intake:
     # ---------------------------------------------------------------- processing
     async def process(self, stored: StoredMessage, msg: InboundMessage) -> InboundResult:
         """Process one stored message exactly once; never raises (the process must live)."""
+        started = time.perf_counter()
+        result = await self._process_safely(stored, msg)
+        seconds = time.perf_counter() - started
+        d, c = result.decision, result.classification
+        self.telemetry.observe("process", seconds)
+        self.telemetry.decided(msg.platform, d.action.value if d else result.status, d.rule if d else result.status)
+        # one line per message for the logs: ids, outcome and timing, never the text
+        log.info(
+            "message %s %s%s",
+            stored.id,
+            result.status,
+            f" ({d.action.value}, {d.rule})" if d else "",
+            extra={
+                "event": "message",
+                "message_id": stored.id,
+                "conversation_id": result.conversation_id,
+                "platform": msg.platform,
+                "status": result.status,
+                "intent": c.intent if c else None,
+                "confidence": round(c.confidence, 3) if c else None,
+                "action": d.action.value if d else None,
+                "rule": d.rule if d else None,
+                "latency_ms": round(seconds * 1000, 1),
+            },
+        )
+        return result
+
+    async def _process_safely(self, stored: StoredMessage, msg: InboundMessage) -> InboundResult:
         try:
             try:
                 return await self._process(stored, msg)
@@ -327,7 +361,9 @@ class Intake:
         if read.typed_rating and conv is not None:
             return await self.db.transaction(lambda uow: self._typed_rating(uow, stored, msg, conv))
         fetch = await self.accounts.fetch(_lookup(msg), read.cached_account)
+        started = time.perf_counter()
         verdict = await asyncio.to_thread(self.triage.assess, read, fetch.account)
+        self.telemetry.observe("triage", time.perf_counter() - started)
         return await self.db.transaction(lambda uow: self._record(uow, stored, msg, read, verdict, fetch))
 
     async def _identify(self, stored: StoredMessage, msg: InboundMessage) -> InboundMessage:

@@ -59,6 +59,29 @@ class SystemClock(Clock):
         return datetime.now(UTC)
 
 
+# --------------------------------------------------------------------------- telemetry
+
+
+class Telemetry:
+    """What the core counts and times, for an adapter to export (Prometheus at /metrics).
+
+    Every method is a no-op here: the core runs the same without an exporter. Labels are
+    low-cardinality names (platform, action, rule, kind, error class), never ids or text.
+    """
+
+    def inbound(self, platform: str, outcome: str) -> None:
+        """A platform delivered a message: stored, duplicate or rejected."""
+
+    def decided(self, platform: str, action: str, rule: str) -> None:
+        """A message was triaged: answer/draft/handoff (or relay/ignore) by ``rule``."""
+
+    def delivered(self, platform: str, kind: str, outcome: str, error: str | None = None) -> None:
+        """An outbox item was sent, will be retried, or failed (``error``: a short class such as rate_limited)."""
+
+    def observe(self, name: str, seconds: float) -> None:
+        """A latency: crm_lookup, classify, process (receipt to decision)."""
+
+
 # --------------------------------------------------------------------------- channel
 
 
@@ -370,6 +393,10 @@ class OutboxRepository(abc.ABC):
     @abc.abstractmethod
     def failed(self, limit: int = 100) -> list[Outbound]:
         """FAILED items, newest first (the dead letters)."""
+
+    @abc.abstractmethod
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many items are PENDING and when the oldest of them was queued."""
 
     @abc.abstractmethod
     def list(self, *, conversation_id: str | None = None) -> list[Outbound]: ...

@@ -712,6 +712,14 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
         rows = self._execute(self._held_stmt, {"now": mapping.to_utc(now)})
         return {(cid, audience): mapping.from_db(at) for cid, audience, at in rows}
 
+    _backlog = sa.select(sa.func.count(), sa.func.min(_OUT.created_at, type_=_OUT.created_at.type)).where(
+        _OUT.status == OutboxStatus.PENDING.value
+    )
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        count, oldest = self._execute(self._backlog).one()
+        return int(count), mapping.from_db(oldest) if oldest is not None else None
+
     def failed(self, limit: int = 100) -> list[Outbound]:
         return self._all(self._select().where(self.c.status == OutboxStatus.FAILED.value), limit=limit, newest=True)
 

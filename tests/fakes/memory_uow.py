@@ -449,6 +449,10 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
                 held[key] = min(held.get(key, o.created_at), o.created_at)
         return held
 
+    def backlog(self) -> tuple[int, datetime | None]:
+        pending = [o.created_at for o in self._data.outbox.values() if o.status == OutboxStatus.PENDING]
+        return len(pending), min(pending, default=None)
+
     def failed(self, limit: int = 100) -> list[Outbound]:
         items = [o for o in self._data.outbox.values() if o.status == OutboxStatus.FAILED]
         return list(reversed(_oldest_first(items)))[:limit]
