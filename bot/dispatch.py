@@ -15,9 +15,10 @@ queueing, so one pass serves the replies of many messages under load).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,12 +34,14 @@ from supportbot.bot.domain import (
     StoredMessage,
     new_id,
 )
-from supportbot.bot.errors import DeliveryError, RateLimited
-from supportbot.bot.ports import Channel, Clock, Database, Telemetry, UnitOfWork
+from supportbot.bot.errors import DeliveryError, DuplicateDelivery, RateLimited
+from supportbot.bot.ports import Channel, Clock, Database, Pace, Telemetry, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-MAX_DELIVERY_ATTEMPTS = 8
+# An item that could not be delivered for this long is failed (a dead letter, retried by hand);
+# 429s and outages only delay it: nothing gives up by counting attempts.
+GIVE_UP_AFTER = timedelta(hours=24)
 # How long a claim keeps other replicas off an item. It must outlast one channel.send
 # (platform calls time out well within it); a crashed sender's items wait this long.
 CLAIM_LEASE = timedelta(seconds=60)
@@ -94,6 +97,34 @@ class _Plan:
     conversations: dict[str, Conversation] = field(default_factory=dict)
     deferred: int = 0
     doomed: list[tuple[Outbound, str]] = field(default_factory=list)  # items whose prerequisite failed
+    lapsed: set[str] = field(default_factory=set)  # claimed by a sender that never recorded the outcome
+    wake_in: float | None = None  # seconds until a paced item may go: the pump comes back then
+
+
+class _Pacer:
+    """Token buckets per pace key, and cool-downs after a platform's 429 (in this process)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._cooling: dict[str, float] = {}  # key -> monotonic time the platform said to wait until
+
+    def take(self, pace: Pace, now: float) -> float:
+        """0 when the post may go now (a token is taken), else the seconds until it may."""
+        until = self._cooling.get(pace.key)
+        if until is not None:
+            if now < until:
+                return until - now
+            del self._cooling[pace.key]
+        tokens, at = self._buckets.get(pace.key, (float(pace.burst), now))
+        tokens = min(float(pace.burst), tokens + (now - at) * pace.per_second)
+        if tokens >= 1.0:
+            self._buckets[pace.key] = (tokens - 1.0, now)
+            return 0.0
+        self._buckets[pace.key] = (tokens, now)
+        return (1.0 - tokens) / pace.per_second if pace.per_second > 0 else 60.0
+
+    def cool(self, key: str, seconds: float, now: float) -> None:
+        self._cooling[key] = max(self._cooling.get(key, 0.0), now + seconds)
 
 
 class Dispatcher:
@@ -104,9 +135,13 @@ class Dispatcher:
         clock: Clock,
         *,
         lease: timedelta = CLAIM_LEASE,
+        give_up_after: timedelta = GIVE_UP_AFTER,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.telemetry = telemetry or Telemetry()
+        self.give_up_after = give_up_after
+        self._pacer = _Pacer()
+        self._wake: asyncio.TimerHandle | None = None
         self.db = db
         self.channels = channels
         self.clock = clock
@@ -156,6 +191,8 @@ class Dispatcher:
         """Plan and claim in one transaction, send, then record every outcome in one transaction."""
         now = self.clock.now()
         plan = await self.db.transaction(lambda uow: self._plan(uow, now, limit))
+        if plan.wake_in is not None:
+            self._wake_later(plan.wake_in)
         stats = DispatchStats(deferred=plan.deferred, failed=len(plan.doomed))
         if not plan.groups:
             return stats, bool(plan.doomed)
@@ -166,7 +203,7 @@ class Dispatcher:
             async with slots:
                 for index, (item, planned) in enumerate(items):
                     delivery = planned or self._into_new_mirror(item, plan.conversations)
-                    outcome = await self._send(item, delivery)
+                    outcome = await self._send(item, delivery, maybe_sent=item.id in plan.lapsed)
                     if outcome.status == "sent" and item.kind is OutboundKind.MIRROR_OPEN and outcome.external_id:
                         conv = plan.conversations.get(item.conversation_id or "")
                         if conv is not None:  # later staff items of this lane go into the thread just made
@@ -205,6 +242,7 @@ class Dispatcher:
         plan.conversations = uow.conversations.get_many(sorted({i.conversation_id for i in due if i.conversation_id}))
         lanes: dict[str, list[tuple[Outbound, Delivery | None]]] = {}
         new_mirrors: set[str] = set()  # conversations whose mirror thread this pass opens
+        clock = now.timestamp()  # the injected clock: Retry-After and budgets follow it, as next_attempt_at does
         for item in due:
             conv = plan.conversations.get(item.conversation_id or "")
             lane = (item.conversation_id or "", _lane(item.audience))
@@ -221,13 +259,19 @@ class Dispatcher:
                 continue
             key = f"{lane[0]}:{lane[1]}" if item.conversation_id else f"item:{item.id}"
             opens_with_mirror = item.conversation_id in new_mirrors and item.kind is not OutboundKind.CARD_UPDATE
-            if delivery is None and not opens_with_mirror:  # waits for its mirror thread or its card
+            wait = None if delivery is None and not opens_with_mirror else self._pace(item, delivery, clock)
+            if (delivery is None and not opens_with_mirror) or wait:
+                # waits for its mirror thread or its card, or for the platform's budget
                 plan.deferred += 1
+                if wait:
+                    plan.wake_in = min(plan.wake_in or wait, wait)
                 if item.conversation_id and item.kind is not OutboundKind.REACTION:
                     held[lane] = min(held.get(lane, item.created_at), item.created_at)
                 continue
             if item.kind is OutboundKind.MIRROR_OPEN and item.conversation_id:
                 new_mirrors.add(item.conversation_id)
+            if item.claimed_by is not None:  # claimed before and never recorded: its sender may have posted it
+                plan.lapsed.add(item.id)
             lanes.setdefault(key, []).append((item, delivery))  # None: into the mirror this pass opens
         claimed = uow.outbox.claim_many(
             [item.id for lane_items in lanes.values() for item, _ in lane_items], self.worker_id, now, self.lease
@@ -242,6 +286,23 @@ class Dispatcher:
                 plan.groups[key] = mine
         return plan
 
+    def _pace(self, item: Outbound, delivery: Delivery | None, now: float) -> float:
+        """0 when ``item`` may go now, else the seconds its platform budget needs first."""
+        pace = self.channels[item.platform].pace(item, delivery)
+        return 0.0 if pace is None else self._pacer.take(pace, now)
+
+    def _wake_later(self, seconds: float) -> None:
+        """Come back for paced items when their budget allows (sooner only when kicked)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._wake is not None and self._wake.when() <= loop.time() + seconds:
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake = loop.call_later(max(seconds, 0.01), self.kick)
+
     @staticmethod
     def _into_new_mirror(item: Outbound, conversations: dict[str, Conversation]) -> Delivery:
         """Where a staff item planned behind its conversation's new mirror goes, now the mirror is posted."""
@@ -252,6 +313,17 @@ class Dispatcher:
     def _delivery(uow: UnitOfWork, item: Outbound, conv: Conversation | None) -> tuple[Delivery | None, str | None]:
         """Where ``item`` goes; (None, None) while a prerequisite is pending; (None, why) when it failed."""
         if item.audience is Audience.CUSTOMER:
+            target = item.payload.get("reply_to")
+            if conv is None and isinstance(target, dict):  # a reply to a message that opened no conversation
+                return (
+                    Delivery(
+                        str(target.get("workspace_id") or ""),
+                        target.get("channel_id"),
+                        target.get("thread_id"),
+                        target.get("message_external_id"),
+                    ),
+                    None,
+                )
             if conv is None:
                 return None, "its conversation does not exist"
             return Delivery(
@@ -286,14 +358,18 @@ class Dispatcher:
                 current.claimed_by = current.claimed_until = None
                 uow.outbox.save_delivery(current)
 
-    async def _send(self, item: Outbound, delivery: Delivery) -> _Outcome:
+    async def _send(self, item: Outbound, delivery: Delivery, *, maybe_sent: bool = False) -> _Outcome:
         channel = self.channels[item.platform]
         try:
-            external_id = await channel.send(item, delivery)
+            # A sender that died between posting and recording: look before posting again.
+            earlier = await channel.already_sent(item, delivery) if maybe_sent else None
+            external_id = earlier if earlier is not None else await channel.send(item, delivery)
         except RateLimited as exc:
-            outcome = _Outcome(
-                item, "retry", error=str(exc), delay=timedelta(seconds=max(exc.retry_after, 0.0)), cause="rate_limited"
-            )
+            wait = max(exc.retry_after, 0.0)
+            pace = channel.pace(item, delivery)
+            if pace is not None:  # every post of this budget waits, not only this one
+                self._pacer.cool(pace.key, wait, self.clock.now().timestamp())
+            outcome = _Outcome(item, "retry", error=str(exc), delay=timedelta(seconds=wait), cause="rate_limited")
         except DeliveryError as exc:
             if exc.permanent:
                 outcome = _Outcome(item, "failed", error=str(exc), cause="permanent")
@@ -324,12 +400,40 @@ class Dispatcher:
         item.attempts += 1
         item.last_error = error[:500]
         item.claimed_by = item.claimed_until = None  # next_attempt_at governs the retry
-        if item.attempts >= MAX_DELIVERY_ATTEMPTS:
+        trying_since = _trying_since(item)
+        if now - trying_since >= self.give_up_after:
             item.status = OutboxStatus.FAILED
-            log.error("giving up on outbound %s after %d attempts: %s", item.id, item.attempts, error)
+            item.last_error = f"gave up after {self.give_up_after} of retries: {error}"[:500]
+            log.error("giving up on outbound %s after %s: %s", item.id, now - trying_since, error)
         else:
             item.next_attempt_at = now + delay
         uow.outbox.save_delivery(item)
+
+    # ---------------------------------------------------------------- dead letters
+    async def dead_letters(self, limit: int = 50) -> list[Outbound]:
+        return await self.db.read(lambda uow: uow.outbox.failed(limit))
+
+    async def requeue(self, outbound_ids: Sequence[str] | None = None) -> int:
+        """Send failed items again (all when ``outbound_ids`` is None); they get a fresh give-up clock."""
+        now = self.clock.now()
+
+        def requeue(uow: UnitOfWork) -> int:
+            items = uow.outbox.failed(10_000) if outbound_ids is None else [uow.outbox.get(i) for i in outbound_ids]
+            count = 0
+            for item in items:
+                if item is None or item.status is not OutboxStatus.FAILED:
+                    continue
+                item.status, item.next_attempt_at = OutboxStatus.PENDING, None
+                item.claimed_by = item.claimed_until = None
+                item.payload = {**item.payload, "requeued_at": now.isoformat()}
+                uow.outbox.save(item)
+                count += 1
+            return count
+
+        count = await self.db.transaction(requeue)
+        if count:
+            self.kick()
+        return count
 
     def _fail(self, uow: UnitOfWork, item: Outbound, error: str) -> None:
         item.attempts += 1
@@ -360,24 +464,36 @@ class Dispatcher:
             kind = {OutboundKind.ANSWER: MessageKind.BOT_ANSWER, OutboundKind.AGENT_REPLY: MessageKind.AGENT_REPLY}.get(
                 item.kind, MessageKind.SYSTEM
             )
-            uow.messages.add(
-                StoredMessage(
-                    id=new_id("msg"),
-                    platform=conv.platform,
-                    workspace_id=conv.workspace_id,
-                    channel_id=conv.channel_id,
-                    external_id=external_id or f"out:{item.id}",
-                    conversation_id=conv.id,
-                    author_id=item.payload.get("agent_id") or "supportbot",
-                    author_name=item.payload.get("agent_name") or "supportbot",
-                    role=Role.AGENT if kind is MessageKind.AGENT_REPLY else Role.BOT,
-                    kind=kind,
-                    text=item.text,
-                    created_at=now,
-                    thread_id=conv.thread_id,
-                    raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
-                )
+            transcript = StoredMessage(
+                id=new_id("msg"),
+                platform=conv.platform,
+                workspace_id=conv.workspace_id,
+                channel_id=conv.channel_id,
+                external_id=external_id or f"out:{item.id}",
+                conversation_id=conv.id,
+                author_id=item.payload.get("agent_id") or "supportbot",
+                author_name=item.payload.get("agent_name") or "supportbot",
+                role=Role.AGENT if kind is MessageKind.AGENT_REPLY else Role.BOT,
+                kind=kind,
+                text=item.text,
+                created_at=now,
+                thread_id=conv.thread_id,
+                raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
             )
+            try:
+                with uow.savepoint():
+                    uow.messages.add(transcript)
+            except DuplicateDelivery:  # found again after a crash, and already in the transcript
+                pass
+
+
+def _trying_since(item: Outbound) -> datetime:
+    """Since when delivery has been tried: queued, or requeued by hand after it failed."""
+    requeued = item.payload.get("requeued_at")
+    if isinstance(requeued, str):
+        with contextlib.suppress(ValueError):
+            return max(item.created_at, datetime.fromisoformat(requeued))
+    return item.created_at
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -85,10 +85,32 @@ class Telemetry:
 # --------------------------------------------------------------------------- channel
 
 
+@dataclass(frozen=True)
+class Pace:
+    """A rate budget posts draw from: ``per_second`` sustained, ``burst`` at once, shared by ``key``."""
+
+    key: str
+    per_second: float
+    burst: int
+
+
 class Channel(abc.ABC):
     """A chat platform as the core sees it: something that can post an Outbound."""
 
     platform: str
+
+    def pace(self, outbound: Outbound, delivery: Delivery | None) -> Pace | None:
+        """The budget this post draws from, as the platform documents it (None: unpaced).
+
+        The dispatcher never sends faster, and after a 429 it holds every post of the same
+        key until the platform's Retry-After has passed (not only the one that got the 429).
+        """
+        return None
+
+    async def already_sent(self, outbound: Outbound, delivery: Delivery) -> str | None:
+        """The platform id of ``outbound`` if an earlier attempt posted it (the sender died before
+        recording it); None when it was not posted or the channel cannot tell."""
+        return None
 
     @abc.abstractmethod
     async def send(self, outbound: Outbound, delivery: Delivery) -> str | None:

@@ -95,6 +95,7 @@ class DiscordChannel(Channel):
         kwargs: dict[str, Any] = {
             "content": render.content(outbound.text),
             "allowed_mentions": discord.AllowedMentions.none(),
+            "nonce": _nonce(outbound),
         }
         if outbound.payload.get("csat") and outbound.payload.get("conversation_id"):
             from supportbot.adapters.discord_bot.client import csat_view
@@ -190,7 +191,7 @@ class DiscordChannel(Channel):
         card = _card(outbound)
         if card is not None and card.link is None:
             card = replace(card, link=await self._conversation_link(outbound))
-        kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
+        kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none(), "nonce": _nonce(outbound)}
         if card is None:
             kwargs["content"] = render.content(outbound.text)
             # SLA escalations name who must act; ping exactly them and nobody else.
@@ -230,6 +231,12 @@ class DiscordChannel(Channel):
         assert self.client is not None
         guild_id = self.client.guilds[0].id if len(self.client.guilds) == 1 else None
         return self.client.get_partial_messageable(channel_id, guild_id=guild_id)
+
+
+def _nonce(outbound: Outbound) -> str:
+    """The outbound id as the message nonce: discord.py sends it with enforce_nonce, so a re-send
+    after a crash (within Discord's few minutes) returns the first message instead of a second."""
+    return outbound.id[-25:]
 
 
 def _card(outbound: Outbound) -> Card | None:

@@ -23,7 +23,7 @@ from supportbot.bot.cards import Card
 from supportbot.bot.domain import Audience, Author, Delivery, Outbound, OutboundKind, Role
 from supportbot.bot.errors import DeliveryError, RateLimited
 from supportbot.bot.operations import report_chart
-from supportbot.bot.ports import Channel, Database
+from supportbot.bot.ports import Channel, Database, Pace
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,52 @@ class SlackChannel(Channel):
         client: AsyncWebClient | None = None,
         directory: Directory | None = None,
         db: Database | None = None,
+        post_per_second: float = 1.0,
+        post_burst: int = 10,
     ) -> None:
+        # Slack's documented limits: chat.postMessage about 1 message per second per channel (short
+        # bursts allowed); chat.update and reactions.add are Tier 3 (50+ per minute).
+        self.post_pace = (post_per_second, post_burst)
         self.client = client  # no rate-limit retry handler: a 429 goes back to the outbox
         self.triage_channel = triage_channel
         self.directory = directory
         self.db = db  # read-only: the customer's location for the mirror card's permalink
         self._report_posts: dict[str, str] = {}  # outbound id -> summary ts already posted (retry safety)
+
+    def pace(self, outbound: Outbound, delivery: Delivery | None) -> Pace | None:
+        if outbound.kind is OutboundKind.REACTION:
+            return Pace("slack:reactions.add", 50 / 60, 20)
+        if outbound.kind is OutboundKind.CARD_UPDATE:
+            return Pace("slack:chat.update", 50 / 60, 20)
+        customer = outbound.audience is Audience.CUSTOMER
+        channel = (delivery and delivery.channel_id) if customer else self.triage_channel
+        per_second, burst = self.post_pace
+        return Pace(f"slack:chat.postMessage:{channel}", per_second, burst)
+
+    async def already_sent(self, outbound: Outbound, delivery: Delivery) -> str | None:
+        """A post carries its outbound id as message metadata; look for it where it would be."""
+        if outbound.kind in (OutboundKind.REACTION, OutboundKind.CARD_UPDATE):
+            return None  # adding a reaction or updating a card twice changes nothing
+        customer = outbound.audience is Audience.CUSTOMER
+        channel = delivery.channel_id if customer else self.triage_channel
+        thread = delivery.thread_id if customer or outbound.kind is not OutboundKind.MIRROR_OPEN else None
+        oldest = f"{outbound.created_at.timestamp() - 5:.6f}"
+        try:
+            if thread:
+                resp = await self._api.conversations_replies(
+                    channel=str(channel), ts=thread, oldest=oldest, include_all_metadata=True, limit=200
+                )
+            else:
+                resp = await self._api.conversations_history(
+                    channel=str(channel), oldest=oldest, include_all_metadata=True, limit=200
+                )
+        except SlackApiError as exc:
+            raise _delivery_error(exc) from None
+        for message in resp.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (metadata.get("event_payload") or {}).get("outbound_id") == outbound.id:
+                return str(message.get("ts"))
+        return None
 
     def connect(self, client: AsyncWebClient, directory: Directory | None = None) -> None:
         self.client, self.directory = client, directory
@@ -120,6 +160,7 @@ class SlackChannel(Channel):
                 "text": cut(escape(outbound.text), TEXT_MAX),
                 "unfurl_links": False,
                 "unfurl_media": False,
+                "metadata": _metadata(outbound),
             }
             if outbound.payload.get("csat") and outbound.payload.get("conversation_id"):
                 customer["blocks"] = csat_blocks(
@@ -135,6 +176,7 @@ class SlackChannel(Channel):
             "text": cut(_mentions(outbound), TEXT_MAX),
             "unfurl_links": False,
             "unfurl_media": False,
+            "metadata": _metadata(outbound),
         }
         if outbound.kind is not OutboundKind.MIRROR_OPEN and delivery.thread_id:
             kwargs["thread_ts"] = delivery.thread_id
@@ -216,6 +258,11 @@ class SlackChannel(Channel):
             if info and info.get("name"):
                 where = f"#{info['name']}"
         return link, where
+
+
+def _metadata(outbound: Outbound) -> dict[str, Any]:
+    """Message metadata naming the outbound, so a re-send after a crash can find the first post."""
+    return {"event_type": "supportbot_outbound", "event_payload": {"outbound_id": outbound.id}}
 
 
 def _mrkdwn_text(text: str) -> dict[str, Any]:

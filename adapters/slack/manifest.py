@@ -20,6 +20,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "chat.update": ("chat:write",),
     "chat.postEphemeral": ("chat:write",),
     "chat.getPermalink": (),
+    "conversations.replies": ("channels:history", "groups:history"),  # did a post land before a crash?
+    "conversations.history": ("channels:history", "groups:history"),
     "reactions.add": ("reactions:write",),
     "views.open": (),
     "views.publish": (),

@@ -82,7 +82,12 @@ class SlackService:
         self.handlers: SlackHandlers | None = None
         # The channel exists from the start (the composition root registers it); it gets its
         # Web API client when the service starts.
-        self.channel = SlackChannel(str(settings.slack_triage_channel or ""), db=core.db)
+        self.channel = SlackChannel(
+            str(settings.slack_triage_channel or ""),
+            db=core.db,
+            post_per_second=settings.slack_post_per_second,
+            post_burst=settings.slack_post_burst,
+        )
         self.directory: Directory | None = None
         self._receiver: HttpReceiver | None = None
         self._socket: AsyncSocketModeHandler | None = None

@@ -19,6 +19,9 @@ class SlackSettings(BaseModel):
     slack_api_url: str = "https://slack.com/api/"
     slack_triage_channel: str | None = None
     slack_managers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # pacing of chat.postMessage per channel: Slack documents about 1 message per second, short bursts allowed
+    slack_post_per_second: float = Field(1.0, gt=0)
+    slack_post_burst: int = Field(10, ge=1)
     # the Events API endpoint (HTTP mode) and /healthz
     http_host: str = "0.0.0.0"
     http_port: int = Field(3000, ge=1, le=65535)

@@ -132,6 +132,7 @@ class FakeDiscord:
         self._channel(self.triage_id, "support-triage", 0)
         self._channel(self.general_id, "general", 0)
         self.messages: dict[str, dict[str, Any]] = {}
+        self.nonces: dict[tuple[str, str], str] = {}  # (author, nonce) -> message id (enforce_nonce)
         self.requests: list[Recorded] = []
         self.connections: list[dict[str, Any]] = []  # one per gateway connection: url, query, identify/resume
         self.gateway_frames_in: list[dict[str, Any]] = []
@@ -586,6 +587,14 @@ class FakeDiscord:
         if channel_id in self.denied_channels:
             return self._error(403, "Missing Access", 50001)
         body = body or {}
+        nonce = body.get("nonce")
+        if nonce is not None and len(str(nonce)) > 25:
+            return self._error(400, "Invalid Form Body", 50035)
+        if nonce is not None and body.get("enforce_nonce"):
+            # Discord: the same author and nonce within a few minutes returns that message, posts nothing
+            earlier = self.nonces.get((self.app_id, str(nonce)))
+            if earlier is not None:
+                return _json(self.messages[earlier])
         content = body.get("content") or ""
         if len(content) > 2000:
             return self._error(400, "Invalid Form Body", 50035)
@@ -613,6 +622,9 @@ class FakeDiscord:
         if attachments:
             message["attachments"] = attachments
         message["allowed_mentions"] = body.get("allowed_mentions")
+        if nonce is not None:
+            message["nonce"] = str(nonce)
+            self.nonces[(self.app_id, str(nonce))] = message["id"]
         await self.dispatch("MESSAGE_CREATE", {**message, "member": self.member_payload(self.app_id)})
         return _json(message)
 

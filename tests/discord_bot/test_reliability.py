@@ -157,3 +157,28 @@ async def test_invalid_session_identifies_again_and_keeps_working(fake, bot):
     assert identified[0]["identify"]["intents"] == fake.connections[0]["identify"]["intents"]
     post = await fake.forum_post("Invoices", "Where do I download my invoice?")
     await fake.wait_for_request("POST", rf"/channels/{post['id']}/messages", timeout=10)
+
+
+async def test_a_resend_after_a_crash_returns_the_first_message(fake, bot):
+    """A sender that posted and died before recording it: the re-send carries the same nonce."""
+    thread = fake.snowflake()
+    await fake.customer_message(fake.text_id, "How do I download my invoice?", message_id=thread)
+    first = await fake.wait_for_request("POST", rf"/channels/{thread}/messages")
+    assert first.json["nonce"] and first.json["enforce_nonce"] is True
+
+    def answer():
+        with bot.app.uow() as uow:
+            return next(o for o in uow.outbox.list() if o.kind.value == "answer")
+
+    await fake.wait_until(lambda: answer().status is OutboxStatus.SENT, what="the answer recorded")
+    with bot.app.uow() as uow:  # as if the recording never happened: claimed, lease run out
+        item = uow.outbox.get(answer().id)
+        item.status, item.external_id = OutboxStatus.PENDING, None
+        item.claimed_by, item.claimed_until = "crashed-worker", bot.clock.now()
+        uow.outbox.save_delivery(item)
+        uow.commit()
+    bot.clock.advance(seconds=1)
+    await bot.app.core.dispatch_outbox()
+    assert len(fake.find_requests("POST", rf"/channels/{thread}/messages")) == 2
+    posted = [m for m in fake.messages.values() if m["channel_id"] == thread and m["author"]["id"] == fake.app_id]
+    assert len(posted) == 1 and answer().status is OutboxStatus.SENT and answer().external_id == posted[0]["id"]

@@ -220,7 +220,7 @@ class FakeSlack:
         else:
             params = dict(parse_qsl(raw, keep_blank_values=True))
             params.update(request.query)
-        for key in ("blocks", "view", "attachments", "files"):
+        for key in ("blocks", "view", "attachments", "files", "metadata"):
             if isinstance(params.get(key), str):
                 with contextlib.suppress(ValueError):
                     params[key] = json.loads(params[key])
@@ -282,7 +282,7 @@ class FakeSlack:
             if channel not in self.channels:
                 return {"ok": False, "error": "channel_not_found"}
             if method == "chat.postMessage":
-                ts = f"1700000000.{next(self._ts):06d}"
+                ts = self._new_ts()
                 message = {
                     "type": "message",
                     "user": BOT_USER,
@@ -292,16 +292,20 @@ class FakeSlack:
                     "thread_ts": p.get("thread_ts"),
                     "blocks": p.get("blocks"),
                 }
+                if p.get("metadata"):
+                    message["metadata"] = p["metadata"]
                 self.messages[(channel, ts)] = message
                 return {"ok": True, "channel": channel, "ts": ts, "message": message}
             if method == "chat.update":
                 return {"ok": True, "channel": channel, "ts": p.get("ts"), "text": p.get("text", "")}
             if method == "chat.postEphemeral":
-                return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+                return {"ok": True, "message_ts": self._new_ts()}
             if method == "chat.getPermalink":
                 ts = str(p.get("message_ts", "")).replace(".", "")
                 return {"ok": True, "channel": channel, "permalink": f"https://ours.slack.com/archives/{channel}/p{ts}"}
             return {"ok": True}
+        if method in ("conversations.replies", "conversations.history"):
+            return self._read_channel(method, p)
         if method == "files.getUploadURLExternal":
             if not p.get("filename") or not str(p.get("length", "")).isdigit():
                 return {"ok": False, "error": "invalid_arguments"}
@@ -348,6 +352,30 @@ class FakeSlack:
         if method == "views.publish":
             return {"ok": True, "view": {"id": "V_HOME", **(p.get("view") or {})}}
         return {"ok": False, "error": "unknown_method"}
+
+    def _new_ts(self) -> str:
+        """A message ts as Slack makes them: the posting time in seconds, unique within the channel."""
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _read_channel(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        """conversations.history (top-level messages) and conversations.replies (a thread, parent first),
+        newest first for history as Slack returns them; metadata only with include_all_metadata."""
+        channel = str(p.get("channel", ""))
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(p.get("oldest") or 0)
+        found = [m for (c, _), m in self.messages.items() if c == channel and float(m["ts"]) >= oldest]
+        if method == "conversations.replies":
+            thread = str(p.get("ts", ""))
+            found = [m for m in found if m["ts"] == thread or m.get("thread_ts") == thread]
+            found.sort(key=lambda m: float(m["ts"]))
+        else:
+            found = [m for m in found if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+            found.sort(key=lambda m: float(m["ts"]), reverse=True)
+        if str(p.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            found = [{k: v for k, v in m.items() if k != "metadata"} for m in found]
+        limit = int(p.get("limit") or 100)
+        return {"ok": True, "messages": found[:limit], "has_more": len(found) > limit}
 
     async def _upload(self, request: web.Request) -> web.Response:
         """Step 2 of files upload v2: the file's bytes POSTed to the upload_url files.getUploadURLExternal gave."""

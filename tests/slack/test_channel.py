@@ -80,3 +80,19 @@ async def test_error_mapping(channel, fake_slack):
     fake_slack.fail("reactions.add", 200, error="already_reacted")
     reaction = _out(OutboundKind.REACTION, Audience.CUSTOMER, "eyes", emoji="eyes")
     assert await channel.send(reaction, Delivery("T", SHARED, "1.0", "1.0")) is None
+
+
+async def test_a_post_can_be_found_again_by_its_outbound_id(channel, fake_slack):
+    """After a crash between posting and recording, the dispatcher asks before posting again."""
+    answer = _out(OutboundKind.ANSWER, Audience.CUSTOMER, "Settings → Billing.")
+    thread = Delivery("T", SHARED, "1700000000.000001")
+    assert await channel.already_sent(answer, thread) is None
+    ts = await channel.send(answer, thread)
+    assert await channel.already_sent(answer, thread) == ts
+    other = _out(OutboundKind.ANSWER, Audience.CUSTOMER, "Settings → Billing.")
+    other.id = "out_2"
+    assert await channel.already_sent(other, thread) is None  # the same words are not the same post
+    mirror = _out(OutboundKind.MIRROR_OPEN, Audience.STAFF, "New question from Alice")
+    mirror.id = "out_3"
+    ts = await channel.send(mirror, Delivery("T", None, None))
+    assert await channel.already_sent(mirror, Delivery("T", None, None)) == ts  # top level in triage
