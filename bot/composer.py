@@ -174,7 +174,7 @@ class GroundedComposer:
         except LanguageModelError as exc:
             latency = exc.latency_ms or (time.perf_counter() - started) * 1000
             trace = LlmTrace(self.model.model, round(latency, 1), attempts=exc.attempts, error=f"{exc.kind}: {exc}")
-            return _replace(extractive, fallback_reason=f"LLM {exc.kind}: {exc}", llm=trace)
+            return replace(extractive, fallback_reason=f"LLM {exc.kind}: {exc}", llm=trace)
         trace = LlmTrace(
             completion.model or self.model.model,
             round(completion.latency_ms, 1),
@@ -186,7 +186,7 @@ class GroundedComposer:
         )
         raw = completion.text.strip()
         if not raw:
-            return _replace(extractive, fallback_reason="LLM protocol: the reply was empty", llm=trace)
+            return replace(extractive, fallback_reason="LLM protocol: the reply was empty", llm=trace)
         return self._checked(raw, numbered, extractive, trace)
 
     def _checked(
@@ -251,7 +251,3 @@ def _citations(numbers: Sequence[int], numbered: Sequence[tuple[ArticleHit, Pass
         key = (hit.article.id, passage.section)
         out.setdefault(key, Citation(hit.article.title, hit.article.url, hit.article.id, passage.section))
     return tuple(out.values())
-
-
-def _replace(reply: ComposedReply, **changes: object) -> ComposedReply:
-    return replace(reply, **changes)  # type: ignore[arg-type]

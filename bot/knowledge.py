@@ -42,8 +42,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import sparse
 
 from supportbot.bot.domain import Article, ArticleHit, Passage
@@ -207,7 +209,9 @@ def _hash_counts(texts: Sequence[str]) -> sparse.csr_matrix:
     CRC-32 is stable across processes (the index is persisted) and, being C, a query costs
     microseconds; a vectorizer library's per-call validation cost milliseconds.
     """
-    indptr, indices, data = [0], [], []
+    indptr: list[int] = [0]
+    indices: list[int] = []
+    data: list[int] = []
     for text in texts:
         counts = Counter(zlib.crc32(term.encode()) % N_FEATURES for term in _analyzer(text))
         indices.extend(counts)
@@ -280,7 +284,9 @@ def split_sections(article: Article) -> list[_Section]:
 
 
 def _table_row(header: tuple[str, ...], row: tuple[str, ...]) -> str:
-    line = lambda cells: "| " + " | ".join(cells) + " |"  # noqa: E731
+    def line(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(cells) + " |"
+
     return "\n".join([line(header), line(tuple("---" for _ in header)), line(row)])
 
 
@@ -384,7 +390,7 @@ def _edits1(word: str) -> set[str]:
     }
 
 
-def _passage_to_json(p: Passage) -> dict:
+def _passage_to_json(p: Passage) -> dict[str, Any]:
     return {"s": p.section, "t": p.text, "k": p.kind, "h": list(p.heading_path), "i": p.internal}
 
 
@@ -393,6 +399,17 @@ class MarkdownKnowledgeBase(KnowledgeBase):
 
     ``encoder`` (optional) adds semantic reranking with sentence embeddings.
     """
+
+    # Set by _rebuild_weights once there are articles (score_passages returns early until then).
+    _articles: sparse.csc_matrix
+    _titles: sparse.csc_matrix
+    _sections: sparse.csc_matrix
+    _passages: sparse.csc_matrix
+    _passage_file: NDArray[np.intp]  # article (index into _files_in_order) of each passage
+    _passage_section: NDArray[np.intp]  # row of _sections of each passage
+    _passage_start: NDArray[np.intp]  # first passage of each article
+    _hidden: NDArray[np.bool_]  # internal articles
+    _semantic: NDArray[np.float32] | None  # passage embeddings when an encoder is given
 
     def __init__(
         self,
@@ -407,7 +424,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         self.encoder = encoder
         self.semantic_weight = semantic_weight if encoder is not None else 0.0
         self._files: dict[str, _IndexedFile] = {}
-        self._embeddings: dict[str, tuple[str, np.ndarray]] = {}  # stem -> (sha256, passage vectors)
+        self._embeddings: dict[str, tuple[str, NDArray[np.float32]]] = {}  # stem -> (sha256, passage vectors)
         self._files_in_order: list[_IndexedFile] = []
         self._idf: np.ndarray | None = None
         self._vocabulary: Counter[str] = Counter()
@@ -477,7 +494,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
             self._vocabulary.update(f.vocabulary)
         self._semantic = self._embed(files) if self.encoder is not None else None
 
-    def _embed(self, files: list[_IndexedFile]) -> np.ndarray:
+    def _embed(self, files: list[_IndexedFile]) -> NDArray[np.float32]:
         assert self.encoder is not None
         if not self._embeddings:
             self._load_vectors()
@@ -506,7 +523,9 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         shas = json.dumps({stem: sha for stem, (sha, _) in self._embeddings.items()})
         try:
             with open(path.with_suffix(".tmp"), "wb") as out:
-                np.savez(out, _shas=np.array(shas), **arrays)
+                # numpy >= 2.1 declares an ``allow_pickle: bool`` keyword beside ``**kwds``, so mypy checks
+                # the arrays against it too; their names all start with "v:" and never collide.
+                np.savez(out, _shas=np.array(shas), **arrays)  # type: ignore[arg-type]
             path.with_suffix(".tmp").replace(path)
         except OSError as exc:
             log.warning("could not write embedding cache %s: %s", path, exc)
@@ -576,7 +595,9 @@ class MarkdownKnowledgeBase(KnowledgeBase):
                 sections = [(s[0], s[1]) for s in entry["sections"]]
                 section_md = {s.heading: s.markdown for s in split_sections(article)}
 
-                def passage(p: dict, article_id: str = article.id, md: dict = section_md) -> Passage:
+                def passage(
+                    p: dict[str, Any], article_id: str = article.id, md: dict[str | None, str] = section_md
+                ) -> Passage:
                     return Passage(article_id, p["s"], p["t"], 0.0, p["k"], tuple(p["h"]), md.get(p["s"], ""), p["i"])
 
                 self._files[stem] = _IndexedFile(
@@ -619,7 +640,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
 
         return re.sub(r"[A-Za-z][A-Za-z'\-]*", fix, query)
 
-    def score_passages(self, query: str) -> np.ndarray:
+    def score_passages(self, query: str) -> NDArray[np.float64]:
         """Every customer-facing passage's score for the question (0..1), in index order."""
         if self._idf is None or not query.strip():
             return np.zeros(0)
@@ -627,7 +648,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         if q.nnz == 0 and self._semantic is None:
             return np.zeros(self._passages.shape[0])
 
-        def dot(matrix: sparse.csc_matrix) -> np.ndarray:
+        def dot(matrix: sparse.csc_matrix) -> NDArray[np.float64]:
             return np.asarray(matrix[:, q.indices] @ q.data).ravel()
 
         w = WEIGHTS
@@ -639,7 +660,7 @@ class MarkdownKnowledgeBase(KnowledgeBase):
         if self._semantic is None or self.encoder is None:
             return lexical
         vector = np.asarray(self.encoder.encode([query]), dtype=np.float32).ravel()
-        semantic = np.clip(self._semantic @ vector, 0.0, 1.0)
+        semantic: NDArray[np.float32] = np.clip(self._semantic @ vector, 0.0, 1.0)
         return (1 - self.semantic_weight) * lexical + self.semantic_weight * semantic
 
     def search(self, query: str, *, intent: str | None = None, limit: int = 3) -> list[ArticleHit]:

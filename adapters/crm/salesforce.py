@@ -245,7 +245,8 @@ class SalesforceCRM(CRM):
 
     async def _records(self, soql: str, *, id_lookup: bool = False) -> AsyncIterator[dict[str, Any]]:
         """Every record of a query, page by page (``nextRecordsUrl``), at most MAX_RECORDS."""
-        path, params = f"/services/data/{self._version}/query", {"q": soql}
+        path = f"/services/data/{self._version}/query"
+        params: dict[str, str] | None = {"q": soql}  # None for the next pages: nextRecordsUrl carries the query
         seen = 0
         while True:
             response = await self._api("GET", path, params=params)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from supportbot.bot.errors import ModelError
 
@@ -135,7 +136,7 @@ class SentenceEncoder:
         if check_reference:
             self.check_reference()
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> NDArray[np.float32]:
         """Embeddings of ``texts`` in order. Batches group texts of similar length (less padding);
         a text's vector does not depend on the batch it is in."""
         texts = list(texts)
@@ -228,16 +229,16 @@ def require_encoder() -> SentenceEncoder:
     return enc
 
 
-def encode(texts: Sequence[str]) -> np.ndarray:
+def encode(texts: Sequence[str]) -> NDArray[np.float32]:
     """Embeddings with the default encoder (``ModelError`` when unavailable)."""
     return require_encoder().encode(texts)
 
 
-def _encode_chunk(texts: list[str]) -> np.ndarray:
+def _encode_chunk(texts: list[str]) -> NDArray[np.float32]:
     return SentenceEncoder(check_reference=False).encode(texts)
 
 
-def encode_parallel(texts: Sequence[str], n_jobs: int = -1) -> np.ndarray:
+def encode_parallel(texts: Sequence[str], n_jobs: int = -1) -> NDArray[np.float32]:
     """Embeddings of many texts (training), split over processes with one thread each.
 
     The workers' encoders skip the reference check: the default encoder of this

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ def evaluate_model(
     *,
     oos_label: str | None = None,
     targets: Sequence[float] = PRECISION_TARGETS,
-) -> dict:
+) -> dict[str, Any]:
     """Metrics of ``model`` on (texts, labels).
 
     Labels equal to ``oos_label`` are out of scope; so are labels the model

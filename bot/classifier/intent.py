@@ -36,13 +36,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy
 import scipy.sparse as sp
 import sklearn
 from joblib import Parallel, delayed
+from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.model_selection import StratifiedKFold
@@ -131,12 +132,16 @@ class IntentModel:
         if self.embedding and self._encoder is None:
             self._encoder = emb_mod.require_encoder()
 
-    def _embed(self, texts: Sequence[str]) -> np.ndarray | None:
-        if not self.embedding:
-            return None
+    def _encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Sentence embeddings of ``texts``; only for models with an embedding block."""
         self.warm_up()
         assert self._encoder is not None
         return self._encoder.encode(texts)
+
+    def _embed(self, texts: Sequence[str]) -> NDArray[np.float32] | None:
+        if not self.embedding:
+            return None
+        return self._encode(texts)
 
     def _raw_scores(self, texts: Sequence[str], emb: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Unscaled decision values (n, classes) and which rows have any known n-gram."""
@@ -149,21 +154,21 @@ class IntentModel:
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         return self._raw_scores(texts, self._embed(texts))[0]
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return softmax(self.scores(texts) * self.scale, axis=1)
+    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        return cast("NDArray[np.float64]", softmax(self.scores(texts) * self.scale, axis=1))
 
     def _raw_one(self, text: str, embedding: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, bool]:
         """Fast path for one message: decision values, embedding, whether any n-gram is known."""
         idx, vals = self.featurizer.transform_one(text)
         s = (vals @ self._weights_t[idx] + self.bias) if idx.size else self.bias.copy()
-        emb = None
+        emb: NDArray[np.float32] | None = None
         if self.embedding:
-            emb = self._embed([text]) if embedding is None else np.asarray(embedding, dtype=np.float32).reshape(1, -1)
+            emb = self._encode([text]) if embedding is None else np.asarray(embedding, dtype=np.float32).reshape(1, -1)
             s = s + (emb[0] * self._emb_weight) @ self._weights_t[self._n_tfidf :]
         return s.astype(np.float64), emb, bool(idx.size)
 
-    def _proba_one(self, text: str) -> np.ndarray:
-        return softmax(self._raw_one(text)[0] * self.scale)
+    def _proba_one(self, text: str) -> NDArray[np.float64]:
+        return cast("NDArray[np.float64]", softmax(self._raw_one(text)[0] * self.scale))
 
     def scope_parts(self, scaled: np.ndarray, emb: np.ndarray | None) -> dict[str, np.ndarray]:
         """The scores the scope rule may use, per row of temperature-scaled decision values."""
@@ -189,7 +194,9 @@ class IntentModel:
         s, known = self._raw_scores(texts, emb)
         return self._decide_rows(s, emb, known, top_k)
 
-    def _decide_rows(self, s: np.ndarray, emb: np.ndarray | None, known: np.ndarray, top_k: int) -> list:
+    def _decide_rows(
+        self, s: np.ndarray, emb: np.ndarray | None, known: np.ndarray, top_k: int
+    ) -> list[IntentPrediction]:
         scaled = s * self.scale
         proba = softmax(scaled, axis=1)
         assert self.scope is not None
@@ -322,7 +329,9 @@ def _check_embedding_block(embedding: dict[str, Any], model_dir: Path) -> None:
 # ---------------------------------------------------------------------- training
 
 
-def _fit_linear(x, y: np.ndarray, n_classes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
+def _fit_linear(
+    x: sp.csr_matrix, y: NDArray[np.int_], n_classes: int, c: float
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """LinearSVC weights as (n_classes, n_features), (n_classes,)."""
     clf = LinearSVC(C=c, class_weight=None)
     clf.fit(x, y)
@@ -363,9 +372,9 @@ def measured_thresholds(
     """
     glob = coverage_at_precision(confidence, answer_correct, target)
     out = {"*": glob.threshold if glob.threshold is not None else FALLBACK_THRESHOLD}
-    predicted = np.asarray(predicted)
-    for intent in sorted(set(predicted.tolist())):
-        mask = predicted == intent
+    predicted_arr = np.asarray(predicted)
+    for intent in sorted(set(predicted_arr.tolist())):
+        mask = predicted_arr == intent
         if mask.sum() < min_support or intent == OUT_OF_SCOPE:
             continue
         point = coverage_at_precision(confidence[mask], answer_correct[mask], target)
@@ -380,11 +389,20 @@ class TrainResult:
     seconds: float
 
 
-def _with_embeddings(x, emb: np.ndarray | None):
+def _with_embeddings(x: sp.csr_matrix, emb: NDArray[np.floating[Any]] | None) -> sp.csr_matrix:
     return x if emb is None else sp.hstack([x, sp.csr_matrix(emb)], format="csr")
 
 
-def _fold_scores(tr_texts, tr_y, va_texts, n_classes, blocks, c, tr_emb=None, va_emb=None) -> np.ndarray:
+def _fold_scores(
+    tr_texts: Sequence[str],
+    tr_y: NDArray[np.int_],
+    va_texts: Sequence[str],
+    n_classes: int,
+    blocks: Sequence[dict[str, Any]],
+    c: float,
+    tr_emb: NDArray[np.floating[Any]] | None = None,
+    va_emb: NDArray[np.floating[Any]] | None = None,
+) -> NDArray[np.float64]:
     """Decision scores of one cross-validation fold (runs in a worker process)."""
     feat = Featurizer.fit(tr_texts, blocks)
     present = np.unique(tr_y)
@@ -395,7 +413,14 @@ def _fold_scores(tr_texts, tr_y, va_texts, n_classes, blocks, c, tr_emb=None, va
     return s
 
 
-def _final_fit(texts, y, n_classes, blocks, c, emb=None) -> tuple[dict, dict, np.ndarray, np.ndarray]:
+def _final_fit(
+    texts: Sequence[str],
+    y: NDArray[np.int_],
+    n_classes: int,
+    blocks: Sequence[dict[str, Any]],
+    c: float,
+    emb: NDArray[np.floating[Any]] | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], NDArray[np.float32], NDArray[np.float32]]:
     """The model on all rows (runs in a worker beside the folds); the featurizer travels as JSON + arrays."""
     feat = Featurizer.fit(texts, blocks)
     w, b = _fit_linear(_with_embeddings(feat.transform(texts), emb), y, n_classes, c)

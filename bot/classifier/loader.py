@@ -91,8 +91,10 @@ class LazyClassifier(Classifier):
     def thresholds(self) -> dict[str, float]:
         return self.wait().thresholds()
 
-    @property  # type: ignore[override]  # the port declares a plain attribute
-    def version(self) -> str:
+    # The port declares a plain attribute that other implementations assign; this one is read-only,
+    # because the version is the loaded classifier's.
+    @property
+    def version(self) -> str:  # type: ignore[override]
         return self.wait().version
 
 

@@ -17,10 +17,30 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import numpy as np
+from numpy.typing import NDArray
 
 PRECISION_TARGETS = (0.95, 0.98, 0.99)
+
+
+class LabelRow(TypedDict):
+    """One row of :func:`per_label_table`."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class ConfusedPair(TypedDict):
+    """One row of :func:`confused_pairs`."""
+
+    true: str
+    predicted: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -33,7 +53,9 @@ class CoveragePoint:
 
 
 def coverage_at_precision(
-    confidence: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray, target: float
+    confidence: Sequence[float] | NDArray[np.floating[Any]],
+    correct: Sequence[bool] | NDArray[np.bool_],
+    target: float,
 ) -> CoveragePoint:
     """Largest share of messages answerable with precision >= ``target``.
 
@@ -75,7 +97,9 @@ def macro_f1(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
     return float(np.mean([row["f1"] for row in table]))
 
 
-def per_label_table(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None) -> list[dict]:
+def per_label_table(
+    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None
+) -> list[LabelRow]:
     """Precision, recall, F1 and support for each label, sorted by label."""
     if labels is None:
         labels = sorted(set(y_true))
@@ -85,16 +109,16 @@ def per_label_table(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequen
     for t, p in zip(y_true, y_pred, strict=True):
         if t == p:
             tp[t] += 1
-    rows = []
+    rows: list[LabelRow] = []
     for label in labels:
-        p = tp[label] / pred_count[label] if pred_count[label] else 0.0
-        r = tp[label] / true_count[label] if true_count[label] else 0.0
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
-        rows.append({"label": label, "precision": p, "recall": r, "f1": f1, "support": true_count[label]})
+        prec = tp[label] / pred_count[label] if pred_count[label] else 0.0
+        rec = tp[label] / true_count[label] if true_count[label] else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        rows.append({"label": label, "precision": prec, "recall": rec, "f1": f1, "support": true_count[label]})
     return rows
 
 
-def confused_pairs(y_true: Sequence[str], y_pred: Sequence[str], top: int = 10) -> list[dict]:
+def confused_pairs(y_true: Sequence[str], y_pred: Sequence[str], top: int = 10) -> list[ConfusedPair]:
     """Most frequent (true, predicted) mistakes."""
     pairs = Counter((t, p) for t, p in zip(y_true, y_pred, strict=True) if t != p)
     return [{"true": t, "predicted": p, "count": c} for (t, p), c in pairs.most_common(top)]
@@ -103,12 +127,12 @@ def confused_pairs(y_true: Sequence[str], y_pred: Sequence[str], top: int = 10) 
 def evaluate_predictions(
     y_true: Sequence[str],
     y_pred: Sequence[str],
-    confidence: Sequence[float],
+    confidence: Sequence[float] | NDArray[np.floating[Any]],
     *,
     oos_label: str | None = None,
-    answered_at_model_threshold: Sequence[bool] | None = None,
+    answered_at_model_threshold: Sequence[bool] | NDArray[np.bool_] | None = None,
     targets: Sequence[float] = PRECISION_TARGETS,
-) -> dict:
+) -> dict[str, Any]:
     """All the evaluation figures as one JSON-ready dict.
 
     ``y_pred`` uses ``oos_label`` (when given) for messages the model abstained
@@ -129,7 +153,7 @@ def evaluate_predictions(
         answer_conf = conf
     labels = sorted(set(y_true) | ({oos_label} if oos_label and oos_label in y_pred else set()))
     table = per_label_table(y_true, y_pred, labels)
-    result: dict = {
+    result: dict[str, Any] = {
         "n": n,
         "accuracy": float(correct.mean()) if n else 0.0,
         "macro_f1": float(np.mean([r["f1"] for r in table])) if table else 0.0,

@@ -24,9 +24,10 @@ training data (which is then required).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.special import logsumexp, softmax
 from scipy.stats import rankdata
 
@@ -38,13 +39,13 @@ DEFAULT_NEIGHBOURS = 5
 MIN_OOS_ROWS_TO_CHOOSE = 10  # out-of-scope rows needed to compare rules on out-of-fold data
 
 
-def energy(scaled_scores: np.ndarray, in_scope_columns: np.ndarray) -> np.ndarray:
+def energy(scaled_scores: np.ndarray, in_scope_columns: np.ndarray) -> NDArray[np.floating[Any]]:
     """``logsumexp`` over the in-scope columns of temperature-scaled decision values, per row."""
-    return logsumexp(scaled_scores[:, in_scope_columns], axis=1)
+    return cast("NDArray[np.floating[Any]]", logsumexp(scaled_scores[:, in_scope_columns], axis=1))
 
 
-def max_softmax(scaled_scores: np.ndarray) -> np.ndarray:
-    return softmax(scaled_scores, axis=1).max(axis=1)
+def max_softmax(scaled_scores: np.ndarray) -> NDArray[np.floating[Any]]:
+    return cast("NDArray[np.floating[Any]]", softmax(scaled_scores, axis=1).max(axis=1))
 
 
 def neighbour_similarity(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from supportbot.bot.classifier.metrics import macro_f1
 from supportbot.bot.classifier.signal_model import SignalModel, combine_sentiment, combine_urgency
@@ -14,7 +15,7 @@ from supportbot.bot.errors import InvalidInput
 
 def evaluate_signal(
     path: Path | str, column: str, *, model: SignalModel | None = None, split: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Accuracy, macro-F1 and confusions for ``column`` ("urgency" or "sentiment").
 
     Without ``model`` the cues' rules decide (``signals.assess``); with one, the

@@ -25,10 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import NDArray
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -108,9 +109,9 @@ class SignalHead:
     def features(self, texts: Sequence[str], emb: np.ndarray | None) -> sp.csr_matrix:
         return _features(self.featurizer, self.target, texts, emb, self.cue_weight, self.emb_weight)
 
-    def predict_proba(self, texts: Sequence[str], emb: np.ndarray | None = None) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], emb: np.ndarray | None = None) -> NDArray[np.floating[Any]]:
         x = self.features(texts, emb)
-        return softmax(np.asarray(x @ self.weights.T) + self.bias, axis=1)
+        return cast("NDArray[np.floating[Any]]", softmax(np.asarray(x @ self.weights.T) + self.bias, axis=1))
 
 
 def _features(
@@ -275,7 +276,7 @@ def _fit_lr(x: sp.csr_matrix, y: np.ndarray, n_classes: int, c: float) -> tuple[
     return w, b
 
 
-def _stack(tfidf: sp.csr_matrix, cues: np.ndarray, emb: np.ndarray | None, cue_w: float, emb_w: float):
+def _stack(tfidf: sp.csr_matrix, cues: np.ndarray, emb: np.ndarray | None, cue_w: float, emb_w: float) -> sp.csr_matrix:
     blocks = [tfidf, sp.csr_matrix(cues * cue_w)]
     if emb_w > 0 and emb is not None:
         blocks.append(sp.csr_matrix(emb * emb_w))

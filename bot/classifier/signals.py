@@ -171,8 +171,9 @@ def assess_urgency(text: str, *, frustration: float = 0.0) -> tuple[Urgency, tup
     scope = _SCOPE_ALL.search(text)
     prod = _PRODUCTION.search(text)
     outage = _OUTAGE.search(text)
-    if broken and (scope or prod):
-        who, what = (scope or prod).group(0), broken.group(0).strip()
+    where = scope or prod
+    if broken and where:
+        who, what = where.group(0), broken.group(0).strip()
         cue = what if who.lower() in what.lower() else f"{who}' + '{what}"
         raise_to(Urgency.CRITICAL, f"widespread impact: '{cue}'")
     elif outage:

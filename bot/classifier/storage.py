@@ -41,7 +41,9 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
         if arr.dtype == object:
             raise ValueError(f"array {name} has dtype object; it would need pickle")
     with path.open("wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        # numpy >= 2.1 declares an ``allow_pickle: bool`` keyword beside ``**kwds``, so mypy checks the
+        # arrays against it too; the models' array names (weights, bias, idf_<n>, ...) never collide with it.
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
 
 
 def write_manifest(model_dir: Path, names: list[str], *, fmt: str = FORMAT_NAME) -> dict[str, str]:
