@@ -72,6 +72,7 @@ class Accounts:
         failure_ttl: timedelta = timedelta(seconds=60),
         breaker_failures: int = 5,
         breaker_cooldown: timedelta = timedelta(seconds=30),
+        concurrent_lookups: int = 8,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.telemetry = telemetry or Telemetry()
@@ -84,6 +85,9 @@ class Accounts:
         self.breaker_cooldown = breaker_cooldown
         self.state = CrmHealth()
         self._failed: dict[str, datetime] = {}  # lookup key -> when asking about it failed
+        # A burst of new customers must not become a burst of CRM calls (its own rate limits);
+        # waiting for a turn counts against the deadline, so no message waits longer than it.
+        self._turns = asyncio.Semaphore(concurrent_lookups)
 
     def health(self) -> CrmHealth:
         return self.state
@@ -109,7 +113,7 @@ class Accounts:
             return stale  # the breaker is open
         started = time.perf_counter()
         try:
-            account = await asyncio.wait_for(self.crm.find_account(lookup), self.deadline)
+            account = await asyncio.wait_for(self._ask(lookup), self.deadline)
         except Exception as exc:  # a CRM outage must not stop support: use the stale copy
             self._failure(key, now, exc)
             return stale
@@ -118,6 +122,10 @@ class Accounts:
         self._failed.pop(key, None)
         self.state.last_success, self.state.consecutive_failures, self.state.open_until = now, 0, None
         return AccountFetch(account, now if account is not None else None, key)
+
+    async def _ask(self, lookup: AccountLookup) -> Account | None:
+        async with self._turns:
+            return await self.crm.find_account(lookup)
 
     def _failure(self, key: str, now: datetime, exc: BaseException) -> None:
         reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__

@@ -98,10 +98,23 @@ class SupportCore:
         sla_policy = SlaPolicy(settings.sla)
         SlaClocks(sla_policy).subscribe(bus)
         policy = Policy(settings.policy)
-        dispatcher = Dispatcher(db, channels, clock, telemetry=telemetry)
+        dispatcher = Dispatcher(
+            db,
+            channels,
+            clock,
+            lease=timedelta(seconds=settings.delivery_claim_seconds),
+            give_up_after=timedelta(hours=settings.delivery_give_up_hours),
+            telemetry=telemetry,
+        )
         feedback = Feedback(db, bus, clock, csat_platforms=settings.operations.csat_platforms)
         triage = Triage(classifier, kb, policy)
-        accounts = Accounts(crm, clock, cache_ttl=timedelta(seconds=settings.crm_cache_seconds), telemetry=telemetry)
+        accounts = Accounts(
+            crm,
+            clock,
+            cache_ttl=timedelta(seconds=settings.crm_cache_seconds),
+            deadline=settings.crm_deadline_seconds,
+            telemetry=telemetry,
+        )
         intake = Intake(
             db=db,
             triage=triage,
@@ -150,7 +163,7 @@ class SupportCore:
             intake=intake,
             commands=commands,
             actions=CardActions(commands=commands, feedback=feedback, db=db, labels=classifier.labels),
-            support=SupportCommands(db=db, clock=clock, classifier=classifier, policy=policy),
+            support=SupportCommands(db=db, clock=clock, classifier=classifier, policy=policy, dispatcher=dispatcher),
             sla_policy=sla_policy,
             sla=SlaSweeper(db=db, outbox=outbox, clock=clock, dispatcher=dispatcher, policy=sla_policy),
             lifecycle=LifecycleSweeper(

@@ -102,11 +102,19 @@ class _Plan:
 
 
 class _Pacer:
-    """Token buckets per pace key, and cool-downs after a platform's 429 (in this process)."""
+    """Token buckets per pace key, and what a platform's 429 says about the key (in this process).
+
+    After a 429 every post of the key waits the Retry-After; then ONE post probes the platform,
+    and the bucket opens again only once a probe went through (a storm of 429s costs one request
+    per Retry-After per key, not one per waiting post).
+    """
+
+    PROBE_TIMEOUT = 30.0  # a probe whose outcome never came back (cancelled) stops blocking after this
 
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-        self._cooling: dict[str, float] = {}  # key -> monotonic time the platform said to wait until
+        self._cooling: dict[str, float] = {}  # key -> time the platform said to wait until
+        self._probing: dict[str, float | None] = {}  # key limited lately -> when its probe went out (None: none)
 
     def take(self, pace: Pace, now: float) -> float:
         """0 when the post may go now (a token is taken), else the seconds until it may."""
@@ -115,6 +123,12 @@ class _Pacer:
             if now < until:
                 return until - now
             del self._cooling[pace.key]
+        if pace.key in self._probing:
+            sent = self._probing[pace.key]
+            if sent is not None and now - sent < self.PROBE_TIMEOUT:
+                return 1.0  # the probe's outcome decides; come back soon
+            self._probing[pace.key] = now
+            return 0.0
         tokens, at = self._buckets.get(pace.key, (float(pace.burst), now))
         tokens = min(float(pace.burst), tokens + (now - at) * pace.per_second)
         if tokens >= 1.0:
@@ -123,8 +137,14 @@ class _Pacer:
         self._buckets[pace.key] = (tokens, now)
         return (1.0 - tokens) / pace.per_second if pace.per_second > 0 else 60.0
 
-    def cool(self, key: str, seconds: float, now: float) -> None:
+    def limited(self, key: str, seconds: float, now: float) -> None:
         self._cooling[key] = max(self._cooling.get(key, 0.0), now + seconds)
+        self._probing[key] = None
+        self._buckets[key] = (0.0, now + seconds)
+
+    def passed(self, key: str) -> None:
+        """A post of ``key`` went through (or failed for another reason): the key is open again."""
+        self._probing.pop(key, None)
 
 
 class Dispatcher:
@@ -360,15 +380,15 @@ class Dispatcher:
 
     async def _send(self, item: Outbound, delivery: Delivery, *, maybe_sent: bool = False) -> _Outcome:
         channel = self.channels[item.platform]
+        pace = channel.pace(item, delivery)
         try:
             # A sender that died between posting and recording: look before posting again.
             earlier = await channel.already_sent(item, delivery) if maybe_sent else None
             external_id = earlier if earlier is not None else await channel.send(item, delivery)
         except RateLimited as exc:
             wait = max(exc.retry_after, 0.0)
-            pace = channel.pace(item, delivery)
             if pace is not None:  # every post of this budget waits, not only this one
-                self._pacer.cool(pace.key, wait, self.clock.now().timestamp())
+                self._pacer.limited(pace.key, wait, self.clock.now().timestamp())
             outcome = _Outcome(item, "retry", error=str(exc), delay=timedelta(seconds=wait), cause="rate_limited")
         except DeliveryError as exc:
             if exc.permanent:
@@ -381,6 +401,8 @@ class Dispatcher:
             outcome = _Outcome(item, "retry", error=error, delay=_backoff(item.attempts), cause="adapter_error")
         else:
             outcome = _Outcome(item, "sent", external_id=external_id)
+        if pace is not None and outcome.cause != "rate_limited":
+            self._pacer.passed(pace.key)
         self.telemetry.delivered(item.platform, item.kind.value, outcome.status, outcome.cause)
         return outcome
 

@@ -119,6 +119,7 @@ class MessageState(StrEnum):
     PROCESSED = "processed"
     IGNORED = "ignored"  # noise such as "thanks" or an emoji
     FAILED = "failed"  # processing raised; kept for inspection
+    REJECTED = "rejected"  # unreadable or too long: never processed, the author was told why (``error``)
 
 
 class Audience(StrEnum):

@@ -64,13 +64,15 @@ from supportbot.bot.events import Event, Triaged
 from supportbot.bot.feedback import Feedback, hand_off_failed_answer
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.ports import Clock, Database, Telemetry, UnitOfWork
-from supportbot.bot.text import clean_text
+from supportbot.bot.text import clean_text, strip_control
 from supportbot.bot.triage import DECIDE, IGNORE, Snapshot, Triage, Verdict
 
 log = logging.getLogger(__name__)
 
 THRESHOLD_PREFIX = "threshold."
-PARALLEL_LANES = 16  # threads (or people) processed at the same time; each one's messages stay in order
+# Messages triaged at the same time (model inference in worker threads). Only triage takes a
+# slot: a slow CRM lookup or platform call never holds one that other channels wait for.
+TRIAGE_SLOTS = 4
 
 
 @dataclass(frozen=True)
@@ -173,9 +175,10 @@ class Intake:
         self.clock = clock
         self.config = config
         self._lanes: dict[str, deque[tuple[Callable[[], Awaitable[InboundResult]], asyncio.Future[InboundResult]]]] = {}
-        self._slots = asyncio.Semaphore(PARALLEL_LANES)
+        self._triage_slots = asyncio.Semaphore(TRIAGE_SLOTS)
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()  # stored message ids queued or being processed here
+        self._lane_of: dict[str, str] = {}  # platform/workspace/channel/message id of those -> their lane
 
     # ---------------------------------------------------------------- entry points
     async def receive(self, msg: InboundMessage) -> tuple[StoredMessage | None, InboundResult | None]:
@@ -183,10 +186,21 @@ class Intake:
         try:
             text = clean_text(msg.text, max_chars=self.config.max_message_chars)
         except InvalidInput as exc:
-            self.telemetry.inbound(msg.platform, "rejected")
-            return None, InboundResult("rejected", str(exc))
+            return None, await self._reject(msg, str(exc))
         msg = replace(msg, text=text)
-        stored = StoredMessage(
+        stored = self._stored(msg, text, MessageState.RECEIVED)
+        try:
+            await self.db.transaction(lambda uow: uow.messages.add(stored))
+        except DuplicateDelivery:
+            self.telemetry.inbound(msg.platform, "duplicate")
+            return None, InboundResult("duplicate", "this message was already received")
+        self.telemetry.inbound(msg.platform, "stored")
+        return stored, None
+
+    def _stored(
+        self, msg: InboundMessage, text: str, state: MessageState, error: str | None = None, *, raw: bool = True
+    ) -> StoredMessage:
+        return StoredMessage(
             id=new_id("msg"),
             platform=msg.platform,
             workspace_id=msg.workspace_id,
@@ -199,23 +213,63 @@ class Intake:
             kind=MessageKind.CUSTOMER,
             text=text,
             created_at=msg.sent_at or self.clock.now(),
-            state=MessageState.RECEIVED,
+            state=state,
             thread_id=msg.thread_id,
-            raw=_raw_with_origin(msg),
+            error=error,
+            raw=_raw_with_origin(msg) if raw else {"_origin": _raw_with_origin(msg)["_origin"]},
         )
+
+    async def _reject(self, msg: InboundMessage, reason: str) -> InboundResult:
+        """Store an unreadable or over-long message as rejected, and tell its author in the thread.
+
+        Its text is kept only up to the limit (what was received is on record, not a megabyte);
+        a platform's retry of it is a duplicate like any other, so the author is told once.
+        """
+        limit = self.config.max_message_chars
+        readable = isinstance(msg.text, str)
+        kept = strip_control(msg.text[:limit]) if isinstance(msg.text, str) else ""
+        stored = self._stored(msg, kept, MessageState.REJECTED, error=reason, raw=False)
+        # too long or not text: the author is told; an empty message (a bare attachment) needs no reply
+        tell = not readable or len(msg.text) > limit
+        notice = presenter.rejected_message(reason, self.config.max_message_chars)
+
+        def record(uow: UnitOfWork) -> None:
+            uow.messages.add(stored)
+            if tell:
+                self.outbox.queue(
+                    uow,
+                    None,
+                    Audience.CUSTOMER,
+                    OutboundKind.SYSTEM,
+                    notice,
+                    f"rejected:{stored.id}",
+                    {"reply_to": _reply_target(msg), "rejected_message_id": stored.id},
+                    platform=msg.platform,
+                )
+
         try:
-            await self.db.transaction(lambda uow: uow.messages.add(stored))
+            await self.db.transaction(record)
         except DuplicateDelivery:
             self.telemetry.inbound(msg.platform, "duplicate")
-            return None, InboundResult("duplicate", "this message was already received")
-        self.telemetry.inbound(msg.platform, "stored")
-        return stored, None
+            return InboundResult("duplicate", "this message was already received")
+        self.telemetry.inbound(msg.platform, "rejected")
+        log.info(
+            "message %s rejected: %s",
+            stored.id,
+            reason,
+            extra={"event": "message", "message_id": stored.id, "platform": msg.platform, "status": "rejected"},
+        )
+        if tell:
+            self.dispatcher.kick()
+        return InboundResult("rejected", reason, message_id=stored.id)
 
     async def handle(self, msg: InboundMessage, *, dispatch: bool = True) -> InboundResult:
         """Store and process one message now; with ``dispatch``, also post what it queued."""
         stored, early = await self.receive(msg)
         if stored is None:
             assert early is not None
+            if dispatch and early.status == "rejected":
+                await self.dispatcher.dispatch()  # the author is told why
             return early
         result = await self._in_lane(stored, replace(msg, text=stored.text))
         if dispatch:
@@ -268,19 +322,25 @@ class Intake:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[InboundResult] = loop.create_future()
         # In order per thread, and per person at the top level (a question and its quick follow-up
-        # must not race); everything else in parallel.
-        key = f"{msg.platform}/{msg.workspace_id}/{msg.channel_id}/{msg.thread_id or msg.author.user_id}"
+        # must not race); a reply in the thread of a message still queued here joins that message's
+        # lane (it must find the conversation its root opens); everything else in parallel.
+        where = f"{msg.platform}/{msg.workspace_id}/{msg.channel_id}"
+        root_lane = self._lane_of.get(f"{where}/{msg.thread_id}") if msg.thread_id else None
+        key = root_lane or f"{where}/{msg.thread_id or msg.author.user_id}"
         lane = self._lanes.setdefault(key, deque())
+        origin = f"{where}/{msg.message_id}"
 
         async def job() -> InboundResult:
             try:
                 return await self.process(stored, msg)
             finally:
                 self._in_flight.discard(stored.id)
+                self._lane_of.pop(origin, None)
                 if kick:
                     self.dispatcher.kick()
 
         self._in_flight.add(stored.id)
+        self._lane_of[origin] = key
         lane.append((job, future))
         if len(lane) == 1:
             task = loop.create_task(self._run_lane(key, lane))
@@ -291,15 +351,14 @@ class Intake:
     async def _run_lane(self, key: str, lane: deque[Any]) -> None:
         while lane:
             job, future = lane[0]
-            async with self._slots:
-                try:
-                    result = await job()
-                except BaseException as exc:  # process() catches everything else; cancellation ends the lane
-                    if not future.done():
-                        future.set_exception(exc)
-                    raise
+            try:
+                result = await job()
+            except BaseException as exc:  # process() catches everything else; cancellation ends the lane
                 if not future.done():
-                    future.set_result(result)
+                    future.set_exception(exc)
+                raise
+            if not future.done():
+                future.set_result(result)
             lane.popleft()
         self._lanes.pop(key, None)
 
@@ -361,9 +420,10 @@ class Intake:
         if read.typed_rating and conv is not None:
             return await self.db.transaction(lambda uow: self._typed_rating(uow, stored, msg, conv))
         fetch = await self.accounts.fetch(_lookup(msg), read.cached_account)
-        started = time.perf_counter()
-        verdict = await asyncio.to_thread(self.triage.assess, read, fetch.account)
-        self.telemetry.observe("triage", time.perf_counter() - started)
+        async with self._triage_slots:
+            started = time.perf_counter()
+            verdict = await asyncio.to_thread(self.triage.assess, read, fetch.account)
+            self.telemetry.observe("triage", time.perf_counter() - started)
         return await self.db.transaction(lambda uow: self._record(uow, stored, msg, read, verdict, fetch))
 
     async def _identify(self, stored: StoredMessage, msg: InboundMessage) -> InboundMessage:
@@ -690,6 +750,16 @@ def _raw_with_origin(msg: InboundMessage) -> dict[str, Any]:
     """The platform payload plus what recovery needs to rebuild the message."""
     origin = {"account_id": msg.account_id, "team_id": msg.author.team_id, "email": msg.author.email}
     return {**(msg.raw or {}), "_origin": origin}
+
+
+def _reply_target(msg: InboundMessage) -> dict[str, Any]:
+    """Where a reply to ``msg`` goes when it opened no conversation: its thread (or a thread on it)."""
+    return {
+        "workspace_id": msg.workspace_id,
+        "channel_id": msg.channel_id,
+        "thread_id": msg.thread_id or msg.message_id,
+        "message_external_id": msg.message_id,
+    }
 
 
 def _inbound_of(stored: StoredMessage) -> InboundMessage:

@@ -44,6 +44,16 @@ def answer_text(hit: ArticleHit) -> str:
     )
 
 
+def rejected_message(reason: str, max_chars: int) -> str:
+    """What the author of a message the bot cannot read is told, in their thread."""
+    if "limit" in reason:
+        return (
+            f"Sorry, I couldn't take that message: {reason}. Please send it in shorter parts "
+            f"(at most {max_chars:,} characters each) or attach it as a file, and we'll pick it up from there."
+        )
+    return f"Sorry, I couldn't read that message ({reason}). Could you send it again as plain text?"
+
+
 def _money(amount: float) -> str:
     return f"${amount:,.0f}"
 

@@ -181,6 +181,14 @@ class CoreSettings(BaseModel):
     kb_dir: Path = EXAMPLE_DIR / "kb"
     model_dir: Path = EXAMPLE_DIR / "model"
     crm_cache_seconds: int = Field(900, ge=0)
+    # the most a message waits for the CRM, retries and queueing included; then it goes on without
+    crm_deadline_seconds: float = Field(5.0, gt=0, le=60)
+    # an outbound item that could not be delivered for this long is failed (a dead letter, retried by
+    # hand with `/support retry` or `supportbot outbox retry`); 429s and outages only delay it
+    delivery_give_up_hours: float = Field(24.0, gt=0)
+    # how long a sender's claim keeps other replicas off an item; it must outlast one platform call
+    # (their clients time out within 30 s). After a crash, the dead sender's items wait this long.
+    delivery_claim_seconds: float = Field(60.0, ge=1)
     grouping_window_minutes: int = Field(10, ge=0, le=24 * 60)
     note_marker: str = Field("//", min_length=1)
     max_message_chars: int = Field(40_000, ge=100)

@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from supportbot.bot.cards import Card, CardField, CommandReply
 from supportbot.bot.commands import Actor
-from supportbot.bot.domain import AgentActionRecord, ConversationStatus, Role, new_id
+from supportbot.bot.dispatch import Dispatcher
+from supportbot.bot.domain import AgentActionRecord, ConversationStatus, Outbound, Role, new_id
 from supportbot.bot.intake import THRESHOLD_PREFIX, threshold_overrides
 from supportbot.bot.metrics import compute_stats, work_queue
 from supportbot.bot.policy import Policy
@@ -23,7 +24,9 @@ HELP = """\
 /support queue — open hand-offs and drafts awaiting approval, oldest first (agents)
 /support sla — conversations at risk of missing their SLA (agents)
 /support stats [7d|24h|30d] — volume, automated resolution, first response, drafts (managers)
-/support threshold [intent] [value] — show or set automation thresholds (managers)"""
+/support threshold [intent] [value] — show or set automation thresholds (managers)
+/support failed — replies and cards the bot gave up delivering, newest first (agents)
+/support retry <id…>|all — send failed items again (managers)"""
 
 _PERIOD = re.compile(r"^(\d{1,3})([hdw])$")
 
@@ -39,7 +42,10 @@ def parse_period(text: str) -> timedelta:
 class SupportCommands:
     """The commands run in one read (or, for ``threshold VALUE``, write) unit of work off the event loop."""
 
-    def __init__(self, *, db: Database, clock: Clock, classifier: Classifier, policy: Policy) -> None:
+    def __init__(
+        self, *, db: Database, clock: Clock, classifier: Classifier, policy: Policy, dispatcher: Dispatcher
+    ) -> None:
+        self.dispatcher = dispatcher
         self.db = db
         self.clock = clock
         self.classifier = classifier
@@ -56,7 +62,12 @@ class SupportCommands:
             "sla": self.sla,
             "stats": self.stats,
             "threshold": self.threshold,
+            "failed": self.failed,
         }
+        if name == "retry":
+            if actor.role is not Role.MANAGER:
+                return CommandReply("/support retry is for managers.", ok=False)
+            return await self.retry(actor, args)
         handler = handlers.get(name)
         if handler is None:
             return CommandReply(f"Unknown command {name!r}.\n{HELP}", ok=False)
@@ -136,6 +147,27 @@ class SupportCommands:
         ]
         return CommandReply(f"{len(risky)} conversations at risk:\n" + "\n".join(lines))
 
+    def failed(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
+        items = uow.outbox.failed(26)
+        if not items:
+            return CommandReply("Nothing failed: every reply and card was delivered or is still being tried.")
+        lines = [dead_letter_line(item, self.clock.now()) for item in items[:25]]
+        more = "\n…and more (supportbot outbox failed lists them all)" if len(items) > 25 else ""
+        return CommandReply(
+            f"{len(items[:25])} failed deliveries, newest first:\n"
+            + "\n".join(lines)
+            + more
+            + "\nSend them again with /support retry <id> (or all)."
+        )
+
+    async def retry(self, actor: Actor, args: list[str]) -> CommandReply:
+        if not args:
+            return CommandReply("Name the failed items to send again (/support retry out_… or all).", ok=False)
+        count = await self.dispatcher.requeue(None if args == ["all"] else args)
+        if not count:
+            return CommandReply("No failed item with those ids (see /support failed).", ok=False)
+        return CommandReply(f"Sending {count} failed item{'s' if count != 1 else ''} again.")
+
     def threshold(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
         labels = self.classifier.labels()
         model = self.classifier.thresholds()
@@ -208,3 +240,11 @@ class SupportCommands:
                 Card("Manager commands", body="/support stats [7d|24h|30d] · /support threshold [intent] [value]")
             )
         return CommandReply("Support dashboard", tuple(cards))
+
+
+def dead_letter_line(item: Outbound, now: datetime) -> str:
+    """One failed delivery for people: what, where, since when, and the platform's last word."""
+    age = duration((now - item.created_at).total_seconds())
+    where = f"{item.platform} {item.audience.value}" + (f", {item.conversation_id}" if item.conversation_id else "")
+    error = (item.last_error or "unknown error").splitlines()[0][:160]
+    return f"• {item.id} {item.kind.value} ({where}), queued {age} ago, {item.attempts} attempts: {error}"

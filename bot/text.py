@@ -28,6 +28,11 @@ def clean_text(text: object, *, max_chars: int) -> str:
     return text
 
 
+def strip_control(text: str) -> str:
+    """``text`` without control characters (PostgreSQL refuses NUL in text columns)."""
+    return _CONTROL.sub("", text)
+
+
 def for_model(text: str) -> str:
     """Text as the classifier and retrieval should see it: one line, single spaces.
 

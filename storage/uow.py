@@ -205,9 +205,12 @@ def _upsert_statement(row: type[SQLModel], dialect: str) -> Any:
 
 @functools.cache
 def _insert_unless(row: type[SQLModel], dialect: str, column: str) -> Any:
-    """INSERT ... ON CONFLICT (column) DO NOTHING: rowcount says whether the row went in."""
+    """INSERT ... ON CONFLICT (column) DO NOTHING RETURNING id: a row back says the row went in.
+
+    (Not rowcount: psycopg 3 with SQLAlchemy 2.1 reports -1 for it.)"""
     table: sa.Table = row.__table__  # type: ignore[attr-defined]
-    return _dialect_insert(table, dialect).on_conflict_do_nothing(index_elements=[table.c[column]])
+    stmt = _dialect_insert(table, dialect).on_conflict_do_nothing(index_elements=[table.c[column]])
+    return stmt.returning(table.c.id)
 
 
 def _in(column: Any, values: Sequence[Any]) -> Any:
@@ -591,7 +594,7 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
         inserted = [0]
 
         def work() -> None:
-            inserted[0] = self._execute(stmt, values).rowcount
+            inserted[0] = int(self._execute(stmt, values).first() is not None)
 
         self._guarded(lambda e: Conflict(f"outbound {outbound.id} already exists"), work)
         return inserted[0] == 1  # 0: the dedupe_key was queued before (or by a concurrent transaction)

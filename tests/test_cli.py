@@ -100,3 +100,44 @@ def test_chat_is_a_terminal_channel_over_the_same_core(runner, tmp_path, monkeyp
     assert result.exit_code == 0, result.output
     assert "bot> Here's what our docs say" in result.output
     assert "[staff]" in result.output and "The queue is empty" in result.output
+
+
+def test_outbox_failed_lists_dead_letters_and_retry_requeues_them(runner, tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    from supportbot.bot.domain import Audience, Outbound, OutboundKind, OutboxStatus
+    from supportbot.storage import SqlUnitOfWorkFactory, upgrade
+
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", url)
+    assert runner.invoke(main, ["outbox", "failed"]).output.strip() == "nothing failed"
+    upgrade(url)
+    factory = SqlUnitOfWorkFactory(url)
+    with factory() as uow:
+        item = Outbound(
+            id="out_dead",
+            platform="slack",
+            audience=Audience.CUSTOMER,
+            kind=OutboundKind.ANSWER,
+            text="Settings → Billing",
+            dedupe_key="answer:x",
+            created_at=datetime.now(UTC),
+            conversation_id=None,
+        )
+        uow.outbox.add(item)
+        item.status, item.attempts, item.last_error = OutboxStatus.FAILED, 12, "gave up after 1 day: HTTP 503"
+        uow.outbox.save_delivery(item)
+        uow.commit()
+    listed = runner.invoke(main, ["outbox", "failed"])
+    assert listed.exit_code == 0 and "out_dead answer" in listed.output and "HTTP 503" in listed.output
+    (line,) = runner.invoke(main, ["outbox", "failed", "--json"]).output.strip().splitlines()
+    assert json.loads(line)["id"] == "out_dead" and json.loads(line)["attempts"] == 12
+    assert runner.invoke(main, ["outbox", "retry"]).exit_code == 2  # names nothing: a usage error
+    missing = runner.invoke(main, ["outbox", "retry", "out_nope"])
+    assert missing.exit_code == 1 and "no failed item" in missing.output
+    done = runner.invoke(main, ["outbox", "retry", "out_dead"])
+    assert done.exit_code == 0 and "requeued 1 item" in done.output
+    with factory() as uow:
+        again = uow.outbox.get("out_dead")
+    assert again.status is OutboxStatus.PENDING and "requeued_at" in again.payload
+    factory.dispose()

@@ -97,7 +97,7 @@ async def test_noise_opens_no_ticket(app, alice, channel, uow_factory):
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\x00\x01\x02", "a" * 40_001, None, 42])
-async def test_bad_input_gets_a_clear_result_and_keeps_what_is_stored(app, alice, text, uow_factory):
+async def test_bad_input_gets_a_clear_result_and_keeps_what_is_stored(app, alice, text, uow_factory, channel):
     await alice.says("How do I download my invoice?")
     message = alice.message("placeholder")
     object.__setattr__(message, "text", text)
@@ -105,7 +105,23 @@ async def test_bad_input_gets_a_clear_result_and_keeps_what_is_stored(app, alice
     assert result.status == "rejected"
     assert result.detail
     with uow_factory() as uow:
-        assert len(uow.messages.list()) == 2  # the first question and the bot's answer
+        messages = uow.messages.list()
+        outbox = uow.outbox.list()
+    assert len(messages) == 3  # the first question, the bot's answer, the rejected message with its reason
+    (rejected,) = [m for m in messages if m.state is MessageState.REJECTED]
+    assert rejected.error == result.detail and rejected.conversation_id is None
+    assert len(rejected.text) <= 40_000 and "\x00" not in rejected.text
+    notices = [o for o in outbox if o.payload.get("rejected_message_id") == rejected.id]
+    if isinstance(text, str) and len(text) <= 40_000:
+        assert notices == []  # nothing readable was said: no reply to an empty message
+    else:  # too long or not text: the author is told in the thread, once
+        (notice,) = notices
+        assert notice.audience.value == "customer" and result.detail in notice.text
+        assert notice.payload["reply_to"]["thread_id"] == message.message_id
+        [(sent, where)] = [(o, d) for o, d in channel.sent if o.payload.get("rejected_message_id")]
+        assert sent.id == notice.id and where.thread_id == message.message_id
+        again = await app.core.handle_inbound(message)  # the platform re-delivers it
+        assert again.status == "duplicate"
 
 
 async def test_long_message_with_control_characters_is_processed(app, alice):

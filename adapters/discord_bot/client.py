@@ -509,4 +509,13 @@ def support_group() -> app_commands.Group:
         parts = ["threshold", *([intent] if intent else []), *([f"{value:g}"] if value is not None else [])]
         await _run_support(interaction, " ".join(parts))
 
+    @group.command(name="failed", description="Replies and cards the bot gave up delivering (agents)")
+    async def failed(interaction: discord.Interaction) -> None:
+        await _run_support(interaction, "failed")
+
+    @group.command(name="retry", description="Send failed items again (managers)")
+    @app_commands.describe(items="Outbound ids from /support failed, separated by spaces, or all")
+    async def retry(interaction: discord.Interaction, items: str) -> None:
+        await _run_support(interaction, f"retry {items}")
+
     return group

@@ -262,7 +262,10 @@ class SlackChannel(Channel):
 
 def _metadata(outbound: Outbound) -> dict[str, Any]:
     """Message metadata naming the outbound, so a re-send after a crash can find the first post."""
-    return {"event_type": "supportbot_outbound", "event_payload": {"outbound_id": outbound.id}}
+    return {
+        "event_type": "supportbot_outbound",
+        "event_payload": {"outbound_id": outbound.id, "kind": outbound.kind.value},
+    }
 
 
 def _mrkdwn_text(text: str) -> dict[str, Any]:

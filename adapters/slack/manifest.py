@@ -60,7 +60,7 @@ def manifest(*, socket_mode: bool, url: str | None = None, name: str = "supportb
     command: dict[str, Any] = {
         "command": SLASH_COMMAND,
         "description": "Support queue, SLAs and stats",
-        "usage_hint": "help | queue | sla | stats [7d] | threshold [intent] [value]",
+        "usage_hint": "help | queue | sla | stats [7d] | threshold [intent] [value] | failed | retry <id>|all",
         "should_escape": False,
     }
     events: dict[str, Any] = {"bot_events": sorted(EVENT_SCOPES)}

@@ -111,6 +111,7 @@ class FakeHubSpot:
     seen: list[Seen] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     delays: dict[str, float] = field(default_factory=dict)  # path prefix -> seconds before answering
+    drips: dict[str, float] = field(default_factory=dict)  # path prefix -> seconds between bytes of a body never done
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
@@ -167,6 +168,9 @@ class FakeHubSpot:
         for prefix, seconds in self.delays.items():
             if request.path.startswith(prefix):
                 await asyncio.sleep(seconds)
+        for prefix, seconds in self.drips.items():
+            if request.path.startswith(prefix):
+                return await self._drip(request, seconds)
         for fault in self.faults:
             if fault.remaining > 0 and request.path.startswith(fault.path_prefix):
                 fault.remaining -= 1
@@ -196,6 +200,18 @@ class FakeHubSpot:
             scope = "crm.schemas.companies.read" if m[1] == "companies" else SCOPE_FOR.get(m[1])
             return self._guard(scope, lambda: self._properties(m[1]))
         return _error(404, "OBJECT_NOT_FOUND", f"resource not found: {method} {path}")
+
+    async def _drip(self, request: web.Request, seconds: float) -> web.StreamResponse:
+        """200 and headers at once, then one byte every ``seconds``: every read is quick, the body never ends."""
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b"{")
+        try:
+            while True:
+                await asyncio.sleep(seconds)
+                await response.write(b" ")
+        except (ConnectionResetError, asyncio.CancelledError):
+            return response
 
     def _guard(self, scope: str | None, answer) -> web.Response:
         if scope is None:

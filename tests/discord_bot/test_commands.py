@@ -54,7 +54,7 @@ async def test_sync_commands_registers_the_support_group(fake, bot):
     (support,) = put.json
     assert support["name"] == "support"
     options = {o["name"]: o for o in support["options"]}
-    assert set(options) == {"help", "queue", "sla", "stats", "threshold"}
+    assert set(options) == {"help", "queue", "sla", "stats", "threshold", "failed", "retry"}
     assert all(o["type"] == 1 for o in options.values())  # subcommands
     assert [(o["name"], o["type"]) for o in options["stats"]["options"]] == [("period", 3)]
     threshold = {o["name"]: o for o in options["threshold"]["options"]}
@@ -123,7 +123,8 @@ def test_sync_commands_cli_against_a_fake_in_another_process(tmp_path):
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
-        assert f"/support (help, queue, sla, stats, threshold) registered for server {info['guild_id']}" in done.stdout
+        listed = "help, queue, sla, stats, threshold, failed, retry"
+        assert f"/support ({listed}) registered for server {info['guild_id']}" in done.stdout
         control = info["api_url"].rsplit("/api/", 1)[0] + "/_fake/commands"
         with urllib.request.urlopen(control, timeout=10) as response:
             registered = json.load(response)

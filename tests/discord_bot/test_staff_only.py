@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from supportbot.bot.cards import Card
-from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
+from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind, new_id
 from supportbot.bot.errors import DeliveryError
 from tests.discord_bot.helpers import mirror_of
 
 
 def _outbound(audience, kind, text, **payload):
     return Outbound(
-        id="out_test",
+        id=new_id("out"),  # distinct: the id is the message nonce, and Discord dedupes by it
         platform="discord",
         audience=audience,
         kind=kind,

@@ -10,6 +10,7 @@ from supportbot.bot.domain import (
     OUT_OF_SCOPE,
     Account,
     AccountLookup,
+    Audience,
     Classification,
     Delivery,
     IntentScore,
@@ -17,7 +18,7 @@ from supportbot.bot.domain import (
     Sentiment,
     Urgency,
 )
-from supportbot.bot.ports import CRM, Channel, Classifier, Clock
+from supportbot.bot.ports import CRM, Channel, Classifier, Clock, Pace
 
 # keyword -> (intent, confidence)
 KEYWORDS: dict[str, tuple[str, float]] = {
@@ -68,6 +69,8 @@ class FakeChannel(Channel):
         self.platform = platform
         self.sent: list[tuple[Outbound, Delivery]] = []
         self.failures: list[tuple[str | None, Exception]] = []  # (kind or None, error), raised once each
+        self.budget: Pace | None = None  # one rate budget for every staff post, when set
+        self.lookups: list[str] = []  # outbound ids already_sent was asked about
         self._next = 0
 
     async def send(self, outbound: Outbound, delivery: Delivery) -> str | None:
@@ -78,6 +81,13 @@ class FakeChannel(Channel):
         self._next += 1
         self.sent.append((outbound, delivery))
         return f"{self.platform}-{self._next}"
+
+    def pace(self, outbound: Outbound, delivery: Delivery | None) -> Pace | None:
+        return self.budget if outbound.audience is not Audience.CUSTOMER else None
+
+    async def already_sent(self, outbound: Outbound, delivery: Delivery) -> str | None:
+        self.lookups.append(outbound.id)
+        return next((f"found-{o.id}" for o, _ in self.sent if o.id == outbound.id), None)
 
     def texts(self, audience: str | None = None, kind: str | None = None) -> list[str]:
         return [

@@ -58,6 +58,7 @@ class FakeSlack:
     gates: dict[str, asyncio.Event] = field(default_factory=dict)  # calls of a method wait until set
     record_params: bool = True
     uploads: dict[str, dict[str, Any]] = field(default_factory=dict)  # file id -> filename, length, data, shared
+    storms: dict[str, tuple[float, int]] = field(default_factory=dict)  # method -> (429s until, Retry-After)
 
     def __post_init__(self) -> None:
         self._ts = itertools.count(1)
@@ -132,6 +133,10 @@ class FakeSlack:
     ) -> None:
         """The next ``times`` calls of ``method`` fail with ``status`` (429 with Retry-After, 5xx, ...)."""
         self.faults.append(Fault(method, status, retry_after, error, times))
+
+    def storm(self, method: str, *, seconds: float, retry_after: int = 1) -> None:
+        """Every call of ``method`` gets a 429 with ``Retry-After`` for the next ``seconds``."""
+        self.storms[method] = (time.time() + seconds, retry_after)
 
     def hold(self, method: str) -> asyncio.Event:
         """Calls of ``method`` wait until the returned event is set (deterministic "slow Slack")."""
@@ -237,6 +242,12 @@ class FakeSlack:
                 await asyncio.sleep(self.delays[method])
             if method in self.gates:
                 await self.gates[method].wait()
+            storm = self.storms.get(method)
+            if storm is not None and time.time() < storm[0]:
+                call.status = 429
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(storm[1])}
+                )
             fault = next((f for f in self.faults if f.method == method and f.remaining > 0), None)
             if fault is not None:
                 fault.remaining -= 1

@@ -242,3 +242,18 @@ async def test_question_and_quick_follow_up_make_one_conversation(slack):
     assert len(mirrors) == 1
     relayed = [p["text"] for p in slack.fake.posts(TRIAGE) if p.get("thread_ts")]
     assert any("Still down for all of us" in t for t in relayed) and any("exports fail" in t for t in relayed)
+
+
+async def test_an_over_long_message_is_stored_as_rejected_and_answered_in_its_thread(slack):
+    from supportbot.bot.domain import MessageState
+
+    event = await slack.says(ALICE, "my invoice " + "x" * 40_020, user_team="TSMALL")
+    (reply,) = slack.fake.posts(SHARED)
+    assert reply["thread_ts"] == event["ts"] and "40,000" in reply["text"]
+    assert slack.fake.posts(TRIAGE) == []  # nothing for agents: nothing was read
+    with slack.app.core.uow() as uow:
+        (stored,) = uow.messages.list()
+    assert stored.state is MessageState.REJECTED and "limit" in (stored.error or "")
+    assert stored.external_id == event["ts"] and len(stored.text) == 40_000
+    await slack.event(message_event(ALICE, "my invoice " + "x" * 40_020, user_team="TSMALL", ts=event["ts"]))
+    assert len(slack.fake.posts(SHARED)) == 1  # Slack's retry: told once
