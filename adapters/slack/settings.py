@@ -19,9 +19,9 @@ class SlackSettings(BaseModel):
     slack_api_url: str = "https://slack.com/api/"
     slack_triage_channel: str | None = None
     slack_managers: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # the Events API endpoint (HTTP mode) and /healthz
+    # the ops server: /healthz, /metrics and, in HTTP mode, the Events API endpoint (0: any free port)
     http_host: str = "0.0.0.0"
-    http_port: int = Field(3000, ge=1, le=65535)
+    http_port: int = Field(3000, ge=0, le=65535)
 
     @field_validator("slack_managers", mode="before")
     @classmethod
