@@ -213,6 +213,7 @@ class HealthCheck:
         self.cache_seconds = cache_seconds
         self._last: tuple[float, HealthReport] | None = None
         self._pending: asyncio.Future[HealthReport] | None = None
+        self._database_ok: bool | None = True
 
     async def report(self) -> HealthReport:
         now = time.monotonic()
@@ -241,8 +242,12 @@ class HealthCheck:
             report.database_ms = round((time.perf_counter() - started) * 1000, 1)
             report.outbox_pending = pending
             report.outbox_oldest_seconds = max(0.0, (at - oldest).total_seconds()) if oldest else None
-        if not report.database_ok:
-            log.warning("health: database unavailable (%s)", report.database_error)
+        if report.database_ok != self._database_ok:  # the change, not every poll
+            if report.database_ok:
+                log.info("health: the database answers again")
+            else:
+                log.warning("health: the database does not answer (%s)", report.database_error)
+            self._database_ok = report.database_ok
         report.crm = core.accounts.health()
         report.crm_degraded = report.crm.degraded(at)
         for name, health in self.platforms().items():
