@@ -10,18 +10,21 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]"
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    SUPPORTBOT_DATABASE_URL=sqlite:////data/supportbot.db \
-    SUPPORTBOT_HEARTBEAT_FILE=/tmp/supportbot.heartbeat
+    SUPPORTBOT_DATABASE_URL=sqlite:////data/supportbot.db
 COPY --from=build /wheels /wheels
-RUN pip install --no-index --find-links=/wheels supportbot psycopg-binary \
+# the postgres extra: PostgreSQL's driver (psycopg 3), so SUPPORTBOT_DATABASE_URL=postgresql://... just works
+RUN pip install --no-index --find-links=/wheels "supportbot[postgres]" \
     && rm -rf /wheels \
     && useradd --create-home --uid 10001 supportbot \
     && mkdir /data && chown supportbot /data
 USER supportbot
+# The instance's own files live here: the SQLite database (unless PostgreSQL), the knowledge-base index
+# cache and the heartbeat `supportbot health` reads (beside the SQLite file, else in the working directory).
 WORKDIR /data
 VOLUME ["/data"]
-# 3000: Slack Events API (HTTP mode); 8080: playground (bind it with SUPPORTBOT_PLAYGROUND_HOST=0.0.0.0
-# and a SUPPORTBOT_PLAYGROUND_TOKEN to reach it from outside the container).
+# 3000: the ops server (GET /healthz, GET /metrics) and, in Slack HTTP mode, POST /slack/events;
+# 8080: playground (bind it with SUPPORTBOT_PLAYGROUND_HOST=0.0.0.0 and a SUPPORTBOT_PLAYGROUND_TOKEN
+# to reach it from outside the container).
 EXPOSE 3000 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["supportbot", "health"]
 CMD ["supportbot", "run"]

@@ -9,12 +9,14 @@ it; tests pass fakes for any dependency. Nothing registers itself on import.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 from supportbot.adapters.settings import Settings, load_settings
 from supportbot.bot.commands import AgentCommands
@@ -31,9 +33,13 @@ from supportbot.bot.ports import (
     Database,
     KnowledgeBase,
     SystemClock,
+    Telemetry,
     UnitOfWorkFactory,
 )
 from supportbot.bot.support_commands import SupportCommands
+
+if TYPE_CHECKING:
+    from supportbot.adapters.ops_http import OpsServer
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,8 @@ class Runtime:
     core: SupportCore
     services: dict[str, Service] = field(default_factory=dict)
     jobs: list[Job] = field(default_factory=list)
+    # /healthz, /metrics and mounted routes (Slack's /slack/events) on SUPPORTBOT_HTTP_PORT; with ``serve``
+    ops: OpsServer | None = None
 
     # shortcuts for entry points and tests
     @property
@@ -95,7 +103,39 @@ def heartbeat_path(settings: Settings) -> Path:
     return Path("supportbot.heartbeat").resolve()
 
 
+def database_problem(exc: BaseException, url: str = "") -> ConfigurationError | None:
+    """A ConfigurationError naming SUPPORTBOT_DATABASE_URL for what a wrong URL, a missing driver or an
+    unreachable server raise while connecting (None: not such an error)."""
+    setting = "SUPPORTBOT_DATABASE_URL"
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in ("psycopg", "psycopg2"):
+        return ConfigurationError(setting, "PostgreSQL needs its driver: pip install 'supportbot[postgres]'")
+    import sqlalchemy.exc as sa_exc
+
+    if isinstance(exc, sa_exc.NoSuchModuleError | sa_exc.ArgumentError):
+        return ConfigurationError(setting, "not a database URL supportbot can open (sqlite:///FILE or postgresql://…)")
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        # the driver's first line (connection refused, unable to open database file, ...), never the password
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        reason = lines[0] if lines else type(exc).__name__
+        with contextlib.suppress(ValueError):
+            password = urlsplit(url).password
+            if password:
+                reason = reason.replace(password, "***")
+        return ConfigurationError(setting, f"cannot open the database: {reason}")
+    return None
+
+
 def build_database(settings: Settings, *, uow: UnitOfWorkFactory | None = None, migrate: bool = True) -> Database:
+    try:
+        return _build_database(settings, uow=uow, migrate=migrate)
+    except Exception as exc:
+        problem = database_problem(exc, settings.database_url)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+def _build_database(settings: Settings, *, uow: UnitOfWorkFactory | None, migrate: bool) -> Database:
     if uow is not None:
         from supportbot.storage import SqlUnitOfWorkFactory
 
@@ -163,7 +203,7 @@ def build_services(runtime: Runtime) -> dict[str, Service]:
     if settings.slack_enabled:
         from supportbot.adapters.slack.service import SlackService
 
-        slack = SlackService(core, settings)
+        slack = SlackService(core, settings, ops=runtime.ops)
         core.channels.add(slack.channel)
         services[slack.name] = slack
     if settings.discord_enabled:
@@ -175,10 +215,25 @@ def build_services(runtime: Runtime) -> dict[str, Service]:
     if settings.serve_playground:
         from supportbot.adapters.playground.service import PlaygroundService
 
-        playground = PlaygroundService(core, settings)
+        playground = PlaygroundService(core, settings, announce=settings.log_format != "json")
         core.channels.add(playground.channel)  # now, so recovery at start-up can deliver
         services[playground.name] = playground
     return services
+
+
+def build_ops_server(runtime: Runtime) -> OpsServer:
+    """/healthz and /metrics on SUPPORTBOT_HTTP_HOST:SUPPORTBOT_HTTP_PORT, whatever the channels."""
+    from supportbot.adapters.observability import HealthCheck, PlatformHealth, PrometheusTelemetry
+    from supportbot.adapters.ops_http import OpsServer
+
+    def platforms() -> dict[str, PlatformHealth]:
+        found = {name: getattr(service, "health", None) for name, service in runtime.services.items()}
+        return {name: health for name, health in found.items() if callable(health)}
+
+    settings, core = runtime.settings, runtime.core
+    health = HealthCheck(core, platforms, outbox_stuck_after=settings.health_outbox_stuck_seconds)
+    telemetry = core.telemetry if isinstance(core.telemetry, PrometheusTelemetry) else None
+    return OpsServer(settings.http_host, settings.http_port, health, telemetry)
 
 
 def build_jobs(runtime: Runtime) -> list[Job]:
@@ -214,10 +269,14 @@ def bootstrap(
     crm: CRM | None = None,
     clock: Clock | None = None,
     channels: tuple[Channel, ...] = (),
+    telemetry: Telemetry | None = None,
     migrate: bool = True,
     serve: bool = False,
 ) -> Runtime:
-    """Build supportbot. With ``serve``, also the channel services the settings configure."""
+    """Build supportbot. With ``serve``, also the ops server (/healthz, /metrics) and the channel
+    services the settings configure."""
+    from supportbot.adapters.observability import PrometheusTelemetry
+
     settings = settings or load_settings()
     core = SupportCore.assemble(
         settings,
@@ -227,9 +286,11 @@ def bootstrap(
         crm=crm or build_crm(settings),
         clock=clock or SystemClock(),
         channels=ChannelRegistry(channels),
+        telemetry=telemetry or PrometheusTelemetry(),  # a registry of its own: runtimes never share series
     )
     runtime = Runtime(settings, core)
     if serve:
+        runtime.ops = build_ops_server(runtime)
         runtime.services = build_services(runtime)
     runtime.jobs = build_jobs(runtime)
     return runtime

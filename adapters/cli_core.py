@@ -15,10 +15,18 @@ from supportbot.bot.domain import Author, InboundMessage, Role
 from supportbot.bot.errors import ConfigurationError
 
 
+def debug_enabled() -> bool:
+    """``supportbot --debug``: full tracebacks instead of one-line errors."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.meta.get("supportbot.debug"))
+
+
 def _settings(**overrides) -> Settings:
     try:
         return load_settings(**overrides)
     except ConfigurationError as exc:
+        if debug_enabled():
+            raise
         raise click.ClickException(str(exc)) from None
 
 
@@ -28,15 +36,27 @@ def _bootstrap(settings: Settings, **kwargs):
     try:
         return bootstrap(settings, **kwargs)
     except ConfigurationError as exc:
+        if debug_enabled():
+            raise
         raise click.ClickException(str(exc)) from None
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    for noisy in ("alembic", "apscheduler"):  # routine job runs and migrations are not news
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from supportbot.adapters.logs import configure
+    from supportbot.adapters.settings import secret_values
+
+    try:
+        configure(settings.log_level, settings.log_format, secret_values(settings))
+    except ValueError as exc:  # logging refuses an unknown level name
+        raise click.ClickException(f"setting SUPPORTBOT_LOG_LEVEL: {exc}") from None
+
+
+def _tell(settings: Settings, text: str) -> None:
+    """A note for the person at the terminal; with JSON logs, a log line (stderr stays one object per line)."""
+    if settings.log_format == "json":
+        logging.getLogger("supportbot.run").info(" ".join(text.split()))
+    else:
+        click.echo(text, err=True)
 
 
 @click.command()
@@ -48,20 +68,22 @@ def run() -> None:
     _logging(settings)
     app = _bootstrap(settings, serve=True)
     if not (settings.slack_enabled or settings.discord_enabled):
-        click.echo(
+        _tell(
+            settings,
             "No Slack or Discord credentials set: running on the embedded defaults.\n"
             "  Slack:   set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (plus SLACK_APP_TOKEN for Socket Mode);\n"
             "           `supportbot slack manifest` prints the app manifest.\n"
             "  Discord: set DISCORD_TOKEN and the SUPPORTBOT_DISCORD_* settings (see README).",
-            err=True,
         )
     services = list(app.services.values())
     if not services:
-        click.echo("Nothing to serve: no channel is configured and the playground is disabled.", err=True)
-    click.echo(f"supportbot running with database {_safe_url(settings.database_url)}. Ctrl+C stops.", err=True)
+        _tell(settings, "Nothing to serve: no channel is configured and the playground is disabled.")
+    _tell(settings, f"supportbot starting with database {_safe_url(settings.database_url)}. Ctrl+C stops.")
     try:
         asyncio.run(serve(app, services))
-    except ConfigurationError as exc:  # raised by a channel that validates its settings on start
+    except ConfigurationError as exc:  # a taken port, a channel that validates its settings on start
+        if debug_enabled():
+            raise
         raise click.ClickException(str(exc)) from None
 
 
@@ -162,12 +184,20 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Apply schema migrations to SUPPORTBOT_DATABASE_URL."""
+    from supportbot.adapters.bootstrap import database_problem
     from supportbot.storage import current_revision
     from supportbot.storage import upgrade as run_upgrade
 
     settings = _settings()
-    run_upgrade(settings.database_url)
-    click.echo(f"database at revision {current_revision(settings.database_url)}")
+    try:
+        run_upgrade(settings.database_url)
+        revision = current_revision(settings.database_url)
+    except Exception as exc:
+        problem = database_problem(exc, settings.database_url)
+        if problem is None or debug_enabled():
+            raise
+        raise click.ClickException(str(problem)) from None
+    click.echo(f"database at revision {revision}")
 
 
 @click.group()

@@ -12,8 +12,9 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -41,11 +42,31 @@ def heartbeat_age(path: Path) -> float | None:
         return None
 
 
-def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
+def _tracked(run: Callable[[], Awaitable[object]], running: set[asyncio.Task[Any]]) -> Callable[[], Awaitable[None]]:
+    """A job that ``serve`` can wait for on the way out; cancelled anyway, it ends quietly (apscheduler
+    would log the cancellation as a job failure, traceback and all)."""
+
+    async def job() -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            running.add(task)
+        try:
+            await run()
+        except asyncio.CancelledError:
+            log.debug("a scheduled job was cancelled by the stop")
+        finally:
+            if task is not None:
+                running.discard(task)
+
+    return job
+
+
+def build_scheduler(runtime: Runtime, running: set[asyncio.Task[Any]] | None = None) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
+    running = set() if running is None else running
     for job in runtime.jobs:
         scheduler.add_job(
-            job.run,
+            _tracked(job.run, running),
             "interval",
             seconds=job.seconds,
             id=job.name,
@@ -66,7 +87,8 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop_event.set)
     services = list(runtime.services.values() if services is None else services)
-    scheduler = build_scheduler(runtime)
+    running: set[asyncio.Task[Any]] = set()
+    scheduler = build_scheduler(runtime, running)
     scheduler.start()
     await write_heartbeat(runtime)
     started: list[Service] = []
@@ -75,7 +97,9 @@ async def serve(
     async def when_ready() -> None:
         """The model may still be loading: once it is, record its version and recover what a crash left."""
         try:
-            await asyncio.to_thread(lambda: runtime.core.classifier.version)  # waits for a background load
+            # waits for a background load; asyncio.run joins this thread on the way out, so a stop during
+            # the load waits for it (native code torn down mid-load aborts the process)
+            await asyncio.to_thread(lambda: runtime.core.classifier.version)
             await runtime.core.register_model_version(str(runtime.settings.model_dir))
             recovered = await runtime.core.recover()
             if recovered:
@@ -85,17 +109,27 @@ async def serve(
             stop_event.set()
 
     ready = asyncio.get_running_loop().create_task(when_ready())
+    ops = runtime.ops
     try:
+        if ops is not None:  # first: a taken port stops us before any platform connection is made
+            await ops.start()
         for service in services:
             await service.start()
             started.append(service)
             log.info("started %s", service.name)
+        log.info("supportbot running (%s)", ", ".join(s.name for s in started) or "no channels")
         await stop_event.wait()
     finally:
         ready.cancel()
         for service in reversed(started):
             with contextlib.suppress(Exception):
                 await service.stop()
+        if ops is not None:
+            with contextlib.suppress(Exception):
+                await ops.stop()
+        scheduler.pause()  # no new runs; the ones under way finish (a heartbeat, a dispatch) before we go
+        if running:
+            await asyncio.wait(set(running), timeout=10.0)
         scheduler.shutdown(wait=False)
         with contextlib.suppress(Exception):
             await runtime.core.intake.drain(10.0)

@@ -14,10 +14,12 @@ Nested settings use ``SUPPORTBOT_POLICY__<NAME>`` (JSON for lists/maps) or a
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from supportbot.adapters.crm.settings import CrmSettings
@@ -31,6 +33,9 @@ from supportbot.storage.settings import StorageSettings
 
 class RuntimeSettings(BaseModel):
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line (adapters/logs.py)
+    # /healthz says "degraded" when the oldest pending outbox item is older (a stuck platform API)
+    health_outbox_stuck_seconds: float = Field(300.0, gt=0)
     # None: beside the SQLite database, else in the working directory (see heartbeat_path)
     heartbeat_file: Path | None = None
 
@@ -75,6 +80,36 @@ class Settings(
         return tuple(sources)
 
 
+_SECRET_NAME = re.compile(r"token|secret|password|api_key", re.IGNORECASE)
+
+
+def secret_values(settings: BaseModel) -> list[str]:
+    """Every credential in ``settings`` (SecretStr fields, fields named like one, the database password),
+    for the log redactor."""
+    found: list[str] = []
+
+    def walk(model: BaseModel) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name, None)
+            if isinstance(value, SecretStr):
+                found.append(value.get_secret_value())
+            elif isinstance(value, str) and _SECRET_NAME.search(name):
+                found.append(value)
+            elif isinstance(value, BaseModel):
+                walk(value)
+
+    walk(settings)
+    url = getattr(settings, "database_url", None)
+    if isinstance(url, str) and "://" in url:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            found.append(password)
+    return [value for value in found if value]
+
+
 def _setting_name(loc: tuple[Any, ...]) -> str:
     """Turn a pydantic error location into the variable a user would set."""
     head = str(loc[0]) if loc else "?"
@@ -104,4 +139,4 @@ def _source_name(message: str) -> str:
     return os.environ.get("SUPPORTBOT_CONFIG", "supportbot.toml")
 
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "secret_values"]

@@ -32,7 +32,8 @@ async def test_serve_recovers_starts_services_writes_heartbeats_and_stops(app, t
     assert 0 <= heartbeat_age(app.settings.heartbeat_file) < HEARTBEAT_MAX_AGE
 
 
-async def test_scheduler_jobs_are_coroutines_it_can_await(app):
+async def test_scheduler_jobs_are_coroutines_it_can_await(app, tmp_path):
+    app.settings.heartbeat_file = tmp_path / "heartbeat"  # not the working directory's
     scheduler = build_scheduler(app)
     scheduler.start(paused=True)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 
 import discord
 
@@ -70,6 +71,17 @@ class DiscordService:
         log.info("Discord connected as %s", self.client.user)
         # Deliver what was queued while we were away (e.g. a mirror card before a restart).
         await self.core.dispatcher.dispatch()
+
+    def health(self) -> dict[str, object]:
+        """For /healthz: up while the gateway websocket is connected and ready (discord.py reconnects itself)."""
+        client = self.client
+        up = client is not None and client.is_ready() and not client.is_closed() and client.ws is not None
+        latency = client.latency if up and client is not None else None
+        return {
+            "ok": up,
+            "connected": up,
+            "latency_ms": round(latency * 1000, 1) if latency is not None and math.isfinite(latency) else None,
+        }
 
     async def stop(self) -> None:
         if self.client is not None:

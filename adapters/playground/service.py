@@ -7,11 +7,13 @@ import sys
 
 from aiohttp import web
 
+from supportbot.adapters.ops_http import bind_error
 from supportbot.adapters.playground.channel import PLATFORM, EventHub, PlaygroundChannel
 from supportbot.adapters.playground.security import check_binding
 from supportbot.adapters.playground.server import create_app
 from supportbot.adapters.playground.settings import PlaygroundSettings
 from supportbot.bot.core import SupportCore
+from supportbot.bot.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +53,24 @@ class PlaygroundService:
         self._runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise ConfigurationError(
+                "SUPPORTBOT_PLAYGROUND_PORT", f"cannot listen on {self.host}:{self.port}: {bind_error(exc)}"
+            ) from None
         sockets = getattr(site._server, "sockets", None) or []  # the real port when 0 was asked for
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
         log.info("playground listening on %s", self.url)
         if self.announce:
             hint = " (add ?token=… with SUPPORTBOT_PLAYGROUND_TOKEN)" if self.token else ""
             print(f"Playground: {self.url}{hint}", file=sys.stderr, flush=True)
+
+    def health(self) -> dict[str, object]:
+        """For the ops server's /healthz (the playground keeps its own /healthz too)."""
+        return {"ok": self._runner is not None, "url": self.url}
 
     async def stop(self) -> None:
         self.hub.close()

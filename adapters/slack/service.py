@@ -1,8 +1,9 @@
 """SlackService: what ``supportbot run`` starts when SLACK_BOT_TOKEN is set.
 
-Socket Mode when SLACK_APP_TOKEN is set, else the HTTP Events API on
-SUPPORTBOT_HTTP_PORT at /slack/events (events, interactivity and slash
-commands) plus GET /healthz for the Docker HEALTHCHECK.
+Socket Mode when SLACK_APP_TOKEN is set, else the HTTP Events API at
+/slack/events (events, interactivity and slash commands), mounted on the
+runtime's ops server (SUPPORTBOT_HTTP_PORT, beside /healthz and /metrics).
+Without an ops server (tests, embedding) the service runs one of its own.
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from supportbot.adapters.logs import quiet_request_bodies
+from supportbot.adapters.observability import HealthCheck, PrometheusTelemetry
+from supportbot.adapters.ops_http import OpsServer
 from supportbot.adapters.slack.channel import SlackChannel
 from supportbot.adapters.slack.directory import Directory, slack_error
 from supportbot.adapters.slack.handlers import SlackHandlers
-from supportbot.adapters.slack.http import EVENTS_PATH, HttpReceiver
+from supportbot.adapters.slack.http import EVENTS_PATH, SlackEvents
 from supportbot.adapters.slack.settings import SlackSettings
 from supportbot.bot.core import SupportCore
 from supportbot.bot.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
+# bolt's own logger: ours, so the request bodies it appends to some lines are dropped
+BOLT_LOGGER = "supportbot.adapters.slack.bolt"
 
 
 def validate(settings: SlackSettings) -> str:
@@ -71,9 +77,16 @@ class SlackService:
     name = "slack"
 
     def __init__(
-        self, core: SupportCore, settings: SlackSettings, *, host: str | None = None, port: int | None = None
+        self,
+        core: SupportCore,
+        settings: SlackSettings,
+        *,
+        ops: OpsServer | None = None,
+        host: str | None = None,
+        port: int | None = None,
     ) -> None:
         self.core = core
+        self.ops = ops  # the runtime's ops server; None: run our own on host:port
         self.settings = settings
         self.host = host or settings.http_host
         self.port = settings.http_port if port is None else port  # 0: an ephemeral port (tests)
@@ -89,7 +102,8 @@ class SlackService:
             post_burst=settings.slack_post_burst,
         )
         self.directory: Directory | None = None
-        self._receiver: HttpReceiver | None = None
+        self._own_ops: OpsServer | None = None
+        self._events: SlackEvents | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self.bound_port: int | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -142,6 +156,7 @@ class SlackService:
             request_verification_enabled=http,
             # listeners store a message (or ack an interaction) and return: the response goes right after
             process_before_response=True,
+            logger=quiet_request_bodies(logging.getLogger(BOLT_LOGGER)),
         )
         self.handlers = SlackHandlers(self.core, self.directory, client, triage)
         self.handlers.register(self.bolt)
@@ -149,19 +164,30 @@ class SlackService:
         if not http:
             self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token, web_client=client)
             await self._socket.connect_async()
-        # HTTP mode: events, interactivity and commands plus /healthz; Socket Mode: /healthz only.
-        self._receiver = HttpReceiver(self.bolt if http else None, self.host, self.port, self.health)
-        try:
-            await self._receiver.start()
-        except OSError as exc:
-            if http:
-                raise ConfigurationError(
-                    "SUPPORTBOT_HTTP_PORT", f"cannot listen on {self.host}:{self.port}: {exc}"
-                ) from None
-            log.warning("no /healthz for Socket Mode: cannot listen on %s:%s (%s)", self.host, self.port, exc)
-            self._receiver = None
+        else:
+            self._events = SlackEvents(self.bolt, str(self.settings.slack_signing_secret))
+        if self.ops is not None:
+            if self._events is not None:
+                self.ops.mount("POST", EVENTS_PATH, self._events)
+                log.info("Slack events endpoint %s%s", self.ops.url, EVENTS_PATH)
             return
-        self.bound_port = self._receiver.bound_port
+        await self._start_own_server(http)
+
+    async def _start_own_server(self, http: bool) -> None:
+        """Without the runtime's ops server: /healthz and /metrics (and /slack/events in HTTP mode) of our own."""
+        telemetry = self.core.telemetry if isinstance(self.core.telemetry, PrometheusTelemetry) else None
+        server = OpsServer(self.host, self.port, HealthCheck(self.core, lambda: {"slack": self.health}), telemetry)
+        if self._events is not None:
+            server.mount("POST", EVENTS_PATH, self._events)
+        try:
+            await server.start()
+        except ConfigurationError:
+            if http:
+                raise
+            log.warning("no /healthz for Socket Mode: cannot listen on %s:%s", self.host, self.port)
+            return
+        self._own_ops = server
+        self.bound_port = server.bound_port
         log.info(
             "Slack %s on http://%s:%s",
             f"events endpoint {EVENTS_PATH}" if http else "health check",
@@ -170,12 +196,12 @@ class SlackService:
         )
 
     def health(self) -> dict[str, Any]:
-        """For the Docker HEALTHCHECK: in Socket Mode, healthy while the websocket is connected."""
-        ok = True
+        """For /healthz: in Socket Mode, up while the websocket is connected; in HTTP mode, while we receive."""
         if self._socket is not None:
             client = self._socket.client
-            ok = not client.closed and client.current_session is not None and not client.current_session.closed
-        return {"ok": ok, "mode": self.mode}
+            up = not client.closed and client.current_session is not None and not client.current_session.closed
+            return {"ok": up, "mode": "socket", "connected": up}
+        return {"ok": self._events is not None, "mode": self.mode, "receiving": self._events is not None}
 
     async def drain(self, timeout: float = 10.0) -> None:
         if self.handlers is not None:
@@ -186,9 +212,12 @@ class SlackService:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()
             self._socket = None
-        if self._receiver is not None:
-            await self._receiver.stop()
-            self._receiver = None
+        if self._events is not None and self.ops is not None:
+            self.ops.unmount(EVENTS_PATH)
+        self._events = None
+        if self._own_ops is not None:
+            await self._own_ops.stop()
+            self._own_ops = None
         if self.handlers is not None:
             with contextlib.suppress(TimeoutError):
                 await self.handlers.drain(10.0)

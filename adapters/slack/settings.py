@@ -22,9 +22,9 @@ class SlackSettings(BaseModel):
     # pacing of chat.postMessage per channel: Slack documents about 1 message per second, short bursts allowed
     slack_post_per_second: float = Field(1.0, gt=0)
     slack_post_burst: int = Field(10, ge=1)
-    # the Events API endpoint (HTTP mode) and /healthz
+    # the ops server: /healthz, /metrics and, in HTTP mode, the Events API endpoint (0: any free port)
     http_host: str = "0.0.0.0"
-    http_port: int = Field(3000, ge=1, le=65535)
+    http_port: int = Field(3000, ge=0, le=65535)
 
     @field_validator("slack_managers", mode="before")
     @classmethod

@@ -102,7 +102,8 @@ async def test_socket_mode_serves_healthz_but_no_events_endpoint(socket_service)
     base = f"http://127.0.0.1:{socket_service.bound_port}"
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{base}/healthz") as resp:
-            assert resp.status == 200 and (await resp.json())["mode"] == "socket"
+            body = await resp.json()
+            assert resp.status == 200 and body["checks"]["slack"] == {"ok": True, "mode": "socket", "connected": True}
         async with session.post(f"{base}/slack/events", data="{}") as resp:
             assert resp.status in (404, 405)
 
