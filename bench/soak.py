@@ -120,6 +120,8 @@ async def soak(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
         bot.stop()
         await crm.stop()
         await fake.stop()
+    if tally.lost(questions):
+        explain_lost(workdir / "soak.db", tally.lost(questions))
     latencies = [tally.first_reply_at[ts] - sender.sent_at[ts] for ts in questions if ts in tally.first_reply_at]
     limited = len([c for c in fake.calls if c.status == 429])
     return {
@@ -139,14 +141,37 @@ async def soak(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     }
 
 
+def explain_lost(db: Path, stamps: list[str]) -> None:
+    """Where the unanswered questions are stuck: their message state and their outbox items."""
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    for ts in stamps[:10]:
+        row = con.execute(
+            "SELECT id, state, conversation_id, error FROM messages WHERE external_id = ?", (ts,)
+        ).fetchone()
+        items = []
+        if row and row[2]:
+            items = con.execute(
+                "SELECT kind, audience, status, attempts, last_error FROM outbox WHERE conversation_id = ?", (row[2],)
+            ).fetchall()
+        say(f"lost {ts}: message {row}; outbox {items}")
+    con.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=int, default=1, help="multiplies the questions of every phase")
     parser.add_argument("--storm", type=float, default=30.0, help="seconds of 429s in phase 3")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the last replies")
+    parser.add_argument("--keep", type=Path, help="keep the database and the bot's logs in this folder")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(soak(args, Path(tmp)))
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        result = asyncio.run(soak(args, args.keep))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = asyncio.run(soak(args, Path(tmp)))
     print(f"questions        {result['questions']}")
     print(f"replies          {result['replies']}")
     print(f"lost             {result['lost']}")

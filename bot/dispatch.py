@@ -255,10 +255,12 @@ class Dispatcher:
         due = uow.outbox.due(now, limit)
         if not due:
             return plan
-        held: dict[tuple[str, str], datetime] = {}
-        for (conversation_id, audience), at in uow.outbox.held(now).items():
+        # lane -> (creation time of its oldest waiting item, the latest time one of them is retried)
+        held: dict[tuple[str, str], tuple[datetime, datetime | None]] = {}
+        for (conversation_id, audience), (at, retry) in uow.outbox.held(now).items():
             lane = (conversation_id, _lane(Audience(audience)))
-            held[lane] = min(held.get(lane, at), at)
+            held[lane] = _hold(held.get(lane), at, retry)
+        queued_on: dict[str, int] = {}  # pace key -> items of this pass already waiting for it
         plan.conversations = uow.conversations.get_many(sorted({i.conversation_id for i in due if i.conversation_id}))
         lanes: dict[str, list[tuple[Outbound, Delivery | None]]] = {}
         new_mirrors: set[str] = set()  # conversations whose mirror thread this pass opens
@@ -266,11 +268,14 @@ class Dispatcher:
         for item in due:
             conv = plan.conversations.get(item.conversation_id or "")
             lane = (item.conversation_id or "", _lane(item.audience))
-            first_held = held.get(lane)
-            if item.platform not in self.channels or (
-                first_held is not None and item.created_at >= first_held and item.kind is not OutboundKind.REACTION
-            ):
+            hold = held.get(lane)
+            if item.platform not in self.channels:
                 plan.deferred += 1
+                continue
+            if hold is not None and item.created_at >= hold[0] and item.kind is not OutboundKind.REACTION:
+                plan.deferred += 1
+                if hold[1] is not None:  # it cannot go before the item it follows: out of the due window till then
+                    self._postpone(uow, item, hold[1])
                 continue
             delivery, problem = self._delivery(uow, item, conv)
             if problem is not None:
@@ -279,14 +284,18 @@ class Dispatcher:
                 continue
             key = f"{lane[0]}:{lane[1]}" if item.conversation_id else f"item:{item.id}"
             opens_with_mirror = item.conversation_id in new_mirrors and item.kind is not OutboundKind.CARD_UPDATE
-            wait = None if delivery is None and not opens_with_mirror else self._pace(item, delivery, clock)
+            wait = None if delivery is None and not opens_with_mirror else self._pace(item, delivery, clock, queued_on)
             if (delivery is None and not opens_with_mirror) or wait:
                 # waits for its mirror thread or its card, or for the platform's budget
                 plan.deferred += 1
+                retry_at = None
                 if wait:
                     plan.wake_in = min(plan.wake_in or wait, wait)
+                    # out of the due window until its turn, so it never crowds out posts that may go now
+                    retry_at = now + timedelta(seconds=wait)
+                    self._postpone(uow, item, retry_at)
                 if item.conversation_id and item.kind is not OutboundKind.REACTION:
-                    held[lane] = min(held.get(lane, item.created_at), item.created_at)
+                    held[lane] = _hold(held.get(lane), item.created_at, retry_at)
                 continue
             if item.kind is OutboundKind.MIRROR_OPEN and item.conversation_id:
                 new_mirrors.add(item.conversation_id)
@@ -306,10 +315,26 @@ class Dispatcher:
                 plan.groups[key] = mine
         return plan
 
-    def _pace(self, item: Outbound, delivery: Delivery | None, now: float) -> float:
-        """0 when ``item`` may go now, else the seconds its platform budget needs first."""
+    def _pace(self, item: Outbound, delivery: Delivery | None, now: float, queued_on: dict[str, int]) -> float:
+        """0 when ``item`` may go now, else the seconds until its turn on its platform budget
+        (items of one pass waiting for the same budget get successive turns)."""
         pace = self.channels[item.platform].pace(item, delivery)
-        return 0.0 if pace is None else self._pacer.take(pace, now)
+        if pace is None:
+            return 0.0
+        wait = self._pacer.take(pace, now)
+        if wait:
+            ahead = queued_on.get(pace.key, 0)
+            queued_on[pace.key] = ahead + 1
+            wait += ahead / pace.per_second if pace.per_second > 0 else 0.0
+        return wait
+
+    @staticmethod
+    def _postpone(uow: UnitOfWork, item: Outbound, until: datetime) -> None:
+        """Not due before ``until`` (no attempt counted, no error: it only waits its turn)."""
+        if item.next_attempt_at is not None and item.next_attempt_at >= until:
+            return
+        item.next_attempt_at = until
+        uow.outbox.save_delivery(item)
 
     def _wake_later(self, seconds: float) -> None:
         """Come back for paced items when their budget allows (sooner only when kicked)."""
@@ -507,6 +532,15 @@ class Dispatcher:
                     uow.messages.add(transcript)
             except DuplicateDelivery:  # found again after a crash, and already in the transcript
                 pass
+
+
+def _hold(
+    current: tuple[datetime, datetime | None] | None, at: datetime, retry: datetime | None
+) -> tuple[datetime, datetime | None]:
+    if current is None:
+        return at, retry
+    latest = current[1] if retry is None else retry if current[1] is None else max(current[1], retry)
+    return min(current[0], at), latest
 
 
 def _trying_since(item: Outbound) -> datetime:

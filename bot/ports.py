@@ -407,10 +407,11 @@ class OutboxRepository(abc.ABC):
         leaving text, payload and dedupe key as they are."""
 
     @abc.abstractmethod
-    def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
+    def held(self, now: datetime) -> dict[tuple[str, str], tuple[datetime, datetime | None]]:
         """Per (conversation id, audience), the creation time of the oldest PENDING non-reaction item
         that waits for a retry (next_attempt_at > now) or is being sent (claimed_until > now): later
-        items of that conversation and audience must not overtake it."""
+        items of that conversation and audience must not overtake it. Second: the latest retry time
+        among those items (None when they are only being sent)."""
 
     @abc.abstractmethod
     def failed(self, limit: int = 100) -> list[Outbound]:

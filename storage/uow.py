@@ -657,7 +657,14 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
         .returning(_OUT.id)
     )
     _held_stmt = (
-        sa.select(_OUT.conversation_id, _OUT.audience, sa.func.min(_OUT.created_at, type_=_OUT.created_at.type))
+        sa.select(
+            _OUT.conversation_id,
+            _OUT.audience,
+            sa.func.min(_OUT.created_at, type_=_OUT.created_at.type),
+            sa.func.max(
+                sa.case((_OUT.next_attempt_at > _now, _OUT.next_attempt_at), else_=None), type_=_OUT.created_at.type
+            ),
+        )
         .where(
             _OUT.status == OutboxStatus.PENDING.value,
             _OUT.kind != "reaction",
@@ -711,9 +718,12 @@ class SqlOutboxRepository(_Repo, OutboxRepository):
             },
         )
 
-    def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
+    def held(self, now: datetime) -> dict[tuple[str, str], tuple[datetime, datetime | None]]:
         rows = self._execute(self._held_stmt, {"now": mapping.to_utc(now)})
-        return {(cid, audience): mapping.from_db(at) for cid, audience, at in rows}
+        return {
+            (cid, audience): (mapping.from_db(at), mapping.from_db(retry) if retry is not None else None)
+            for cid, audience, at, retry in rows
+        }
 
     _backlog = sa.select(sa.func.count(), sa.func.min(_OUT.created_at, type_=_OUT.created_at.type)).where(
         _OUT.status == OutboxStatus.PENDING.value

@@ -53,7 +53,11 @@ async def test_a_429_holds_every_post_of_its_budget_until_retry_after(app, clock
     await app.core.dispatch_outbox()
     assert [o for o, _ in channel.sent if o.audience.value != "customer"] == []
     clock.advance(seconds=2)
-    await app.core.dispatch_outbox()
+    await app.core.dispatch_outbox()  # one post probes the platform first...
+    probes = [c for c, _ in channel.sent if c.audience.value != "customer"]
+    assert len(probes) == 1
+    clock.advance(seconds=2)
+    await app.core.dispatch_outbox()  # ...and once it went through, the rest follow
     assert len([o for o, _ in channel.sent if o.kind is OutboundKind.MIRROR_OPEN]) == 3
 
 

@@ -437,16 +437,18 @@ class InMemoryOutboxRepository(_Repo, OutboxRepository):
         ):
             setattr(stored, name, copy.deepcopy(getattr(outbound, name)))
 
-    def held(self, now: datetime) -> dict[tuple[str, str], datetime]:
+    def held(self, now: datetime) -> dict[tuple[str, str], tuple[datetime, datetime | None]]:
         now = _utc(now)
-        held: dict[tuple[str, str], datetime] = {}
+        held: dict[tuple[str, str], tuple[datetime, datetime | None]] = {}
         for o in self._data.outbox.values():
-            waiting = (o.next_attempt_at is not None and o.next_attempt_at > now) or (
-                o.claimed_until is not None and o.claimed_until > now
-            )
+            retry = o.next_attempt_at if o.next_attempt_at is not None and o.next_attempt_at > now else None
+            waiting = retry is not None or (o.claimed_until is not None and o.claimed_until > now)
             if o.status == OutboxStatus.PENDING and o.kind.value != "reaction" and o.conversation_id and waiting:
                 key = (o.conversation_id, o.audience.value)
-                held[key] = min(held.get(key, o.created_at), o.created_at)
+                at, latest = held.get(key, (o.created_at, None))
+                if retry is not None:
+                    latest = retry if latest is None else max(latest, retry)
+                held[key] = (min(at, o.created_at), latest)
         return held
 
     def backlog(self) -> tuple[int, datetime | None]:

@@ -365,8 +365,12 @@ class FakeSlack:
         return {"ok": False, "error": "unknown_method"}
 
     def _new_ts(self) -> str:
-        """A message ts as Slack makes them: the posting time in seconds, unique within the channel."""
-        return f"{int(time.time())}.{next(self._ts):06d}"
+        """A message ts as Slack makes them: the posting time in seconds, unique within the channel.
+
+        The fake's own posts use the microseconds 600000 and up, so they never equal the ts of an
+        event a test makes up (which count from 0): Slack never gives two messages one ts.
+        """
+        return f"{int(time.time())}.{600_000 + next(self._ts) % 400_000:06d}"
 
     def _read_channel(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
         """conversations.history (top-level messages) and conversations.replies (a thread, parent first),
