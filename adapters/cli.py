@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from supportbot.adapters import cli_classifier, cli_core, cli_crm, cli_discord, cli_ops, cli_playground, cli_slack
+from supportbot.adapters import (
+    cli_classifier,
+    cli_core,
+    cli_crm,
+    cli_cxops,
+    cli_discord,
+    cli_ops,
+    cli_playground,
+    cli_slack,
+)
 from supportbot.bot import __version__
 
 
@@ -15,7 +24,7 @@ def main() -> None:
 
 
 # the order of `supportbot --help`
-for module in (cli_core, cli_classifier, cli_ops, cli_crm, cli_slack, cli_discord, cli_playground):
+for module in (cli_core, cli_classifier, cli_cxops, cli_ops, cli_crm, cli_slack, cli_discord, cli_playground):
     module.register(main)
 
 

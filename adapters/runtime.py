@@ -56,6 +56,20 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     return scheduler
 
 
+async def register_running_model(runtime: Runtime) -> None:
+    """Record the model this bot runs (with its figures); the first one becomes the current version."""
+    from supportbot.bot.classifier.versions import read_metadata, version_metrics
+    from supportbot.bot.errors import ModelError
+
+    path = getattr(runtime.core.classifier, "path", None) or str(runtime.settings.model_dir)
+    try:
+        metadata = read_metadata(path)
+        metrics, data_hash = version_metrics(metadata), str(metadata.get("data_sha256") or "")
+    except ModelError:
+        metrics, data_hash = {}, ""
+    await runtime.core.register_model_version(str(Path(path).resolve()), data_hash, metrics)
+
+
 async def serve(
     runtime: Runtime, services: Iterable[Service] | None = None, *, stop_event: asyncio.Event | None = None
 ) -> None:
@@ -76,7 +90,7 @@ async def serve(
         """The model may still be loading: once it is, record its version and recover what a crash left."""
         try:
             await asyncio.to_thread(lambda: runtime.core.classifier.version)  # waits for a background load
-            await runtime.core.register_model_version(str(runtime.settings.model_dir))
+            await register_running_model(runtime)
             recovered = await runtime.core.recover()
             if recovered:
                 log.info("recovered %d messages stored before the last stop", recovered)
