@@ -56,6 +56,7 @@ def _err(message: str) -> None:
     help="Instead of --keep-in-scope: the share of your traffic that is out of scope (needs out-of-scope rows).",
 )
 @click.option("--folds", default=None, type=click.IntRange(2, 20), help="CV folds [5; 3 above 5,000 rows].")
+@click.option("--jobs", default=None, type=click.IntRange(1, 64), help="Processes for cross-validation [all cores].")
 @click.option(
     "--with-corrections",
     is_flag=True,
@@ -73,6 +74,7 @@ def train_cmd(
     keep_in_scope: float,
     expected_oos_share: float | None,
     folds: int | None,
+    jobs: int | None,
     with_corrections: bool,
     as_json: bool,
 ) -> None:
@@ -116,6 +118,7 @@ def train_cmd(
             embeddings=embeddings,
             keep_in_scope=keep_in_scope,
             expected_oos_share=expected_oos_share,
+            n_jobs=jobs or -1,
         )
         m = result.model
         m.metadata["data_columns"] = {"text": text_column, "label": label_column}

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 GAP_RULES = ("no_article", "out_of_scope", "low_confidence")
-# cosine thresholds per representation (chosen on tests/ops' development set, not on the benchmark's)
+# cosine thresholds per representation (chosen on tests/cxops/gap_topics.py development set, not on the benchmark's)
 EMBEDDING_THRESHOLD = 0.5
 TFIDF_THRESHOLD = 0.25
 MERGE_THRESHOLD = 0.8  # topics whose centroids are this similar are one topic
