@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,7 +125,8 @@ def run_simulation(
         oos_labels=[oos_label] if oos_label else [],
         max_chars=core.settings.max_message_chars,
         progress=bar.update if bar is not None else None,
-        encode_jobs=2,
+        encode_jobs=os.cpu_count() or 1,
+        workers=min(4, os.cpu_count() or 1),  # classification in forked processes: see bot.simulate.prefill
     )
 
 

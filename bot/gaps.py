@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from supportbot.bot.domain import Action, MessageKind
 from supportbot.bot.ports import TextEncoder, UnitOfWork
@@ -147,7 +147,8 @@ def vectors(texts: Sequence[str], encoder: TextEncoder | None) -> tuple[Any, flo
 def _dense(block: Any) -> np.ndarray:
     import numpy as np
 
-    return np.asarray(block.toarray() if hasattr(block, "toarray") else block, dtype=np.float32)
+    dense: np.ndarray = np.asarray(block.toarray() if hasattr(block, "toarray") else block, dtype=np.float32)
+    return dense
 
 
 # ---------------------------------------------------------------------------- clustering
@@ -185,7 +186,8 @@ def _centroids(x: Any, groups: Sequence[Sequence[int]]) -> np.ndarray:
 
     c = np.vstack([_dense(x[list(g)].mean(axis=0)).ravel() for g in groups])
     norms: np.ndarray = np.clip(np.linalg.norm(c, axis=1, keepdims=True), 1e-12, None)
-    return c / norms
+    unit: np.ndarray = c / norms
+    return unit
 
 
 def refine(x: Any, groups: list[list[int]], threshold: float, min_size: int, rounds: int = 2) -> list[list[int]]:
@@ -218,8 +220,8 @@ def refine(x: Any, groups: list[list[int]], threshold: float, min_size: int, rou
             best[start : start + len(s)] = s.argmax(axis=1)
             score[start : start + len(s)] = s.max(axis=1)
         regrouped: dict[int, list[int]] = defaultdict(list)
-        for i in np.flatnonzero(score >= threshold):
-            regrouped[int(best[i])].append(int(i))
+        for row in np.flatnonzero(score >= threshold):
+            regrouped[int(best[row])].append(int(row))
         groups = [g for g in regrouped.values() if len(g) >= min_size]
         if not groups:
             return []
@@ -260,7 +262,9 @@ def label_topics(texts: Sequence[str], groups: Sequence[Sequence[int]], top: int
 
 
 _GREETING = re.compile(
-    r"^(?:(?:hi|hello|hey|yo|good (?:morning|afternoon))(?: there| team| all| folks)?[,!.\s-]*)+", re.I
+    r"^(?:(?:hi|hello|hey|yo|good (?:morning|afternoon)|quick question|sorry to bother)"
+    r"(?: there| team| all| folks)?[,:!.\s-]*)+",
+    re.I,
 )
 _THANKS = re.compile(r"[\s,.!-]*(?:thanks|thank you|thx|cheers|ty)(?: in advance| a lot)?[\s.!]*$", re.I)
 _HOW = re.compile(r"^how (?:do|can|could|should) (?:i|we|you|one) ", re.I)
@@ -283,9 +287,10 @@ def shared_encoder() -> TextEncoder | None:
     from supportbot.bot.errors import ModelError
 
     try:
-        return default_encoder()
+        encoder = default_encoder()
     except ModelError:
         return None
+    return cast("TextEncoder | None", encoder)  # SentenceEncoder implements the port by its methods
 
 
 def find_gaps(

@@ -73,13 +73,13 @@ def risk_coverage_svg(sim: Simulation, *, width: int = 640, height: int = 320) -
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{BLUE}"><title>threshold {p.threshold:.2f}: '
             f"{pct(p.automation_rate, 1)} automatic at {pct(p.precision, 1)} precision</title></circle>"
         )
-    marks = [("today", sim.actions["answer"], sim.automatic_precision, INK)]
+    marks: list[tuple[str, float, float | None, str]] = [("today", sim.actions["answer"], sim.automatic_precision, INK)]
     rec = sim.recommended
     marks.append(("recommended", rec.automation_rate, rec.precision, GREEN))
-    for name, x_val, y_val, color in marks:
-        if y_val is None:
+    for name, rate, precision, color in marks:
+        if precision is None:
             continue
-        x, y = xy(x_val, max(y_min, y_val))
+        x, y = xy(rate, max(y_min, precision))
         body.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="none" stroke="{color}" stroke-width="2.2"/>'
             f'<text x="{x + 9:.1f}" y="{y + 14:.1f}" font-size="11" fill="{color}">{_e(name)}</text>'

@@ -20,6 +20,7 @@ from datetime import datetime
 from supportbot.bot.domain import (
     AgentActionRecord,
     ClassificationRecord,
+    DecisionRecord,
     Draft,
     DraftStatus,
     MessageKind,
@@ -139,7 +140,9 @@ def review_queue(uow: UnitOfWork, *, since: datetime | None = None, limit: int |
     return items[:limit] if limit is not None else items
 
 
-def _record_of(records: list[ClassificationRecord], decisions: dict, draft: Draft) -> ClassificationRecord | None:
+def _record_of(
+    records: list[ClassificationRecord], decisions: dict[str, DecisionRecord], draft: Draft
+) -> ClassificationRecord | None:
     """The classification of the message a draft answered."""
     decision = decisions.get(draft.decision_id)
     if decision is None:

@@ -215,6 +215,64 @@ def precompute_embeddings(classifier: Classifier, texts: Sequence[str], *, n_job
     return int(ahead([for_model(t) for t in texts], n_jobs=n_jobs))
 
 
+# ---------------------------------------------------------------------------- parallel prefill
+
+_FORKED: tuple[Classifier, KnowledgeBase, int] | None = None  # what forked workers inherit
+
+
+def _model_text(raw: str, max_chars: int) -> str | None:
+    try:
+        return for_model(clean_text(raw, max_chars=max_chars))
+    except InvalidInput:
+        return None
+
+
+def _prefill_chunk(texts: list[str]) -> list[tuple[str, Classification, list[tuple[Any, ...]]]]:
+    """In a forked worker: what the triage will ask the classifier and the knowledge base for each text."""
+    assert _FORKED is not None
+    classifier, kb, limit = _FORKED
+    out = []
+    for text in texts:
+        c = classifier.classify(text, context=[])
+        hits = kb.search(text, intent=c.intent, limit=limit)
+        out.append((text, c, [(h.article.id, h.score, h.passage, h.section, h.passages) for h in hits]))
+    return out
+
+
+def prefill(replay: Replay, texts: Sequence[str], workers: int) -> int:
+    """Classify and search the tickets in ``workers`` forked processes and fill the replay's memos, so
+    the triage that follows (in this process, unchanged) finds every answer ready. Only a speed-up:
+    a text the triage asks about differently is simply computed again. Returns how many were filled."""
+    import multiprocessing
+
+    global _FORKED
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    memo_c, memo_kb = replay.triage.classifier, replay.triage.kb
+    assert isinstance(memo_c, _MemoClassifier) and isinstance(memo_kb, _MemoKnowledgeBase)
+    todo = sorted({t for t in texts if t})
+    if len(todo) < 200:
+        return 0
+    chunks = [todo[i :: workers * 4] for i in range(workers * 4)]
+    _FORKED = (memo_c.inner, memo_kb.inner, 3)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for part in pool.imap_unordered(_prefill_chunk, chunks):
+                for text, c, hits in part:
+                    memo_c._seen[(text, ())] = c
+                    rebuilt = []
+                    for article_id, score, passage, section, passages in hits:
+                        article = memo_kb.inner.get(article_id)
+                        if article is None:
+                            break
+                        rebuilt.append(ArticleHit(article, score, passage, section, passages))
+                    else:
+                        memo_kb._seen[(text, c.intent, 3)] = rebuilt
+    finally:
+        _FORKED = None
+    return len(todo)
+
+
 # ---------------------------------------------------------------------------- the replay
 
 
@@ -292,6 +350,7 @@ def simulate(
     max_chars: int = 40_000,
     progress: Progress | None = None,
     encode_jobs: int = 1,
+    workers: int = 1,
 ) -> Simulation:
     """Decide every ticket under today's settings, sweep the curve, recommend thresholds."""
     import time
@@ -310,6 +369,8 @@ def simulate(
             progress(done, total)
 
     precompute_embeddings(triage.classifier, [t.text for t in tickets], n_jobs=encode_jobs)
+    if workers > 1:
+        prefill(replay, [m for t in tickets if (m := _model_text(t.text, max_chars))], workers)
     baseline = replay.run(tickets, overrides, tick)
     sweeps: dict[float, list[Outcome]] = {}
     for t in grid:

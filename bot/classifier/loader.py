@@ -142,9 +142,13 @@ class SwappableClassifier(Classifier):
     def thresholds(self) -> dict[str, float]:
         return self._inner.thresholds()
 
-    @property  # type: ignore[override]  # the port declares a plain attribute
+    @property
     def version(self) -> str:
         return self._inner.version
+
+    @version.setter
+    def version(self, value: str) -> None:  # the port declares a plain attribute; this one follows the model
+        raise AttributeError("the version is the inner model's")
 
 
 def innermost(classifier: Classifier, timeout: float | None = None) -> Classifier:
