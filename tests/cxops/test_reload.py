@@ -37,7 +37,8 @@ async def _wait_for(condition, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_a_promotion_reaches_two_replicas_and_not_a_pinned_one(db_url, tmp_path, tiny_models):
+async def test_a_promotion_reaches_two_replicas_and_not_a_pinned_one(db_url, tmp_path, tiny_models, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # on PostgreSQL the knowledge-base index cache goes to the working directory
     (dir_a, version_a), (dir_b, version_b) = tiny_models["a"], tiny_models["b"]
     common = dict(
         database_url=db_url,
