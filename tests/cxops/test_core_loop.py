@@ -210,3 +210,47 @@ async def test_kb_audit_flags_articles_that_failed_customers(app, clock, uow_fac
     assert {r["id"] for r in audit["never_cited"]} == {"saml-errors", "webhooks"}
     assert [(r["id"], r["updated"]) for r in audit["stale"]] == [("webhooks", "2020-01-15")]
     assert "webhooks" not in {r["id"] for r in audit["undated"]}
+
+
+async def test_a_retrained_candidate_is_proposed_to_the_managers_not_promoted(app, channel, uow_factory):
+    from datetime import UTC, datetime
+
+    from supportbot.adapters.retrain import RetrainJob
+    from supportbot.bot.domain import ModelStatus, ModelVersion
+    from supportbot.bot.models import queue_proposal
+
+    t = datetime(2026, 11, 1, tzinfo=UTC)
+    with uow_factory() as uow:
+        uow.model_versions.add(
+            ModelVersion(
+                "intent-cur",
+                "intent",
+                "/m/cur",
+                "h",
+                t,
+                {"precision_at_target": 0.99, "rows": 100},
+                ModelStatus.CURRENT,
+                t,
+            )
+        )
+        uow.model_versions.add(
+            ModelVersion(
+                "intent-new",
+                "intent",
+                "/m/new",
+                "h",
+                t,
+                {"precision_at_target": 0.995, "rows": 112, "corrections_used": 12},
+            )
+        )
+        queue_proposal(uow, app.core.outbox, ["test"], "intent-new", {"held-out accuracy": (0.81, 0.84)})
+        uow.commit()
+    await app.core.dispatch_outbox()
+    (post,) = [o for o, _ in channel.sent if o.kind is OutboundKind.REPORT]
+    assert "Model candidate intent-new vs current intent-cur" in post.text
+    assert "corrections used: — → 12" in post.text and "held-out accuracy: 0.8100 → 0.8400" in post.text
+    assert "/support model promote intent-new" in post.text
+    with uow_factory() as uow:
+        assert uow.model_versions.current("intent").id == "intent-cur"  # only proposed
+    # without enough new corrections the scheduled job does not train at all
+    assert await RetrainJob(app).run() is None
