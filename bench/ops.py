@@ -155,10 +155,13 @@ def main() -> None:
         recall = best_hits / total
         purity = best_hits / best_size if best_size else 0.0
         label = topics[best].suggested_title if best is not None else "(not found)"
+        # how many of the topic's questions the bot could not answer (the rest were answered or drafted)
+        reached = sum(text_topic.get(q.text) == topic for q in questions)
         rows.append(
             {
                 "topic": topic,
                 "planted": total,
+                "unanswered": reached,
                 "recall": round(recall, 3),
                 "purity": round(purity, 3),
                 "found_as": label,
