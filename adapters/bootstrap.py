@@ -151,26 +151,59 @@ def _build_database(settings: Settings, *, uow: UnitOfWorkFactory | None, migrat
     return ThreadedDatabase(factory, workers=factory.read_threads, shared_connection=factory.shared_connection)
 
 
-def build_classifier(settings: Settings, *, background: bool = False) -> Classifier:
-    """The intent model; with ``background`` it loads on a thread while the bot starts listening
-    (a message that arrives first waits for it), and a bad model still stops ``supportbot run``."""
-    path = Path(settings.model_dir)
+def model_pinned(settings: Settings) -> bool:
+    """``SUPPORTBOT_MODEL_DIR`` set explicitly (environment, TOML or argument) pins the model: promotions
+    in the database do not change it."""
+    return "model_dir" in settings.model_fields_set
+
+
+def current_model_dir(settings: Settings, db: Database | None) -> Path:
+    """The model a bot should run: the pinned one, else the database's current version (when its
+    directory exists), else the bundled default."""
+    if model_pinned(settings) or db is None:
+        return Path(settings.model_dir)
+    from supportbot.bot.models import INTENT
+
+    try:
+        with db.uow() as uow:
+            current = uow.model_versions.current(INTENT)
+    except Exception as exc:  # an unreadable registry must not stop a bot that has a model
+        log.warning("cannot read the current model version: %s", exc)
+        return Path(settings.model_dir)
+    if current is not None and Path(current.path).is_dir():
+        return Path(current.path)
+    if current is not None:
+        log.warning("the current model %s is not at %s: using %s", current.id, current.path, settings.model_dir)
+    return Path(settings.model_dir)
+
+
+def load_model(path: Path | str) -> Classifier:
+    """Load a model directory; ``ConfigurationError`` naming the setting when it is bad."""
+    from supportbot.bot.classifier import load_classifier
+
+    try:
+        return load_classifier(Path(path))
+    except ModelError as exc:
+        raise ConfigurationError("SUPPORTBOT_MODEL_DIR", str(exc)) from None
+
+
+def build_classifier(
+    settings: Settings, *, background: bool = False, db: Database | None = None, lazy: bool = False
+) -> Classifier:
+    """The intent model, swappable while the bot runs (see ``bot.models.ModelReloader``); with
+    ``background`` it loads on a thread while the bot starts listening (a message that arrives first
+    waits for it), and a bad model still stops ``supportbot run``; ``lazy`` loads it on first use
+    (commands that may not need it)."""
+    from supportbot.bot.classifier.loader import LazyClassifier, SwappableClassifier
+
+    path = current_model_dir(settings, db)
     if not path.is_dir():
         raise ConfigurationError("SUPPORTBOT_MODEL_DIR", f"{path} is not a model directory (see `supportbot train`)")
-
-    def load() -> Classifier:
-        from supportbot.bot.classifier import load_classifier
-
-        try:
-            return load_classifier(path)
-        except ModelError as exc:
-            raise ConfigurationError("SUPPORTBOT_MODEL_DIR", str(exc)) from None
-
+    if lazy:
+        return SwappableClassifier(LazyClassifier(lambda: load_model(path)), path=str(path))
     if not background:
-        return load()
-    from supportbot.bot.classifier.loader import LazyClassifier
-
-    return LazyClassifier(load).start()
+        return SwappableClassifier(load_model(path), path=str(path))
+    return SwappableClassifier(LazyClassifier(lambda: load_model(path)).start(), path=str(path))
 
 
 def build_kb(settings: Settings) -> KnowledgeBase:
@@ -249,7 +282,7 @@ def build_jobs(runtime: Runtime) -> list[Job]:
         await core.intake.recover(older_than=RECOVERY_AGE)
 
     ops = settings.operations
-    return [
+    jobs = [
         Job("outbox", 2.0, core.dispatcher.dispatch),
         Job("heartbeat", 10.0, heartbeat),
         Job("recover", 30.0, recover),
@@ -258,6 +291,17 @@ def build_jobs(runtime: Runtime) -> list[Job]:
         Job("alerts", ops.alerts_sweep_seconds, core.alerts.check),
         Job("weekly_report", 600.0, core.weekly_report.post),
     ]
+    from supportbot.bot.classifier.loader import SwappableClassifier
+    from supportbot.bot.models import ModelReloader
+
+    if isinstance(core.classifier, SwappableClassifier):
+        reloader = ModelReloader(core.db, core.classifier, load_model, pinned=model_pinned(settings))
+        jobs.append(Job("model_reload", settings.models.reload_seconds, reloader.check))
+    from supportbot.adapters.retrain import RetrainJob
+
+    if settings.models.retrain_enabled:
+        jobs.append(Job("model_retrain", settings.models.retrain_check_seconds, RetrainJob(runtime).run))
+    return jobs
 
 
 def bootstrap(
@@ -272,16 +316,18 @@ def bootstrap(
     telemetry: Telemetry | None = None,
     migrate: bool = True,
     serve: bool = False,
+    lazy_model: bool = False,
 ) -> Runtime:
     """Build supportbot. With ``serve``, also the ops server (/healthz, /metrics) and the channel
     services the settings configure."""
     from supportbot.adapters.observability import PrometheusTelemetry
 
     settings = settings or load_settings()
+    db = build_database(settings, uow=uow, migrate=migrate)
     core = SupportCore.assemble(
         settings,
-        db=build_database(settings, uow=uow, migrate=migrate),
-        classifier=classifier or build_classifier(settings, background=serve),
+        db=db,
+        classifier=classifier or build_classifier(settings, background=serve, db=db, lazy=lazy_model),
         kb=kb or build_kb(settings),
         crm=crm or build_crm(settings),
         clock=clock or SystemClock(),

@@ -14,6 +14,7 @@ from supportbot.adapters import (
     cli_classifier,
     cli_core,
     cli_crm,
+    cli_cxops,
     cli_discord,
     cli_ops,
     cli_outbox,
@@ -62,7 +63,17 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 # the order of `supportbot --help`
-for module in (cli_core, cli_classifier, cli_ops, cli_outbox, cli_crm, cli_slack, cli_discord, cli_playground):
+for module in (
+    cli_core,
+    cli_classifier,
+    cli_cxops,
+    cli_ops,
+    cli_outbox,
+    cli_crm,
+    cli_slack,
+    cli_discord,
+    cli_playground,
+):
     module.register(main)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -55,6 +56,13 @@ def _err(message: str) -> None:
     help="Instead of --keep-in-scope: the share of your traffic that is out of scope (needs out-of-scope rows).",
 )
 @click.option("--folds", default=None, type=click.IntRange(2, 20), help="CV folds [5; 3 above 5,000 rows].")
+@click.option("--jobs", default=None, type=click.IntRange(1, 64), help="Processes for cross-validation [all cores].")
+@click.option(
+    "--with-corrections",
+    is_flag=True,
+    help="Add agents' stored corrections (latest label per message wins, duplicates removed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (version, path, metrics) on stdout.")
 def train_cmd(
     data_path: Path,
     text_column: str,
@@ -66,14 +74,24 @@ def train_cmd(
     keep_in_scope: float,
     expected_oos_share: float | None,
     folds: int | None,
+    jobs: int | None,
+    with_corrections: bool,
+    as_json: bool,
 ) -> None:
-    """Train an intent model from a CSV and save it (versioned, with metadata)."""
+    """Train an intent model from a CSV, save it (versioned, with metadata) and register it as a candidate."""
+    from supportbot.adapters.progress import Bar, wanted
     from supportbot.bot.classifier.data import MIN_LABELS, MIN_ROWS, read_labelled_csv
     from supportbot.bot.classifier.intent import train_intent_model
+    from supportbot.bot.classifier.versions import version_metrics
+
+    bar = Bar("[train]", enabled=wanted(as_json))
 
     def progress(msg: str) -> None:
+        bar.close()  # the line stays; the next stage redraws below it
         click.echo(f"[train] {msg}", err=True)
+        bar.stage(msg)
 
+    app = None
     try:
         data = read_labelled_csv(
             data_path,
@@ -83,35 +101,92 @@ def train_cmd(
             min_labels=MIN_LABELS,
         )
         progress(f"read {len(data)} rows, {len(set(data.labels))} labels from {data_path}")
+        texts, labels, data_hash, used = data.texts, data.labels, data.sha256, None
+        app = _registry_runtime()
+        if with_corrections:
+            texts, labels, data_hash, used = _add_corrections(app, texts, labels, data.sha256)
+            progress(f"used {used} corrections ({len(texts)} rows)")
         result = train_intent_model(
-            data.texts,
-            data.labels,
+            texts,
+            labels,
             oos_label=oos_label,
             target_precision=target_precision,
             folds=folds,
-            data_hash=data.sha256,
+            data_hash=data_hash,
             data_name=data_path.name,
             progress=progress,
             embeddings=embeddings,
             keep_in_scope=keep_in_scope,
             expected_oos_share=expected_oos_share,
+            n_jobs=jobs or -1,
         )
-        result.model.metadata["data_columns"] = {"text": text_column, "label": label_column}
-        result.model.save(out_dir)
+        m = result.model
+        m.metadata["data_columns"] = {"text": text_column, "label": label_column}
+        m.metadata["rows_from_file"] = len(data)
+        if used is not None:
+            m.metadata["corrections_used"] = used
+        m.metadata["version"] = _free_version(app, m.version, out_dir)
+        m.save(out_dir)
     except (InvalidInput, ModelError) as exc:
+        bar.close()
         _err(str(exc))
         sys.exit(2)
     except OSError as exc:
+        bar.close()
         _err(f"cannot write model to {out_dir}: {exc}")
         sys.exit(2)
-    m = result.model
+    finally:
+        bar.close()
     assert m.scope is not None
+    metrics = version_metrics(m.metadata)
+    path = str(Path(out_dir).resolve())
+    asyncio.run(app.core.models.register(m.version, path, data_hash=data_hash, metrics=metrics))
+    if as_json:
+        click.echo(json.dumps({"version": m.version, "path": path, "status": "candidate", "metrics": metrics}))
+        return
+    if used is not None:
+        click.echo(f"used {used} corrections")
     click.echo(f"saved model {m.version} to {out_dir} in {result.seconds:.1f}s")
     click.echo(
         f"  intents: {len(m.intents)}; embeddings: {'yes' if m.embedding else 'no'}; global threshold at "
         f"{target_precision:.2f} precision: {m.thresholds['*']:.4f}; per-intent thresholds: {len(m.thresholds) - 1}"
     )
     click.echo(f"  out of scope: {m.scope.rule} below {m.scope.threshold:.4f} ({m.scope.chosen_by})")
+    click.echo(f"registered as candidate {m.version}; compare and promote it with `supportbot models`")
+
+
+def _registry_runtime():  # noqa: ANN202 - the Runtime type lives in adapters.bootstrap
+    """The composition root on the configured database, without loading a model."""
+    from supportbot.adapters.cli_core import _bootstrap, _settings
+
+    return _bootstrap(_settings(), lazy_model=True)
+
+
+def _add_corrections(app, texts: list[str], labels: list[str], file_hash: str) -> tuple[list[str], list[str], str, int]:  # noqa: ANN001
+    """Training rows with the stored corrections; the data hash covers both."""
+    import hashlib
+
+    from supportbot.bot.review import corrections, with_corrections
+
+    found = asyncio.run(app.core.db.read(lambda uow: corrections(uow)))
+    texts, labels, used = with_corrections(texts, labels, found)
+    extra = json.dumps(sorted((c.text, c.intent) for c in found), ensure_ascii=False)
+    return texts, labels, hashlib.sha256(f"{file_hash}:{extra}".encode()).hexdigest(), used
+
+
+def _free_version(app, version: str, out_dir: Path) -> str:  # noqa: ANN001
+    """The model's version, made unique in the registry (two trainings in the same second on the same data)."""
+    path = str(Path(out_dir).resolve())
+
+    def taken(candidate: str) -> bool:
+        found = asyncio.run(app.core.db.read(lambda uow: uow.model_versions.get(candidate)))
+        return found is not None and found.path != path
+
+    n, free = 1, version
+    while taken(free):
+        n += 1
+        free = f"{version}-{n}"
+    return free
 
 
 @click.command("eval")

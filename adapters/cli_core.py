@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+import uuid
 from datetime import UTC, datetime
 
 import click
@@ -130,14 +131,18 @@ def ask(text: str, account_id: str | None, as_json: bool, store: bool) -> None:
     if account_id and asyncio.run(app.core.crm.find_account(_lookup(account_id))) is None:
         raise click.ClickException(f"unknown account {account_id!r} (see the CRM file)")
     now = datetime.now(UTC)
+    # a one-shot question: its own thread, so each call is a new conversation (never grouped with the
+    # previous call's), and a unique id, so calls running at once never collide
+    message_id = f"ask-{uuid.uuid4().hex}"
     message = InboundMessage(
         platform="cli",
         workspace_id="local",
         channel_id="ask",
-        message_id=f"ask-{now.timestamp()}",
+        message_id=message_id,
         author=Author("cli-user", "CLI user", Role.CUSTOMER),
         text=text,
         sent_at=now,
+        thread_id=message_id,
         account_id=account_id,
     )
     result = asyncio.run(app.core.handle_inbound(message, dispatch=False))
@@ -221,6 +226,18 @@ def kb_index() -> None:
         f"updated, {stats['removed']} removed, {stats['unchanged']} unchanged, {stats['invalid']} invalid"
         + (f"; index {kb_index_path(settings)}" if kb_index_path(settings) else "")
     )
+
+
+@kb.command("audit")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--stale-days", default=180, show_default=True, type=click.IntRange(1, 10_000), help="Older `updated:` is stale."
+)
+def kb_audit(as_json: bool, stale_days: int) -> None:
+    """Articles cited by 👎 answers or rejected drafts, never cited, or not updated for N days."""
+    from supportbot.adapters.cli_cxops import kb_audit as run_audit
+
+    run_audit(as_json, stale_days)
 
 
 @click.group()

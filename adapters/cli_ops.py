@@ -61,6 +61,7 @@ from supportbot.bot.settings import EXAMPLE_DIR
 def report_cmd(period: str, out_path: Path, png_path: Path | None, until: str | None, demo: bool) -> None:
     """Write a self-contained HTML report (inline SVG charts, no network)."""
     from supportbot.adapters.cli_core import _settings
+    from supportbot.bot.gaps import find_gaps, shared_encoder, unanswered
     from supportbot.bot.metrics import compute_metrics
     from supportbot.bot.report import render_html
     from supportbot.bot.sla import BusinessCalendar
@@ -88,8 +89,10 @@ def report_cmd(period: str, out_path: Path, png_path: Path | None, until: str | 
         zone = BusinessCalendar.from_settings(settings.sla).zone
         with uow() as session:
             metrics = compute_metrics(session, now - span, now, zone=zone)
+            questions = unanswered(session, now - span)
         uow.dispose()  # type: ignore[attr-defined]
-    page = render_html(metrics, title="Support report", generated_at=now, zone_name=settings.sla.timezone)
+    topics = find_gaps(questions, encoder=shared_encoder()) if questions else []
+    page = render_html(metrics, title="Support report", generated_at=now, zone_name=settings.sla.timezone, gaps=topics)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")
     click.echo(f"wrote {out_path} ({metrics.overall.volume} conversations, since {period})")

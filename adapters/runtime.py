@@ -77,6 +77,20 @@ def build_scheduler(runtime: Runtime, running: set[asyncio.Task[Any]] | None = N
     return scheduler
 
 
+async def register_running_model(runtime: Runtime) -> None:
+    """Record the model this bot runs (with its figures); the first one becomes the current version."""
+    from supportbot.bot.classifier.versions import read_metadata, version_metrics
+    from supportbot.bot.errors import ModelError
+
+    path = getattr(runtime.core.classifier, "path", None) or str(runtime.settings.model_dir)
+    try:
+        metadata = read_metadata(path)
+        metrics, data_hash = version_metrics(metadata), str(metadata.get("data_sha256") or "")
+    except ModelError:
+        metrics, data_hash = {}, ""
+    await runtime.core.register_model_version(str(Path(path).resolve()), data_hash, metrics)
+
+
 async def serve(
     runtime: Runtime, services: Iterable[Service] | None = None, *, stop_event: asyncio.Event | None = None
 ) -> None:
@@ -100,7 +114,7 @@ async def serve(
             # waits for a background load; asyncio.run joins this thread on the way out, so a stop during
             # the load waits for it (native code torn down mid-load aborts the process)
             await asyncio.to_thread(lambda: runtime.core.classifier.version)
-            await runtime.core.register_model_version(str(runtime.settings.model_dir))
+            await register_running_model(runtime)
             recovered = await runtime.core.recover()
             if recovered:
                 log.info("recovered %d messages stored before the last stop", recovered)

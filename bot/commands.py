@@ -19,6 +19,7 @@ from supportbot.bot.dispatch import Dispatcher
 from supportbot.bot.domain import (
     AgentActionRecord,
     Audience,
+    ClassificationRecord,
     Conversation,
     Draft,
     HandoffStatus,
@@ -31,7 +32,7 @@ from supportbot.bot.domain import (
 )
 from supportbot.bot.effects import EventBus
 from supportbot.bot.errors import DuplicateDelivery, InvalidInput, NotAuthorized, NotFound
-from supportbot.bot.events import Event
+from supportbot.bot.events import Event, IntentCorrected
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.ports import Clock, Database, UnitOfWork
 from supportbot.bot.text import clean_text
@@ -92,6 +93,7 @@ class RelabelIntent:
     conversation_id: str
     actor: Actor
     intent: str
+    message_id: str | None = None  # the message labelled; default: the conversation's opening question
 
 
 @dataclass(frozen=True)
@@ -246,8 +248,12 @@ class AgentCommands:
     def _reject(self, uow: UnitOfWork, cmd: RejectDraft) -> CommandResult:
         draft, conv = load_draft(uow, cmd.draft_id)
         now = self.clock.now()
-        predicted = conv.intent
-        events = draft.reject(cmd.actor.user_id, cmd.actor.name, now, cmd.reason, cmd.corrected_intent)
+        decision = uow.decisions.get(draft.decision_id)
+        message_id = decision.message_id if decision else None
+        record = _classification_of(uow, conv.id, message_id)
+        # what the model said for the drafted message (conv.intent may already be an agent's label)
+        predicted = record.classification.intent if record else conv.intent
+        events: list[Event] = draft.reject(cmd.actor.user_id, cmd.actor.name, now, cmd.reason, cmd.corrected_intent)
         uow.drafts.save(draft)
         uow.actions.add(
             AgentActionRecord(
@@ -266,7 +272,7 @@ class AgentCommands:
             )
         )
         if cmd.corrected_intent:
-            self._record_relabel(uow, conv, cmd.actor, cmd.corrected_intent)
+            events += self._record_relabel(uow, conv, cmd.actor, cmd.corrected_intent, message_id)
         # The customer still needs an answer: the rejecting agent owns it now.
         conv.bot_handled, conv.assignee_id, conv.updated_at = False, cmd.actor.user_id, now
         self._commit_events(uow, conv, events)
@@ -319,26 +325,49 @@ class AgentCommands:
         conv = uow.conversations.get(cmd.conversation_id)
         if conv is None:
             raise NotFound(f"no conversation {cmd.conversation_id}")
-        self._record_relabel(uow, conv, cmd.actor, cmd.intent)
-        uow.conversations.save(conv)
+        events = self._record_relabel(uow, conv, cmd.actor, cmd.intent, cmd.message_id)
+        self._commit_events(uow, conv, events)
         return CommandResult(True, f"Intent set to {cmd.intent}.", conv.id)
 
-    def _record_relabel(self, uow: UnitOfWork, conv: Conversation, actor: Actor, intent: str) -> None:
+    def _record_relabel(
+        self, uow: UnitOfWork, conv: Conversation, actor: Actor, intent: str, message_id: str | None
+    ) -> list[Event]:
+        """Store the agent's label on the message's classification (the model's output is kept beside
+        it) and as a ``relabel`` action with what the model really predicted; the latest label wins."""
         now = self.clock.now()
-        first = next((m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.CUSTOMER), None)
-        uow.actions.add(
-            AgentActionRecord(
-                new_id("act"),
-                actor.user_id,
-                actor.role,
-                "relabel",
-                now,
-                conv.id,
-                conv.id,
-                {"predicted_intent": conv.intent, "intent": intent, "text": first.text if first else ""},
-            )
+        record = _classification_of(uow, conv.id, message_id)
+        if message_id is not None and record is None and uow.messages.get(message_id) is None:
+            raise NotFound(f"no message {message_id} in conversation {conv.id}")
+        target_id = message_id or (record.message_id if record else None)
+        message = uow.messages.get(target_id) if target_id else None
+        if message is None:  # a conversation without a classified message: its first customer message
+            message = next((m for m in uow.messages.for_conversation(conv.id) if m.kind is MessageKind.CUSTOMER), None)
+        predicted = record.classification.intent if record else None
+        if message is not None:
+            uow.classifications.correct(message.id, intent, by=actor.user_id, at=now)
+        action = AgentActionRecord(
+            new_id("act"),
+            actor.user_id,
+            actor.role,
+            "relabel",
+            now,
+            conv.id,
+            conv.id,
+            {
+                "predicted_intent": predicted,
+                "intent": intent,
+                "text": message.text if message else "",
+                "message_id": message.id if message else None,
+                "previous_label": conv.intent,
+            },
         )
+        uow.actions.add(action)
         conv.intent = intent
+        return [
+            IntentCorrected(
+                conv.id, message.id if message else None, intent, predicted, actor.user_id, actor.name, action.id
+            )
+        ]
 
     def _staff_message(self, uow: UnitOfWork, cmd: StaffMessage) -> CommandResult:
         text = clean_text(cmd.text, max_chars=self.config.max_message_chars)
@@ -383,6 +412,14 @@ class AgentCommands:
         events = conv.wait_on_customer(now)
         self._commit_events(uow, conv, events)
         return CommandResult(True, "Sent to the customer.", conv.id)
+
+
+def _classification_of(uow: UnitOfWork, conversation_id: str, message_id: str | None) -> ClassificationRecord | None:
+    """The classification of ``message_id`` (default: the conversation's first, its opening question)."""
+    records = uow.classifications.for_conversation(conversation_id)
+    if message_id is None:
+        return records[0] if records else None
+    return next((r for r in reversed(records) if r.message_id == message_id), None)
 
 
 def resolve(

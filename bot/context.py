@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from supportbot.bot.domain import Account, Classification, Conversation, Decision, Role, StoredMessage
+from supportbot.bot.domain import (
+    Account,
+    Classification,
+    ClassificationRecord,
+    Conversation,
+    Decision,
+    Role,
+    StoredMessage,
+)
 from supportbot.bot.ports import UnitOfWork
 from supportbot.bot.presenter import ContextPacket
 
@@ -24,12 +32,21 @@ def build_packet(
     decision: Decision | None,
     customer_name: str = "",
     transcript: Sequence[StoredMessage] | None = None,
+    intent_label: str | None = None,
 ) -> ContextPacket:
     if transcript is None:
         transcript = uow.messages.for_conversation(conv.id)
     if not customer_name:
         customer_name = next((m.author_name for m in transcript if m.role is Role.CUSTOMER), "")
-    return ContextPacket(conv, customer_name, account, classification, decision, transcript)
+    return ContextPacket(conv, customer_name, account, classification, decision, transcript, intent_label=intent_label)
+
+
+def agent_label(records: Sequence[ClassificationRecord]) -> str | None:
+    """The latest intent an agent gave any message of the conversation, if one did."""
+    corrected = [r for r in records if r.corrected_intent]
+    if not corrected:
+        return None
+    return max(corrected, key=lambda r: r.corrected_at or r.created_at).corrected_intent
 
 
 def latest_packet(uow: UnitOfWork, conv: Conversation) -> ContextPacket:
@@ -42,4 +59,5 @@ def latest_packet(uow: UnitOfWork, conv: Conversation) -> ContextPacket:
         account=cached_account(uow, conv),
         classification=classes[-1].classification if classes else None,
         decision=decisions[-1].decision if decisions else None,
+        intent_label=agent_label(classes),
     )

@@ -13,6 +13,7 @@ classifier, knowledge base, CRM, clock, channels). Each part has one job:
 ``actions``     card buttons and CSAT buttons, the same on every platform
 ``feedback``    CSAT and 👍/👎
 ``support``     ``/support`` commands and the staff dashboard
+``models``      model versions: register, promote, roll back
 ``sla`` ...     scheduled jobs: SLA sweep, lifecycle, alerts, weekly report
 ==============  ===========================================================
 """
@@ -27,11 +28,12 @@ from supportbot.bot.alerts import AlertMonitor
 from supportbot.bot.card_actions import CardActions
 from supportbot.bot.commands import AgentCommands, CommandsConfig
 from supportbot.bot.dispatch import ChannelRegistry, Dispatcher, DispatchStats
-from supportbot.bot.domain import InboundMessage, ModelVersion
+from supportbot.bot.domain import InboundMessage
 from supportbot.bot.effects import EventBus, subscribe_standard_handlers
 from supportbot.bot.feedback import Feedback, Rated
 from supportbot.bot.intake import InboundResult, Intake, IntakeConfig
 from supportbot.bot.lifecycle import LifecycleSweeper
+from supportbot.bot.models import ModelRegistry
 from supportbot.bot.operations import WeeklyReport
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.policy import Policy
@@ -42,9 +44,9 @@ from supportbot.bot.ports import (
     Database,
     KnowledgeBase,
     Telemetry,
-    UnitOfWork,
     UnitOfWorkFactory,
 )
+from supportbot.bot.review import corrections
 from supportbot.bot.settings import CoreSettings
 from supportbot.bot.sla import SlaClocks, SlaPolicy, SlaSweeper
 from supportbot.bot.support_commands import SupportCommands
@@ -77,6 +79,7 @@ class SupportCore:
     alerts: AlertMonitor
     telemetry: Telemetry
     weekly_report: WeeklyReport
+    models: ModelRegistry
 
     @classmethod
     def assemble(
@@ -140,6 +143,7 @@ class SupportCore:
             config=CommandsConfig(note_marker=settings.note_marker, max_message_chars=settings.max_message_chars),
         )
         ops = settings.operations
+        models = ModelRegistry(db, clock)
 
         def report_platforms() -> list[str]:
             """Where manager reports and alerts go: the setting, else every channel the bot runs."""
@@ -163,7 +167,9 @@ class SupportCore:
             intake=intake,
             commands=commands,
             actions=CardActions(commands=commands, feedback=feedback, db=db, labels=classifier.labels),
-            support=SupportCommands(db=db, clock=clock, classifier=classifier, policy=policy, dispatcher=dispatcher),
+            support=SupportCommands(
+                db=db, clock=clock, classifier=classifier, policy=policy, dispatcher=dispatcher, models=models
+            ),
             sla_policy=sla_policy,
             sla=SlaSweeper(db=db, outbox=outbox, clock=clock, dispatcher=dispatcher, policy=sla_policy),
             lifecycle=LifecycleSweeper(
@@ -187,6 +193,7 @@ class SupportCore:
                 calendar=sla_policy.calendar,
                 platforms=report_platforms,
             ),
+            models=models,
         )
 
     # ---------------------------------------------------------------- shortcuts for entry points and tests
@@ -223,23 +230,13 @@ class SupportCore:
     async def register_model_version(
         self, path: str = "", data_hash: str = "", metrics: dict[str, object] | None = None
     ) -> None:
-        """Record the classifier version in use, so every decision can be traced to a model."""
-        version = self.classifier.version
-
-        def register(uow: UnitOfWork) -> None:
-            active = uow.model_versions.active("intent")
-            if active is None or active.id != version:
-                uow.model_versions.add(
-                    ModelVersion(version, "intent", path, data_hash, self.clock.now(), metrics or {})
-                )
-
-        await self.db.transaction(register)
+        """Record the classifier version in use, so every decision can be traced to a model; the
+        first model a bot runs becomes the current one (something to roll back to)."""
+        await self.models.register(
+            self.classifier.version, path, data_hash=data_hash, metrics=metrics, current_if_none=True
+        )
 
     async def corrections(self, since: datetime | None = None) -> list[tuple[str, str, str]]:
-        """Agents' intent corrections as (text, corrected intent, predicted intent), for retraining."""
-        relabels = await self.db.read(lambda uow: uow.actions.list(since=since, action="relabel"))
-        return [
-            (a.detail.get("text", ""), a.detail["intent"], a.detail.get("predicted_intent") or "")
-            for a in relabels
-            if a.detail.get("text") and a.detail.get("intent")
-        ]
+        """Agents' intent corrections as (text, corrected intent, predicted intent), for retraining:
+        the latest label per message, with what the model actually predicted for it."""
+        return [(c.text, c.intent, c.predicted) for c in await self.db.read(lambda uow: corrections(uow, since))]

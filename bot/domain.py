@@ -416,8 +416,17 @@ class ClassificationRecord:
     id: str
     conversation_id: str
     message_id: str
-    classification: Classification
+    classification: Classification  # what the model said; never rewritten
     created_at: datetime
+    # an agent's label for the message (relabel or a rejection with the right intent); the latest wins
+    corrected_intent: str | None = None
+    corrected_by: str | None = None
+    corrected_at: datetime | None = None
+
+    @property
+    def intent(self) -> str:
+        """The intent people should see: the agent's label when there is one, else the model's."""
+        return self.corrected_intent or self.classification.intent
 
 
 @dataclass
@@ -554,15 +563,26 @@ class Delivery:
     edit_message_id: str | None = None  # for card updates: the platform id of the card to edit
 
 
+class ModelStatus(StrEnum):
+    CURRENT = "current"  # the model running bots use (at most one per kind)
+    CANDIDATE = "candidate"  # trained and registered, not promoted yet
+    RETIRED = "retired"  # was current once, or rolled back
+
+
 @dataclass
 class ModelVersion:
-    id: str
+    id: str  # the model's own version string (``Classifier.version``)
     kind: str  # "intent"
-    path: str
+    path: str  # the model directory
     data_hash: str
     created_at: datetime
-    metrics: dict[str, Any] = field(default_factory=dict)
-    active: bool = True
+    metrics: dict[str, Any] = field(default_factory=dict)  # validation figures, row counts, corrections_used
+    status: ModelStatus = ModelStatus.CANDIDATE
+    promoted_at: datetime | None = None  # when it last became current (a rollback does not change it)
+
+    @property
+    def active(self) -> bool:
+        return self.status is ModelStatus.CURRENT
 
 
 @dataclass

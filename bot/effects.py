@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from supportbot.bot import presenter
-from supportbot.bot.cards import Card
+from supportbot.bot.cards import Card, CardField
 from supportbot.bot.context import latest_packet
-from supportbot.bot.domain import Audience, Conversation, OutboundKind
+from supportbot.bot.domain import Audience, Conversation, DraftStatus, HandoffStatus, OutboundKind
 from supportbot.bot.events import (
     DraftApproved,
     DraftRejected,
@@ -24,6 +24,7 @@ from supportbot.bot.events import (
     Event,
     HandedOff,
     HandoffClaimed,
+    IntentCorrected,
     Resolved,
 )
 from supportbot.bot.outbox import OutboxWriter
@@ -82,9 +83,16 @@ class EventBus:
 
 
 def settle_card(
-    scope: Scope, card_key: str, outcome: str, by_id: str, by_name: str, keep: tuple[str, ...] = ()
+    scope: Scope,
+    card_key: str,
+    outcome: str,
+    by_id: str,
+    by_name: str,
+    keep: tuple[str, ...] = (),
+    fields: tuple[CardField, ...] | None = None,
 ) -> None:
-    """Re-render the staff card queued under ``card_key``: the outcome shown, only the ``keep`` buttons left."""
+    """Re-render the staff card queued under ``card_key``: the outcome shown, only the ``keep`` buttons left
+    (and ``fields`` instead of the card's own, when the context changed, e.g. an agent's intent label)."""
     original = scope.uow.outbox.find(card_key)
     if original is None or "card" not in original.payload:
         return
@@ -92,7 +100,7 @@ def settle_card(
     settled = Card(
         title=card.title,
         body=card.body,
-        fields=card.fields,
+        fields=card.fields if fields is None else fields,
         buttons=tuple(b for b in card.buttons if b.action_id in keep),
         footer=card.footer,
         color="success" if not keep else card.color,
@@ -183,7 +191,46 @@ def on_draft_rejected(scope: Scope, event: DraftRejected) -> None:
         {"draft_id": event.draft_id, "status": "rejected"},
     )
     outcome = "Rejected" + (f" (intent: {event.corrected_intent})" if event.corrected_intent else "")
-    settle_card(scope, f"draft:{event.draft_id}", outcome, event.by_id, event.by_name)
+    fields = scope.packet().fields() if event.corrected_intent else None  # the card shows the agent's label
+    settle_card(scope, f"draft:{event.draft_id}", outcome, event.by_id, event.by_name, fields=fields)
+
+
+def on_intent_corrected(scope: Scope, event: IntentCorrected) -> None:
+    """The agent's label replaces the model's guess on the cards still open (a pending draft, an open
+    hand-off); the mirror thread gets a line saying who changed it."""
+    was = f" (the model said {event.predicted_intent})" if event.predicted_intent else ""
+    scope.queue(
+        Audience.STAFF,
+        OutboundKind.NOTICE,
+        f"Intent set to {event.intent} by {event.by_name}{was}.",
+        f"relabel:{event.key}",
+        {"intent": event.intent, "predicted_intent": event.predicted_intent},
+    )
+    fields = scope.packet().fields()
+    cards = [f"draft:{d.id}" for d in scope.uow.drafts.list(status=DraftStatus.PENDING, conversation_id=scope.conv.id)]
+    cards += [
+        f"handoff:{h.id}"
+        for h in scope.uow.handoffs.list(
+            statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=scope.conv.id
+        )
+    ]
+    for key in cards:
+        original = scope.uow.outbox.find(key)
+        if original is None or "card" not in original.payload:
+            continue
+        card = Card.from_dict(original.payload["card"])
+        refreshed = Card(card.title, card.body, fields, card.buttons, card.footer, card.color, card.link)
+        scope.queue(
+            Audience.STAFF,
+            OutboundKind.CARD_UPDATE,
+            f"Intent set to {event.intent} by {event.by_name}",
+            f"card-update:{key}:relabel:{event.key}",
+            {
+                "card": refreshed.to_dict(),
+                "card_key": key,
+                "outcome": {"text": f"Intent set to {event.intent}", "by_id": event.by_id, "by_name": event.by_name},
+            },
+        )
 
 
 def on_draft_superseded(scope: Scope, event: DraftSuperseded) -> None:
@@ -204,3 +251,4 @@ def subscribe_standard_handlers(bus: EventBus) -> None:
     bus.subscribe(DraftApproved, on_draft_approved)
     bus.subscribe(DraftRejected, on_draft_rejected)
     bus.subscribe(DraftSuperseded, on_draft_superseded)
+    bus.subscribe(IntentCorrected, on_intent_corrected)

@@ -76,6 +76,18 @@ class DraftSuperseded(Event):
 
 
 @dataclass(frozen=True)
+class IntentCorrected(Event):
+    """An agent labelled a customer message with the right intent (a relabel, or a rejected draft)."""
+
+    message_id: str | None
+    intent: str
+    predicted_intent: str | None  # what the model said for that message
+    by_id: str
+    by_name: str
+    key: str  # the agent action's id, for dedupe keys
+
+
+@dataclass(frozen=True)
 class Triaged(Event):
     """A customer message was decided (answer, draft or hand-off); SLA clocks are (re)computed."""
 
@@ -91,6 +103,7 @@ __all__ = [
     "Event",
     "HandedOff",
     "HandoffClaimed",
+    "IntentCorrected",
     "Reopened",
     "Resolved",
     "Triaged",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 
 from supportbot.bot.dispatch import Dispatcher
 from supportbot.bot.domain import Audience, Outbound, OutboundKind, SlaEvent, new_id
+from supportbot.bot.gaps import Topic, find_gaps, shared_encoder, unanswered
 from supportbot.bot.metrics import compute_metrics, compute_stats
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.ports import Clock, Database, UnitOfWork
@@ -50,12 +52,15 @@ class WeeklyReport:
         local = now.astimezone(self.calendar.zone)
         if local.weekday() != self.settings.report_weekday or local.hour < self.settings.report_hour:
             return False
-        posted = await self.db.transaction(lambda uow: self._queue(uow, now, local))
+        questions = await self.db.read(lambda uow: unanswered(uow, now - timedelta(days=7)))
+        # clustering is CPU work with the sentence encoder: off the loop and outside the transaction
+        topics = await asyncio.to_thread(lambda: find_gaps(questions, encoder=shared_encoder())) if questions else []
+        posted = await self.db.transaction(lambda uow: self._queue(uow, now, local, topics))
         if posted and dispatch:
             await self.dispatcher.dispatch()
         return posted
 
-    def _queue(self, uow: UnitOfWork, now: datetime, local: datetime) -> bool:
+    def _queue(self, uow: UnitOfWork, now: datetime, local: datetime, topics: Sequence[Topic] = ()) -> bool:
         zone = self.calendar.zone
         day_start = datetime.combine(local.date(), time(0), zone)
         platforms = self.platforms()
@@ -65,7 +70,7 @@ class WeeklyReport:
             return False
         metrics = compute_metrics(uow, now - timedelta(days=7), now, zone=zone)
         previous = compute_stats(uow, now - timedelta(days=14), now - timedelta(days=7))
-        text = weekly_summary(metrics.overall, previous)
+        text = weekly_summary(metrics.overall, previous, topics)
         chart = base64.b64encode(summary_chart_svg(metrics).encode()).decode()
         for platform in platforms:
             self.outbox.queue(
@@ -78,6 +83,7 @@ class WeeklyReport:
                 {
                     "summary": text,
                     "stats": metrics.overall.to_dict(),
+                    "gaps": [t.to_dict() for t in topics[:10]],
                     "chart": {
                         "filename": f"support-week-{local.date().isoformat()}.svg",
                         "mime_type": "image/svg+xml",

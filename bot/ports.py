@@ -34,6 +34,7 @@ from supportbot.bot.domain import (
     Handoff,
     HandoffStatus,
     MessageState,
+    ModelStatus,
     ModelVersion,
     Outbound,
     Passage,
@@ -288,6 +289,11 @@ class ClassificationRepository(abc.ABC):
     @abc.abstractmethod
     def list(self, *, since: datetime | None = None) -> list[ClassificationRecord]: ...
 
+    @abc.abstractmethod
+    def correct(self, message_id: str, intent: str, *, by: str, at: datetime) -> int:
+        """Record an agent's label for a message on its classification records (the model's own
+        classification stays as it was); returns how many records it set. The latest label wins."""
+
 
 class DecisionRepository(abc.ABC):
     @abc.abstractmethod
@@ -357,15 +363,37 @@ class AccountCacheRepository(abc.ABC):
 
 
 class ModelVersionRepository(abc.ABC):
+    """Registered models and which one is current; at most one version of a kind is current."""
+
     @abc.abstractmethod
     def add(self, version: ModelVersion) -> None:
-        """Register a model version; it becomes the active one of its kind."""
+        """Register a version with the status it has (``Conflict`` when its id exists). Adding a
+        CURRENT version retires the kind's previous current one."""
 
     @abc.abstractmethod
-    def active(self, kind: str) -> ModelVersion | None: ...
+    def get(self, version_id: str) -> ModelVersion | None: ...
 
     @abc.abstractmethod
-    def list(self, kind: str | None = None) -> list[ModelVersion]: ...
+    def current(self, kind: str) -> ModelVersion | None:
+        """The version running bots should use, if any was promoted."""
+
+    def active(self, kind: str) -> ModelVersion | None:
+        """Old name of ``current``."""
+        return self.current(kind)
+
+    @abc.abstractmethod
+    def list(self, kind: str | None = None) -> list[ModelVersion]:
+        """Oldest first (by created_at)."""
+
+    @abc.abstractmethod
+    def make_current(self, version_id: str, *, promoted_at: datetime | None) -> ModelVersion | None:
+        """Make ``version_id`` the current version of its kind and retire the previous current one
+        (returned, or None). ``promoted_at`` is recorded unless None (a rollback keeps the old time).
+        ``NotFound`` for an unknown id; ``Conflict`` when a concurrent promotion won."""
+
+    @abc.abstractmethod
+    def set_status(self, version_id: str, status: ModelStatus) -> None:
+        """Change a version's status (not to CURRENT: use ``make_current``)."""
 
 
 class OutboxRepository(abc.ABC):

@@ -77,6 +77,7 @@ class ContextPacket:
     decision: Decision | None
     transcript: Sequence[StoredMessage]
     link: str | None = None
+    intent_label: str | None = None  # an agent's label, shown instead of the model's guess
 
     def fields(self) -> tuple[CardField, ...]:
         a, c, d = self.account, self.classification, self.decision
@@ -98,8 +99,11 @@ class ContextPacket:
         else:
             fields.append(CardField("Account", "unknown (no CRM match)"))
         if c:
+            intent = f"{c.intent} ({c.confidence:.0%})"
+            if self.intent_label and self.intent_label != c.intent:
+                intent = f"{self.intent_label} (set by an agent; model: {intent})"
             fields += [
-                CardField("Intent", f"{c.intent} ({c.confidence:.0%})"),
+                CardField("Intent", intent),
                 CardField("Urgency", _with_reasons(c.urgency.value, c.urgency_reasons)),
                 CardField("Sentiment", f"{c.sentiment.value} (frustration {c.frustration:.2f})"),
             ]

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
+from supportbot.bot.gaps import Topic
 from supportbot.bot.metrics import Metrics, Stats
 
 INK, MUTED, GRID = "#1f2937", "#6b7280", "#e5e7eb"
@@ -337,7 +338,12 @@ def _breakdown(rows: dict[str, Stats]) -> list[list[object]]:
 
 
 def render_html(
-    m: Metrics, *, title: str = "Support report", generated_at: datetime | None = None, zone_name: str = "UTC"
+    m: Metrics,
+    *,
+    title: str = "Support report",
+    generated_at: datetime | None = None,
+    zone_name: str = "UTC",
+    gaps: Sequence[Topic] = (),
 ) -> str:
     o = m.overall
     period = f"{o.since.strftime('%d %b %Y')} – {o.until.strftime('%d %b %Y')}"
@@ -373,7 +379,6 @@ def render_html(
     overridden = [
         [i.intent, i.overrides, i.reviewed, pct(i.override_rate), pct(i.accuracy)] for i in m.most_overridden[:10]
     ]
-    low = [[r.guess, r.count, f"{r.mean_confidence:.2f}", r.abstained] for r in m.low_confidence[:10]]
     when = (generated_at or o.until).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · {_e(period)}</title>
@@ -393,10 +398,10 @@ def render_html(
 <div class="card"><h2>Intents most overridden by agents</h2>
 {_table(["Intent", "Overrides", "Reviewed", "Override rate", "Accuracy"], overridden)}
 <p class="note">Overrides: edited or rejected drafts and relabels away from the predicted intent.</p></div>
-<div class="card"><h2>Low-confidence topics</h2>
-{_table(["Model's best guess", "Messages", "Mean confidence", "Abstained"], low)}
-<p class="note">Messages the model abstained on or scored below 50%: candidates for new KB articles and
-training examples.</p></div>
+<div class="card"><h2>Knowledge gaps</h2>
+{gaps_table(gaps)}
+<p class="note">Questions the bot could not answer (handed off for no article, out of scope or low confidence, or
+answers rated 👎), grouped by what they say: candidates for new KB articles and training examples.</p></div>
 <div class="card"><h2>By account tier</h2>
 {_table(["Tier", "Conv.", "Automated", "Hand-off", "FRT p50", "SLA", "CSAT", "Ratings"], _breakdown(m.by_tier))}
 <h2 style="margin-top:16px">By channel</h2>
@@ -414,6 +419,21 @@ training examples.</p></div>
 """
 
 
+def gaps_table(topics: Sequence[Topic], *, limit: int = 10) -> str:
+    """The knowledge-gaps table of the managers' report."""
+    if not topics:
+        return "<p class='note'>No group of unanswered questions in this period.</p>"
+    rows = [[t.label, t.size, t.suggested_title, t.examples[0] if t.examples else ""] for t in topics[:limit]]
+    return _table(["Topic", "Questions", "Suggested article", "Example"], rows, numeric_from=9)
+
+
+def gaps_summary(topics: Sequence[Topic], limit: int = 3) -> str | None:
+    """One line for the weekly summary, or None without gaps."""
+    if not topics:
+        return None
+    return "• Knowledge gaps: " + "; ".join(f"{t.suggested_title} ({t.size})" for t in topics[:limit])
+
+
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
@@ -421,7 +441,7 @@ def _share(part: int, whole: int) -> float | None:
 # ============================================================================ weekly digest
 
 
-def weekly_summary(current: Stats, previous: Stats | None = None) -> str:
+def weekly_summary(current: Stats, previous: Stats | None = None, gaps: Sequence[Topic] = ()) -> str:
     """Plain-text digest for the managers' channel, with week-over-week changes."""
 
     def delta(now: float | None, before: float | None) -> str:
@@ -449,6 +469,9 @@ def weekly_summary(current: Stats, previous: Stats | None = None) -> str:
     ]
     if current.top_intents:
         lines.append("• Top intents: " + ", ".join(f"{i} ({n})" for i, n in current.top_intents[:5]))
+    gap_line = gaps_summary(gaps)
+    if gap_line:
+        lines.append(gap_line)
     return "\n".join(lines)
 
 

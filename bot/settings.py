@@ -175,6 +175,29 @@ class OperationsSettings(BaseModel):
     alert_min_ratings: int = Field(5, ge=1)  # fewer CSAT answers than this: no CSAT alert
 
 
+class ModelOpsSettings(BaseModel):
+    """Model versions in running bots, and the scheduled retraining that only proposes.
+
+    Read as ``SUPPORTBOT_MODELS__<NAME>``. The retraining job trains a candidate from
+    ``retrain_data`` plus agents' corrections once ``retrain_min_corrections`` new ones arrived (at
+    most every ``retrain_every_hours``), compares it with the current model on ``retrain_heldout``
+    and posts the comparison to the managers; a manager promotes it.
+    """
+
+    reload_seconds: float = Field(20.0, ge=1, le=60)  # a promotion reaches running bots within this
+    retrain_enabled: bool = True
+    retrain_check_seconds: float = Field(3600.0, ge=10)
+    retrain_every_hours: float = Field(168.0, gt=0)
+    retrain_min_corrections: int = Field(10, ge=1)
+    retrain_data: Path = EXAMPLE_DIR / "intents.csv"
+    retrain_heldout: Path | None = EXAMPLE_DIR / "intents_heldout.csv"
+    retrain_text_column: str = "text"
+    retrain_label_column: str = "intent"
+    retrain_oos_label: str | None = "out_of_scope"
+    retrain_target_precision: float = Field(0.98, ge=0.5, le=1.0)
+    retrain_out_dir: Path | None = None  # None: a models/ folder beside the SQLite file, else ./models
+
+
 class CoreSettings(BaseModel):
     """What the core needs; read as ``SUPPORTBOT_<NAME>`` (nested: ``SUPPORTBOT_POLICY__<NAME>``)."""
 
@@ -196,3 +219,4 @@ class CoreSettings(BaseModel):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
+    models: ModelOpsSettings = Field(default_factory=ModelOpsSettings)

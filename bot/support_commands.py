@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 from supportbot.bot.cards import Card, CardField, CommandReply
 from supportbot.bot.commands import Actor
 from supportbot.bot.dispatch import Dispatcher
-from supportbot.bot.domain import AgentActionRecord, ConversationStatus, Outbound, Role, new_id
+from supportbot.bot.domain import AgentActionRecord, ConversationStatus, ModelStatus, Outbound, Role, new_id
+from supportbot.bot.errors import Conflict, NotFound
 from supportbot.bot.intake import THRESHOLD_PREFIX, threshold_overrides
 from supportbot.bot.metrics import compute_stats, work_queue
+from supportbot.bot.models import ModelRegistry, PromotionRefused
 from supportbot.bot.policy import Policy
 from supportbot.bot.ports import Classifier, Clock, Database, UnitOfWork
 from supportbot.bot.report import duration, pct
@@ -26,7 +28,8 @@ HELP = """\
 /support stats [7d|24h|30d] — volume, automated resolution, first response, drafts (managers)
 /support threshold [intent] [value] — show or set automation thresholds (managers)
 /support failed — replies and cards the bot gave up delivering, newest first (agents)
-/support retry <id…>|all — send failed items again (managers)"""
+/support retry <id…>|all — send failed items again (managers)
+/support model [promote VERSION [force] | rollback] — model versions; promote a candidate (managers)"""
 
 _PERIOD = re.compile(r"^(\d{1,3})([hdw])$")
 
@@ -43,13 +46,21 @@ class SupportCommands:
     """The commands run in one read (or, for ``threshold VALUE``, write) unit of work off the event loop."""
 
     def __init__(
-        self, *, db: Database, clock: Clock, classifier: Classifier, policy: Policy, dispatcher: Dispatcher
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        classifier: Classifier,
+        policy: Policy,
+        dispatcher: Dispatcher,
+        models: ModelRegistry | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.db = db
         self.clock = clock
         self.classifier = classifier
         self.policy = policy
+        self.models = models or ModelRegistry(db, clock)
 
     async def run(self, actor: Actor, text: str) -> CommandReply:
         parts = (text or "").split()
@@ -63,6 +74,7 @@ class SupportCommands:
             "stats": self.stats,
             "threshold": self.threshold,
             "failed": self.failed,
+            "model": self.model,
         }
         if name == "retry":
             if actor.role is not Role.MANAGER:
@@ -71,14 +83,14 @@ class SupportCommands:
         handler = handlers.get(name)
         if handler is None:
             return CommandReply(f"Unknown command {name!r}.\n{HELP}", ok=False)
-        if name in ("stats", "threshold") and actor.role is not Role.MANAGER:
+        if name in ("stats", "threshold", "model") and actor.role is not Role.MANAGER:
             return CommandReply(f"/support {name} is for managers.", ok=False)
-        writes = name == "threshold" and len(args) >= 2
+        writes = (name == "threshold" and len(args) >= 2) or (name == "model" and bool(args))
         try:
             if writes:
                 return await self.db.transaction(lambda uow: handler(uow, actor, args))
             return await self.db.read(lambda uow: handler(uow, actor, args))
-        except ValueError as exc:
+        except (ValueError, NotFound, Conflict, PromotionRefused) as exc:
             return CommandReply(str(exc), ok=False)
 
     def help(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
@@ -201,6 +213,33 @@ class SupportCommands:
         )
         return CommandReply(f"Threshold for {intent} set to {value:.2f}.")
 
+    def model(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
+        """``model``: the versions; ``model promote V [force]``; ``model rollback``."""
+        if not args:
+            versions = uow.model_versions.list(self.models.kind)
+            if not versions:
+                return CommandReply("No model version is registered yet (`supportbot train` registers them).")
+            current = next((v for v in versions if v.status is ModelStatus.CURRENT), None)
+            lines = []
+            for v in reversed(versions[-10:]):
+                m = v.metrics
+                figures = ", ".join(
+                    f"{label} {m[key]:.3f}" if isinstance(m.get(key), float) else f"{label} {m.get(key, '—')}"
+                    for key, label in (("precision_at_target", "precision"), ("coverage_at_target", "coverage"))
+                )
+                lines.append(f"• {v.id} [{v.status.value}] {figures}")
+            head = f"Current model: {current.id}" if current else "No model promoted yet"
+            return CommandReply(f"{head}\n" + "\n".join(lines) + "\n/support model promote VERSION to switch.")
+        verb, rest = args[0].lower(), args[1:]
+        if verb == "promote" and rest:
+            force = len(rest) > 1 and rest[1].lower() in ("force", "--force")
+            done = self.models.promote_in(uow, rest[0], actor=actor.user_id, role=actor.role, force=force)
+            return CommandReply(done.message())
+        if verb == "rollback":
+            done = self.models.rollback_in(uow, actor=actor.user_id, role=actor.role)
+            return CommandReply(f"Rolled back: {done.message()}")
+        raise ValueError("usage: /support model [promote VERSION [force] | rollback]")
+
     async def home(self, actor: Actor) -> CommandReply:
         """The staff dashboard (Slack's App Home): last 7 days and the work queue; a refusal for customers."""
         if not actor.role.is_staff:
@@ -237,7 +276,11 @@ class SupportCommands:
         ]
         if actor.role is Role.MANAGER:
             cards.append(
-                Card("Manager commands", body="/support stats [7d|24h|30d] · /support threshold [intent] [value]")
+                Card(
+                    "Manager commands",
+                    body="/support stats [7d|24h|30d] · /support threshold [intent] [value] · "
+                    "/support model [promote VERSION]",
+                )
             )
         return CommandReply("Support dashboard", tuple(cards))
 

@@ -8,6 +8,7 @@ migrations shipped in ``storage/migrations`` to head; it is idempotent.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from supportbot.storage.migrations import HEAD
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+MIGRATION_WAIT_SECONDS = 120.0  # how long a process waits for another one's migration (SQLite)
 
 
 def normalize_url(database_url: str | URL) -> URL:
@@ -97,18 +99,34 @@ def upgrade(database_url: str | URL | Engine, revision: str = "head") -> None:
     try:
         if revision == "head" and _revision_of(engine) == HEAD:
             return  # the common start-up: nothing to do, and alembic never loads
-        writer = engine.execution_options(supportbot_begin="BEGIN IMMEDIATE")
-        with writer.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
-            from alembic import command
-
-            cfg = alembic_config()
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, revision)
+        deadline = time.monotonic() + MIGRATION_WAIT_SECONDS
+        while True:
+            try:
+                _migrate(engine, revision)
+                return
+            except sa.exc.OperationalError as exc:
+                # SQLite: another process holds the write lock longer than busy_timeout (it is migrating,
+                # e.g. several `supportbot ask --store` started at once on a new file): wait for it
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+                if revision == "head" and _revision_of(engine) == HEAD:
+                    return
     finally:
         if engine is not database_url:
             engine.dispose()
+
+
+def _migrate(engine: Engine, revision: str) -> None:
+    writer = engine.execution_options(supportbot_begin="BEGIN IMMEDIATE")
+    with writer.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+        from alembic import command
+
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
 
 
 def _revision_of(engine: Engine) -> str | None:

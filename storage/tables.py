@@ -118,6 +118,7 @@ class MessageRow(SQLModel, table=True):
 
 class ClassificationRow(SQLModel, table=True):
     __tablename__ = "classifications"
+    __table_args__ = (sa.Index("ix_classifications_message", "message_id"),)
 
     seq: int | None = _seq()
     id: str = _id()
@@ -125,6 +126,9 @@ class ClassificationRow(SQLModel, table=True):
     message_id: str
     classification: Any = _json(nullable=False)
     created_at: datetime = _when(index=True)
+    corrected_intent: str | None = None
+    corrected_by: str | None = None
+    corrected_at: datetime | None = _when(nullable=True)
 
 
 class DecisionRow(SQLModel, table=True):
@@ -197,7 +201,17 @@ class AccountCacheRow(SQLModel, table=True):
 
 class ModelVersionRow(SQLModel, table=True):
     __tablename__ = "model_versions"
-    __table_args__ = (sa.Index("ix_model_versions_kind_active", "kind", "active"),)
+    __table_args__ = (
+        sa.Index("ix_model_versions_kind_status", "kind", "status"),
+        # at most one current version per kind, whatever two promotions racing on replicas do
+        sa.Index(
+            "uq_model_versions_current",
+            "kind",
+            unique=True,
+            sqlite_where=sa.text("status = 'current'"),
+            postgresql_where=sa.text("status = 'current'"),
+        ),
+    )
 
     seq: int | None = _seq()
     id: str = _id()
@@ -206,7 +220,8 @@ class ModelVersionRow(SQLModel, table=True):
     data_hash: str
     created_at: datetime = _when()
     metrics: Any = _json(nullable=False)
-    active: bool
+    status: str
+    promoted_at: datetime | None = _when(nullable=True)
 
 
 class OutboxRow(SQLModel, table=True):

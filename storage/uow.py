@@ -34,13 +34,14 @@ from supportbot.bot.domain import (
     Handoff,
     HandoffStatus,
     MessageState,
+    ModelStatus,
     ModelVersion,
     Outbound,
     OutboxStatus,
     SlaEvent,
     StoredMessage,
 )
-from supportbot.bot.errors import Conflict, DuplicateDelivery
+from supportbot.bot.errors import Conflict, DuplicateDelivery, NotFound
 from supportbot.bot.ports import (
     AccountCacheRepository,
     AgentActionRepository,
@@ -422,6 +423,15 @@ class SqlClassificationRepository(_Repo, ClassificationRepository):
     def list(self, *, since: datetime | None = None) -> list[ClassificationRecord]:
         return self._all(self._select(since))
 
+    def correct(self, message_id: str, intent: str, *, by: str, at: datetime) -> int:
+        mapping.check_text("corrected intent", intent)
+        stmt = (
+            sa.update(self.table)
+            .where(self.c.message_id == message_id)
+            .values(corrected_intent=intent, corrected_by=by, corrected_at=mapping.to_utc(at))
+        )
+        return int(self._execute(stmt).rowcount or 0)
+
 
 class SqlDecisionRepository(_Repo, DecisionRepository):
     entity, row = DecisionRecord, DecisionRow
@@ -546,24 +556,35 @@ class SqlAccountCacheRepository(_KeyValue, AccountCacheRepository):
 class SqlModelVersionRepository(_Repo, ModelVersionRepository):
     entity, row = ModelVersion, ModelVersionRow
 
+    def _conflict(self, what: str) -> Callable[[IntegrityError], Exception | None]:
+        return lambda e: Conflict(what)
+
+    def _retire_current(self, kind: str, keep: str) -> None:
+        self._execute(
+            sa.update(self.table)
+            .where(self.c.kind == kind, self.c.status == ModelStatus.CURRENT.value, self.c.id != keep)
+            .values(status=ModelStatus.RETIRED.value)
+        )
+
     def add(self, version: ModelVersion) -> None:
         values = mapping.to_values(version, copy_json=False)
-        values["active"] = True
 
         def work() -> None:
-            self._execute(
-                sa.update(self.table).where(self.c.kind == version.kind, self.c.active.is_(True)).values(active=False)
-            )
+            if version.status is ModelStatus.CURRENT:
+                self._retire_current(version.kind, version.id)
             self._execute(self._insert_stmt, values)
 
-        # two statements: the deactivation must be undone when the insert fails
-        self._guarded(lambda e: Conflict(f"model version {version.id} already exists"), work, savepoint=True)
+        # two statements: the retirement must be undone when the insert fails
+        message = f"model version {version.id} already exists (or another is being made current)"
+        self._guarded(self._conflict(message), work, savepoint=True)
 
-    def active(self, kind: str) -> ModelVersion | None:
+    def get(self, version_id: str) -> ModelVersion | None:
+        found: ModelVersion | None = self._get(version_id)
+        return found
+
+    def current(self, kind: str) -> ModelVersion | None:
         found = self._all(
-            self._select().where(self.c.kind == kind, self.c.active.is_(True)),
-            limit=1,
-            newest=True,
+            self._select().where(self.c.kind == kind, self.c.status == ModelStatus.CURRENT.value), limit=1, newest=True
         )
         return found[0] if found else None
 
@@ -572,6 +593,33 @@ class SqlModelVersionRepository(_Repo, ModelVersionRepository):
         if kind is not None:
             stmt = stmt.where(self.c.kind == kind)
         return self._all(stmt)
+
+    def make_current(self, version_id: str, *, promoted_at: datetime | None) -> ModelVersion | None:
+        target = self.get(version_id)
+        if target is None:
+            raise NotFound(f"no model version {version_id}")
+        previous = self.current(target.kind)
+        values: dict[str, Any] = {"status": ModelStatus.CURRENT.value}
+        if promoted_at is not None:
+            values["promoted_at"] = mapping.to_utc(promoted_at)
+
+        def work() -> None:
+            self._retire_current(target.kind, version_id)
+            self._execute(self._update_stmt, {"_id": version_id, **values})
+
+        # the partial unique index refuses a second current version: a concurrent promotion won
+        self._guarded(
+            self._conflict("another promotion of this kind happened at the same time; try again"),
+            work,
+            savepoint=True,
+        )
+        return previous if previous is not None and previous.id != version_id else None
+
+    def set_status(self, version_id: str, status: ModelStatus) -> None:
+        if status is ModelStatus.CURRENT:
+            raise ValueError("use make_current to make a version current")
+        if self._execute(self._update_stmt, {"_id": version_id, "status": status.value}).rowcount == 0:
+            raise NotFound(f"no model version {version_id}")
 
 
 class _Deduplicated(Exception):

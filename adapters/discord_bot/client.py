@@ -518,4 +518,19 @@ def support_group() -> app_commands.Group:
     async def retry(interaction: discord.Interaction, items: str) -> None:
         await _run_support(interaction, f"retry {items}")
 
+    model = app_commands.Group(name="model", description="Model versions (managers)", parent=group)
+
+    @model.command(name="list", description="Registered model versions and the current one")
+    async def model_list(interaction: discord.Interaction) -> None:
+        await _run_support(interaction, "model")
+
+    @model.command(name="promote", description="Make a candidate model the current one")
+    @app_commands.describe(version="Version as /support model list shows it", force="Skip the precision guard")
+    async def model_promote(interaction: discord.Interaction, version: str, force: bool = False) -> None:
+        await _run_support(interaction, f"model promote {version}" + (" force" if force else ""))
+
+    @model.command(name="rollback", description="Return to the model that was current before")
+    async def model_rollback(interaction: discord.Interaction) -> None:
+        await _run_support(interaction, "model rollback")
+
     return group

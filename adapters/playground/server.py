@@ -23,7 +23,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from supportbot.adapters.playground import views
+from supportbot.adapters.playground import ops, views
 from supportbot.adapters.playground.channel import (
     CUSTOMER_STREAM,
     PLATFORM,
@@ -500,7 +500,8 @@ def create_app(
     guard = Guard(host=host, token=token)
     channel = core.channels.get(PLATFORM)
     hub = channel.hub if isinstance(channel, PlaygroundChannel) else (hub or EventHub())
-    web_app = web.Application(middlewares=[guard_middleware], client_max_size=256 * 1024)
+    # 4 MB: the Ops area's simulate form uploads a CSV of past tickets
+    web_app = web.Application(middlewares=[guard_middleware], client_max_size=4 * 1024 * 1024)
     web_app[GUARD], web_app[HUB], web_app[CORE], web_app[JINJA] = guard, hub, core, _environment()
     web_app.on_response_prepare.append(_security_headers)
 
@@ -525,5 +526,6 @@ def create_app(
     r.add_post("/agent/handoffs/{handoff_id}/resolve", resolve_handoff)
     r.add_post("/agent/conversations/{conversation_id}/reply", staff_message)
     r.add_post("/agent/conversations/{conversation_id}/resolve", resolve_conversation)
+    ops.add_routes(web_app)
     r.add_static("/static/", HERE / "static")
     return web_app

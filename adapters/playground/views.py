@@ -272,6 +272,8 @@ def why(kb: KnowledgeBase, uow: UnitOfWork, conv: Conversation) -> list[dict[str
                 if c is None
                 else {
                     "intent": c.intent,
+                    "corrected_intent": cls.corrected_intent if cls else None,  # an agent's label wins
+                    "corrected_by": cls.corrected_by if cls else None,
                     "confidence": round(c.confidence, 4),
                     "out_of_scope": c.out_of_scope,
                     "top_intents": [

@@ -103,3 +103,62 @@ def load_classifier_in_background(model_dir: Path | str | None = None) -> LazyCl
     from supportbot.bot.classifier.text_classifier import load_classifier
 
     return LazyClassifier(lambda: load_classifier(model_dir)).start()
+
+
+class SwappableClassifier(Classifier):
+    """The ``Classifier`` the core holds; the model inside can be replaced while the bot runs.
+
+    A promoted model is loaded on a thread while the old one keeps answering, then swapped in
+    with one assignment, so no message waits for a model switch and none sees half of one.
+    ``path`` is the directory the model in use came from (None when unknown, e.g. a test fake).
+    """
+
+    def __init__(self, inner: Classifier, *, path: str | None = None) -> None:
+        self._inner = inner
+        self.path = path
+        self.swaps = 0
+
+    @property
+    def inner(self) -> Classifier:
+        return self._inner
+
+    def swap(self, inner: Classifier, *, path: str | None = None) -> None:
+        self._inner, self.path = inner, path
+        self.swaps += 1
+
+    @property
+    def ready(self) -> bool:
+        inner = self._inner
+        return inner.ready if isinstance(inner, LazyClassifier) else True
+
+    def loaded_version(self) -> str | None:
+        """The version in use without waiting for a background load (None while it loads or failed)."""
+        return self._inner.version if self.ready else None
+
+    def classify(self, text: str, *, context: Sequence[str] = ()) -> Classification:
+        return self._inner.classify(text, context=context)
+
+    def labels(self) -> tuple[str, ...]:
+        return self._inner.labels()
+
+    def thresholds(self) -> dict[str, float]:
+        return self._inner.thresholds()
+
+    @property
+    def version(self) -> str:
+        return self._inner.version
+
+    @version.setter
+    def version(self, value: str) -> None:  # the port declares a plain attribute; this one follows the model
+        raise AttributeError("the version is the inner model's")
+
+
+def innermost(classifier: Classifier, timeout: float | None = None) -> Classifier:
+    """The classifier under the wrappers (swappable, lazy): e.g. to batch-encode texts ahead."""
+    while True:
+        if isinstance(classifier, SwappableClassifier):
+            classifier = classifier.inner
+        elif isinstance(classifier, LazyClassifier):
+            classifier = classifier.wait(timeout)
+        else:
+            return classifier

@@ -1,9 +1,16 @@
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from supportbot.adapters.cli import main
 from tests.classifier.conftest import write_csv
+
+
+@pytest.fixture(autouse=True)
+def _own_database(tmp_path, monkeypatch):
+    """`train` registers each model in the configured database: a temporary one, never the working tree's."""
+    monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'supportbot.db'}")
 
 
 def _run(*args):

@@ -1000,15 +1000,21 @@ class FakeDiscord:
     ) -> str:
         registered = self.commands.get(self.guild_id) or self.commands.get("global") or []
         command_id = next((c["id"] for c in registered if c["name"] == "support"), self.snowflake())
-        sub_options = [
-            {"name": k, "type": 10 if isinstance(v, float) else 3, "value": v} for k, v in (options or {}).items()
-        ]
+
+        def option_type(v: Any) -> int:
+            return 5 if isinstance(v, bool) else 10 if isinstance(v, float) else 3
+
+        sub_options = [{"name": k, "type": option_type(v), "value": v} for k, v in (options or {}).items()]
+        group, _, leaf = subcommand.partition(" ")  # "model promote": a subcommand group
+        option = {"name": subcommand, "type": 1, "options": sub_options}
+        if leaf:
+            option = {"name": group, "type": 2, "options": [{"name": leaf, "type": 1, "options": sub_options}]}
         data = {
             "id": command_id,
             "name": "support",
             "type": 1,
             "guild_id": self.guild_id,
-            "options": [{"name": subcommand, "type": 1, "options": sub_options}],
+            "options": [option],
         }
         payload = self._interaction(2, data, user, channel_id or self.triage_id)
         await self.dispatch("INTERACTION_CREATE", payload)

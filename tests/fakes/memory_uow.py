@@ -43,13 +43,14 @@ from supportbot.bot.domain import (
     Handoff,
     HandoffStatus,
     MessageState,
+    ModelStatus,
     ModelVersion,
     Outbound,
     OutboxStatus,
     SlaEvent,
     StoredMessage,
 )
-from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput
+from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput, NotFound
 from supportbot.bot.ports import (
     AccountCacheRepository,
     AgentActionRepository,
@@ -282,6 +283,13 @@ class InMemoryClassificationRepository(_Repo, ClassificationRepository):
     def list(self, *, since: datetime | None = None) -> list[ClassificationRecord]:
         return _oldest_first(_since(self._data.classifications.values(), since))
 
+    def correct(self, message_id: str, intent: str, *, by: str, at: datetime) -> int:
+        _check_text("corrected intent", intent)
+        hits = [r for r in self._data.classifications.values() if r.message_id == message_id]
+        for record in hits:
+            record.corrected_intent, record.corrected_by, record.corrected_at = intent, by, _utc(at)
+        return len(hits)
+
 
 class InMemoryDecisionRepository(_Repo, DecisionRepository):
     def add(self, record: DecisionRecord) -> None:
@@ -362,20 +370,46 @@ class InMemoryAccountCacheRepository(_Repo, AccountCacheRepository):
 
 
 class InMemoryModelVersionRepository(_Repo, ModelVersionRepository):
+    def _retire_current(self, kind: str, keep: str) -> None:
+        for vid, other in self._data.model_versions.items():
+            if other.kind == kind and other.status is ModelStatus.CURRENT and vid != keep:
+                other.status = ModelStatus.RETIRED
+
     def add(self, version: ModelVersion) -> None:
         if version.id in self._data.model_versions:
             raise Conflict(f"model version id {version.id} already exists")
-        for vid, other in self._data.model_versions.items():
-            if other.kind == version.kind and other.active:
-                self._data.model_versions[vid] = replace(other, active=False)
-        self._data.model_versions[version.id] = _stored(replace(version, active=True))
+        if version.status is ModelStatus.CURRENT:
+            self._retire_current(version.kind, version.id)
+        self._data.model_versions[version.id] = _stored(version)
 
-    def active(self, kind: str) -> ModelVersion | None:
-        actives = [v for v in self._data.model_versions.values() if v.kind == kind and v.active]
-        return _oldest_first(actives)[-1] if actives else None
+    def get(self, version_id: str) -> ModelVersion | None:
+        return copy.deepcopy(self._data.model_versions.get(version_id))
+
+    def current(self, kind: str) -> ModelVersion | None:
+        found = [v for v in self._data.model_versions.values() if v.kind == kind and v.status is ModelStatus.CURRENT]
+        return _oldest_first(found)[-1] if found else None
 
     def list(self, kind: str | None = None) -> list[ModelVersion]:
         return _oldest_first(v for v in self._data.model_versions.values() if kind is None or v.kind == kind)
+
+    def make_current(self, version_id: str, *, promoted_at: datetime | None) -> ModelVersion | None:
+        target = self._data.model_versions.get(version_id)
+        if target is None:
+            raise NotFound(f"no model version {version_id}")
+        previous = self.current(target.kind)
+        self._retire_current(target.kind, version_id)
+        target.status = ModelStatus.CURRENT
+        if promoted_at is not None:
+            target.promoted_at = _utc(promoted_at)
+        return previous if previous is not None and previous.id != version_id else None
+
+    def set_status(self, version_id: str, status: ModelStatus) -> None:
+        if status is ModelStatus.CURRENT:
+            raise ValueError("use make_current to make a version current")
+        target = self._data.model_versions.get(version_id)
+        if target is None:
+            raise NotFound(f"no model version {version_id}")
+        target.status = status
 
 
 class InMemoryOutboxRepository(_Repo, OutboxRepository):

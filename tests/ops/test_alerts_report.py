@@ -95,7 +95,7 @@ async def test_html_report_is_self_contained_and_shows_the_numbers(make_app, clo
     page = render_html(metrics)
     assert page.count("<svg") == 4
     assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert "Automated resolution" in page and "Low-confidence topics" in page
+    assert "Automated resolution" in page and "Knowledge gaps" in page
     assert "SLA compliance by account tier" in page
     assert ">50%<" in page  # 1 of 2 conversations resolved automatically (provisionally)
 

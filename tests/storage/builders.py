@@ -24,6 +24,7 @@ from supportbot.bot.domain import (
     IntentScore,
     MessageKind,
     MessageState,
+    ModelStatus,
     ModelVersion,
     Outbound,
     OutboundKind,
@@ -232,7 +233,7 @@ def fully_populated() -> dict[str, Any]:
             role=Role.MANAGER,
             kind=MessageKind.INTERNAL_NOTE,
         ),
-        "classification": classification(),
+        "classification": classification(corrected_intent="billing_invoice", corrected_by="A1", corrected_at=at(6)),
         "decision": decision(),
         "draft": draft(
             status=DraftStatus.EDITED,
@@ -255,5 +256,5 @@ def fully_populated() -> dict[str, Any]:
             claimed_by="worker_1",
             claimed_until=at(11),
         ),
-        "model_version": model_version(),
+        "model_version": model_version(status=ModelStatus.CURRENT, promoted_at=at(7)),
     }

@@ -16,9 +16,10 @@ from supportbot.bot.domain import (
     DraftStatus,
     HandoffStatus,
     MessageState,
+    ModelStatus,
     OutboxStatus,
 )
-from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput
+from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput, NotFound
 from supportbot.bot.ports import UnitOfWorkFactory
 from tests.storage import builders as b
 from tests.storage.builders import T0, at
@@ -589,26 +590,89 @@ def test_account_cache_put_get_overwrite(uow_factory: UnitOfWorkFactory) -> None
         assert (got.tier, got.renewal_date, got.open_tickets, fetched) == ("pro", None, (), at(5))
 
 
-def test_model_versions_newest_added_is_active(uow_factory: UnitOfWorkFactory) -> None:
+def test_model_versions_status_and_current(uow_factory: UnitOfWorkFactory) -> None:
     v1 = b.model_version(created_at=at(1))
     v2 = b.model_version(created_at=at(2))
-    other_kind = b.model_version(kind="urgency", created_at=at(3))
+    other_kind = b.model_version(kind="urgency", created_at=at(3), status=ModelStatus.CURRENT)
     with uow_factory() as uow:
-        assert uow.model_versions.active("intent") is None
-        uow.model_versions.add(v1)
-        uow.model_versions.add(v2)
-        uow.model_versions.add(other_kind)
+        assert uow.model_versions.current("intent") is None
+        for v in (v2, v1, other_kind):
+            uow.model_versions.add(v)
+        with pytest.raises(Conflict):
+            uow.model_versions.add(v1)
         uow.commit()
     with uow_factory() as uow:
-        assert uow.model_versions.active("intent").id == v2.id
-        assert uow.model_versions.active("urgency").id == other_kind.id
-        listed = uow.model_versions.list("intent")
-        assert [(v.id, v.active) for v in listed] == [(v1.id, False), (v2.id, True)]
-        assert len(uow.model_versions.list()) == 3
-        # add() activates even a version passed in as inactive (the port says so)
-        v3 = b.model_version(created_at=at(4), active=False)
+        assert uow.model_versions.current("intent") is None  # candidates are not current
+        assert uow.model_versions.current("urgency").id == other_kind.id
+        assert [v.id for v in uow.model_versions.list("intent")] == [v1.id, v2.id]
+        assert uow.model_versions.get(v2.id) == v2
+        assert uow.model_versions.get("missing") is None
+        assert uow.model_versions.make_current(v1.id, promoted_at=at(10)) is None
+        previous = uow.model_versions.make_current(v2.id, promoted_at=at(20))
+        assert previous is not None and previous.id == v1.id
+        uow.commit()
+    with uow_factory() as uow:
+        got = {v.id: (v.status, v.promoted_at) for v in uow.model_versions.list()}
+        assert got[v1.id] == (ModelStatus.RETIRED, at(10))
+        assert got[v2.id] == (ModelStatus.CURRENT, at(20))
+        assert got[other_kind.id][0] is ModelStatus.CURRENT  # another kind is left alone
+        # a rollback keeps the promotion time of the version it returns to
+        uow.model_versions.make_current(v1.id, promoted_at=None)
+        assert uow.model_versions.current("intent").promoted_at == at(10)
+        uow.model_versions.set_status(v2.id, ModelStatus.CANDIDATE)
+        assert uow.model_versions.get(v2.id).status is ModelStatus.CANDIDATE
+        with pytest.raises(NotFound):
+            uow.model_versions.make_current("missing", promoted_at=at(30))
+        with pytest.raises(NotFound):
+            uow.model_versions.set_status("missing", ModelStatus.RETIRED)
+        # adding a current version retires the previous one
+        v3 = b.model_version(created_at=at(4), status=ModelStatus.CURRENT, promoted_at=at(40))
         uow.model_versions.add(v3)
-        assert uow.model_versions.active("intent").id == v3.id
+        assert uow.model_versions.current("intent").id == v3.id
+        assert uow.model_versions.get(v1.id).status is ModelStatus.RETIRED
+
+
+def test_a_second_current_version_is_refused_by_the_schema(backend: str, uow_factory: UnitOfWorkFactory) -> None:
+    if backend == "memory":
+        pytest.skip("the partial unique index is a property of the SQL schema")
+    import sqlalchemy as sa
+    from sqlalchemy.exc import IntegrityError
+
+    v1 = b.model_version(status=ModelStatus.CURRENT)
+    with uow_factory() as uow:
+        uow.model_versions.add(v1)
+        uow.commit()
+    engine = uow_factory.engine  # type: ignore[attr-defined]
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # what a racing replica would write
+        conn.execute(
+            sa.text(
+                "INSERT INTO model_versions (id, kind, path, data_hash, created_at, metrics, status) "
+                "VALUES ('mdl_race', 'intent', 'p', 'h', :t, '{}', 'current')"
+            ),
+            {"t": T0},
+        )
+
+
+def test_classification_corrections_keep_the_model_output(uow_factory: UnitOfWorkFactory) -> None:
+    c1 = b.classification(created_at=at(1), message_id="m1")
+    c2 = b.classification(created_at=at(2), message_id="m2")
+    with uow_factory() as uow:
+        uow.classifications.add(c1)
+        uow.classifications.add(c2)
+        assert uow.classifications.correct("m1", "billing_invoice", by="A1", at=at(3)) == 1
+        assert uow.classifications.correct("m1", "billing_refund", by="A2", at=at(4)) == 1  # the latest wins
+        assert uow.classifications.correct("nope", "billing_refund", by="A2", at=at(4)) == 0
+        uow.commit()
+    with uow_factory() as uow:
+        got = {r.message_id: r for r in uow.classifications.list()}
+        assert (got["m1"].corrected_intent, got["m1"].corrected_by, got["m1"].corrected_at) == (
+            "billing_refund",
+            "A2",
+            at(4),
+        )
+        assert got["m1"].intent == "billing_refund"
+        assert got["m1"].classification == c1.classification  # the model's own answer is kept
+        assert got["m2"].corrected_intent is None and got["m2"].intent == c2.classification.intent
 
 
 def test_settings_get_set_items(uow_factory: UnitOfWorkFactory) -> None:
