@@ -122,7 +122,7 @@ async def simulate_run(request: web.Request) -> web.StreamResponse:
         response.set_status(400)
         return response
 
-    if upload is None or isinstance(upload, str) or not hasattr(upload, "file"):
+    if not isinstance(upload, web.FileField):
         return failed("Choose a CSV file of past tickets.")
     try:
         target = float(form.get("target_precision") or 0.98)
