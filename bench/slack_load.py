@@ -145,6 +145,9 @@ async def run_bot(args: argparse.Namespace, api_url: str, workdir: Path) -> dict
         slack_api_url=api_url,
         slack_triage_channel=TRIAGE,
         http_host="127.0.0.1",
+        # the fake Web API has no rate limits; real Slack allows about 1 post per second per channel
+        slack_post_per_second=10_000,
+        slack_post_burst=10_000,
         grouping_window_minutes=0,
         log_level="WARNING",
     )
