@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from supportbot.adapters.settings import Settings, load_settings
+from supportbot.bot.answers import ReplyComposer
 from supportbot.bot.commands import AgentCommands
 from supportbot.bot.core import SupportCore
 from supportbot.bot.db import ThreadedDatabase
@@ -304,6 +305,16 @@ def build_jobs(runtime: Runtime) -> list[Job]:
     return jobs
 
 
+def build_composer(settings: Settings) -> ReplyComposer:
+    """Extractive replies, or replies composed by the configured model server (SUPPORTBOT_LLM_URL)."""
+    from supportbot.adapters.llm import build_language_model
+    from supportbot.bot.answers import ExtractiveComposer
+    from supportbot.bot.composer import GroundedComposer
+
+    model = build_language_model(settings)
+    return GroundedComposer(model) if model is not None else ExtractiveComposer()
+
+
 def bootstrap(
     settings: Settings | None = None,
     *,
@@ -333,6 +344,7 @@ def bootstrap(
         clock=clock or SystemClock(),
         channels=ChannelRegistry(channels),
         telemetry=telemetry or PrometheusTelemetry(),  # a registry of its own: runtimes never share series
+        composer=build_composer(settings),
     )
     runtime = Runtime(settings, core)
     if serve:

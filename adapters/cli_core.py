@@ -175,7 +175,10 @@ def _print_result(data: dict) -> None:
     click.echo(f"action:     {data['action']} — rule {data['rule']}")
     click.echo(f"reason:     {data['reason']}")
     if data["citations"]:
-        click.echo("citations:  " + "; ".join(f"{c['title']} <{c['url']}>" for c in data["citations"]))
+        cited = (f"{c['title']}{' › ' + c['section'] if c['section'] else ''} <{c['url']}>" for c in data["citations"])
+        click.echo("citations:  " + "; ".join(cited))
+    if data["composer"]:
+        click.echo(f"composer:   {data['composer']}")
     if data["reply"]:
         label = {"answer": "reply", "draft": "draft", "handoff": "to customer"}[data["action"]]
         click.echo(f"\n{label}:\n{data['reply']}")

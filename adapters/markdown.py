@@ -20,6 +20,8 @@ import html
 import re
 from collections.abc import Callable
 
+from supportbot.bot.answers import MARKDOWN
+from supportbot.bot.domain import Outbound
 from supportbot.bot.markdown import Block, parse_blocks
 
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
@@ -181,3 +183,10 @@ def safe_html(markdown: str) -> str:
         else:
             out.append(f"<p>{_html_inline(block.text)}</p>")
     return "\n".join(out)
+
+
+def outbound_text(outbound: Outbound, markdown: Callable[[str], str], plain: Callable[[str], str]) -> str:
+    """An outbound message's text for a platform: its Markdown rendered natively, or plain text as is."""
+    if outbound.payload.get("format") == MARKDOWN:
+        return markdown(outbound.text)
+    return plain(outbound.text)

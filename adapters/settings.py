@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from supportbot.adapters.crm.settings import CrmSettings
 from supportbot.adapters.discord_bot.config import DiscordSettings
+from supportbot.adapters.llm.settings import LlmSettings
 from supportbot.adapters.playground.settings import PlaygroundSettings
 from supportbot.adapters.slack.settings import SlackSettings
 from supportbot.bot.errors import ConfigurationError
@@ -48,6 +49,7 @@ class Settings(
     SlackSettings,
     DiscordSettings,
     PlaygroundSettings,
+    LlmSettings,
     RuntimeSettings,
     BaseSettings,
 ):

@@ -165,6 +165,69 @@ def load_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+# ----------------------------------------------------------------- the whole pipeline
+
+
+def pipeline(kb_dir: Path, rows: list[dict]) -> dict[str, object]:
+    """Each question through the bot as ``supportbot ask`` runs it (bundled model, policy defaults).
+
+    Unlike the retrieval figures above, nothing here is tuned on these questions: the policy's
+    retrieval thresholds are the settings' defaults.
+    """
+    import asyncio
+    import uuid
+    from datetime import UTC, datetime
+
+    from supportbot.adapters.bootstrap import bootstrap
+    from supportbot.adapters.settings import load_settings
+    from supportbot.bot.domain import Author, InboundMessage, Role
+
+    app = bootstrap(load_settings(database_url="sqlite://", kb_dir=kb_dir))
+
+    async def run() -> list[tuple[dict, object]]:
+        out = []
+        for row in rows:
+            mid = f"bench-{uuid.uuid4().hex}"
+            msg = InboundMessage(
+                "cli", "local", "ask", mid, Author("bench", "Bench", Role.CUSTOMER), row["q"], datetime.now(UTC), mid
+            )
+            out.append((row, await app.core.handle_inbound(msg, dispatch=False)))
+        return out
+
+    actions = {"answer": 0, "draft": 0, "handoff": 0}
+    answerable = right = section_right = replied = answered = answered_right = 0
+    unanswerable = unanswerable_abstained = 0
+    for row, result in asyncio.run(run()):
+        action = result.decision.action.value if result.decision else "handoff"
+        actions[action] += 1
+        cited = result.citations[0] if result.citations else None
+        gold = [(a, s) for a, s in row["gold"]]
+        if gold:
+            answerable += 1
+            if cited is not None and action != "handoff":
+                replied += 1
+                ok = any(a == cited.article_id for a, _ in gold)
+                right += ok
+                section_right += any(a == cited.article_id and norm(s) == norm(cited.section) for a, s in gold)
+                if action == "answer":
+                    answered += 1
+                    answered_right += ok
+        else:
+            unanswerable += 1
+            unanswerable_abstained += action == "handoff" or cited is None
+            answered += action == "answer"
+    n = len(rows)
+    return {
+        "questions": n,
+        "share": {k: round(v / n, 4) for k, v in actions.items()},
+        "answerable_replied": round(replied / answerable, 4) if answerable else None,
+        "cited_article_right": round(right / replied, 4) if replied else None,
+        "cited_section_right": round(section_right / replied, 4) if replied else None,
+        "answered_precision": round(answered_right / answered, 4) if answered else None,
+        "unanswerable_abstained": round(unanswerable_abstained / unanswerable, 4) if unanswerable else None,
+    }
+
+
 # ----------------------------------------------------------------- latency on a generated KB
 
 
@@ -276,6 +339,10 @@ def main() -> None:
             value = summary[key]
             print(f"  {key:<26} {value:.1%}" if isinstance(value, float) else f"  {key:<26} {value}")
         print(f"  thresholds (draft, answer) per fold: {summary['thresholds']}")
+        if not args.dev:
+            flow = pipeline(kb_dir, load_rows(data))
+            summary["pipeline"] = flow
+            print(f"  pipeline (bundled model, default policy): {flow}")
         print(
             f"  article / section accuracy by half (tuning half, unseen half): "
             f"{summary['article_accuracy_by_half']} / {summary['section_accuracy_by_half']}"

@@ -11,6 +11,10 @@ A failed lookup is remembered for ``failure_ttl`` (the same customer is not
 asked about again at once), and after ``breaker_failures`` failures in a row
 the breaker opens: for ``breaker_cooldown`` nobody waits on the CRM at all,
 then one lookup tries it again. ``health()`` says how the CRM is doing.
+
+A cached copy older than ``refresh_ahead`` (a share of ``cache_ttl``) is still
+used at once, and refreshed in the background, so a conversation of a known
+account never waits on the CRM while its copy is recent.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from supportbot.bot.domain import Account, AccountLookup
-from supportbot.bot.ports import CRM, Clock, Telemetry, UnitOfWork
+from supportbot.bot.ports import CRM, Clock, Database, Telemetry, UnitOfWork
+from supportbot.bot.report import duration
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,20 @@ class CrmHealth:
     def degraded(self, now: datetime) -> bool:
         return self.consecutive_failures > 0 or (self.open_until is not None and now < self.open_until)
 
+    def line(self, now: datetime) -> str:
+        """One line for /support: how the CRM is doing, for people."""
+        ok = f"last success {duration((now - self.last_success).total_seconds())} ago" if self.last_success else ""
+        if self.last_error_at is None:
+            return f"CRM: ok ({ok or 'not asked yet'})"
+        error = f"last error {self.last_error} {duration((now - self.last_error_at).total_seconds())} ago"
+        if self.open_until is not None and now < self.open_until:
+            state = "unavailable (not asked until it recovers; cached accounts are used)"
+        elif self.consecutive_failures:
+            state = f"failing ({self.consecutive_failures} in a row)"
+        else:
+            state = "ok"
+        return f"CRM: {state}, {', '.join(x for x in (ok, error) if x)}"
+
 
 class Accounts:
     def __init__(
@@ -74,7 +93,12 @@ class Accounts:
         breaker_cooldown: timedelta = timedelta(seconds=30),
         concurrent_lookups: int = 8,
         telemetry: Telemetry | None = None,
+        db: Database | None = None,
+        refresh_ahead: float = 0.8,
     ) -> None:
+        self.db = db  # with a database, recent copies are refreshed in the background
+        self.refresh_ahead = refresh_ahead
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
         self.telemetry = telemetry or Telemetry()
         self.crm = crm
         self.clock = clock
@@ -103,6 +127,8 @@ class Accounts:
             return AccountFetch(None, None, None)
         now = self.clock.now()
         if cached is not None and now - cached[1] < self.cache_ttl:
+            if now - cached[1] >= self.cache_ttl * self.refresh_ahead:
+                self._refresh_soon(lookup, key)
             return AccountFetch(cached[0], None, key)
         stale = AccountFetch(cached[0] if cached else None, None, key, crm_unavailable=True)
         failed_at = self._failed.get(key)
@@ -122,6 +148,42 @@ class Accounts:
         self._failed.pop(key, None)
         self.state.last_success, self.state.consecutive_failures, self.state.open_until = now, 0, None
         return AccountFetch(account, now if account is not None else None, key)
+
+    def _refresh_soon(self, lookup: AccountLookup, key: str) -> None:
+        """Ask the CRM again in the background (once per key at a time) and cache the answer."""
+        if self.db is None or key in self._refreshing:
+            return
+        now = self.clock.now()
+        failed_at = self._failed.get(key)
+        if (failed_at is not None and now - failed_at < self.failure_ttl) or (
+            self.state.open_until is not None and now < self.state.open_until
+        ):
+            return
+        task = asyncio.get_running_loop().create_task(self._refresh(lookup, key))
+        self._refreshing[key] = task
+        task.add_done_callback(lambda _t: self._refreshing.pop(key, None))
+
+    async def _refresh(self, lookup: AccountLookup, key: str) -> None:
+        assert self.db is not None
+        now = self.clock.now()
+        try:
+            account = await asyncio.wait_for(self._ask(lookup), self.deadline)
+        except Exception as exc:
+            self._failure(key, now, exc)
+            return
+        self._failed.pop(key, None)
+        self.state.last_success, self.state.consecutive_failures, self.state.open_until = now, 0, None
+        if account is not None:
+            fetch = AccountFetch(account, now, key)
+            try:
+                await self.db.transaction(lambda uow: self.store(uow, fetch))
+            except Exception:
+                log.exception("could not cache a refreshed account")
+
+    async def drain(self) -> None:
+        """Wait for background refreshes (tests and shutdown)."""
+        while self._refreshing:
+            await asyncio.gather(*list(self._refreshing.values()), return_exceptions=True)
 
     async def _ask(self, lookup: AccountLookup) -> Account | None:
         async with self._turns:

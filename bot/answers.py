@@ -13,12 +13,18 @@ is "extractive" or "llm", ``needs_review`` forces a draft with ``review_reason``
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from supportbot.bot.domain import ArticleHit, Citation, Passage
 from supportbot.bot.markdown import parse_blocks, plain, slug, table_cells
+
+# Outbound payload key "format": text in this format is platform-neutral Markdown, rendered
+# natively by each channel (Slack mrkdwn, Discord markdown, safe HTML); other text is plain.
+MARKDOWN = "markdown"
 
 CLOSING = "If this doesn't solve it, reply here and a teammate will take over."
 # A section up to this long is shown whole: it is still short, and complete.
@@ -153,6 +159,21 @@ def passage_body(passage: Passage) -> str:
     return fence_code(unquote(_shorten(body)))
 
 
+# A passage of another section scoring at least this share of the best one is a near tie.
+NEAR_TIE = 0.9
+
+
+def _near_tie(hit: ArticleHit, best: Passage | None) -> Passage | None:
+    """The best passage of another section of the same article that nearly ties with ``best``."""
+    if best is None or best.score <= 0:
+        return None
+    for p in hit.passages[1:]:
+        if p.internal or p.section == best.section or p.text in best.section_text:
+            continue
+        return p if p.score >= NEAR_TIE * best.score else None
+    return None
+
+
 def compose_extractive(hits: Sequence[ArticleHit], *, closing: str | None = CLOSING) -> ComposedReply | None:
     """A reply from the best passage of the best hit; None when there is nothing to answer from."""
     if not hits:
@@ -164,6 +185,10 @@ def compose_extractive(hits: Sequence[ArticleHit], *, closing: str | None = CLOS
     else:
         body, section = passage_body(passage), passage.section
     parts = [f"**{plain(section)}**\n\n{body}" if section else body]
+    runner_up = _near_tie(hit, passage)
+    if runner_up is not None:  # two sections answer about equally well: show both, the best first
+        extra = passage_body(runner_up)
+        parts.append(f"**{plain(runner_up.section)}**\n\n{extra}" if runner_up.section else extra)
     citation = citation_for(hit, passage)
     parts.append(f"Source: {source_link(citation)}")
     if closing:
@@ -174,3 +199,58 @@ def compose_extractive(hits: Sequence[ArticleHit], *, closing: str | None = CLOS
         composer="extractive",
         passages=(passage,) if passage else (),
     )
+
+
+class ReplyComposer(abc.ABC):
+    """Builds the reply for an answer or a draft from the retrieved hits (best first)."""
+
+    name: str = "extractive"
+
+    @abc.abstractmethod
+    async def compose(
+        self, question: str, hits: Sequence[ArticleHit], *, context: Sequence[str] = ()
+    ) -> ComposedReply | None:
+        """None when there is nothing to answer from."""
+
+
+class ExtractiveComposer(ReplyComposer):
+    def __init__(self, closing: str | None = CLOSING) -> None:
+        self.closing = closing
+
+    async def compose(
+        self, question: str, hits: Sequence[ArticleHit], *, context: Sequence[str] = ()
+    ) -> ComposedReply | None:
+        return compose_extractive(hits, closing=self.closing)
+
+
+PASSAGE_PREVIEW_CHARS = 280
+
+
+def reply_trace(reply: ComposedReply, hits: Sequence[ArticleHit]) -> dict[str, Any]:
+    """What a reply was built from, JSON-shaped: stored with the decision, shown in the why panel."""
+    considered = reply.passages or tuple(p for h in hits for p in h.passages[:2])
+    return {
+        "composer": reply.composer,
+        "section": reply.section,
+        "citations": [asdict(c) for c in reply.citations],
+        "passages": [
+            {
+                "n": n,
+                "article_id": p.article_id,
+                "section": p.section,
+                "score": round(p.score, 4),
+                "text": p.text if len(p.text) <= PASSAGE_PREVIEW_CHARS else p.text[:PASSAGE_PREVIEW_CHARS] + " …",
+            }
+            for n, p in enumerate(considered, start=1)
+        ],
+        "cited": list(reply.cited),
+        "needs_review": reply.needs_review,
+        "review_reason": reply.review_reason,
+        "fallback_reason": reply.fallback_reason,
+        "llm": asdict(reply.llm) if reply.llm else None,
+    }
+
+
+def reply_payload(reply: ComposedReply) -> dict[str, Any]:
+    """The outbound payload of a composed reply: its citations and how to render it."""
+    return {"citations": [asdict(c) for c in reply.citations], "format": MARKDOWN, "composer": reply.composer}

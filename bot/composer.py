@@ -30,6 +30,7 @@ from supportbot.bot.answers import (
     CLOSING,
     ComposedReply,
     LlmTrace,
+    ReplyComposer,
     compose_extractive,
     fence_code,
     source_link,
@@ -141,8 +142,10 @@ def cited_numbers(text: str) -> list[int]:
     return [int(n) for group in _CITE.findall(text) for n in re.split(r"\s*[,;]\s*", group)]
 
 
-class GroundedComposer:
+class GroundedComposer(ReplyComposer):
     """Composes replies with a language model; the extractive reply is the fallback."""
+
+    name = "llm"
 
     def __init__(
         self,

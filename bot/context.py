@@ -33,12 +33,22 @@ def build_packet(
     customer_name: str = "",
     transcript: Sequence[StoredMessage] | None = None,
     intent_label: str | None = None,
+    crm_unavailable: bool = False,
 ) -> ContextPacket:
     if transcript is None:
         transcript = uow.messages.for_conversation(conv.id)
     if not customer_name:
         customer_name = next((m.author_name for m in transcript if m.role is Role.CUSTOMER), "")
-    return ContextPacket(conv, customer_name, account, classification, decision, transcript, intent_label=intent_label)
+    return ContextPacket(
+        conv,
+        customer_name,
+        account,
+        classification,
+        decision,
+        transcript,
+        intent_label=intent_label,
+        crm_unavailable=crm_unavailable,
+    )
 
 
 def agent_label(records: Sequence[ClassificationRecord]) -> str | None:

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from supportbot.bot.accounts import Accounts
 from supportbot.bot.alerts import AlertMonitor
+from supportbot.bot.answers import ReplyComposer
 from supportbot.bot.card_actions import CardActions
 from supportbot.bot.commands import AgentCommands, CommandsConfig
 from supportbot.bot.dispatch import ChannelRegistry, Dispatcher, DispatchStats
@@ -93,6 +94,7 @@ class SupportCore:
         clock: Clock,
         channels: ChannelRegistry,
         telemetry: Telemetry | None = None,
+        composer: ReplyComposer | None = None,
     ) -> SupportCore:
         telemetry = telemetry or Telemetry()
         outbox = OutboxWriter(clock)
@@ -117,6 +119,7 @@ class SupportCore:
             cache_ttl=timedelta(seconds=settings.crm_cache_seconds),
             deadline=settings.crm_deadline_seconds,
             telemetry=telemetry,
+            db=db,
         )
         intake = Intake(
             db=db,
@@ -132,6 +135,7 @@ class SupportCore:
                 max_message_chars=settings.max_message_chars,
             ),
             telemetry=telemetry,
+            composer=composer,
         )
         commands = AgentCommands(
             db=db,
@@ -168,7 +172,13 @@ class SupportCore:
             commands=commands,
             actions=CardActions(commands=commands, feedback=feedback, db=db, labels=classifier.labels),
             support=SupportCommands(
-                db=db, clock=clock, classifier=classifier, policy=policy, dispatcher=dispatcher, models=models
+                db=db,
+                clock=clock,
+                classifier=classifier,
+                policy=policy,
+                dispatcher=dispatcher,
+                models=models,
+                crm_health=accounts.health,
             ),
             sla_policy=sla_policy,
             sla=SlaSweeper(db=db, outbox=outbox, clock=clock, dispatcher=dispatcher, policy=sla_policy),

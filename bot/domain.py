@@ -288,6 +288,9 @@ class Decision:
     reason: str  # one sentence for humans: why the bot did that
     scores: dict[str, float] = field(default_factory=dict)  # confidence, threshold, article score
     articles: tuple[str, ...] = ()  # article ids considered, best first
+    # How the reply was built (answers and drafts): composer, cited section, the passages
+    # considered and, for a composed reply, the model's trace. JSON-shaped, for the why panel.
+    reply: dict[str, Any] | None = None
 
 
 @dataclass

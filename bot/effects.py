@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from supportbot.bot import presenter
+from supportbot.bot.answers import MARKDOWN
 from supportbot.bot.cards import Card, CardField
 from supportbot.bot.context import latest_packet
 from supportbot.bot.domain import Audience, Conversation, DraftStatus, HandoffStatus, OutboundKind
@@ -168,7 +169,13 @@ def on_draft_approved(scope: Scope, event: DraftApproved) -> None:
         OutboundKind.AGENT_REPLY,
         event.text,
         f"draft-send:{event.draft_id}",
-        {"citations": citations, "agent_id": event.by_id, "agent_name": event.by_name, "draft_id": event.draft_id},
+        {
+            "citations": citations,
+            "agent_id": event.by_id,
+            "agent_name": event.by_name,
+            "draft_id": event.draft_id,
+            "format": MARKDOWN,  # drafts are composed (and edited) as Markdown
+        },
     )
     verb = "Edited and sent" if event.edited else "Approved and sent"
     scope.queue(

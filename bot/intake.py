@@ -30,6 +30,14 @@ from typing import Any
 
 from supportbot.bot import presenter
 from supportbot.bot.accounts import AccountFetch, Accounts
+from supportbot.bot.answers import (
+    MARKDOWN,
+    ComposedReply,
+    ExtractiveComposer,
+    ReplyComposer,
+    compose_extractive,
+    reply_payload,
+)
 from supportbot.bot.context import build_packet
 from supportbot.bot.csat import parse_rating
 from supportbot.bot.dispatch import Dispatcher
@@ -65,7 +73,7 @@ from supportbot.bot.feedback import Feedback, hand_off_failed_answer
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.ports import Clock, Database, Telemetry, UnitOfWork
 from supportbot.bot.text import clean_text, strip_control
-from supportbot.bot.triage import DECIDE, IGNORE, Snapshot, Triage, Verdict
+from supportbot.bot.triage import DECIDE, IGNORE, Snapshot, Triage, Verdict, with_reply
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +105,7 @@ class InboundResult:
     draft_id: str | None = None
     handoff_id: str | None = None
     articles: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    composer: str | None = None  # extractive | llm; None when nothing was composed (hand-offs)
 
     def to_dict(self) -> dict[str, Any]:
         c, d, a = self.classification, self.decision, self.account
@@ -120,7 +129,11 @@ class InboundResult:
             "reason": d.reason if d else self.detail,
             "scores": dict(d.scores) if d else {},
             "reply": self.reply,
-            "citations": [{"title": x.title, "url": x.url, "article_id": x.article_id} for x in self.citations],
+            "citations": [
+                {"title": x.title, "url": x.url, "article_id": x.article_id, "section": x.section}
+                for x in self.citations
+            ],
+            "composer": self.composer,
             "articles_considered": list(self.articles),
             "draft_id": self.draft_id,
             "handoff_id": self.handoff_id,
@@ -163,8 +176,10 @@ class Intake:
         clock: Clock,
         config: IntakeConfig,
         telemetry: Telemetry | None = None,
+        composer: ReplyComposer | None = None,
     ) -> None:
         self.telemetry = telemetry or Telemetry()
+        self.composer = composer or ExtractiveComposer()
         self.db = db
         self.triage = triage
         self.accounts = accounts
@@ -424,7 +439,21 @@ class Intake:
             started = time.perf_counter()
             verdict = await asyncio.to_thread(self.triage.assess, read, fetch.account)
             self.telemetry.observe("triage", time.perf_counter() - started)
+        if verdict.needs_reply:  # outside the triage slots: a model server may take seconds
+            verdict = with_reply(verdict, await self._compose(read, verdict))
         return await self.db.transaction(lambda uow: self._record(uow, stored, msg, read, verdict, fetch))
+
+    async def _compose(self, read: _Read, verdict: Verdict) -> ComposedReply | None:
+        """The reply from the verdict's passages; the extractive reply if the composer fails."""
+        started = time.perf_counter()
+        try:
+            return await self.composer.compose(read.msg.text, verdict.source, context=read.customer_context()[-2:])
+        except Exception:
+            log.exception("the %s composer failed; using the extractive reply", self.composer.name)
+            fallback = compose_extractive(verdict.source)
+            return replace(fallback, fallback_reason="the composer failed") if fallback else None
+        finally:
+            self.telemetry.observe("compose", time.perf_counter() - started)
 
     async def _identify(self, stored: StoredMessage, msg: InboundMessage) -> InboundMessage:
         """Ask the platform who wrote a message stored before its author was known; record the answer."""
@@ -555,7 +584,9 @@ class Intake:
                 handoff_id=handoff_id,
                 reply=presenter.HANDOFF_ACK,
             )
-        return self._decided(uow, stored, msg, conv, is_new, events, verdict, decision, account)
+        return self._decided(
+            uow, stored, msg, conv, is_new, events, verdict, decision, account, crm_unavailable=fetch.crm_unavailable
+        )
 
     def _decided(
         self,
@@ -568,6 +599,8 @@ class Intake:
         verdict: Verdict,
         decision: Decision,
         account: Account | None,
+        *,
+        crm_unavailable: bool = False,
     ) -> InboundResult:
         now = self.clock.now()
         classification = verdict.classification
@@ -599,6 +632,7 @@ class Intake:
             customer_name=msg.author.display_name,
             # a new conversation's transcript is this message: no need to read it back
             transcript=[replace(stored, conversation_id=conv.id, state=MessageState.PROCESSED)] if is_new else None,
+            crm_unavailable=crm_unavailable,
         )
         if is_new:
             self.outbox.queue(
@@ -620,33 +654,31 @@ class Intake:
                 f"mirror:{conv.id}",
                 {"card": card.to_dict()},
             )
-        best = self.triage.matching_article(verdict)
-        if decision.action is Action.ANSWER and best is not None:
-            text = presenter.answer_text(best)
-            citations = (presenter.citation_of(best),)
+        reply = verdict.reply
+        if decision.action is Action.ANSWER and reply is not None:
+            payload = reply_payload(reply)
             self.outbox.queue(
                 uow,
                 conv,
                 Audience.CUSTOMER,
                 OutboundKind.ANSWER,
-                text,
+                reply.text,
                 f"answer:{stored.id}",
-                {"citations": [c.__dict__ for c in citations], "decision_id": record.id},
+                {**payload, "decision_id": record.id},
             )
             self.outbox.queue(
                 uow,
                 conv,
                 Audience.STAFF,
                 OutboundKind.NOTICE,
-                f"Answered automatically:\n{text}",
+                f"Answered automatically:\n\n{reply.text}",
                 f"answer-notice:{stored.id}",
+                {"format": MARKDOWN},
             )
             conv.wait_on_customer(now)
-            result.reply, result.citations = text, citations
-        elif decision.action is Action.DRAFT and best is not None:
-            draft = Draft(
-                new_id("draft"), conv.id, record.id, presenter.answer_text(best), (presenter.citation_of(best),), now
-            )
+            result.reply, result.citations, result.composer = reply.text, reply.citations, reply.composer
+        elif decision.action is Action.DRAFT and reply is not None:
+            draft = Draft(new_id("draft"), conv.id, record.id, reply.text, reply.citations, now)
             uow.drafts.save(draft)
             card = presenter.draft_card(draft, packet)
             self.outbox.queue(
@@ -656,10 +688,11 @@ class Intake:
                 OutboundKind.DRAFT_REVIEW,
                 card.title,
                 f"draft:{draft.id}",
-                {"card": card.to_dict(), "draft_id": draft.id, "draft_text": draft.text},
+                {"card": card.to_dict(), "draft_id": draft.id, "draft_text": draft.text, "format": MARKDOWN},
             )
             conv.status = ConversationStatus.OPEN
             result.reply, result.citations, result.draft_id = draft.text, draft.citations, draft.id
+            result.composer = reply.composer
         else:
             pending = list(uow.drafts.list(status=DraftStatus.PENDING, conversation_id=conv.id))
             open_handoffs = uow.handoffs.list(

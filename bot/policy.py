@@ -13,7 +13,7 @@ can only raise the bar.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from supportbot.bot.domain import Account, Action, ArticleHit, Classification, Decision, Sentiment, Urgency
@@ -31,6 +31,10 @@ class PolicyInput:
     hits: Sequence[ArticleHit]
     model_thresholds: Mapping[str, float]
     overrides: Mapping[str, float]  # runtime per-intent overrides set by managers
+    # The knowledge base's articles carry intents the model knows (the bundled KB and model, or a
+    # team that tagged its articles): then "out of scope" is informed, and retrieval alone needs a
+    # strong passage (retrieval_answer_score) and only drafts.
+    model_knows_kb: bool = False
 
 
 class Policy:
@@ -74,11 +78,32 @@ class Policy:
                 return hit
         return None
 
+    def answer_source(
+        self, classification: Classification, hits: Sequence[ArticleHit], model_knows_kb: bool = False
+    ) -> tuple[ArticleHit | None, str]:
+        """The hit a reply would be built from and the route that found it.
+
+        ``intent``: the model is in scope, confident enough for a draft, and an article tagged with its
+        intent matches. ``retrieval``: otherwise the best passage, when its score says the knowledge
+        base answers the question (``retrieval_draft_score``; ``retrieval_answer_score`` when the
+        model knows the knowledge base and did not route the question). The intent model is never a
+        precondition for finding an answer; it only changes which bars apply.
+        """
+        c, s = classification, self.settings
+        if not c.out_of_scope and c.confidence >= s.draft_min_confidence:
+            tagged = self.matching_article(c.intent, hits)
+            if tagged is not None:
+                return tagged, "intent"
+        bar = s.retrieval_answer_score if model_knows_kb else s.retrieval_draft_score
+        if hits and hits[0].score >= bar:
+            return hits[0], "retrieval"
+        return None, ""
+
     def decide(self, data: PolicyInput) -> Decision:
         c, s = data.classification, self.settings
         tier = data.account.tier if data.account else None
         threshold, source = self.threshold_for(c.intent, tier, data.model_thresholds, data.overrides)
-        article = self.matching_article(c.intent, data.hits)
+        article, route = self.answer_source(c, data.hits, data.model_knows_kb)
         scores = {
             "confidence": round(c.confidence, 4),
             "threshold": round(threshold, 4),
@@ -86,6 +111,8 @@ class Policy:
             "article_score": round(article.score, 4) if article else 0.0,
         }
         considered = tuple(h.article.id for h in data.hits)
+        if article is not None:  # the chosen article first: the reply is built from it
+            considered = (article.article.id, *(a for a in considered if a != article.article.id))
 
         def decision(action: Action, rule: str, reason: str) -> Decision:
             return Decision(action, rule, reason, scores, considered)
@@ -105,23 +132,27 @@ class Policy:
                 "frustrated_customer",
                 f"The customer sounds frustrated (frustration {c.frustration:.2f} >= {s.handoff_frustration:.2f}).",
             )
-        if c.out_of_scope:
-            return decision(
-                Action.HANDOFF,
-                "out_of_scope",
-                f"The question fits no known intent (best guess {c.intent} at {c.confidence:.2f}).",
-            )
-        if c.confidence < s.draft_min_confidence:
-            return decision(
-                Action.HANDOFF,
-                "low_confidence",
-                f"Confidence {c.confidence:.2f} is below {s.draft_min_confidence:.2f}, too low even for a draft.",
-            )
         if article is None:
+            bar = s.retrieval_answer_score if data.model_knows_kb else s.retrieval_draft_score
+            best = f" (best passage {data.hits[0].score:.2f} < {bar:.2f})" if data.hits else ""
+            if c.out_of_scope:
+                return decision(
+                    Action.HANDOFF,
+                    "out_of_scope",
+                    f"The question fits no known intent (best guess {c.intent} at {c.confidence:.2f}) "
+                    f"and no knowledge-base passage answers it{best}.",
+                )
+            if c.confidence < s.draft_min_confidence:
+                return decision(
+                    Action.HANDOFF,
+                    "low_confidence",
+                    f"Confidence {c.confidence:.2f} is below {s.draft_min_confidence:.2f}, too low even for a draft, "
+                    f"and no knowledge-base passage answers the question{best}.",
+                )
             return decision(
                 Action.HANDOFF,
                 "no_article",
-                f"No knowledge-base article matches intent {c.intent}; nothing to answer from.",
+                f"No knowledge-base passage answers the question{best}; nothing to answer from.",
             )
         if tier and tier in s.draft_tiers:
             return decision(
@@ -130,6 +161,17 @@ class Policy:
                 f"{data.account.name if data.account else 'The account'} is on the {tier} tier: "
                 "replies are reviewed by an agent (policy.draft_tiers).",
             )
+        if route == "retrieval" and data.model_knows_kb:
+            return decision(
+                Action.DRAFT,
+                "retrieval_draft",
+                f"The intent model did not route the question (best guess {c.intent} at {c.confidence:.2f}"
+                f"{', out of scope' if c.out_of_scope else ''}), but passage '{article.article.title}'"
+                f"{' › ' + article.section if article.section else ''} matches strongly ({article.score:.2f}); "
+                "an agent checks it.",
+            )
+        if route == "retrieval":
+            return self._from_retrieval(c, article, decision)
         if c.intent not in s.automation_intents:
             return decision(
                 Action.DRAFT,
@@ -154,4 +196,32 @@ class Policy:
             "confident_answer",
             f"Intent {c.intent} at {c.confidence:.2f} clears its {threshold:.2f} threshold ({source}) "
             f"and article '{article.article.title}' matches ({article.score:.2f}).",
+        )
+
+    def _from_retrieval(
+        self, c: Classification, hit: ArticleHit, decision: Callable[[Action, str, str], Decision]
+    ) -> Decision:
+        """The model did not route the question to an article; the passage score decides."""
+        s = self.settings
+        where = f"'{hit.article.title}'" + (f" › {hit.section}" if hit.section else "")
+        known = not c.out_of_scope and c.confidence >= s.draft_min_confidence
+        if known and c.intent not in s.automation_intents:
+            return decision(
+                Action.DRAFT,
+                "intent_not_automated",
+                f"Intent {c.intent} is not allowed for automatic answers (policy.automation_intents); "
+                f"passage {where} matches ({hit.score:.2f}).",
+            )
+        if hit.score < s.retrieval_answer_score:
+            return decision(
+                Action.DRAFT,
+                "retrieval_draft",
+                f"Passage {where} may answer the question ({hit.score:.2f}, below the "
+                f"{s.retrieval_answer_score:.2f} bar for answering from retrieval alone); an agent checks it.",
+            )
+        return decision(
+            Action.ANSWER,
+            "retrieval_answer",
+            f"Passage {where} answers the question ({hit.score:.2f} >= {s.retrieval_answer_score:.2f}, "
+            "retrieval alone; the intent model did not route it).",
         )

@@ -13,8 +13,6 @@ from datetime import datetime
 from supportbot.bot.cards import Card, CardButton, CardField
 from supportbot.bot.domain import (
     Account,
-    ArticleHit,
-    Citation,
     Classification,
     Conversation,
     Decision,
@@ -27,21 +25,6 @@ HANDOFF_ACK = (
     "Thanks, I've passed this to our support team with the details so far. A person will reply in this thread."
 )
 _ACTION_LABEL = {"answer": "Answered automatically", "draft": "Draft for review", "handoff": "Handed off"}
-
-
-def citation_of(hit: ArticleHit) -> Citation:
-    return Citation(title=hit.article.title, url=hit.article.url, article_id=hit.article.id)
-
-
-def answer_text(hit: ArticleHit) -> str:
-    """The reply quotes the relevant passage and cites its article."""
-    quoted = "\n".join(f"> {line}" for line in hit.passage.splitlines())
-    source = f"{hit.article.title} ({hit.article.url})" if hit.article.url else hit.article.title
-    return (
-        f"Here's what our docs say:\n{quoted}\n\n"
-        f"Source: {source}\n"
-        "If this doesn't solve it, reply here and a teammate will take over."
-    )
 
 
 def rejected_message(reason: str, max_chars: int) -> str:
@@ -78,6 +61,7 @@ class ContextPacket:
     transcript: Sequence[StoredMessage]
     link: str | None = None
     intent_label: str | None = None  # an agent's label, shown instead of the model's guess
+    crm_unavailable: bool = False  # the CRM did not answer in time: the account is a cached copy or unknown
 
     def fields(self) -> tuple[CardField, ...]:
         a, c, d = self.account, self.classification, self.decision
@@ -96,8 +80,12 @@ class ContextPacket:
                     short=False,
                 ),
             ]
+        elif self.crm_unavailable:
+            fields.append(CardField("Account", "unknown (the CRM was unavailable)"))
         else:
             fields.append(CardField("Account", "unknown (no CRM match)"))
+        if a and self.crm_unavailable:
+            fields.append(CardField("CRM", "unavailable: showing the last cached copy", short=False))
         if c:
             intent = f"{c.intent} ({c.confidence:.0%})"
             if self.intent_label and self.intent_label != c.intent:

@@ -49,7 +49,16 @@ class PolicySettings(BaseModel):
     default_threshold: float = Field(0.6, ge=0, le=1)
     draft_min_confidence: float = Field(0.25, ge=0, le=1)
     min_article_score: float = Field(0.05, ge=0, le=1)  # for automatic answers
-    draft_min_article_score: float = Field(0.02, ge=0, le=1)  # for drafts an agent reviews
+    # For drafts an agent reviews: the same answerability bar as retrieval_draft_score. Below it a
+    # tagged article is no answer either (bench/answers.py, pipeline: unanswerable questions handed
+    # off 68% at 0.02, 95% at 0.06; cited article right 84% -> 93%).
+    draft_min_article_score: float = Field(0.06, ge=0, le=1)
+    # Retrieval first: the best passage's score decides answerability when the intent model does not
+    # route the question to an article (out of scope, low confidence, a KB without intents). Measured
+    # with bench/answers.py (2-fold cross-validation on the bundled KB): below 0.06 the KB does not
+    # answer (hand off); answers at >= 0.18 were right 93-95% of the time; between, a draft.
+    retrieval_draft_score: float = Field(0.06, ge=0, le=1)
+    retrieval_answer_score: float = Field(0.18, ge=0, le=1)
     handoff_frustration: float = Field(0.7, ge=0, le=1)
 
     @field_validator("intent_thresholds", "tier_thresholds")

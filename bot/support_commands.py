@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from supportbot.bot.accounts import CrmHealth
 from supportbot.bot.cards import Card, CardField, CommandReply
 from supportbot.bot.commands import Actor
 from supportbot.bot.dispatch import Dispatcher
@@ -54,7 +56,9 @@ class SupportCommands:
         policy: Policy,
         dispatcher: Dispatcher,
         models: ModelRegistry | None = None,
+        crm_health: Callable[[], CrmHealth] | None = None,
     ) -> None:
+        self.crm_health = crm_health
         self.dispatcher = dispatcher
         self.db = db
         self.clock = clock
@@ -94,7 +98,10 @@ class SupportCommands:
             return CommandReply(str(exc), ok=False)
 
     def help(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
-        return CommandReply(HELP)
+        return CommandReply(f"{HELP}\n\n{self.crm_line()}" if self.crm_health else HELP)
+
+    def crm_line(self) -> str:
+        return self.crm_health().line(self.clock.now()) if self.crm_health else "CRM: unknown"
 
     def stats(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
         period = parse_period(args[0]) if args else timedelta(days=7)
@@ -273,6 +280,7 @@ class SupportCommands:
         cards = [
             Card("Last 7 days", body="\n".join(f"{f.label}: {f.value}" for f in figures)),
             Card(f"Work queue ({len(items)} waiting)", body="\n".join(lines) if lines else "Nothing waiting."),
+            Card("Integrations", body=self.crm_line()),
         ]
         if actor.role is Role.MANAGER:
             cards.append(

@@ -9,9 +9,10 @@ reason that fired. It writes nothing; ``bot.intake`` records the verdict.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from supportbot.bot.answers import ComposedReply, reply_trace
 from supportbot.bot.domain import (
     Account,
     Action,
@@ -65,6 +66,14 @@ class Verdict:
     hits: tuple[ArticleHit, ...] = ()
     failed_answer: str | None = None  # the bot answer the customer said did not help
     noise: bool = False
+    source: tuple[ArticleHit, ...] = ()  # the hits a reply is built from, the policy's chosen one first
+    reply: ComposedReply | None = None  # set by the intake once the reply is composed
+
+    @property
+    def needs_reply(self) -> bool:
+        """An answer or a draft: a reply must be composed before the verdict is recorded."""
+        d = self.decision
+        return self.kind == DECIDE and d is not None and d.action is not Action.HANDOFF and bool(self.source)
 
     def articles(self) -> tuple[dict[str, Any], ...]:
         return tuple({"id": h.article.id, "title": h.article.title, "score": round(h.score, 4)} for h in self.hits)
@@ -100,13 +109,21 @@ class Triage:
         classification = self.classifier.classify(model_text, context=[for_model(t) for t in context])
         search_text = " ".join([*context[-2:], model_text]) if context else model_text
         hits = tuple(self.kb.search(search_text, intent=classification.intent, limit=3))
+        knows_kb = self.model_knows_kb()
         decision = self.policy.decide(
-            PolicyInput(classification, account, hits, self.classifier.thresholds(), snap.overrides)
+            PolicyInput(classification, account, hits, self.classifier.thresholds(), snap.overrides, knows_kb)
         )
         if snap.pending_drafts and decision.action is not Action.HANDOFF:
             # An agent is already reviewing a reply; only what needs a person now goes past the draft.
             return Verdict(RELAY, "a draft is awaiting approval", classification=classification, hits=hits)
-        return Verdict(DECIDE, decision.reason, decision, classification, hits)
+        chosen, _route = self.policy.answer_source(classification, hits, knows_kb)
+        source = (chosen, *(h for h in hits if h is not chosen)) if chosen is not None else ()
+        return Verdict(DECIDE, decision.reason, decision, classification, hits, source=source)
+
+    def model_knows_kb(self) -> bool:
+        """Whether any article is tagged with an intent the current model predicts."""
+        labels = set(self.classifier.labels())
+        return any(labels.intersection(a.intents) for a in self.kb.articles())
 
     @staticmethod
     def _failed_answer(snap: Snapshot, conv: Conversation) -> str | None:
@@ -118,7 +135,19 @@ class Triage:
         replies = [m for m in snap.earlier if m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY)]
         return replies[-1].text if replies and replies[-1].kind is MessageKind.BOT_ANSWER else None
 
-    def matching_article(self, verdict: Verdict) -> ArticleHit | None:
-        if verdict.classification is None:
-            return None
-        return self.policy.matching_article(verdict.classification.intent, verdict.hits)
+
+def with_reply(verdict: Verdict, reply: ComposedReply | None) -> Verdict:
+    """The verdict once its reply is composed: a reply an agent must check turns an answer into a draft."""
+    decision = verdict.decision
+    assert decision is not None
+    if reply is None:
+        decision = Decision(
+            Action.HANDOFF, "no_article", "No knowledge-base passage to build a reply from.", decision.scores
+        )
+        return replace(verdict, decision=decision, reason=decision.reason, source=())
+    trace = reply_trace(reply, verdict.source)
+    if reply.needs_review and decision.action is Action.ANSWER:
+        reason = f"{reply.review_reason} (The policy would have answered: {decision.reason})"
+        decision = replace(decision, action=Action.DRAFT, rule="composed_reply_needs_review", reason=reason)
+    decision = replace(decision, reply=trace)
+    return replace(verdict, decision=decision, reason=decision.reason, reply=reply)

@@ -114,6 +114,7 @@ def decision_to_json(d: Decision) -> dict[str, Any]:
         "reason": d.reason,
         "scores": dict(d.scores),
         "articles": list(d.articles),
+        **({"reply": d.reply} if d.reply is not None else {}),
     }
 
 
@@ -126,7 +127,7 @@ def decision_from_json(data: dict[str, Any]) -> Decision:
 
 
 def citations_to_json(citations: tuple[Citation, ...]) -> list[dict[str, Any]]:
-    return [{"title": c.title, "url": c.url, "article_id": c.article_id} for c in citations]
+    return [{"title": c.title, "url": c.url, "article_id": c.article_id, "section": c.section} for c in citations]
 
 
 def citations_from_json(data: list[dict[str, Any]]) -> tuple[Citation, ...]:

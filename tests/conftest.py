@@ -130,3 +130,14 @@ class Customer:
 @pytest.fixture
 def alice(app, clock) -> Customer:
     return Customer(app, clock)
+
+
+@pytest.fixture
+async def fake_llm():
+    """The project's fake OpenAI-compatible chat-completions server on 127.0.0.1."""
+    from tests.llm.fake_openai import FakeOpenAI
+
+    server = FakeOpenAI()
+    await server.start()
+    yield server
+    await server.stop()

@@ -301,7 +301,7 @@ async def test_thumbs_down_on_an_answer_hands_off_with_the_failed_answer(app, al
     rated = await app.core.record_feedback(result.conversation_id, positive=False, user_id="U_ALICE")
     assert rated.decision.rule == "answer_failed"
     (card,) = [o for o, _ in channel.sent if o.kind is OutboundKind.HANDOFF]
-    assert "Failed answer: Here's what our docs say" in card.payload["card"]["body"]
+    assert "Failed answer: Go to Settings → Billing → Invoices" in card.payload["card"]["body"]
     with uow_factory() as uow:
         (rating,) = uow.actions.list(action="csat")
     assert rating.detail["negative"] is True

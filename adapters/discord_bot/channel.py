@@ -20,6 +20,7 @@ import discord
 
 from supportbot.adapters.discord_bot import render
 from supportbot.adapters.discord_bot.config import DiscordConfig
+from supportbot.adapters.markdown import discord_markdown, outbound_text
 from supportbot.bot.cards import Card
 from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
 from supportbot.bot.errors import DeliveryError, RateLimited
@@ -93,8 +94,9 @@ class DiscordChannel(Channel):
             target = int(delivery.thread_id)
             await self._ensure_thread(channel_id, target)
         kwargs: dict[str, Any] = {
-            "content": render.content(outbound.text),
+            "content": render.content(outbound_text(outbound, discord_markdown, str)),
             "allowed_mentions": discord.AllowedMentions.none(),
+            "suppress_embeds": True,  # the cited link is in the text; no preview card under the answer
             "nonce": _nonce(outbound),
         }
         if outbound.payload.get("csat") and outbound.payload.get("conversation_id"):
@@ -193,12 +195,12 @@ class DiscordChannel(Channel):
             card = replace(card, link=await self._conversation_link(outbound))
         kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none(), "nonce": _nonce(outbound)}
         if card is None:
-            kwargs["content"] = render.content(outbound.text)
+            kwargs["content"] = render.content(outbound_text(outbound, discord_markdown, str))
             # SLA escalations name who must act; ping exactly them and nobody else.
             mentioned = [int(m) for m in outbound.payload.get("mentions") or () if str(m).isdigit()]
             if mentioned and outbound.audience is not Audience.CUSTOMER:
                 pings = " ".join(f"<@{m}>" for m in mentioned)
-                kwargs["content"] = render.content(f"{pings} {outbound.text}")
+                kwargs["content"] = render.content(f"{pings} {outbound_text(outbound, discord_markdown, str)}")
                 kwargs["allowed_mentions"] = discord.AllowedMentions(
                     everyone=False, roles=False, users=[discord.Object(id=m) for m in mentioned]
                 )

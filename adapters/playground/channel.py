@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from supportbot.adapters.markdown import safe_html
+from supportbot.bot.answers import MARKDOWN
 from supportbot.bot.domain import Audience, Delivery, Outbound, OutboundKind
 from supportbot.bot.ports import Channel
 
@@ -93,9 +95,11 @@ class PlaygroundChannel(Channel):
                 data = {
                     **base,
                     "text": outbound.text,
+                    # the reply's Markdown as safe HTML (the page shows plain text when absent)
+                    "html": safe_html(outbound.text) if outbound.payload.get("format") == MARKDOWN else None,
                     "author": str(outbound.payload.get("agent_name") or "supportbot"),
                     "citations": [
-                        {"title": str(c.get("title", "")), "url": str(c.get("url", ""))}
+                        {"title": str(c.get("title", "")), "url": str(c.get("url", "")), "section": c.get("section")}
                         for c in outbound.payload.get("citations", [])
                         if isinstance(c, dict)
                     ],

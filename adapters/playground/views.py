@@ -268,6 +268,8 @@ def why(kb: KnowledgeBase, uow: UnitOfWork, conv: Conversation) -> list[dict[str
                 "scores": dict(d.scores),
                 "account_tier": record.account_tier,
                 "articles": articles,
+                # what the reply was built from: composer, passages considered, the model's trace
+                "reply": d.reply,
                 "classification": None
                 if c is None
                 else {

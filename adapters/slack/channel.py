@@ -17,6 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from supportbot.adapters.markdown import outbound_text, slack_mrkdwn
 from supportbot.adapters.slack.blocks import card_blocks, csat_blocks, cut, escape
 from supportbot.adapters.slack.directory import Directory, slack_error
 from supportbot.bot.cards import Card
@@ -157,7 +158,7 @@ class SlackChannel(Channel):
             customer: dict[str, Any] = {
                 "channel": delivery.channel_id,
                 "thread_ts": delivery.thread_id,
-                "text": cut(escape(outbound.text), TEXT_MAX),
+                "text": cut(outbound_text(outbound, slack_mrkdwn, escape), TEXT_MAX),
                 "unfurl_links": False,
                 "unfurl_media": False,
                 "metadata": _metadata(outbound),
@@ -274,7 +275,7 @@ def _mrkdwn_text(text: str) -> dict[str, Any]:
 
 def _mentions(outbound: Outbound) -> str:
     """Escaped text where the core's "@U123" for payload["mentions"] becomes a real mention <@U123>."""
-    text = escape(outbound.text)
+    text = outbound_text(outbound, slack_mrkdwn, escape)
     for user_id in outbound.payload.get("mentions") or ():
         if _USER_ID.fullmatch(str(user_id)):
             text = text.replace(f"@{user_id}", f"<@{user_id}>")

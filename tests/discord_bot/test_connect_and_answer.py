@@ -39,7 +39,13 @@ async def test_question_in_text_channel_is_answered_in_a_new_thread(fake, bot):
     assert thread.json["name"] == "How do I download my invoice?"
     assert thread.at < reply.at
     assert "Settings → Billing → Invoices" in reply.json["content"]
-    assert "https://docs.example.com/download-invoices" in reply.json["content"]
+    content = reply.json["content"]
+    assert "https://docs.example.com/download-invoices" in content
+    # Discord markdown: the source once, as a masked link, link previews suppressed; no > quoting
+    assert content.count("https://docs.example.com/download-invoices") == 1
+    assert "[Downloading invoices](https://docs.example.com/download-invoices)" in content
+    assert reply.json["flags"] & 4  # SUPPRESS_EMBEDS
+    assert not any(line.startswith(">") for line in content.splitlines())
     assert reply.json["allowed_mentions"] == {"parse": []}
     # 👀 on the question, in the channel it was asked in
     await fake.wait_for_request("PUT", rf"/channels/{fake.text_id}/messages/{question['id']}/reactions/.+/@me")

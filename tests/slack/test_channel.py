@@ -96,3 +96,27 @@ async def test_a_post_can_be_found_again_by_its_outbound_id(channel, fake_slack)
     mirror.id = "out_3"
     ts = await channel.send(mirror, Delivery("T", None, None))
     assert await channel.already_sent(mirror, Delivery("T", None, None)) == ts  # top level in triage
+
+
+REPLY = (
+    "**The reset email did not arrive**\n\nWait 5 minutes & check *spam*; run `mail --test`.\n\n"
+    "Source: [Resetting your password › The reset email did not arrive](https://docs.example/reset#the-reset)"
+)
+
+
+async def test_markdown_replies_are_posted_as_slack_mrkdwn(channel, fake_slack):
+    answer = _out(OutboundKind.ANSWER, Audience.CUSTOMER, REPLY, format="markdown")
+    await channel.send(answer, Delivery("T", SHARED, "1700000000.000001"))
+    [post] = fake_slack.posts(SHARED)
+    text = post["text"]
+    assert text.startswith("*The reset email did not arrive*") and "**" not in text
+    assert "&amp; check _spam_" in text and "`mail --test`" in text
+    assert "<https://docs.example/reset#the-reset|Resetting your password › The reset email did not arrive>" in text
+    assert text.count("https://docs.example/reset") == 1 and not text.lstrip().startswith(">")
+
+
+async def test_plain_text_is_escaped_not_rendered(channel, fake_slack):
+    reply = _out(OutboundKind.AGENT_REPLY, Audience.CUSTOMER, "use **bold** <@U1> & more")
+    await channel.send(reply, Delivery("T", SHARED, "1700000000.000001"))
+    [post] = fake_slack.posts(SHARED)
+    assert post["text"] == "use **bold** &lt;@U1&gt; &amp; more"
