@@ -34,6 +34,7 @@ def build_packet(
     transcript: Sequence[StoredMessage] | None = None,
     intent_label: str | None = None,
     crm_unavailable: bool = False,
+    agent_notes: Sequence[str] = (),
 ) -> ContextPacket:
     if transcript is None:
         transcript = uow.messages.for_conversation(conv.id)
@@ -48,6 +49,7 @@ def build_packet(
         transcript,
         intent_label=intent_label,
         crm_unavailable=crm_unavailable,
+        agent_notes=tuple(agent_notes),
     )
 
 

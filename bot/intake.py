@@ -633,6 +633,7 @@ class Intake:
             # a new conversation's transcript is this message: no need to read it back
             transcript=[replace(stored, conversation_id=conv.id, state=MessageState.PROCESSED)] if is_new else None,
             crm_unavailable=crm_unavailable,
+            agent_notes=self._agent_notes(verdict),
         )
         if is_new:
             self.outbox.queue(
@@ -708,6 +709,11 @@ class Intake:
             result.handoff_id, result.reply = handoff.id, presenter.HANDOFF_ACK
         uow.conversations.save(conv)
         return result
+
+    def _agent_notes(self, verdict: Verdict) -> list[str]:
+        """The internal notes of the article the reply is built from (or the best hit of a hand-off)."""
+        hit = verdict.source[0] if verdict.source else (verdict.hits[0] if verdict.hits else None)
+        return [p.text for p in self.triage.kb.internal_notes(hit.article.id)] if hit else []
 
     def _staff_in_customer_thread(
         self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, read: _Read

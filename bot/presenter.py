@@ -27,6 +27,9 @@ HANDOFF_ACK = (
 _ACTION_LABEL = {"answer": "Answered automatically", "draft": "Draft for review", "handoff": "Handed off"}
 
 
+AGENT_NOTES_CHARS = 600
+
+
 def rejected_message(reason: str, max_chars: int) -> str:
     """What the author of a message the bot cannot read is told, in their thread."""
     if "limit" in reason:
@@ -62,6 +65,8 @@ class ContextPacket:
     link: str | None = None
     intent_label: str | None = None  # an agent's label, shown instead of the model's guess
     crm_unavailable: bool = False  # the CRM did not answer in time: the account is a cached copy or unknown
+    # the internal ("For support agents") notes of the article the bot looked at: staff cards only
+    agent_notes: tuple[str, ...] = ()
 
     def fields(self) -> tuple[CardField, ...]:
         a, c, d = self.account, self.classification, self.decision
@@ -99,6 +104,10 @@ class ContextPacket:
         if d:
             fields.append(CardField("Bot decision", f"{_ACTION_LABEL.get(d.action.value, d.action.value)} — {d.rule}"))
             fields.append(CardField("Why", d.reason, short=False))
+        if self.agent_notes:
+            notes = "\n".join(self.agent_notes)
+            notes = notes if len(notes) <= AGENT_NOTES_CHARS else notes[:AGENT_NOTES_CHARS] + " …"
+            fields.append(CardField("Agent notes (internal)", notes, short=False))
         return tuple(fields)
 
     def transcript_text(self, limit: int = 8) -> str:

@@ -191,3 +191,12 @@ def test_ask_json_reports_the_section_and_the_composer(tmp_path, monkeypatch):
     assert data["composer"] == "extractive"
     assert data["citations"][0]["section"] == "The reset email did not arrive"
     assert set(data["citations"][0]) == {"title", "url", "article_id", "section"}
+
+
+async def test_internal_notes_reach_staff_cards_and_never_the_customer(tmp_path):
+    channel = FakeChannel("test")
+    app = runtime(tmp_path, write_support_kb(tmp_path / "kb"), channel)
+    await Customer(app, FakeClock(), account=None).says("The reset email never arrives, I already checked spam")
+    staff = [o for o, _ in channel.sent if o.audience is not Audience.CUSTOMER]
+    assert any("AGENT-ONLY-7731" in json.dumps(o.payload) for o in staff)
+    assert all("AGENT-ONLY-7731" not in o.text + json.dumps(o.payload) for o in customer_posts(channel))
