@@ -10,6 +10,7 @@ from supportbot.bot.domain import (
     ClassificationRecord,
     Conversation,
     Decision,
+    MessageKind,
     Role,
     StoredMessage,
 )
@@ -23,6 +24,30 @@ def cached_account(uow: UnitOfWork, conv: Conversation) -> Account | None:
     return cached[0] if cached else None
 
 
+RELAY_KEY = "relay-agent:"  # dedupe key prefix of the outbound that relays an agent's staff-thread reply
+
+
+def relay_key(staff_message_id: str) -> str:
+    return f"{RELAY_KEY}{staff_message_id}"
+
+
+def conversation_transcript(uow: UnitOfWork, conv: Conversation) -> list[StoredMessage]:
+    """The conversation's messages, one entry per message.
+
+    A reply an agent writes in the staff thread is stored twice: as written (it keeps the platform's
+    message id, so a redelivery is not relayed again) and, once delivered, as what the customer got.
+    Once that delivered copy exists the staff-side original is left out; until then it stands in for it.
+    """
+    messages = uow.messages.for_conversation(conv.id)
+    relayed: set[str] = set()
+    for m in messages:
+        outbound_id = (m.raw or {}).get("outbound_id") if m.kind is MessageKind.AGENT_REPLY else None
+        item = uow.outbox.get(str(outbound_id)) if outbound_id else None
+        if item is not None and item.dedupe_key.startswith(RELAY_KEY):
+            relayed.add(item.dedupe_key[len(RELAY_KEY) :])
+    return [m for m in messages if m.id not in relayed]
+
+
 def build_packet(
     uow: UnitOfWork,
     conv: Conversation,
@@ -34,11 +59,10 @@ def build_packet(
     transcript: Sequence[StoredMessage] | None = None,
     intent_label: str | None = None,
 ) -> ContextPacket:
-    if transcript is None:
-        transcript = uow.messages.for_conversation(conv.id)
+    messages = list(transcript) if transcript is not None else conversation_transcript(uow, conv)
     if not customer_name:
-        customer_name = next((m.author_name for m in transcript if m.role is Role.CUSTOMER), "")
-    return ContextPacket(conv, customer_name, account, classification, decision, transcript, intent_label=intent_label)
+        customer_name = next((m.author_name for m in messages if m.role is Role.CUSTOMER), "")
+    return ContextPacket(conv, customer_name, account, classification, decision, messages, intent_label=intent_label)
 
 
 def agent_label(records: Sequence[ClassificationRecord]) -> str | None:
