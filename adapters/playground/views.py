@@ -28,6 +28,7 @@ from supportbot.bot.domain import (
     StoredMessage,
 )
 from supportbot.bot.ports import KnowledgeBase, UnitOfWork
+from supportbot.bot.presenter import ContextPacket
 from supportbot.bot.sla import AT_RISK, BREACHED, FRT, SlaPolicy, tier_of
 
 CUSTOMER_VISIBLE = (MessageKind.CUSTOMER, MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY, MessageKind.SYSTEM)
@@ -170,6 +171,7 @@ class ConsoleItem:
     handoff_status: str | None
     state: str  # "draft", "handoff", "claimed", "owned", "bot"
     footer: str = ""
+    packet: ContextPacket | None = None
 
     @property
     def has_thread(self) -> bool:
@@ -226,6 +228,7 @@ def console_items(uow: UnitOfWork) -> list[ConsoleItem]:
                 handoff_status=handoff.status.value if handoff else None,
                 state=state,
                 footer=card.footer if card else f"conversation {conv.id}",
+                packet=packet,
             )
         )
     items.sort(
@@ -382,7 +385,7 @@ def queue_rows(
     rows = []
     for item in items:
         conv = item.conversation
-        packet = latest_packet(uow, conv)
+        packet = item.packet or latest_packet(uow, conv)
         first = next((m for m in packet.transcript if m.kind is MessageKind.CUSTOMER), None)
         tier = tier_of(uow, conv) or (packet.account.tier if packet.account else None)
         standing = policy.standing(conv, tier, now)
