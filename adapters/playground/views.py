@@ -101,8 +101,10 @@ def summaries(uow: UnitOfWork) -> list[ConversationSummary]:
 
 
 def _title(text: str, limit: int = 120) -> str:
-    """A conversation's title: its opening message on one line (the page wraps or clamps it)."""
-    line = " ".join(text.split())
+    """A conversation's title: its opening message's prose on one line, without pasted code or stack traces
+    (the page wraps or clamps it)."""
+    prose = next((b.text for b in blocks(text) if b.kind == "text"), text)
+    line = " ".join(prose.split()) or " ".join(text.split())
     return line[:limit] + ("…" if len(line) > limit else "")
 
 

@@ -333,6 +333,10 @@ async def test_toasts_cover_no_control(browser, loaded, size):
 async def test_a_long_stack_trace_is_monospace_and_collapsed(browser, loaded):
     conv = loaded.seeded.conversations["trace_ferncroft"]
     page = await open_page(browser, loaded.pg.url, DESKTOP, f"?sel={conv}")
+    # its title is what the customer wrote, not the pasted trace
+    title = "Our webhook consumer crashes on every delivery since the upgrade:"
+    await expect(page.locator(f"#q-{conv} .qrow__title")).to_have_text(title)
+    await expect(page.locator("#detail .ticket__title")).to_have_text(title)
     tx = page.locator("#detail .tx--customer").first
     await expect(tx).to_contain_text("Our webhook consumer crashes")
     fold = tx.locator("details.code-fold")
@@ -368,5 +372,6 @@ async def test_a_long_stack_trace_is_monospace_and_collapsed(browser, loaded):
     await page.locator("#customer-pane").get_by_role("button", name="Send", exact=True).click()
     live = page.locator("#thread .msg--customer").first
     await expect(live.locator("details.code-fold")).to_have_count(1)
+    await expect(page.locator(".conv-list .conv-tab.is-active")).to_have_text(title)
     await expect(live.locator("details.code-fold summary")).to_contain_text("Stack trace")
     assert page.js_errors == []

@@ -79,7 +79,7 @@
     if (prose.length) out.push(["text", prose.join("\n")]);
   }
 
-  function richText(container, text) {
+  function textParts(text) {
     const parts = [];
     let pos = 0;
     text = String(text || "");
@@ -89,7 +89,11 @@
       pos = m.index + m[0].length;
     }
     splitLines(text.slice(pos), parts);
-    parts.filter(function (p) { return p[1].trim(); }).forEach(function (p) {
+    return parts.filter(function (p) { return p[1].trim(); });
+  }
+
+  function richText(container, text) {
+    textParts(text).forEach(function (p) {
       if (p[0] === "text") { container.append(el("p", "prose", p[1].replace(/^\n+|\n+$/g, ""))); return; }
       const pre = el("pre", "code");
       pre.append(el("code", null, p[1]));
@@ -212,7 +216,8 @@
     const tab = el("a", "conv-tab is-active");
     tab.href = "/?c=" + encodeURIComponent(channelId);
     tab.setAttribute("aria-current", "page");
-    const line = title.split(/\s+/).join(" ").trim();
+    const prose = textParts(title).find(function (p) { return p[0] === "text"; });  // as the server titles it
+    const line = (prose ? prose[1] : title).split(/\s+/).join(" ").trim() || title.split(/\s+/).join(" ").trim();
     tab.title = line;
     const dot = el("span", "dot dot--open");
     dot.setAttribute("aria-hidden", "true");
