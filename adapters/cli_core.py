@@ -101,12 +101,13 @@ def _safe_url(url: str) -> str:
 @click.option("--account", "account_id", default="acc_demo", show_default=True, help="Example account to act as.")
 @click.option("--name", default="Customer", show_default=True, help="Your display name as a customer.")
 def chat(account_id: str, name: str) -> None:
-    """Chat with the bot in the terminal as a customer; /approve, /claim etc. act as an agent."""
+    """Chat with the bot in the terminal as a customer; /reply, /note, /claim, /resolve, /approve etc. act as an
+    agent (/help lists them)."""
     from supportbot.adapters.terminal import TerminalChannel, chat_loop
 
     settings = _settings()
     app = _bootstrap(settings, channels=(TerminalChannel(),))
-    click.echo(f"Chatting as {name} of account {account_id}. Type a question; /quit to leave.")
+    click.echo(f"Chatting as {name} of account {account_id}. Type a question; /help: agent commands; /quit.")
 
     async def lines():
         loop = asyncio.get_running_loop()

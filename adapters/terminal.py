@@ -2,16 +2,18 @@
 
 You type as a customer of an example account; replies, drafts and hand-offs
 print as they are posted. Lines starting with ``/`` act as an agent:
-``/approve ID``, ``/edit ID new text``, ``/reject ID reason``, ``/claim ID``,
-``/resolve ID``, ``/support stats``.
+``/reply TEXT``, ``/note TEXT``, ``/claim [ID]``, ``/resolve [ID]``,
+``/approve ID``, ``/edit ID new text``, ``/reject ID reason``, ``/support stats``
+and ``/help``. Each goes through the core's card actions or ``AgentCommands``.
 """
 
 from __future__ import annotations
 
 import itertools
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from supportbot.bot.card_actions import (
     DRAFT_APPROVE,
@@ -19,12 +21,23 @@ from supportbot.bot.card_actions import (
     DRAFT_REJECT,
     HANDOFF_CLAIM,
     HANDOFF_RESOLVE,
-    CardActions,
     Outcome,
 )
 from supportbot.bot.cards import Card
-from supportbot.bot.commands import Actor
-from supportbot.bot.domain import Audience, Author, Delivery, InboundMessage, Outbound, OutboundKind, Role
+from supportbot.bot.commands import Actor, ResolveConversation, StaffMessage
+from supportbot.bot.core import SupportCore
+from supportbot.bot.domain import (
+    Audience,
+    Author,
+    Conversation,
+    Delivery,
+    HandoffStatus,
+    InboundMessage,
+    Outbound,
+    OutboundKind,
+    Role,
+)
+from supportbot.bot.errors import NotFound, SupportbotError
 from supportbot.bot.ports import Channel
 
 PLATFORM = "terminal"
@@ -66,36 +79,144 @@ class TerminalChannel(Channel):
         return f"term-{next(self._ids)}"
 
 
-AGENT_HELP = (
-    "agent commands: /approve ID, /edit ID TEXT, /reject ID REASON, /claim ID, /resolve ID, /support ..., /quit"
-)
+AGENT_HELP = """agent commands (you are the customer otherwise):
+  /reply TEXT          answer the customer in this conversation
+  /note TEXT           add an internal note (never shown to the customer)
+  /claim [HANDOFF]     take the hand-off (default: this conversation's open one)
+  /resolve [ID]        resolve a hand-off or conversation (default: this conversation)
+  /approve DRAFT       send a draft as it is
+  /edit DRAFT TEXT     send an edited draft
+  /reject DRAFT REASON reject a draft, saying why
+  /support ...         staff commands (/support help)
+  /help                this list
+  /quit                leave"""
 
 
-async def run_agent_command(actions: CardActions, line: str, actor: Actor) -> Outcome | None:
-    """``/approve ID`` and friends, through the same card actions as Slack, Discord and the playground."""
-    parts = line[1:].split(maxsplit=2)
-    if not parts:
-        return None
-    name, args = parts[0].lower(), parts[1:]
-    if name == "approve" and args:
-        return await actions.press(DRAFT_APPROVE, args[0], actor)
-    if name == "edit" and len(args) == 2:
-        return await actions.submit(DRAFT_EDIT, args[0], actor, {"text": args[1]})
-    if name == "reject" and len(args) == 2:
-        return await actions.submit(DRAFT_REJECT, args[0], actor, {"reason": args[1]})
-    if name == "claim" and args:
-        return await actions.press(HANDOFF_CLAIM, args[0], actor)
-    if name == "resolve" and args:
-        return await actions.press(HANDOFF_RESOLVE, args[0], actor)
-    return None
+@dataclass(frozen=True)
+class Session:
+    """The terminal chat is one conversation: one channel and one thread rooted at the first message."""
+
+    channel_id: str
+    thread_id: str
+    workspace_id: str = "local"
 
 
-async def chat_loop(app, account_id: str | None, customer: str, lines, out: TextIO) -> None:
+async def _help(_: str) -> str:
+    return AGENT_HELP
+
+
+class AgentConsole:
+    """Agent commands typed in the terminal. Parsing only: drafts and hand-offs go through the core's card
+    actions (like Slack and Discord buttons), replies, notes and resolutions through ``AgentCommands``."""
+
+    def __init__(self, core: SupportCore, actor: Actor, session: Session) -> None:
+        self.core = core
+        self.actor = actor
+        self.session = session
+        self._sent = itertools.count(1)
+
+    async def run(self, line: str) -> str:
+        """What to print for one ``/command`` line."""
+        parts = line[1:].split(maxsplit=1)
+        name = parts[0].lower() if parts else ""
+        rest = parts[1].strip() if len(parts) > 1 else ""
+        handlers = {
+            "reply": self.reply,
+            "note": self.note,
+            "claim": self.claim,
+            "resolve": self.resolve,
+            "approve": self.approve,
+            "edit": self.edit,
+            "reject": self.reject,
+            "help": _help,
+        }
+        handler = handlers.get(name)
+        if handler is None:
+            return f"unknown command /{name}\n{AGENT_HELP}" if name else AGENT_HELP
+        try:
+            return await handler(rest)
+        except SupportbotError as exc:
+            return f"[agent] {exc}"
+
+    async def _conversation(self) -> Conversation:
+        s = self.session
+        conv = await self.core.db.read(
+            lambda uow: uow.conversations.find_by_thread(PLATFORM, s.workspace_id, s.channel_id, s.thread_id)
+        )
+        if conv is None:
+            raise NotFound("no conversation yet: write a question first")
+        return conv
+
+    async def _staff_message(self, text: str) -> str:
+        conv = await self._conversation()
+        if not conv.staff_thread_id:
+            raise NotFound("this conversation has no staff thread yet")
+        external_id = f"term-agent-{self.session.thread_id}-{next(self._sent)}"
+        result = await self.core.commands.execute(
+            StaffMessage(PLATFORM, conv.staff_thread_id, self.actor, text, external_id)
+        )
+        return f"[agent] {result.message}"
+
+    async def reply(self, text: str) -> str:
+        if not text:
+            return "usage: /reply TEXT"
+        return await self._staff_message(text)  # the core decides: starting with the note marker, it is a note
+
+    async def note(self, text: str) -> str:
+        if not text:
+            return "usage: /note TEXT"
+        return await self._staff_message(f"{self.core.settings.note_marker} {text}")
+
+    async def claim(self, handoff_id: str) -> str:
+        if not handoff_id:
+            conv = await self._conversation()
+            handoffs = await self.core.db.read(
+                lambda uow: uow.handoffs.list(statuses=[HandoffStatus.OPEN], conversation_id=conv.id)
+            )
+            if not handoffs:
+                return "[agent] this conversation has no open hand-off"
+            handoff_id = handoffs[-1].id
+        outcome = await self.core.actions.press(HANDOFF_CLAIM, handoff_id.split()[0], self.actor)
+        said = await self._outcome(outcome)
+        return f"{said} (/reply TEXT answers the customer, /note TEXT adds a note)" if outcome.ok else said
+
+    async def resolve(self, target: str) -> str:
+        if target and not target.startswith("conv_"):  # a hand-off id, as its card's actions line shows
+            return await self._outcome(await self.core.actions.press(HANDOFF_RESOLVE, target.split()[0], self.actor))
+        conversation_id = target.split()[0] if target else (await self._conversation()).id
+        result = await self.core.commands.execute(ResolveConversation(conversation_id, self.actor))
+        return f"[agent] {result.message}"
+
+    async def approve(self, rest: str) -> str:
+        if not rest:
+            return "usage: /approve DRAFT"
+        return await self._outcome(await self.core.actions.press(DRAFT_APPROVE, rest.split()[0], self.actor))
+
+    async def edit(self, rest: str) -> str:
+        args = rest.split(maxsplit=1)
+        if len(args) < 2:
+            return "usage: /edit DRAFT TEXT"
+        return await self._outcome(await self.core.actions.submit(DRAFT_EDIT, args[0], self.actor, {"text": args[1]}))
+
+    async def reject(self, rest: str) -> str:
+        args = rest.split(maxsplit=1)
+        if len(args) < 2:
+            return "usage: /reject DRAFT REASON"
+        outcome = await self.core.actions.submit(DRAFT_REJECT, args[0], self.actor, {"reason": args[1]})
+        return await self._outcome(outcome)
+
+    async def _outcome(self, outcome: Outcome) -> str:
+        await self.core.dispatcher.dispatch()
+        return f"[agent] {outcome.message}"
+
+
+async def chat_loop(app: Any, account_id: str | None, customer: str, lines: Any, out: TextIO) -> None:
     """Read lines (an async iterator of str) and run them through the core."""
     agent = Actor("agent-terminal", Role.MANAGER, "Terminal agent")
     counter = itertools.count(1)
     session = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     first = f"{session}-1"
+    console = AgentConsole(app.core, agent, Session(f"chat-{session}", first))
     async for raw_line in lines:
         line = raw_line.strip()
         if not line:
@@ -106,12 +227,7 @@ async def chat_loop(app, account_id: str | None, customer: str, lines, out: Text
             print((await app.support.run(agent, line[len("/support") :].strip())).text, file=out)
             continue
         if line.startswith("/"):
-            outcome = await run_agent_command(app.core.actions, line, agent)
-            if outcome is None:
-                print(AGENT_HELP, file=out)
-                continue
-            await app.core.dispatcher.dispatch()
-            print(f"   [agent] {outcome.message}", file=out)
+            print(await console.run(line), file=out)
             continue
         message_id = f"{session}-{next(counter)}"
         message = InboundMessage(

@@ -15,6 +15,7 @@ from datetime import datetime
 from difflib import SequenceMatcher
 from typing import Any
 
+from supportbot.bot.context import relay_key
 from supportbot.bot.dispatch import Dispatcher
 from supportbot.bot.domain import (
     AgentActionRecord,
@@ -405,7 +406,7 @@ class AgentCommands:
             Audience.CUSTOMER,
             OutboundKind.AGENT_REPLY,
             text,
-            f"relay-agent:{stored.id}",
+            relay_key(stored.id),
             {"agent_id": cmd.actor.user_id, "agent_name": cmd.actor.name},
         )
         conv.assign(cmd.actor.user_id, now)

@@ -10,6 +10,7 @@ from supportbot.bot.domain import (
     ClassificationRecord,
     Conversation,
     Decision,
+    MessageKind,
     Role,
     StoredMessage,
 )
@@ -21,6 +22,30 @@ def cached_account(uow: UnitOfWork, conv: Conversation) -> Account | None:
     """The conversation's account as last fetched from the CRM (the account cache)."""
     cached = uow.accounts.get(f"id:{conv.account_id}") if conv.account_id else None
     return cached[0] if cached else None
+
+
+RELAY_KEY = "relay-agent:"  # dedupe key prefix of the outbound that relays an agent's staff-thread reply
+
+
+def relay_key(staff_message_id: str) -> str:
+    return f"{RELAY_KEY}{staff_message_id}"
+
+
+def conversation_transcript(uow: UnitOfWork, conv: Conversation) -> list[StoredMessage]:
+    """The conversation's messages, one entry per message.
+
+    A reply an agent writes in the staff thread is stored twice: as written (it keeps the platform's
+    message id, so a redelivery is not relayed again) and, once delivered, as what the customer got.
+    Once that delivered copy exists the staff-side original is left out; until then it stands in for it.
+    """
+    messages = uow.messages.for_conversation(conv.id)
+    relayed: set[str] = set()
+    for m in messages:
+        outbound_id = (m.raw or {}).get("outbound_id") if m.kind is MessageKind.AGENT_REPLY else None
+        item = uow.outbox.get(str(outbound_id)) if outbound_id else None
+        if item is not None and item.dedupe_key.startswith(RELAY_KEY):
+            relayed.add(item.dedupe_key[len(RELAY_KEY) :])
+    return [m for m in messages if m.id not in relayed]
 
 
 def build_packet(
@@ -36,17 +61,16 @@ def build_packet(
     crm_unavailable: bool = False,
     agent_notes: Sequence[str] = (),
 ) -> ContextPacket:
-    if transcript is None:
-        transcript = uow.messages.for_conversation(conv.id)
+    messages = list(transcript) if transcript is not None else conversation_transcript(uow, conv)
     if not customer_name:
-        customer_name = next((m.author_name for m in transcript if m.role is Role.CUSTOMER), "")
+        customer_name = next((m.author_name for m in messages if m.role is Role.CUSTOMER), "")
     return ContextPacket(
         conv,
         customer_name,
         account,
         classification,
         decision,
-        transcript,
+        messages,
         intent_label=intent_label,
         crm_unavailable=crm_unavailable,
         agent_notes=tuple(agent_notes),

@@ -525,7 +525,11 @@ class Dispatcher:
                 text=item.text,
                 created_at=now,
                 thread_id=conv.thread_id,
-                raw={"outbound_id": item.id, "citations": item.payload.get("citations", [])},
+                raw={
+                    "outbound_id": item.id,
+                    "citations": item.payload.get("citations", []),
+                    **({"format": item.payload["format"]} if item.payload.get("format") else {}),
+                },
             )
             try:
                 with uow.savepoint():

@@ -129,6 +129,17 @@ class ClockState:
         return 1.0 - self.remaining_minutes / self.target_minutes
 
 
+ON_TRACK, AT_RISK, BREACHED = "on_track", "at_risk", "breached"
+
+
+@dataclass(frozen=True)
+class SlaStanding:
+    """The SLA clock of a conversation that is due first, and how it stands (for queues)."""
+
+    clock: ClockState
+    risk: str  # on_track, at_risk (``warn_at`` of the allowed time used) or breached
+
+
 class SlaPolicy:
     def __init__(self, settings: SlaSettings) -> None:
         self.settings = settings
@@ -204,6 +215,22 @@ class SlaPolicy:
                 )
             )
         return states
+
+    def standing(self, conv: Conversation, tier: str | None, now: datetime) -> SlaStanding | None:
+        """The running clock due first and its risk; None when no clock runs (waiting on the customer, resolved)."""
+        if not self.settings.enabled:
+            return None
+        states = self.clocks(conv, tier, now)
+        if not states:
+            return None
+        first = min(states, key=lambda s: s.due_at)
+        if first.remaining_minutes <= 0:
+            risk = BREACHED
+        elif first.target_minutes <= 0 or first.used >= self.settings.warn_at:
+            risk = AT_RISK
+        else:
+            risk = ON_TRACK
+        return SlaStanding(first, risk)
 
 
 def tier_of(uow: UnitOfWork, conv: Conversation) -> str | None:

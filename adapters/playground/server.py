@@ -70,6 +70,7 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = lambda d: d.astimezone(UTC).strftime("%H:%M") if d else ""
     env.filters["emoji"] = lambda name: EMOJI.get(name, "")
     env.globals["safe_url"] = views.safe_url
+    env.globals["blocks"] = views.blocks
     versions = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:10] for p in (HERE / "static").iterdir()}
     env.globals["static_url"] = lambda name: f"/static/{name}?v={versions.get(name, '0')}"
     return env
@@ -187,17 +188,15 @@ async def index(request: web.Request) -> web.Response:
 
     def read(uow: UnitOfWork) -> tuple[Any, ...]:
         conv = views.conversation_by_channel(uow, channel_id)
-        items = views.console_items(uow)
         return (
             conv,
             views.customer_thread(uow, conv) if conv else [],
             _reactions(uow, conv) if conv else [],
             views.summaries(uow),
-            items,
-            {i.draft_id: views.draft_sources(uow, i.draft_id) for i in items if i.draft_id},
+            _console(uow, core, request),
         )
 
-    conv, thread, reactions, conversations, items, sources = await core.db.read(read)
+    conv, thread, reactions, conversations, console = await core.db.read(read)
     account_id = conv.account_id if conv else request.query.get("account", "")
     if account_id not in account_names and conv is None:
         account_id = DEFAULT_ACCOUNT if DEFAULT_ACCOUNT in account_names else (accounts[0].id if accounts else "")
@@ -212,10 +211,8 @@ async def index(request: web.Request) -> web.Response:
         thread=thread,
         reactions=reactions,
         conversations=conversations,
-        items=items,
-        sources=sources,
-        labels=core.classifier.labels(),
         flash=request.query.get("flash", "")[:200],
+        **console,
     )
 
 
@@ -231,15 +228,32 @@ def _reactions(uow: UnitOfWork, conv: Conversation) -> list[str]:
     return names
 
 
+def _console(uow: UnitOfWork, core: SupportCore, request: web.Request) -> dict[str, Any]:
+    """The console's template context: the queue (filtered, sorted by SLA due) and the selected conversation."""
+    rows = views.queue_rows(uow, views.console_items(uow), core.sla_policy, core.clock.now(), AGENT.user_id)
+    names = [name for name, _ in views.FILTERS]
+    chosen = request.query.get("f", "all")
+    chosen = chosen if chosen in names else "all"
+    shown = [r for r in rows if r.matches(chosen)]
+    wanted = request.query.get("sel", "")
+    # the one asked for while it is in the filter, else the first (after an action: the next one due)
+    selected = next((r for r in shown if r.conversation.id == wanted), shown[0] if shown else None)
+    draft_id = selected.item.draft_id if selected else None
+    return {
+        "rows": rows,
+        "filters": views.FILTERS,
+        "filter": chosen,
+        "counts": {name: sum(1 for r in rows if r.matches(name)) for name in names},
+        "selected": selected,
+        "sources": {draft_id: views.draft_sources(uow, draft_id)} if draft_id else {},
+        "labels": core.classifier.labels(),
+    }
+
+
 async def console_fragment(request: web.Request) -> web.Response:
     core = request.app[CORE]
-
-    def read(uow: UnitOfWork) -> tuple[list[views.ConsoleItem], dict[str, Any]]:
-        items = views.console_items(uow)
-        return items, {i.draft_id: views.draft_sources(uow, i.draft_id) for i in items if i.draft_id}
-
-    items, sources = await core.db.read(read)
-    return _render(request, "console.html", items=items, sources=sources, labels=core.classifier.labels())
+    context = await core.db.read(lambda uow: _console(uow, core, request))
+    return _render(request, "console.html", **context)
 
 
 async def _why(request: web.Request) -> tuple[Conversation, list[dict[str, Any]]]:
@@ -299,6 +313,7 @@ async def thread_json(request: web.Request) -> web.Response:
                     "citations": m.citations,
                     "decision_id": m.decision_id,
                     "feedback": m.feedback,
+                    "html": str(m.html) if m.html is not None else None,
                 }
                 for m in thread
             ],

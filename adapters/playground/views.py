@@ -7,11 +7,16 @@ queued for staff, and the context packet (``bot.context.latest_packet``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from markupsafe import Markup
+
+from supportbot.adapters.markdown import safe_html
 from supportbot.adapters.playground.channel import PLATFORM, WORKSPACE
+from supportbot.bot.answers import MARKDOWN
 from supportbot.bot.cards import Card, CardButton, CardField
 from supportbot.bot.context import latest_packet
 from supportbot.bot.domain import (
@@ -27,6 +32,8 @@ from supportbot.bot.domain import (
     StoredMessage,
 )
 from supportbot.bot.ports import KnowledgeBase, UnitOfWork
+from supportbot.bot.presenter import ContextPacket
+from supportbot.bot.sla import AT_RISK, BREACHED, FRT, SlaPolicy, tier_of
 
 CUSTOMER_VISIBLE = (MessageKind.CUSTOMER, MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY, MessageKind.SYSTEM)
 
@@ -49,6 +56,7 @@ class ThreadMessage:
     citations: list[dict[str, Any]] = field(default_factory=list)
     decision_id: str | None = None
     feedback: bool = False
+    html: Markup | None = None  # a Markdown reply rendered as safe HTML (it carries its source link)
 
     @property
     def mine(self) -> bool:
@@ -88,13 +96,21 @@ def summaries(uow: UnitOfWork) -> list[ConversationSummary]:
             ConversationSummary(
                 conv.id,
                 conv.channel_id,
-                title[:60] + ("…" if len(title) > 60 else ""),
+                _title(title),
                 conv.status.value,
                 conv.account_id,
                 conv.updated_at,
             )
         )
     return out
+
+
+def _title(text: str, limit: int = 120) -> str:
+    """A conversation's title: its opening message's prose on one line, without pasted code or stack traces
+    (the page wraps or clamps it)."""
+    prose = next((b.text for b in blocks(text) if b.kind == "text"), text)
+    line = " ".join(prose.split()) or " ".join(text.split())
+    return line[:limit] + ("…" if len(line) > limit else "")
 
 
 def _decision_of(uow: UnitOfWork, message: StoredMessage, decisions: list[DecisionRecord]) -> str | None:
@@ -128,6 +144,9 @@ def customer_thread(uow: UnitOfWork, conv: Conversation) -> list[ThreadMessage]:
             if bot_side
             else []
         )
+        markdown = bot_side and (m.raw or {}).get("format") == MARKDOWN
+        if markdown:  # the source once: a citation already linked in the reply is not listed again
+            citations = [c for c in citations if not (c["url"] and c["url"] in m.text)]
         out.append(
             ThreadMessage(
                 id=m.id,
@@ -137,6 +156,7 @@ def customer_thread(uow: UnitOfWork, conv: Conversation) -> list[ThreadMessage]:
                 text=m.text,
                 created_at=m.created_at,
                 citations=citations,
+                html=Markup(safe_html(m.text)) if markdown else None,
                 decision_id=_decision_of(uow, m, decisions) if bot_side else None,
                 feedback=m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY),
             )
@@ -162,6 +182,7 @@ class ConsoleItem:
     handoff_status: str | None
     state: str  # "draft", "handoff", "claimed", "owned", "bot"
     footer: str = ""
+    packet: ContextPacket | None = None
 
     @property
     def has_thread(self) -> bool:
@@ -218,6 +239,7 @@ def console_items(uow: UnitOfWork) -> list[ConsoleItem]:
                 handoff_status=handoff.status.value if handoff else None,
                 state=state,
                 footer=card.footer if card else f"conversation {conv.id}",
+                packet=packet,
             )
         )
     items.sort(
@@ -289,4 +311,203 @@ def why(kb: KnowledgeBase, uow: UnitOfWork, conv: Conversation) -> list[dict[str
                 },
             }
         )
+    return out
+
+
+# ------------------------------------------------------------------ the console's queue
+
+FILTERS = (
+    ("all", "All"),
+    ("mine", "Mine"),
+    ("unassigned", "Unassigned"),
+    ("drafts", "Drafts"),
+    ("handoffs", "Hand-offs"),
+    ("at_risk", "At risk"),
+)
+STATE_LABEL = {
+    "draft": "Draft to review",
+    "handoff": "Hand-off",
+    "claimed": "Claimed",
+    "owned": "Agent owns",
+    "bot": "Bot handling",
+}
+
+
+@dataclass
+class QueueRow:
+    """One open conversation in the console's queue."""
+
+    item: ConsoleItem
+    title: str
+    account: str
+    tier: str | None
+    intent: str | None
+    assignee: str | None
+    mine: bool
+    due_at: datetime | None
+    sla_text: str  # "in 12 min", "3 min overdue", "waiting on the customer"
+    sla_clock: str  # "first response" or "resolution" (empty without a running clock)
+    risk: str  # on_track, at_risk, breached, or "none" without a running clock
+    age: str
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.item.conversation
+
+    @property
+    def state(self) -> str:
+        return self.item.state
+
+    @property
+    def state_label(self) -> str:
+        if self.state == "bot" and self.conversation.status is ConversationStatus.WAITING_ON_CUSTOMER:
+            return "Answered"
+        return STATE_LABEL[self.state]
+
+    def matches(self, name: str) -> bool:
+        """Whether the row belongs in the filter ``name`` (unknown names show everything)."""
+        if name == "mine":
+            return self.mine
+        if name == "unassigned":  # needs a person and nobody has it yet
+            return self.assignee is None and self.state in ("draft", "handoff")
+        if name == "drafts":
+            return self.state == "draft"
+        if name == "handoffs":
+            return self.state in ("handoff", "claimed")
+        if name == "at_risk":
+            return self.risk in (AT_RISK, BREACHED)
+        return True
+
+
+def relative(minutes: float) -> str:
+    """A duration for people: "45 s" is never needed in a queue, so at least "1 min"."""
+    minutes = abs(minutes)
+    if minutes < 1:
+        return "<1 min"
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    if minutes < 36 * 60:
+        return f"{minutes / 60:.1f} h".replace(".0 h", " h")
+    return f"{minutes / 1440:.1f} days".replace(".0 days", " days")
+
+
+def queue_rows(
+    uow: UnitOfWork, items: list[ConsoleItem], policy: SlaPolicy, now: datetime, agent_id: str
+) -> list[QueueRow]:
+    """The console's items as queue rows, sorted by SLA due (conversations without a running clock last)."""
+    rows = []
+    for item in items:
+        conv = item.conversation
+        packet = item.packet or latest_packet(uow, conv)
+        first = next((m for m in packet.transcript if m.kind is MessageKind.CUSTOMER), None)
+        tier = tier_of(uow, conv) or (packet.account.tier if packet.account else None)
+        standing = policy.standing(conv, tier, now)
+        if standing is None:
+            sla_text, clock, risk, due = (
+                ("waiting on the customer" if conv.status is ConversationStatus.WAITING_ON_CUSTOMER else "no SLA"),
+                "",
+                "none",
+                None,
+            )
+        else:
+            due = standing.clock.due_at
+            left = (due - now).total_seconds() / 60
+            sla_text = f"in {relative(left)}" if left > 0 else f"{relative(left)} overdue"
+            clock = "first response" if standing.clock.clock == FRT else "resolution"
+            risk = standing.risk
+        assignee = conv.assignee_id
+        rows.append(
+            QueueRow(
+                item=item,
+                title=_title(first.text) if first else f"Conversation {conv.id}",
+                account=packet.account.name if packet.account else (conv.account_id or "unknown account"),
+                tier=tier,
+                intent=packet.intent_label or conv.intent,
+                assignee=("you" if assignee == agent_id else assignee) if assignee else None,
+                mine=assignee == agent_id,
+                due_at=due,
+                sla_text=sla_text,
+                sla_clock=clock,
+                risk=risk,
+                age=relative((now - conv.created_at).total_seconds() / 60),
+            )
+        )
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    rows.sort(key=lambda r: (r.due_at or far, -r.conversation.updated_at.timestamp()))
+    return rows
+
+
+# ------------------------------------------------------------------ code and stack traces in text
+
+_FENCE = re.compile(r"```[^\n]*\n(.*?)(?:\n```|$)", re.S)
+_CODE_LINE = re.compile(
+    r"""^(?:
+        Traceback\ \(most\ recent\ call\ last\):?
+      | \s*File\ ".*",\ line\ \d+.*
+      | \s*at\ [\w$.<>/\\:-]+\(.*\)?.*
+      | (?:[\w.]+\.)?\w*(?:Error|Exception|Exit|Interrupt)(?::.*)?
+      | Caused\ by:.*
+      | \s*\.\.\.\ \d+\ more
+      | (?:\ {2,}|\t)\S.*
+    )$""",
+    re.X,
+)
+FOLD_LINES = 6
+FOLD_CHARS = 400
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "text" or "code"
+    text: str
+
+    @property
+    def lines(self) -> int:
+        return self.text.count("\n") + 1
+
+    @property
+    def long(self) -> bool:
+        """Shown collapsed: a summary line opens it."""
+        return self.kind == "code" and (self.lines > FOLD_LINES or len(self.text) > FOLD_CHARS)
+
+    @property
+    def label(self) -> str:
+        head = self.text.lstrip().splitlines()[0] if self.text.strip() else ""
+        what = "Stack trace" if head.startswith("Traceback") or " at " in self.text[:200] else "Code"
+        return f"{what} ({self.lines} lines)"
+
+
+def blocks(text: str) -> list[Block]:
+    """Split a message into prose and code: fenced ``` blocks and runs of two or more stack-trace or indented
+    lines become code blocks (rendered monospace; collapsed when long)."""
+    out: list[Block] = []
+    pos = 0
+    for fence in _FENCE.finditer(text):
+        out += _split_lines(text[pos : fence.start()])
+        out.append(Block("code", fence.group(1).rstrip("\n")))
+        pos = fence.end()
+    out += _split_lines(text[pos:])
+    return [b for b in out if b.text.strip()]
+
+
+def _split_lines(text: str) -> list[Block]:
+    lines = text.split("\n")
+    out: list[Block] = []
+    prose: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and _CODE_LINE.match(lines[j]):
+            j += 1
+        if j - i >= 2:
+            if prose:
+                out.append(Block("text", "\n".join(prose).strip("\n")))
+                prose = []
+            out.append(Block("code", "\n".join(lines[i:j])))
+            i = j
+        else:
+            prose.append(lines[i])
+            i += 1
+    if prose:
+        out.append(Block("text", "\n".join(prose).strip("\n")))
     return out

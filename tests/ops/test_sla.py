@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from supportbot.bot.domain import Audience, ConversationStatus, OutboundKind, Urgency
+from supportbot.bot.domain import Audience, Conversation, ConversationStatus, OutboundKind, Urgency
 from supportbot.bot.settings import SlaSettings
 from supportbot.bot.sla import BusinessCalendar, SlaPolicy
 from tests.fakes.core import FakeChannel
@@ -48,6 +48,23 @@ def test_targets_per_tier_and_urgency_with_fallbacks():
     assert policy.target("free", Urgency.CRITICAL).first_response_minutes == 540  # free: one business day
     assert policy.target(None, Urgency.HIGH).first_response_minutes == 540  # unknown account: "*"
     assert policy.target("platinum", Urgency.LOW).first_response_minutes == 540
+
+
+def test_standing_is_the_clock_due_first_and_its_risk():
+    policy = SlaPolicy(SlaSettings())  # enterprise critical: first response in 15 wall-clock minutes, warn at 75%
+    opened = utc(2026, 11, 26, 9, 0)
+    conv = Conversation("c1", "t", "w", "ch", "th", "cust", "acc", opened, opened, urgency=Urgency.CRITICAL)
+    conv.first_response_due_at, conv.resolution_due_at = policy.compute_due(opened, "enterprise", Urgency.CRITICAL)
+    on_track = policy.standing(conv, "enterprise", opened + timedelta(minutes=5))
+    assert on_track is not None and on_track.risk == "on_track" and on_track.clock.clock == "frt"
+    assert on_track.clock.due_at == opened + timedelta(minutes=15)
+    assert policy.standing(conv, "enterprise", opened + timedelta(minutes=12)).risk == "at_risk"
+    late = policy.standing(conv, "enterprise", opened + timedelta(minutes=17))
+    assert late.risk == "breached" and late.clock.remaining_minutes == pytest.approx(-2)
+    conv.first_response_at = opened + timedelta(minutes=3)  # answered: the resolution clock is the one due
+    assert policy.standing(conv, "enterprise", opened + timedelta(minutes=17)).clock.clock == "resolution"
+    conv.status = ConversationStatus.WAITING_ON_CUSTOMER  # no clock runs
+    assert policy.standing(conv, "enterprise", opened + timedelta(minutes=17)) is None
 
 
 # ---------------------------------------------------------------- due times on conversations

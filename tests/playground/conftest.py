@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.playground.helpers import running_playground
+from tests.fakes.core import FakeClock
+from tests.playground.helpers import Running, Seeded, running_playground, seed_mixed
 
 CHROMIUM = Path(os.environ.get("SUPPORTBOT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -54,3 +57,19 @@ async def page(browser, pg):
         yield page
     finally:
         await context.close()
+
+
+@dataclass
+class Loaded:
+    pg: Running
+    seeded: Seeded
+    clock: FakeClock
+
+
+@pytest.fixture
+async def loaded(tmp_path):
+    """A playground with 15 conversations of mixed kinds on a fake clock (see helpers.seed_mixed)."""
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    async with running_playground(tmp_path, clock=clock) as running:
+        seeded = await seed_mixed(running, advance=lambda minutes: clock.advance(minutes=minutes))
+        yield Loaded(running, seeded, clock)

@@ -27,9 +27,14 @@ async def test_question_gets_answer_with_citation(page, pg):
     await send(page, QUESTION)
     answer = page.locator("#thread .msg--bot_answer")
     await expect(answer).to_contain_text("Settings → Billing → Invoices")
-    link = answer.locator(".cites a")
-    await expect(link).to_have_text("Downloading invoices and receipts")
-    await expect(link).to_have_attribute("href", "https://docs.nimbusmetrics.example/billing/download-invoices")
+    # Markdown rendered as HTML: the lead in bold, the source once, as a link to the section
+    await expect(answer.locator(".msg__text strong").first).to_be_visible()
+    link = answer.locator(".msg__text a", has_text="Downloading invoices and receipts")
+    await expect(link).to_have_count(1)
+    href = await link.get_attribute("href")
+    assert href.startswith("https://docs.nimbusmetrics.example/billing/download-invoices#")
+    await expect(answer.locator(".cites")).to_have_count(0)
+    assert "**" not in await answer.inner_text()
     # the why panel explains the decision
     await answer.get_by_role("link", name="Why?").click()
     panel = page.locator("#why-panel")

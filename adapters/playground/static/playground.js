@@ -51,6 +51,66 @@
     return Array.from(doc.body.childNodes).map(function (n) { return document.importNode(n, true); });
   }
 
+  // ------------------------------------------------------------------ text with code (mirrors views.blocks)
+  const FENCE = /```[^\n]*\n([\s\S]*?)(?:\n```|$)/g;
+  const CODE_LINE = new RegExp("^(?:Traceback \\(most recent call last\\):?" +
+    "|\\s*File \".*\", line \\d+.*" +
+    "|\\s*at [\\w$.<>/\\\\:-]+\\(.*\\)?.*" +
+    "|(?:[\\w.]+\\.)?\\w*(?:Error|Exception|Exit|Interrupt)(?::.*)?" +
+    "|Caused by:.*|\\s*\\.\\.\\. \\d+ more|(?: {2,}|\\t)\\S.*)$");
+  const FOLD_LINES = 6, FOLD_CHARS = 400;
+
+  function splitLines(text, out) {
+    const lines = text.split("\n");
+    let prose = [];
+    let i = 0;
+    while (i < lines.length) {
+      let j = i;
+      while (j < lines.length && CODE_LINE.test(lines[j])) j++;
+      if (j - i >= 2) {
+        if (prose.length) { out.push(["text", prose.join("\n")]); prose = []; }
+        out.push(["code", lines.slice(i, j).join("\n")]);
+        i = j;
+      } else {
+        prose.push(lines[i]);
+        i++;
+      }
+    }
+    if (prose.length) out.push(["text", prose.join("\n")]);
+  }
+
+  function textParts(text) {
+    const parts = [];
+    let pos = 0;
+    text = String(text || "");
+    for (const m of text.matchAll(FENCE)) {
+      splitLines(text.slice(pos, m.index), parts);
+      parts.push(["code", m[1].replace(/\n+$/, "")]);
+      pos = m.index + m[0].length;
+    }
+    splitLines(text.slice(pos), parts);
+    return parts.filter(function (p) { return p[1].trim(); });
+  }
+
+  function richText(container, text) {
+    textParts(text).forEach(function (p) {
+      if (p[0] === "text") { container.append(el("p", "prose", p[1].replace(/^\n+|\n+$/g, ""))); return; }
+      const pre = el("pre", "code");
+      pre.append(el("code", null, p[1]));
+      const lines = p[1].split("\n").length;
+      if (lines > FOLD_LINES || p[1].length > FOLD_CHARS) {
+        const details = el("details", "code-fold");
+        const head = p[1].trimStart();
+        const what = head.startsWith("Traceback") || p[1].slice(0, 200).includes(" at ") ? "Stack trace" : "Code";
+        details.append(el("summary", null, what + " (" + lines + " lines)"), pre);
+        container.append(details);
+      } else {
+        container.append(pre);
+      }
+    });
+    return container;
+  }
+
   // ------------------------------------------------------------------ customer thread
   function messageNode(m, conversationId) {
     const li = el("li", "msg msg--" + m.kind + (m.kind === "customer" ? " msg--mine" : ""));
@@ -58,11 +118,23 @@
     const meta = el("div", "msg__meta");
     meta.append(el("span", "msg__author", m.kind === "customer" ? "You" : m.author || "supportbot"));
     meta.append(el("time", null, new Date().toISOString().slice(11, 16)));
-    li.append(meta, el("div", "msg__text", m.text));
-    if (m.citations && m.citations.length) {
+    if (m.html) {
+      // Safe HTML rendered by the server from the bot's own Markdown (every text escaped there);
+      // a source it already links to is not listed again.
+      const body = el("div", "msg__text msg__text--md");
+      body.innerHTML = m.html;
+      body.querySelectorAll("a").forEach(function (a) { a.target = "_blank"; });
+      li.append(meta, body);
+    } else {
+      li.append(meta, richText(el("div", "msg__text"), m.text));
+    }
+    const sources = (m.citations || []).filter(function (c) {
+      return !(m.html && c.url && m.text && m.text.includes(c.url));
+    });
+    if (sources.length) {
       const ul = el("ul", "cites");
       ul.setAttribute("aria-label", "Sources");
-      m.citations.forEach(function (c) {
+      sources.forEach(function (c) {
         const item = el("li");
         const url = safeUrl(c.url);
         if (url) {
@@ -143,25 +215,43 @@
   }
 
   function addConversationTab(channelId, title) {
-    let nav = document.querySelector(".conv-tabs");
+    let nav = document.querySelector(".conv-list");
     if (!nav) {
-      nav = el("nav", "conv-tabs");
+      nav = el("nav", "conv-list");
       nav.setAttribute("aria-label", "Your conversations");
+      const head = el("p", "conv-list__head", "Your conversations ");
+      head.append(el("span", "chip__count", "0"));
+      nav.append(head, el("ul"));
       document.querySelector(".pane--customer .pane__head").after(nav);
     }
     nav.querySelectorAll(".conv-tab").forEach(function (t) { t.classList.remove("is-active"); t.removeAttribute("aria-current"); });
     const tab = el("a", "conv-tab is-active");
     tab.href = "/?c=" + encodeURIComponent(channelId);
     tab.setAttribute("aria-current", "page");
+    const prose = textParts(title).find(function (p) { return p[0] === "text"; });  // as the server titles it
+    const line = (prose ? prose[1] : title).split(/\s+/).join(" ").trim() || title.split(/\s+/).join(" ").trim();
+    tab.title = line;
     const dot = el("span", "dot dot--open");
     dot.setAttribute("aria-hidden", "true");
-    tab.append(dot, document.createTextNode(title.length > 60 ? title.slice(0, 60) + "…" : title));
-    nav.prepend(tab);
+    tab.append(dot, el("span", "conv-tab__title", line.length > 120 ? line.slice(0, 120) + "…" : line));
+    const item = el("li");
+    item.append(tab);
+    nav.querySelector("ul").prepend(item);
+    const count = nav.querySelector(".conv-list__head .chip__count");
+    if (count) count.textContent = String(nav.querySelectorAll(".conv-tab").length);
     const account = document.querySelector("select#account");
     if (account) account.disabled = true;  // the account is fixed once the conversation started
   }
 
-  // ------------------------------------------------------------------ agent console
+  // ------------------------------------------------------------------ agent console: queue and detail
+  const consoleBox = document.getElementById("console");
+  const view = { filter: "all", selected: "", detail: false };
+  (function readInitialView() {
+    const grid = document.getElementById("console-items");
+    const params = new URLSearchParams(window.location.search);
+    view.filter = (grid && grid.dataset.currentFilter) || params.get("f") || "all";
+    view.selected = (grid && grid.dataset.selected) || "";
+  })();
   let consoleTimer = null;
   let consoleBusy = false;
 
@@ -170,13 +260,17 @@
     consoleTimer = setTimeout(refreshConsole, 120);
   }
 
+  function consoleUrl() {
+    return "/console?f=" + encodeURIComponent(view.filter) + "&sel=" + encodeURIComponent(view.selected);
+  }
+
   async function refreshConsole() {
-    const box = document.getElementById("console");
+    const box = consoleBox;
     if (!box) return;
     if (consoleBusy) { scheduleConsoleRefresh(); return; }
     consoleBusy = true;
     try {
-      // Keep what the agent is typing and which sections are open.
+      // Keep what the agent is typing, which sections are open and where the lists were scrolled.
       const typed = {};
       box.querySelectorAll("textarea[id], input[id]:not([type=hidden]), select[id]").forEach(function (f) {
         if (f.type === "checkbox") typed[f.id] = f.checked; else if (f.value !== f.defaultValue) typed[f.id] = f.value;
@@ -186,9 +280,17 @@
         const key = (d.closest("[data-conversation-id]") || {}).dataset;
         open.push([(key ? key.conversationId : "") + ":" + d.className + ":" + i, d.open]);
       });
+      const scroll = {};
+      box.querySelectorAll(".queue__list, .detail").forEach(function (n) { scroll[n.className] = n.scrollTop; });
+      const before = view.selected;
       const focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement.id : null;
-      const nodes = await parseFragment("/console");
+      const nodes = await parseFragment(consoleUrl());
       box.replaceChildren.apply(box, nodes);
+      const grid = document.getElementById("console-items");
+      view.selected = grid ? grid.dataset.selected : "";
+      if (grid && view.detail && view.selected) grid.classList.add("is-detail");
+      const count = document.getElementById("switch-count");
+      if (count && grid) count.textContent = grid.dataset.count;
       Object.keys(typed).forEach(function (id) {
         const f = document.getElementById(id);
         if (!f) return;
@@ -200,6 +302,11 @@
         const k = (key ? key.conversationId : "") + ":" + d.className + ":" + i;
         if (openMap.has(k)) d.open = openMap.get(k);
       });
+      box.querySelectorAll(".queue__list, .detail").forEach(function (n) {
+        if (n.className in scroll && !(n.classList.contains("detail") && before !== view.selected)) n.scrollTop = scroll[n.className];
+      });
+      const row = document.getElementById("q-" + view.selected);
+      if (row && before !== view.selected) row.scrollIntoView({ block: "nearest" });
       if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
     } catch (err) {
       toast("Could not refresh the console: " + err.message, true);
@@ -207,6 +314,143 @@
       consoleBusy = false;
     }
   }
+
+  function select(conversationId, showDetail) {
+    view.selected = conversationId;
+    if (showDetail) view.detail = true;
+    // instant feedback; the refresh brings the conversation itself
+    document.querySelectorAll(".qrow").forEach(function (r) {
+      r.classList.toggle("is-selected", r.dataset.conversationId === conversationId);
+    });
+    refreshConsole();
+  }
+
+  function visibleRows() {
+    return Array.from(document.querySelectorAll(".qrow")).filter(function (r) { return !r.hidden; });
+  }
+
+  function step(delta) {
+    const rows = visibleRows();
+    if (!rows.length) return;
+    const at = rows.findIndex(function (r) { return r.dataset.conversationId === view.selected; });
+    const next = rows[Math.max(0, Math.min(rows.length - 1, at + delta))];
+    if (at === -1) { select(rows[0].dataset.conversationId, false); return; }
+    if (next.dataset.conversationId !== view.selected) select(next.dataset.conversationId, view.detail);
+  }
+
+  if (consoleBox) {
+    consoleBox.addEventListener("click", function (e) {
+      const chip = e.target.closest("a[data-filter]");
+      if (chip) {
+        e.preventDefault();
+        view.filter = chip.dataset.filter;
+        consoleBox.querySelectorAll("[data-filter]").forEach(function (c) {
+          c.classList.toggle("is-active", c === chip);
+        });
+        refreshConsole();
+        return;
+      }
+      const link = e.target.closest("[data-select]");
+      if (link) {
+        e.preventDefault();
+        select(link.dataset.select, true);
+        return;
+      }
+      if (e.target.closest("[data-back]")) {
+        view.detail = false;
+        const grid = document.getElementById("console-items");
+        if (grid) grid.classList.remove("is-detail");
+        const row = document.getElementById("q-" + view.selected);
+        if (row) row.focus();
+      }
+    });
+    setInterval(function () { if (!document.hidden) scheduleConsoleRefresh(); }, 30000);  // "in 12 min" stays true
+  }
+
+  // ------------------------------------------------------------------ one pane at a time on a phone
+  function showView(name) {
+    if (!main) return;
+    main.dataset.view = name;
+    document.querySelectorAll(".viewswitch__btn").forEach(function (b) {
+      const on = b.dataset.view === name;
+      b.classList.toggle("is-active", on);
+      b.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+  }
+  document.querySelectorAll(".viewswitch__btn").forEach(function (b) {
+    b.addEventListener("click", function () { showView(b.dataset.view); });
+  });
+  if (main) showView(new URLSearchParams(window.location.search).get("view") === "agent" ? "agent" : "customer");
+
+  // ------------------------------------------------------------------ keyboard shortcuts
+  const shortcutsBox = document.getElementById("shortcuts");
+  const shortcutsToggle = document.getElementById("shortcuts-toggle");
+  function toggleShortcuts(force) {
+    if (!shortcutsBox) return;
+    const show = force === undefined ? shortcutsBox.hidden : force;
+    shortcutsBox.hidden = !show;
+    if (shortcutsToggle) shortcutsToggle.setAttribute("aria-expanded", show ? "true" : "false");
+  }
+  if (shortcutsToggle) shortcutsToggle.addEventListener("click", function () { toggleShortcuts(); });
+
+  function typing(target) {
+    if (!target || !target.closest) return false;
+    return !!target.closest("input, textarea, select, [contenteditable=''], [contenteditable=true]");
+  }
+
+  function openAction(name, focusSelector) {
+    const details = document.querySelector('#detail details[data-action="' + name + '"]');
+    if (!details) return false;
+    details.open = true;
+    const field = details.querySelector(focusSelector);
+    if (field) { field.focus(); if (field.select && name === "edit") field.setSelectionRange(field.value.length, field.value.length); }
+    return true;
+  }
+
+  function press(selector) {
+    const button = document.querySelector("#detail " + selector);
+    if (!button || button.disabled) return false;
+    button.click();
+    return true;
+  }
+
+  const KEYS = {
+    j: function () { step(1); return true; },
+    n: function () { step(1); return true; },
+    k: function () { step(-1); return true; },
+    p: function () { step(-1); return true; },
+    a: function () { return press('button[data-action="approve"]') || "No draft to approve here."; },
+    e: function () { return openAction("edit", "textarea") || "No draft to edit here."; },
+    r: function () { return openAction("reject", "input[name=reason]") || "No draft to reject here."; },
+    c: function () { return press('button[data-action="claim"]') || "Nothing to claim here."; },
+    x: function () {
+      return press('button[data-action="resolve"]') || press('button[data-action="resolve-conversation"]') ||
+        "Nothing to resolve here.";
+    },
+    "/": function () {
+      const reply = document.querySelector("#detail form.reply textarea");
+      if (!reply) return "This conversation has no staff thread yet.";
+      reply.focus();
+      return true;
+    },
+    "?": function () { toggleShortcuts(); return true; },
+  };
+
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") {
+      if (typing(e.target) && consoleBox && consoleBox.contains(e.target)) e.target.blur();
+      toggleShortcuts(false);
+      return;
+    }
+    if (!consoleBox || e.ctrlKey || e.metaKey || e.altKey || e.isComposing || typing(e.target)) return;
+    if (whyPanel && !whyPanel.hidden) return;
+    const action = KEYS[e.key];
+    if (!action) return;
+    if (main && main.dataset.view === "customer" && window.matchMedia("(max-width: 900px)").matches) return;
+    e.preventDefault();
+    const done = action();
+    if (typeof done === "string") toast(done, true);
+  });
 
   // ------------------------------------------------------------------ why panel
   const whyPanel = document.getElementById("why-panel");
@@ -340,7 +584,7 @@
       if (data.channel_id !== main.dataset.channelId) return;
       main.dataset.conversationId = data.conversation_id || main.dataset.conversationId;
       appendMessage({ kind: KIND[data.kind] || "system", author: data.author, text: data.text,
-                      citations: data.citations, decision_id: data.decision_id, feedback: data.feedback,
+                      html: data.html, citations: data.citations, decision_id: data.decision_id, feedback: data.feedback,
                       id: data.message_id }, data.conversation_id);
     });
     customer.addEventListener("reaction", function (e) {
