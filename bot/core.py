@@ -128,7 +128,7 @@ class SupportCore:
             dispatcher=dispatcher,
             clock=clock,
             config=IntakeConfig(
-                grouping_window=timedelta(minutes=settings.grouping_window_minutes),
+                grouping_window=timedelta(seconds=settings.grouping_window_seconds),
                 max_message_chars=settings.max_message_chars,
             ),
             telemetry=telemetry,

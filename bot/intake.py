@@ -77,7 +77,7 @@ TRIAGE_SLOTS = 4
 
 @dataclass(frozen=True)
 class IntakeConfig:
-    grouping_window: timedelta = timedelta(minutes=10)
+    grouping_window: timedelta = timedelta(seconds=120)
     max_message_chars: int = 40_000
 
 
@@ -136,17 +136,49 @@ class _Read(Snapshot):
     typed_rating: bool = False  # the text answers a CSAT prompt of this (resolved) conversation
 
 
-def find_conversation(uow: UnitOfWork, msg: InboundMessage, now: datetime, window: timedelta) -> Conversation | None:
-    """The conversation ``msg`` continues: its thread's, or (top level) the author's recent one."""
+def find_conversation(
+    uow: UnitOfWork, msg: InboundMessage, received_at: datetime, window: timedelta
+) -> Conversation | None:
+    """The conversation ``msg`` continues, or None for a new one.
+
+    A reply in a thread continues that thread's conversation. A new top-level message joins the
+    author's previous conversation only as a quick follow-up: received within ``window`` of the
+    author's last message there and before anyone (bot or agent) replied to it. A message that
+    @mentions the bot is always a request of its own.
+    """
     if msg.thread_id:
-        conv = uow.conversations.find_by_thread(msg.platform, msg.workspace_id, msg.channel_id, msg.thread_id)
-        if conv is not None:
-            return conv
-    if window > timedelta(0) and not msg.thread_id:
-        return uow.conversations.latest_for_customer(
-            msg.platform, msg.workspace_id, msg.channel_id, msg.author.user_id, now - window
-        )
-    return None
+        return uow.conversations.find_by_thread(msg.platform, msg.workspace_id, msg.channel_id, msg.thread_id)
+    if window <= timedelta(0) or msg.mentions_bot:
+        return None
+    since = received_at - window
+    conv = uow.conversations.latest_for_customer(
+        msg.platform, msg.workspace_id, msg.channel_id, msg.author.user_id, since
+    )
+    if conv is None or (conv.last_customer_message_at or conv.created_at) < since:
+        return None
+    return None if replied_before(uow, conv, received_at) else conv
+
+
+def replied_before(uow: UnitOfWork, conv: Conversation, when: datetime) -> bool:
+    """Someone (bot or agent) replied to ``conv`` where the customer reads, before ``when``.
+
+    A reaction is no reply; an answer, an acknowledgement, a hand-off notice or an agent's reply is.
+    """
+    if conv.first_response_at is not None and conv.first_response_at < when:
+        return True
+    return any(
+        o.audience is Audience.CUSTOMER and o.kind is not OutboundKind.REACTION and o.created_at < when
+        for o in uow.outbox.list(conversation_id=conv.id)
+    )
+
+
+def received_at(stored: StoredMessage, default: datetime) -> datetime:
+    """When the message reached us (our clock), recorded by ``Intake.receive``."""
+    value = ((stored.raw or {}).get("_origin") or {}).get("received_at")
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else default
+    except ValueError:
+        return default
 
 
 class Intake:
@@ -200,6 +232,7 @@ class Intake:
     def _stored(
         self, msg: InboundMessage, text: str, state: MessageState, error: str | None = None, *, raw: bool = True
     ) -> StoredMessage:
+        received = self.clock.now().isoformat()
         return StoredMessage(
             id=new_id("msg"),
             platform=msg.platform,
@@ -216,7 +249,7 @@ class Intake:
             state=state,
             thread_id=msg.thread_id,
             error=error,
-            raw=_raw_with_origin(msg) if raw else {"_origin": _raw_with_origin(msg)["_origin"]},
+            raw=_raw_with_origin(msg, received) if raw else {"_origin": _raw_with_origin(msg, received)["_origin"]},
         )
 
     async def _reject(self, msg: InboundMessage, reason: str) -> InboundResult:
@@ -438,14 +471,14 @@ class Intake:
             current = uow.messages.get(stored.id)
             if current is not None:
                 current.role, current.author_name = author.role, author.display_name or current.author_name
-                current.raw = _raw_with_origin(msg)
+                current.raw = _raw_with_origin(msg, ((current.raw or {}).get("_origin") or {}).get("received_at"))
                 uow.messages.save(current)
 
         await self.db.transaction(record)
         return msg
 
     def _read(self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, now: datetime) -> _Read:
-        conv = find_conversation(uow, msg, now, self.config.grouping_window)
+        conv = find_conversation(uow, msg, received_at(stored, now), self.config.grouping_window)
         cached = Accounts.read_cache(uow, _lookup(msg))
         if conv is None:
             return _Read(stored, msg, None, overrides=threshold_overrides(uow), cached_account=cached)
@@ -746,9 +779,13 @@ def _lookup(msg: InboundMessage) -> AccountLookup:
     )
 
 
-def _raw_with_origin(msg: InboundMessage) -> dict[str, Any]:
-    """The platform payload plus what recovery needs to rebuild the message."""
-    origin = {"account_id": msg.account_id, "team_id": msg.author.team_id, "email": msg.author.email}
+def _raw_with_origin(msg: InboundMessage, received: str | None = None) -> dict[str, Any]:
+    """The platform payload plus what recovery needs to rebuild the message (and when it reached us)."""
+    origin: dict[str, Any] = {"account_id": msg.account_id, "team_id": msg.author.team_id, "email": msg.author.email}
+    if received:
+        origin["received_at"] = received
+    if msg.mentions_bot:
+        origin["mentions_bot"] = True
     return {**(msg.raw or {}), "_origin": origin}
 
 
@@ -781,4 +818,5 @@ def _inbound_of(stored: StoredMessage) -> InboundMessage:
         thread_id=stored.thread_id,
         account_id=origin.get("account_id"),
         raw=stored.raw,
+        mentions_bot=bool(origin.get("mentions_bot")),
     )

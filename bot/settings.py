@@ -212,7 +212,9 @@ class CoreSettings(BaseModel):
     # how long a sender's claim keeps other replicas off an item; it must outlast one platform call
     # (their clients time out within 30 s). After a crash, the dead sender's items wait this long.
     delivery_claim_seconds: float = Field(60.0, ge=1)
-    grouping_window_minutes: int = Field(10, ge=0, le=24 * 60)
+    # a new top-level message joins the author's previous conversation only within this many seconds
+    # of their last message there, and only before anyone replied to it (0: never)
+    grouping_window_seconds: int = Field(120, ge=0, le=24 * 3600)
     note_marker: str = Field("//", min_length=1)
     max_message_chars: int = Field(40_000, ge=100)
 

@@ -129,17 +129,6 @@ async def test_long_message_with_control_characters_is_processed(app, alice):
     assert result.status == "processed"
 
 
-async def test_messages_in_a_burst_join_one_conversation(app, alice, clock, uow_factory):
-    await alice.says("How do I download my invoice?")
-    clock.advance(minutes=3)
-    await alice.says("also where do I reset my password?")
-    clock.advance(minutes=30)
-    await alice.says("and how do webhooks work?")
-    with uow_factory() as uow:
-        conversations = uow.conversations.list()
-    assert len(conversations) == 2
-
-
 async def test_thread_reply_continues_the_conversation_and_is_relayed(app, alice, channel, uow_factory):
     first = await alice.says("Quick question: none of our users can log in since 9am")
     with uow_factory() as uow:
