@@ -29,6 +29,7 @@ from supportbot.bot.card_actions import CardActions
 from supportbot.bot.commands import AgentCommands, CommandsConfig
 from supportbot.bot.dispatch import ChannelRegistry, Dispatcher, DispatchStats
 from supportbot.bot.domain import InboundMessage
+from supportbot.bot.acknowledge import Acknowledgements
 from supportbot.bot.effects import EventBus, subscribe_standard_handlers
 from supportbot.bot.feedback import Feedback, Rated
 from supportbot.bot.intake import InboundResult, Intake, IntakeConfig
@@ -100,6 +101,7 @@ class SupportCore:
         subscribe_standard_handlers(bus)
         sla_policy = SlaPolicy(settings.sla)
         SlaClocks(sla_policy).subscribe(bus)
+        Acknowledgements(settings.acknowledgement, sla_policy).subscribe(bus)
         policy = Policy(settings.policy)
         dispatcher = Dispatcher(
             db,
@@ -130,6 +132,7 @@ class SupportCore:
             config=IntakeConfig(
                 grouping_window=timedelta(seconds=settings.grouping_window_seconds),
                 max_message_chars=settings.max_message_chars,
+                greeting_prompt=settings.acknowledgement.greeting_prompt,
             ),
             telemetry=telemetry,
         )

@@ -60,8 +60,9 @@ from supportbot.bot.domain import (
 )
 from supportbot.bot.effects import EventBus
 from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput
-from supportbot.bot.events import Event, Triaged
+from supportbot.bot.events import Drafted, Event, Triaged
 from supportbot.bot.feedback import Feedback, hand_off_failed_answer
+from supportbot.bot.noise import is_greeting
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.ports import Clock, Database, Telemetry, UnitOfWork
 from supportbot.bot.text import clean_text, strip_control
@@ -79,6 +80,7 @@ TRIAGE_SLOTS = 4
 class IntakeConfig:
     grouping_window: timedelta = timedelta(seconds=120)
     max_message_chars: int = 40_000
+    greeting_prompt: str = ""  # the reply to a greeting alone (it opens no conversation); "" for none
 
 
 @dataclass
@@ -529,6 +531,18 @@ class Intake:
         Accounts.store(uow, fetch)
         if verdict.kind == IGNORE:
             _set_state(uow, stored.id, MessageState.IGNORED, None)
+            if self.config.greeting_prompt and is_greeting(msg.text):
+                self.outbox.queue(
+                    uow,
+                    None,
+                    Audience.CUSTOMER,
+                    OutboundKind.SYSTEM,
+                    self.config.greeting_prompt,
+                    f"greeting:{stored.id}",
+                    {"reply_to": _reply_target(msg), "greeting_message_id": stored.id},
+                    platform=msg.platform,
+                )
+                return InboundResult("ignored", verdict.reason, message_id=stored.id, reply=self.config.greeting_prompt)
             return InboundResult("ignored", verdict.reason, message_id=stored.id)
         conv = self._current_conversation(uow, read)
         is_new = conv is None
@@ -691,6 +705,7 @@ class Intake:
                 f"draft:{draft.id}",
                 {"card": card.to_dict(), "draft_id": draft.id, "draft_text": draft.text},
             )
+            self.bus.publish(uow, conv, [Drafted(conv.id, draft.id)])  # the customer's acknowledgement
             conv.status = ConversationStatus.OPEN
             result.reply, result.citations, result.draft_id = draft.text, draft.citations, draft.id
         else:

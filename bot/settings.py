@@ -198,6 +198,33 @@ class ModelOpsSettings(BaseModel):
     retrain_out_dir: Path | None = None  # None: a models/ folder beside the SQLite file, else ./models
 
 
+class AcknowledgementSettings(BaseModel):
+    """What the customer is told when the bot drafts or hands off, and the prompt after a bare greeting.
+
+    Read as ``SUPPORTBOT_ACKNOWLEDGEMENT__<NAME>``. ``{expectation}`` in a text is the first-response
+    target of the conversation's SLA (tier and urgency), e.g. "1 business hour".
+    """
+
+    enabled: bool = True
+    text: str = (
+        "Thanks, I've passed this to our support team with the details so far. "
+        "A teammate will reply here, usually within {expectation}."
+    )
+    # per account tier ("*": no CRM account): its own text, or "" for no acknowledgement on that tier
+    tiers: dict[str, str] = Field(default_factory=dict)
+    # the reply to a greeting alone ("hi", "hello team"); "" for none. It opens no conversation.
+    greeting_prompt: str = "Hi! What can we help you with? Ask your question here and we'll take it from there."
+
+    @field_validator("text")
+    @classmethod
+    def _placeholder(cls, value: str) -> str:
+        try:
+            value.format(expectation="1 business hour")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{expectation}} may appear in braces ({exc})") from None
+        return value
+
+
 class CoreSettings(BaseModel):
     """What the core needs; read as ``SUPPORTBOT_<NAME>`` (nested: ``SUPPORTBOT_POLICY__<NAME>``)."""
 
@@ -219,6 +246,7 @@ class CoreSettings(BaseModel):
     max_message_chars: int = Field(40_000, ge=100)
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    acknowledgement: AcknowledgementSettings = Field(default_factory=AcknowledgementSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     models: ModelOpsSettings = Field(default_factory=ModelOpsSettings)
