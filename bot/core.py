@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from supportbot.bot.accounts import Accounts
+from supportbot.bot.acknowledge import Acknowledgements
 from supportbot.bot.alerts import AlertMonitor
 from supportbot.bot.card_actions import CardActions
 from supportbot.bot.commands import AgentCommands, CommandsConfig
 from supportbot.bot.dispatch import ChannelRegistry, Dispatcher, DispatchStats
 from supportbot.bot.domain import InboundMessage
-from supportbot.bot.acknowledge import Acknowledgements
 from supportbot.bot.effects import EventBus, subscribe_standard_handlers
 from supportbot.bot.feedback import Feedback, Rated
 from supportbot.bot.intake import InboundResult, Intake, IntakeConfig
