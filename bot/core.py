@@ -35,6 +35,7 @@ from supportbot.bot.feedback import Feedback, Rated
 from supportbot.bot.intake import InboundResult, Intake, IntakeConfig
 from supportbot.bot.lifecycle import LifecycleSweeper
 from supportbot.bot.models import ModelRegistry
+from supportbot.bot.modes import ChannelModes
 from supportbot.bot.operations import WeeklyReport
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.policy import Policy
@@ -96,7 +97,8 @@ class SupportCore:
         telemetry: Telemetry | None = None,
     ) -> SupportCore:
         telemetry = telemetry or Telemetry()
-        outbox = OutboxWriter(clock)
+        modes = ChannelModes(settings.channel_modes)
+        outbox = OutboxWriter(clock, modes)
         bus = EventBus(outbox)
         subscribe_standard_handlers(bus)
         sla_policy = SlaPolicy(settings.sla)
@@ -129,6 +131,7 @@ class SupportCore:
             feedback=feedback,
             dispatcher=dispatcher,
             clock=clock,
+            modes=modes,
             config=IntakeConfig(
                 grouping_window=timedelta(seconds=settings.grouping_window_seconds),
                 max_message_chars=settings.max_message_chars,
@@ -171,7 +174,13 @@ class SupportCore:
             commands=commands,
             actions=CardActions(commands=commands, feedback=feedback, db=db, labels=classifier.labels),
             support=SupportCommands(
-                db=db, clock=clock, classifier=classifier, policy=policy, dispatcher=dispatcher, models=models
+                db=db,
+                clock=clock,
+                classifier=classifier,
+                policy=policy,
+                dispatcher=dispatcher,
+                models=models,
+                modes=modes,
             ),
             sla_policy=sla_policy,
             sla=SlaSweeper(db=db, outbox=outbox, clock=clock, dispatcher=dispatcher, policy=sla_policy),

@@ -437,6 +437,9 @@ class DecisionRecord:
     decision: Decision
     account_tier: str | None
     created_at: datetime
+    shadow: bool = False  # decided in a shadow-mode channel: nothing was posted to the customer
+    # shadow only: did the agents' own first reply agree with the would-be answer? "article", "intent", "none"
+    shadow_agreement: str | None = None
 
 
 @dataclass

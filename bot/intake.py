@@ -62,10 +62,12 @@ from supportbot.bot.effects import EventBus
 from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput
 from supportbot.bot.events import Drafted, Event, Triaged
 from supportbot.bot.feedback import Feedback, hand_off_failed_answer
+from supportbot.bot.modes import ChannelModes, Mode
 from supportbot.bot.noise import is_greeting
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.ports import Clock, Database, Telemetry, UnitOfWork
-from supportbot.bot.text import clean_text, strip_control
+from supportbot.bot.shadow import compare_shadow, record_shadow
+from supportbot.bot.text import clean_text, for_model, strip_control
 from supportbot.bot.triage import DECIDE, IGNORE, Snapshot, Triage, Verdict
 
 log = logging.getLogger(__name__)
@@ -197,8 +199,10 @@ class Intake:
         clock: Clock,
         config: IntakeConfig,
         telemetry: Telemetry | None = None,
+        modes: ChannelModes | None = None,
     ) -> None:
         self.telemetry = telemetry or Telemetry()
+        self.modes = modes or ChannelModes()
         self.db = db
         self.triage = triage
         self.accounts = accounts
@@ -449,8 +453,12 @@ class Intake:
             msg = await self._identify(stored, msg)
         now = self.clock.now()
         read = await self.db.read(lambda uow: self._read(uow, stored, msg, now))
+        if read.mode == Mode.OFF:
+            await self.db.transaction(lambda uow: _set_state(uow, stored.id, MessageState.IGNORED, None))
+            return InboundResult("ignored", "the bot is off in this channel", message_id=stored.id)
         if msg.author.role is not Role.CUSTOMER:
-            return await self.db.transaction(lambda uow: self._staff_in_customer_thread(uow, stored, msg, read))
+            intent = await self._shadow_reply_intent(read)
+            return await self.db.transaction(lambda uow: self._staff_in_customer_thread(uow, stored, msg, read, intent))
         conv = read.conversation
         if read.typed_rating and conv is not None:
             return await self.db.transaction(lambda uow: self._typed_rating(uow, stored, msg, conv))
@@ -480,10 +488,11 @@ class Intake:
         return msg
 
     def _read(self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, now: datetime) -> _Read:
+        mode = self.modes.mode(uow, msg.channel_id)
         conv = find_conversation(uow, msg, received_at(stored, now), self.config.grouping_window)
         cached = Accounts.read_cache(uow, _lookup(msg))
         if conv is None:
-            return _Read(stored, msg, None, overrides=threshold_overrides(uow), cached_account=cached)
+            return _Read(stored, msg, None, overrides=threshold_overrides(uow), mode=mode, cached_account=cached)
         earlier = tuple(m for m in uow.messages.for_conversation(conv.id) if m.id != stored.id)
         typed = (
             conv.status is ConversationStatus.RESOLVED
@@ -501,6 +510,7 @@ class Intake:
                 uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id)
             ),
             overrides=threshold_overrides(uow),
+            mode=mode,
             cached_account=cached,
             typed_rating=typed,
         )
@@ -531,7 +541,7 @@ class Intake:
         Accounts.store(uow, fetch)
         if verdict.kind == IGNORE:
             _set_state(uow, stored.id, MessageState.IGNORED, None)
-            if self.config.greeting_prompt and is_greeting(msg.text):
+            if self.config.greeting_prompt and read.mode != Mode.SHADOW and is_greeting(msg.text):
                 self.outbox.queue(
                     uow,
                     None,
@@ -602,6 +612,8 @@ class Intake:
                 handoff_id=handoff_id,
                 reply=presenter.HANDOFF_ACK,
             )
+        if read.mode == Mode.SHADOW:
+            return record_shadow(self, uow, stored, msg, conv, is_new, events, verdict, decision, account)
         return self._decided(uow, stored, msg, conv, is_new, events, verdict, decision, account)
 
     def _decided(
@@ -724,8 +736,15 @@ class Intake:
         uow.conversations.save(conv)
         return result
 
+    async def _shadow_reply_intent(self, read: _Read) -> str | None:
+        """The intent of an agent's reply in a shadow-mode conversation (compared with the bot's decision)."""
+        if read.mode != Mode.SHADOW or read.conversation is None or not read.msg.author.role.is_staff:
+            return None
+        classification = await asyncio.to_thread(self.triage.classifier.classify, for_model(read.msg.text))
+        return classification.intent
+
     def _staff_in_customer_thread(
-        self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, read: _Read
+        self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, read: _Read, intent: str | None = None
     ) -> InboundResult:
         """An agent answered right in the customer's thread: a human reply, not a question."""
         conv = uow.conversations.get(read.conversation.id) if read.conversation else None
@@ -736,6 +755,8 @@ class Intake:
         current = uow.messages.get(stored.id) or stored
         current.kind, current.state, current.conversation_id = MessageKind.AGENT_REPLY, MessageState.PROCESSED, conv.id
         uow.messages.save(current)
+        if read.mode == Mode.SHADOW:
+            compare_shadow(uow, conv, msg.text, intent)
         conv.assign(msg.author.user_id, now)
         conv.first_response_at = conv.first_response_at or now
         conv.wait_on_customer(now)

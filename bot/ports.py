@@ -308,6 +308,10 @@ class DecisionRepository(abc.ABC):
     @abc.abstractmethod
     def list(self, *, since: datetime | None = None) -> list[DecisionRecord]: ...
 
+    @abc.abstractmethod
+    def set_shadow_agreement(self, decision_id: str, agreement: str) -> None:
+        """Record how the agents' own reply compared with a shadow decision's would-be answer."""
+
 
 class DraftRepository(abc.ABC):
     @abc.abstractmethod

@@ -228,6 +228,15 @@ class AcknowledgementSettings(BaseModel):
 class CoreSettings(BaseModel):
     """What the core needs; read as ``SUPPORTBOT_<NAME>`` (nested: ``SUPPORTBOT_POLICY__<NAME>``)."""
 
+    @field_validator("channel_modes")
+    @classmethod
+    def _modes(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = ("auto", "draft-only", "shadow", "off")
+        for channel, mode in value.items():
+            if mode not in allowed:
+                raise ValueError(f"mode of channel {channel!r} must be one of {', '.join(allowed)}, got {mode!r}")
+        return value
+
     kb_dir: Path = EXAMPLE_DIR / "kb"
     model_dir: Path = EXAMPLE_DIR / "model"
     crm_cache_seconds: int = Field(900, ge=0)
@@ -247,6 +256,8 @@ class CoreSettings(BaseModel):
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
     acknowledgement: AcknowledgementSettings = Field(default_factory=AcknowledgementSettings)
+    # channel id -> auto, draft-only, shadow or off (a manager's `/support mode` wins); unlisted: auto
+    channel_modes: dict[str, str] = Field(default_factory=dict)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     models: ModelOpsSettings = Field(default_factory=ModelOpsSettings)

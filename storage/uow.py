@@ -448,6 +448,9 @@ class SqlDecisionRepository(_Repo, DecisionRepository):
     def list(self, *, since: datetime | None = None) -> list[DecisionRecord]:
         return self._all(self._select(since))
 
+    def set_shadow_agreement(self, decision_id: str, agreement: str) -> None:
+        self._execute(self.table.update().where(self.c.id == decision_id).values(shadow_agreement=agreement))
+
 
 class SqlDraftRepository(_Repo, DraftRepository):
     entity, row = Draft, DraftRow
