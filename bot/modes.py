@@ -31,7 +31,7 @@ class Mode(StrEnum):
 
 MODES = tuple(m.value for m in Mode)
 # a channel as people type it: an id, a Slack link <#C123|name>, a Discord mention <#123>
-_CHANNEL = re.compile(r"^<#([A-Za-z0-9]+)(?:\|[^>]*)?>$|^#?([A-Z0-9]{6,}|\d{6,})$")
+_CHANNEL = re.compile(r"^<#([A-Za-z0-9_]+)(?:\|[^>]*)?>$|^([A-Z][A-Z0-9_]+|\d{6,})$")
 
 DRAFT_ONLY = "draft_only_channel"
 
