@@ -18,7 +18,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 import yarl
@@ -517,6 +517,15 @@ def support_group() -> app_commands.Group:
     @app_commands.describe(items="Outbound ids from /support failed, separated by spaces, or all")
     async def retry(interaction: discord.Interaction, items: str) -> None:
         await _run_support(interaction, f"retry {items}")
+
+    @group.command(name="mode", description="Channels' modes; set one: auto, draft-only, shadow or off (managers)")
+    @app_commands.describe(channel="The support channel (#mention or id)", mode="What the bot may do there")
+    async def mode(
+        interaction: discord.Interaction,
+        channel: str | None = None,
+        mode: Literal["auto", "draft-only", "shadow", "off"] | None = None,
+    ) -> None:
+        await _run_support(interaction, " ".join(["mode", *([channel] if channel else []), *([mode] if mode else [])]))
 
     model = app_commands.Group(name="model", description="Model versions (managers)", parent=group)
 

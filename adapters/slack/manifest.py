@@ -60,8 +60,9 @@ def manifest(*, socket_mode: bool, url: str | None = None, name: str = "supportb
     command: dict[str, Any] = {
         "command": SLASH_COMMAND,
         "description": "Support queue, SLAs and stats",
-        "usage_hint": "help | queue | sla | stats [7d] | threshold [intent] [value] | failed | retry <id>|all",
-        "should_escape": False,
+        "usage_hint": "help | queue | sla | stats [7d] | threshold [intent] [value] | mode [#channel mode] | failed",
+        # escaped: a #channel typed after /support mode arrives as <#C123|name>
+        "should_escape": True,
     }
     events: dict[str, Any] = {"bot_events": sorted(EVENT_SCOPES)}
     interactivity: dict[str, Any] = {"is_enabled": True}

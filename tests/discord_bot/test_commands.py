@@ -54,7 +54,7 @@ async def test_sync_commands_registers_the_support_group(fake, bot):
     (support,) = put.json
     assert support["name"] == "support"
     options = {o["name"]: o for o in support["options"]}
-    assert set(options) == {"help", "queue", "sla", "stats", "threshold", "failed", "retry", "model"}
+    assert set(options) == {"help", "queue", "sla", "stats", "threshold", "failed", "retry", "model", "mode"}
     assert all(o["type"] == 1 for name, o in options.items() if name != "model")  # subcommands
     assert options["model"]["type"] == 2  # a subcommand group: /support model promote VERSION
     model = {o["name"]: o for o in options["model"]["options"]}
