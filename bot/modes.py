@@ -28,6 +28,11 @@ class Mode(StrEnum):
     SHADOW = "shadow"
     OFF = "off"
 
+    @property
+    def posts(self) -> bool:
+        """The bot may post (or react, or tag) where the channel's customers read."""
+        return self not in (Mode.SHADOW, Mode.OFF)
+
 
 MODES = tuple(m.value for m in Mode)
 # a channel as people type it: an id, a Slack link <#C123|name>, a Discord mention <#123>

@@ -338,8 +338,13 @@ class SupportClient(discord.Client):
     async def sync_forum_tags(self, conversation_id: str) -> None:
         """Apply the forum tags named like the conversation's intent and status, if the forum has them."""
         try:
-            conv = await self.core.db.read(lambda uow: uow.conversations.get(conversation_id))
-            if conv is None or conv.platform != PLATFORM:
+
+            def read(uow: Any) -> tuple[Any, bool]:
+                conv = uow.conversations.get(conversation_id)
+                return conv, conv is not None and self.core.intake.modes.mode(uow, conv.channel_id).posts
+
+            conv, posts = await self.core.db.read(read)
+            if conv is None or conv.platform != PLATFORM or not posts:  # shadow or off: nothing customers see
                 return
             forum = self.get_channel(int(conv.channel_id))
             if not isinstance(forum, discord.ForumChannel):
