@@ -11,6 +11,7 @@ classifier, knowledge base, CRM, clock, channels). Each part has one job:
 ``dispatcher``  the outbox: posting, ordering, retries, claims
 ``commands``    agent actions (approve, edit, reject, claim, resolve, ...)
 ``actions``     card buttons and CSAT buttons, the same on every platform
+``reactions``   agents' emoji workflows (🎫 open, 👀 claim, ✅ resolve)
 ``feedback``    CSAT and 👍/👎
 ``support``     ``/support`` commands and the staff dashboard
 ``models``      model versions: register, promote, roll back
@@ -48,6 +49,7 @@ from supportbot.bot.ports import (
     Telemetry,
     UnitOfWorkFactory,
 )
+from supportbot.bot.reactions import EmojiWorkflows
 from supportbot.bot.review import corrections
 from supportbot.bot.settings import CoreSettings
 from supportbot.bot.sla import SlaClocks, SlaPolicy, SlaSweeper
@@ -82,6 +84,7 @@ class SupportCore:
     telemetry: Telemetry
     weekly_report: WeeklyReport
     models: ModelRegistry
+    reactions: EmojiWorkflows
 
     @classmethod
     def assemble(
@@ -206,6 +209,7 @@ class SupportCore:
                 platforms=report_platforms,
             ),
             models=models,
+            reactions=EmojiWorkflows(db=db, intake=intake, commands=commands, settings=settings.emoji),
         )
 
     # ---------------------------------------------------------------- shortcuts for entry points and tests

@@ -152,7 +152,7 @@ def find_conversation(
     """
     if msg.thread_id:
         return uow.conversations.find_by_thread(msg.platform, msg.workspace_id, msg.channel_id, msg.thread_id)
-    if window <= timedelta(0) or msg.mentions_bot:
+    if window <= timedelta(0) or msg.mentions_bot or msg.ticket_by:
         return None
     since = received_at - window
     conv = uow.conversations.latest_for_customer(
@@ -327,6 +327,12 @@ class Intake:
             done.set_result(early)
             return done
         return self._enqueue(stored, replace(msg, text=stored.text), kick=True)
+
+    async def open_ticket(self, stored: StoredMessage, agent_id: str) -> InboundResult:
+        """An agent's 🎫 on a customer message the bot skipped: process it as a request of its own."""
+        msg = replace(_inbound_of(stored), ticket_by=agent_id)
+        result = await self._enqueue(stored, msg, kick=True)
+        return result
 
     async def recover(self, *, older_than: timedelta = timedelta(0)) -> int:
         """Process messages stored but never processed (a crash, here or on another replica)."""

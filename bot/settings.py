@@ -225,6 +225,16 @@ class AcknowledgementSettings(BaseModel):
         return value
 
 
+class EmojiSettings(BaseModel):
+    """Emoji workflows for agents, read as ``SUPPORTBOT_EMOJI__<NAME>``: reaction names (Slack's names;
+    Discord's Unicode emoji are translated to them). Customers' reactions do nothing."""
+
+    enabled: bool = True
+    ticket: list[str] = Field(default_factory=lambda: ["ticket", "admission_tickets"])  # open a conversation
+    claim: list[str] = Field(default_factory=lambda: ["eyes"])  # take the conversation
+    resolve: list[str] = Field(default_factory=lambda: ["white_check_mark", "heavy_check_mark"])  # resolve it
+
+
 class CoreSettings(BaseModel):
     """What the core needs; read as ``SUPPORTBOT_<NAME>`` (nested: ``SUPPORTBOT_POLICY__<NAME>``)."""
 
@@ -256,6 +266,7 @@ class CoreSettings(BaseModel):
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
     acknowledgement: AcknowledgementSettings = Field(default_factory=AcknowledgementSettings)
+    emoji: EmojiSettings = Field(default_factory=EmojiSettings)
     # channel id -> auto, draft-only, shadow or off (a manager's `/support mode` wins); unlisted: auto
     channel_modes: dict[str, str] = Field(default_factory=dict)
     sla: SlaSettings = Field(default_factory=SlaSettings)

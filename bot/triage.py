@@ -84,7 +84,8 @@ class Triage:
     def assess(self, snap: Snapshot, account: Account | None) -> Verdict:
         """The one verdict for this message (CPU work: run it off the event loop)."""
         text, conv = snap.msg.text, snap.conversation
-        noise = is_noise(text) and not snap.msg.mentions_bot  # an @mention of the bot is always a request
+        # an @mention of the bot, or a message an agent ticketed (🎫), is always a request
+        noise = is_noise(text) and not snap.msg.mentions_bot and not snap.msg.ticket_by
         if conv is None and noise:
             return Verdict(IGNORE, "greeting, thanks or emoji only: no ticket opened", noise=True)
         if conv is not None and not noise:
