@@ -31,6 +31,7 @@ from supportbot.bot.card_actions import DRAFT_EDIT, DRAFT_REJECT, STAFF_ACTIONS,
 from supportbot.bot.commands import Actor, StaffMessage
 from supportbot.bot.domain import OUT_OF_SCOPE, Author, ConversationStatus, InboundMessage, Role
 from supportbot.bot.errors import ConfigurationError, Conflict, InvalidInput, NotAuthorized, NotFound
+from supportbot.bot.reactions import Reaction
 
 if TYPE_CHECKING:
     from supportbot.bot.core import SupportCore
@@ -163,6 +164,7 @@ class SupportClient(discord.Client):
         intents = discord.Intents.none()
         intents.guilds = True  # GUILD_CREATE (channels, roles, threads), THREAD_*
         intents.guild_messages = True  # MESSAGE_CREATE in guild channels and threads
+        intents.guild_reactions = True  # MESSAGE_REACTION_ADD: agents' emoji workflows (🎫 👀 ✅)
         intents.message_content = True  # privileged: the text of customers' questions
         super().__init__(
             intents=intents, allowed_mentions=discord.AllowedMentions.none(), max_ratelimit_timeout=30.0, **options
@@ -257,6 +259,33 @@ class SupportClient(discord.Client):
             while len(self.thread_names) > THREAD_NAMES_KEPT:
                 self.thread_names.pop(next(iter(self.thread_names)))
             await self._customer_message(message, channel_id=channel_id, thread_id=None)
+
+    # ---------------------------------------------------------------- agents' emoji workflows
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        """🎫 / 👀 / ✅ by an agent on a customer's message; the core checks the role and what it means."""
+        if payload.guild_id is None or payload.member is None or payload.member.bot:
+            return
+        if self.user is not None and payload.user_id == self.user.id:
+            return
+        channel = self.get_channel(payload.channel_id) or self.get_partial_messageable(payload.channel_id)
+        parent_id = await self._parent_of(channel)
+        support_channel = parent_id if parent_id is not None else payload.channel_id
+        if support_channel not in self.config.support_channels:
+            return
+        reaction = Reaction(
+            platform=PLATFORM,
+            workspace_id=str(payload.guild_id),
+            channel_id=str(support_channel),
+            message_id=str(payload.message_id),
+            emoji=render.emoji_name(str(payload.emoji.name or "")),
+            actor=self.actor_of(payload.member),
+        )
+        result = await self.core.reactions.react(reaction)
+        if result is not None:
+            log.info("reaction %s by %s: %s", reaction.emoji, reaction.actor.user_id, result.message)
+            if result.ok and result.conversation_id:
+                await self.core.dispatcher.drain()
+                await self.sync_forum_tags(result.conversation_id)
 
     async def _parent_of(self, channel: Any) -> int | None:
         """The parent channel id when ``channel`` is a thread, else None.

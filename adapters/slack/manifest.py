@@ -36,6 +36,7 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "message.channels": ("channels:history",),
     "message.groups": ("groups:history",),
     "app_home_opened": (),
+    "reaction_added": ("reactions:read",),  # agents' emoji workflows: 🎫 open, 👀 claim, ✅ resolve
 }
 SLASH_COMMAND = "/support"
 COMMAND_SCOPES = ("commands",)
