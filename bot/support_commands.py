@@ -108,7 +108,7 @@ class SupportCommands:
         now = self.clock.now()
         s = compute_stats(uow, now - period, now)
         label = args[0] if args else "7d"
-        fields = (
+        fields: tuple[CardField, ...] = (
             CardField("Conversations", str(s.volume)),
             CardField("Automated resolution", f"{pct(s.automated_resolution_rate)} ({s.automated_resolutions})"),
             CardField("Answered by bot (raw deflection)", f"{pct(s.deflection_rate)} ({s.answered_by_bot})"),
