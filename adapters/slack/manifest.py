@@ -61,7 +61,9 @@ def manifest(*, socket_mode: bool, url: str | None = None, name: str = "supportb
     command: dict[str, Any] = {
         "command": SLASH_COMMAND,
         "description": "Support queue, SLAs and stats",
-        "usage_hint": "help | queue | sla | stats [7d] | threshold [intent] [value] | mode [#channel mode] | failed | retry",
+        "usage_hint": (
+            "help | queue | sla | stats [7d] | threshold [intent] [value] | mode [#channel mode] | failed | retry"
+        ),
         # escaped: a #channel typed after /support mode arrives as <#C123|name>
         "should_escape": True,
     }
