@@ -176,8 +176,9 @@ class SlackHandlers:
     async def on_reaction(self, body: dict[str, Any]) -> None:
         """An emoji on a message in a customer channel: the core runs agents' workflows (🎫 👀 ✅)."""
         added = wire.parse_reaction(body)
-        if added is None or added.channel == self.triage_channel:
-            return
+        me = self.directory.me
+        if added is None or added.channel == self.triage_channel or (me is not None and added.user == me.user_id):
+            return  # our own 👀 / ✅ come back as events too
         role, user = await self.directory.role_of(added.user)
         reaction = Reaction(
             platform="slack",

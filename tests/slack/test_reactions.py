@@ -82,3 +82,11 @@ def test_manifest_subscribes_reaction_added_with_its_scope():
     m = manifest(socket_mode=True)
     assert "reaction_added" in m["settings"]["event_subscriptions"]["bot_events"]
     assert "reactions:read" in m["oauth_config"]["scopes"]["bot"]
+
+
+async def test_the_bots_own_reactions_do_nothing(slack):
+    question = await slack.says(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    calls = len(slack.fake.calls)
+    await slack.event(reaction_added("U_BOT", "eyes", question["ts"]))  # our own 👀, echoed by Slack
+    await slack.service.drain(10)
+    assert conversations(slack)[1] == [] and slack.fake.calls[calls:] == []
