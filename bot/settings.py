@@ -224,6 +224,16 @@ class AcknowledgementSettings(BaseModel):
             raise ValueError(f"only {{expectation}} may appear in braces ({exc})") from None
         return value
 
+    @field_validator("tiers")
+    @classmethod
+    def _tier_placeholders(cls, value: dict[str, str]) -> dict[str, str]:
+        for tier, text in value.items():
+            try:
+                text.format(expectation="1 business hour")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"tier {tier!r}: only {{expectation}} may appear in braces ({exc})") from None
+        return value
+
 
 class EmojiSettings(BaseModel):
     """Emoji workflows for agents, read as ``SUPPORTBOT_EMOJI__<NAME>``: reaction names (Slack's names;

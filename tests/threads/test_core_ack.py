@@ -106,3 +106,13 @@ async def test_pending_draft_superseded_by_an_urgent_follow_up_sends_nothing_on_
         assert uow.drafts.get(drafted.draft_id).status is DraftStatus.SUPERSEDED
     assert customer_texts(channel) == before  # nothing reached the customer
     assert all(drafted.reply not in t for t in customer_texts(channel))
+
+
+def test_a_bad_placeholder_stops_start_up_naming_the_setting():
+    from supportbot.adapters.settings import load_settings
+    from supportbot.bot.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="SUPPORTBOT_ACKNOWLEDGEMENT__"):
+        load_settings(acknowledgement={"tiers": {"pro": "within {hours}"}})
+    with pytest.raises(ConfigurationError, match="SUPPORTBOT_ACKNOWLEDGEMENT__"):
+        load_settings(acknowledgement={"text": "within {0}"})
