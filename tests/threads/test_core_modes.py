@@ -113,6 +113,13 @@ async def test_shadow_agreement_is_measured_from_the_agents_own_reply_and_report
     assert (stats.shadow_decisions, stats.shadow_answers, stats.shadow_compared, stats.shadow_agreed) == (2, 2, 2, 1)
     assert stats.shadow_agreement_rate == 0.5
     assert stats.to_dict()["shadow"]["agreement_rate"] == 0.5
+    from supportbot.bot.metrics import compute_metrics
+    from supportbot.bot.report import render_html
+
+    with app.core.uow() as uow:
+        metrics = compute_metrics(uow, clock.now() - timedelta(days=1), clock.now() + timedelta(minutes=1))
+    html = render_html(metrics)
+    assert "Shadow mode: agents agreed" in html and "2 shadow decisions" in html
     assert customer_side(channel) == []
 
 
