@@ -148,7 +148,7 @@ async def run_bot(args: argparse.Namespace, api_url: str, workdir: Path) -> dict
         # the fake Web API has no rate limits; real Slack allows about 1 post per second per channel
         slack_post_per_second=10_000,
         slack_post_burst=10_000,
-        grouping_window_minutes=0,
+        grouping_window_seconds=0,
         log_level="WARNING",
     )
     try:

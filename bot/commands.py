@@ -23,6 +23,7 @@ from supportbot.bot.domain import (
     ClassificationRecord,
     Conversation,
     Draft,
+    DraftStatus,
     HandoffStatus,
     MessageKind,
     MessageState,
@@ -84,6 +85,14 @@ class ResolveHandoff:
 
 
 @dataclass(frozen=True)
+class ClaimConversation:
+    """An agent takes a conversation (👀): its open hand-off, or a new one if the bot still had it."""
+
+    conversation_id: str
+    actor: Actor
+
+
+@dataclass(frozen=True)
 class ResolveConversation:
     conversation_id: str
     actor: Actor
@@ -113,6 +122,7 @@ Command = (
     | EditDraft
     | RejectDraft
     | ClaimHandoff
+    | ClaimConversation
     | ResolveHandoff
     | ResolveConversation
     | RelabelIntent
@@ -185,6 +195,7 @@ class AgentCommands:
             EditDraft: self._edit,
             RejectDraft: self._reject,
             ClaimHandoff: self._claim,
+            ClaimConversation: self._claim_conversation,
             ResolveHandoff: self._resolve_handoff,
             ResolveConversation: self._resolve_conversation,
             RelabelIntent: self._relabel,
@@ -294,6 +305,32 @@ class AgentCommands:
             AgentActionRecord(
                 new_id("act"), cmd.actor.user_id, cmd.actor.role, "claim", now, handoff.conversation_id, handoff.id
             )
+        )
+        self._commit_events(uow, conv, events)
+        return CommandResult(True, "Claimed. Reply in the mirror thread to answer the customer.", conv.id)
+
+    def _claim_conversation(self, uow: UnitOfWork, cmd: ClaimConversation) -> CommandResult:
+        conv = uow.conversations.get(cmd.conversation_id)
+        if conv is None:
+            raise NotFound(f"no conversation {cmd.conversation_id}")
+        open_handoffs = uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id)
+        if open_handoffs:
+            return self._claim(uow, ClaimHandoff(open_handoffs[-1].id, cmd.actor))
+        now = self.clock.now()
+        pending = list(uow.drafts.list(status=DraftStatus.PENDING, conversation_id=conv.id))
+        handoff, events = conv.hand_off(
+            f"{cmd.actor.name} took this conversation",
+            now,
+            key=f"claim:{cmd.actor.user_id}:{now.isoformat()}",
+            pending_drafts=pending,
+        )
+        uow.handoffs.save(handoff)
+        for draft in pending:
+            uow.drafts.save(draft)
+        events += conv.claim(handoff, cmd.actor.user_id, cmd.actor.name, now)
+        uow.handoffs.save(handoff)
+        uow.actions.add(
+            AgentActionRecord(new_id("act"), cmd.actor.user_id, cmd.actor.role, "claim", now, conv.id, handoff.id)
         )
         self._commit_events(uow, conv, events)
         return CommandResult(True, "Claimed. Reply in the mirror thread to answer the customer.", conv.id)

@@ -11,6 +11,7 @@ classifier, knowledge base, CRM, clock, channels). Each part has one job:
 ``dispatcher``  the outbox: posting, ordering, retries, claims
 ``commands``    agent actions (approve, edit, reject, claim, resolve, ...)
 ``actions``     card buttons and CSAT buttons, the same on every platform
+``reactions``   agents' emoji workflows (🎫 open, 👀 claim, ✅ resolve)
 ``feedback``    CSAT and 👍/👎
 ``support``     ``/support`` commands and the staff dashboard
 ``models``      model versions: register, promote, roll back
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from supportbot.bot.accounts import Accounts
+from supportbot.bot.acknowledge import Acknowledgements
 from supportbot.bot.alerts import AlertMonitor
 from supportbot.bot.answers import ReplyComposer
 from supportbot.bot.card_actions import CardActions
@@ -35,6 +37,7 @@ from supportbot.bot.feedback import Feedback, Rated
 from supportbot.bot.intake import InboundResult, Intake, IntakeConfig
 from supportbot.bot.lifecycle import LifecycleSweeper
 from supportbot.bot.models import ModelRegistry
+from supportbot.bot.modes import ChannelModes
 from supportbot.bot.operations import WeeklyReport
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.policy import Policy
@@ -47,6 +50,7 @@ from supportbot.bot.ports import (
     Telemetry,
     UnitOfWorkFactory,
 )
+from supportbot.bot.reactions import EmojiWorkflows
 from supportbot.bot.review import corrections
 from supportbot.bot.settings import CoreSettings
 from supportbot.bot.sla import SlaClocks, SlaPolicy, SlaSweeper
@@ -81,6 +85,7 @@ class SupportCore:
     telemetry: Telemetry
     weekly_report: WeeklyReport
     models: ModelRegistry
+    reactions: EmojiWorkflows
 
     @classmethod
     def assemble(
@@ -97,11 +102,13 @@ class SupportCore:
         composer: ReplyComposer | None = None,
     ) -> SupportCore:
         telemetry = telemetry or Telemetry()
-        outbox = OutboxWriter(clock)
+        modes = ChannelModes(settings.channel_modes)
+        outbox = OutboxWriter(clock, modes)
         bus = EventBus(outbox)
         subscribe_standard_handlers(bus)
         sla_policy = SlaPolicy(settings.sla)
         SlaClocks(sla_policy).subscribe(bus)
+        Acknowledgements(settings.acknowledgement, sla_policy).subscribe(bus)
         policy = Policy(settings.policy)
         dispatcher = Dispatcher(
             db,
@@ -130,9 +137,11 @@ class SupportCore:
             feedback=feedback,
             dispatcher=dispatcher,
             clock=clock,
+            modes=modes,
             config=IntakeConfig(
-                grouping_window=timedelta(minutes=settings.grouping_window_minutes),
+                grouping_window=timedelta(seconds=settings.grouping_window_seconds),
                 max_message_chars=settings.max_message_chars,
+                greeting_prompt=settings.acknowledgement.greeting_prompt,
             ),
             telemetry=telemetry,
             composer=composer,
@@ -179,6 +188,7 @@ class SupportCore:
                 dispatcher=dispatcher,
                 models=models,
                 crm_health=accounts.health,
+                modes=modes,
             ),
             sla_policy=sla_policy,
             sla=SlaSweeper(db=db, outbox=outbox, clock=clock, dispatcher=dispatcher, policy=sla_policy),
@@ -204,6 +214,7 @@ class SupportCore:
                 platforms=report_platforms,
             ),
             models=models,
+            reactions=EmojiWorkflows(db=db, intake=intake, commands=commands, settings=settings.emoji),
         )
 
     # ---------------------------------------------------------------- shortcuts for entry points and tests

@@ -172,6 +172,7 @@ class InboundMessage:
     account_id: str | None = None  # explicit account (playground, terminal, --account)
     raw: dict[str, Any] | None = None  # original payload, stored for debugging
     mentions_bot: bool = False  # the message @mentions the bot (adapters strip the mention from ``text``)
+    ticket_by: str | None = None  # an agent opened a conversation from it (🎫), whatever it says
 
 
 @dataclass(frozen=True)
@@ -440,6 +441,9 @@ class DecisionRecord:
     decision: Decision
     account_tier: str | None
     created_at: datetime
+    shadow: bool = False  # decided in a shadow-mode channel: nothing was posted to the customer
+    # shadow only: did the agents' own first reply agree with the would-be answer? "article", "intent", "none"
+    shadow_agreement: str | None = None
 
 
 @dataclass

@@ -132,7 +132,7 @@ def on_handed_off(scope: Scope, event: HandedOff) -> None:
         f"handoff:{handoff.id}",
         {"card": card.to_dict(), "handoff_id": handoff.id},
     )
-    scope.queue(Audience.CUSTOMER, OutboundKind.SYSTEM, presenter.HANDOFF_ACK, f"handoff-ack:{event.key}")
+    # the customer's acknowledgement: bot.acknowledge
 
 
 def on_handoff_claimed(scope: Scope, event: HandoffClaimed) -> None:

@@ -108,3 +108,10 @@ __all__ = [
     "Resolved",
     "Triaged",
 ]
+
+
+@dataclass(frozen=True)
+class Drafted(Event):
+    """The bot wrote a draft an agent reviews before anything reaches the customer."""
+
+    draft_id: str

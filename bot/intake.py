@@ -68,11 +68,14 @@ from supportbot.bot.domain import (
 )
 from supportbot.bot.effects import EventBus
 from supportbot.bot.errors import Conflict, DuplicateDelivery, InvalidInput
-from supportbot.bot.events import Event, Triaged
+from supportbot.bot.events import Drafted, Event, Triaged
 from supportbot.bot.feedback import Feedback, hand_off_failed_answer
+from supportbot.bot.modes import ChannelModes, Mode
+from supportbot.bot.noise import is_greeting
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.ports import Clock, Database, Telemetry, UnitOfWork
-from supportbot.bot.text import clean_text, strip_control
+from supportbot.bot.shadow import compare_shadow, record_shadow
+from supportbot.bot.text import clean_text, for_model, strip_control
 from supportbot.bot.triage import DECIDE, IGNORE, Snapshot, Triage, Verdict, with_reply
 
 log = logging.getLogger(__name__)
@@ -85,8 +88,9 @@ TRIAGE_SLOTS = 4
 
 @dataclass(frozen=True)
 class IntakeConfig:
-    grouping_window: timedelta = timedelta(minutes=10)
+    grouping_window: timedelta = timedelta(seconds=120)
     max_message_chars: int = 40_000
+    greeting_prompt: str = ""  # the reply to a greeting alone (it opens no conversation); "" for none
 
 
 @dataclass
@@ -149,17 +153,49 @@ class _Read(Snapshot):
     typed_rating: bool = False  # the text answers a CSAT prompt of this (resolved) conversation
 
 
-def find_conversation(uow: UnitOfWork, msg: InboundMessage, now: datetime, window: timedelta) -> Conversation | None:
-    """The conversation ``msg`` continues: its thread's, or (top level) the author's recent one."""
+def find_conversation(
+    uow: UnitOfWork, msg: InboundMessage, received_at: datetime, window: timedelta
+) -> Conversation | None:
+    """The conversation ``msg`` continues, or None for a new one.
+
+    A reply in a thread continues that thread's conversation. A new top-level message joins the
+    author's previous conversation only as a quick follow-up: received within ``window`` of the
+    author's last message there and before anyone (bot or agent) replied to it. A message that
+    @mentions the bot is always a request of its own.
+    """
     if msg.thread_id:
-        conv = uow.conversations.find_by_thread(msg.platform, msg.workspace_id, msg.channel_id, msg.thread_id)
-        if conv is not None:
-            return conv
-    if window > timedelta(0) and not msg.thread_id:
-        return uow.conversations.latest_for_customer(
-            msg.platform, msg.workspace_id, msg.channel_id, msg.author.user_id, now - window
-        )
-    return None
+        return uow.conversations.find_by_thread(msg.platform, msg.workspace_id, msg.channel_id, msg.thread_id)
+    if window <= timedelta(0) or msg.mentions_bot or msg.ticket_by:
+        return None
+    since = received_at - window
+    conv = uow.conversations.latest_for_customer(
+        msg.platform, msg.workspace_id, msg.channel_id, msg.author.user_id, since
+    )
+    if conv is None or (conv.last_customer_message_at or conv.created_at) < since:
+        return None
+    return None if replied_before(uow, conv, received_at) else conv
+
+
+def replied_before(uow: UnitOfWork, conv: Conversation, when: datetime) -> bool:
+    """Someone (bot or agent) replied to ``conv`` where the customer reads, before ``when``.
+
+    A reaction is no reply; an answer, an acknowledgement, a hand-off notice or an agent's reply is.
+    """
+    if conv.first_response_at is not None and conv.first_response_at < when:
+        return True
+    return any(
+        o.audience is Audience.CUSTOMER and o.kind is not OutboundKind.REACTION and o.created_at < when
+        for o in uow.outbox.list(conversation_id=conv.id)
+    )
+
+
+def received_at(stored: StoredMessage, default: datetime) -> datetime:
+    """When the message reached us (our clock), recorded by ``Intake.receive``."""
+    value = ((stored.raw or {}).get("_origin") or {}).get("received_at")
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else default
+    except ValueError:
+        return default
 
 
 class Intake:
@@ -177,9 +213,11 @@ class Intake:
         config: IntakeConfig,
         telemetry: Telemetry | None = None,
         composer: ReplyComposer | None = None,
+        modes: ChannelModes | None = None,
     ) -> None:
         self.telemetry = telemetry or Telemetry()
         self.composer = composer or ExtractiveComposer()
+        self.modes = modes or ChannelModes()
         self.db = db
         self.triage = triage
         self.accounts = accounts
@@ -215,6 +253,7 @@ class Intake:
     def _stored(
         self, msg: InboundMessage, text: str, state: MessageState, error: str | None = None, *, raw: bool = True
     ) -> StoredMessage:
+        received = self.clock.now().isoformat()
         return StoredMessage(
             id=new_id("msg"),
             platform=msg.platform,
@@ -231,7 +270,7 @@ class Intake:
             state=state,
             thread_id=msg.thread_id,
             error=error,
-            raw=_raw_with_origin(msg) if raw else {"_origin": _raw_with_origin(msg)["_origin"]},
+            raw=_raw_with_origin(msg, received) if raw else {"_origin": _raw_with_origin(msg, received)["_origin"]},
         )
 
     async def _reject(self, msg: InboundMessage, reason: str) -> InboundResult:
@@ -303,6 +342,12 @@ class Intake:
             done.set_result(early)
             return done
         return self._enqueue(stored, replace(msg, text=stored.text), kick=True)
+
+    async def open_ticket(self, stored: StoredMessage, agent_id: str) -> InboundResult:
+        """An agent's 🎫 on a customer message the bot skipped: process it as a request of its own."""
+        msg = replace(_inbound_of(stored), ticket_by=agent_id)
+        result = await self._enqueue(stored, msg, kick=True)
+        return result
 
     async def recover(self, *, older_than: timedelta = timedelta(0)) -> int:
         """Process messages stored but never processed (a crash, here or on another replica)."""
@@ -429,8 +474,12 @@ class Intake:
             msg = await self._identify(stored, msg)
         now = self.clock.now()
         read = await self.db.read(lambda uow: self._read(uow, stored, msg, now))
+        if read.mode == Mode.OFF:
+            await self.db.transaction(lambda uow: _set_state(uow, stored.id, MessageState.IGNORED, None))
+            return InboundResult("ignored", "the bot is off in this channel", message_id=stored.id)
         if msg.author.role is not Role.CUSTOMER:
-            return await self.db.transaction(lambda uow: self._staff_in_customer_thread(uow, stored, msg, read))
+            intent = await self._shadow_reply_intent(read)
+            return await self.db.transaction(lambda uow: self._staff_in_customer_thread(uow, stored, msg, read, intent))
         conv = read.conversation
         if read.typed_rating and conv is not None:
             return await self.db.transaction(lambda uow: self._typed_rating(uow, stored, msg, conv))
@@ -467,17 +516,18 @@ class Intake:
             current = uow.messages.get(stored.id)
             if current is not None:
                 current.role, current.author_name = author.role, author.display_name or current.author_name
-                current.raw = _raw_with_origin(msg)
+                current.raw = _raw_with_origin(msg, ((current.raw or {}).get("_origin") or {}).get("received_at"))
                 uow.messages.save(current)
 
         await self.db.transaction(record)
         return msg
 
     def _read(self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, now: datetime) -> _Read:
-        conv = find_conversation(uow, msg, now, self.config.grouping_window)
+        mode = self.modes.mode(uow, msg.channel_id)
+        conv = find_conversation(uow, msg, received_at(stored, now), self.config.grouping_window)
         cached = Accounts.read_cache(uow, _lookup(msg))
         if conv is None:
-            return _Read(stored, msg, None, overrides=threshold_overrides(uow), cached_account=cached)
+            return _Read(stored, msg, None, overrides=threshold_overrides(uow), mode=mode, cached_account=cached)
         earlier = tuple(m for m in uow.messages.for_conversation(conv.id) if m.id != stored.id)
         typed = (
             conv.status is ConversationStatus.RESOLVED
@@ -495,6 +545,7 @@ class Intake:
                 uow.handoffs.list(statuses=[HandoffStatus.OPEN, HandoffStatus.CLAIMED], conversation_id=conv.id)
             ),
             overrides=threshold_overrides(uow),
+            mode=mode,
             cached_account=cached,
             typed_rating=typed,
         )
@@ -525,6 +576,18 @@ class Intake:
         Accounts.store(uow, fetch)
         if verdict.kind == IGNORE:
             _set_state(uow, stored.id, MessageState.IGNORED, None)
+            if self.config.greeting_prompt and read.mode != Mode.SHADOW and is_greeting(msg.text):
+                self.outbox.queue(
+                    uow,
+                    None,
+                    Audience.CUSTOMER,
+                    OutboundKind.SYSTEM,
+                    self.config.greeting_prompt,
+                    f"greeting:{stored.id}",
+                    {"reply_to": _reply_target(msg), "greeting_message_id": stored.id},
+                    platform=msg.platform,
+                )
+                return InboundResult("ignored", verdict.reason, message_id=stored.id, reply=self.config.greeting_prompt)
             return InboundResult("ignored", verdict.reason, message_id=stored.id)
         conv = self._current_conversation(uow, read)
         is_new = conv is None
@@ -584,6 +647,8 @@ class Intake:
                 handoff_id=handoff_id,
                 reply=presenter.HANDOFF_ACK,
             )
+        if read.mode == Mode.SHADOW:
+            return record_shadow(self, uow, stored, msg, conv, is_new, events, verdict, decision, account)
         return self._decided(
             uow, stored, msg, conv, is_new, events, verdict, decision, account, crm_unavailable=fetch.crm_unavailable
         )
@@ -691,6 +756,7 @@ class Intake:
                 f"draft:{draft.id}",
                 {"card": card.to_dict(), "draft_id": draft.id, "draft_text": draft.text, "format": MARKDOWN},
             )
+            self.bus.publish(uow, conv, [Drafted(conv.id, draft.id)])  # the customer's acknowledgement
             conv.status = ConversationStatus.OPEN
             result.reply, result.citations, result.draft_id = draft.text, draft.citations, draft.id
             result.composer = reply.composer
@@ -715,8 +781,15 @@ class Intake:
         hit = verdict.source[0] if verdict.source else (verdict.hits[0] if verdict.hits else None)
         return [p.text for p in self.triage.kb.internal_notes(hit.article.id)] if hit else []
 
+    async def _shadow_reply_intent(self, read: _Read) -> str | None:
+        """The intent of an agent's reply in a shadow-mode conversation (compared with the bot's decision)."""
+        if read.mode != Mode.SHADOW or read.conversation is None or not read.msg.author.role.is_staff:
+            return None
+        classification = await asyncio.to_thread(self.triage.classifier.classify, for_model(read.msg.text))
+        return classification.intent
+
     def _staff_in_customer_thread(
-        self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, read: _Read
+        self, uow: UnitOfWork, stored: StoredMessage, msg: InboundMessage, read: _Read, intent: str | None = None
     ) -> InboundResult:
         """An agent answered right in the customer's thread: a human reply, not a question."""
         conv = uow.conversations.get(read.conversation.id) if read.conversation else None
@@ -727,6 +800,8 @@ class Intake:
         current = uow.messages.get(stored.id) or stored
         current.kind, current.state, current.conversation_id = MessageKind.AGENT_REPLY, MessageState.PROCESSED, conv.id
         uow.messages.save(current)
+        if read.mode == Mode.SHADOW:
+            compare_shadow(uow, conv, msg.text, intent)
         conv.assign(msg.author.user_id, now)
         conv.first_response_at = conv.first_response_at or now
         conv.wait_on_customer(now)
@@ -785,9 +860,13 @@ def _lookup(msg: InboundMessage) -> AccountLookup:
     )
 
 
-def _raw_with_origin(msg: InboundMessage) -> dict[str, Any]:
-    """The platform payload plus what recovery needs to rebuild the message."""
-    origin = {"account_id": msg.account_id, "team_id": msg.author.team_id, "email": msg.author.email}
+def _raw_with_origin(msg: InboundMessage, received: str | None = None) -> dict[str, Any]:
+    """The platform payload plus what recovery needs to rebuild the message (and when it reached us)."""
+    origin: dict[str, Any] = {"account_id": msg.account_id, "team_id": msg.author.team_id, "email": msg.author.email}
+    if received:
+        origin["received_at"] = received
+    if msg.mentions_bot:
+        origin["mentions_bot"] = True
     return {**(msg.raw or {}), "_origin": origin}
 
 
@@ -820,4 +899,5 @@ def _inbound_of(stored: StoredMessage) -> InboundMessage:
         thread_id=stored.thread_id,
         account_id=origin.get("account_id"),
         raw=stored.raw,
+        mentions_bot=bool(origin.get("mentions_bot")),
     )

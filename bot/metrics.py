@@ -38,6 +38,11 @@ Definitions (a conversation belongs to the window it was *opened* in):
   predicted intent was not relabelled to another one; per predicted intent.
 - overrides per intent: edited + rejected drafts + relabels away from the
   predicted intent, over reviewed conversations of that intent.
+- shadow mode (reported apart): decisions taken in shadow-mode channels are
+  left out of every figure above (and so are conversations that have nothing
+  else); ``shadow_*`` counts them by would-be action, and the agreement rate
+  is the share of those compared with the agents' own first reply where the
+  reply cited the same article or had the same intent as the would-be answer.
 - low-confidence topics: classifications the model abstained on or scored
   below ``LOW_CONFIDENCE``, grouped by the model's best in-scope guess (with
   that guess's probability).
@@ -60,6 +65,7 @@ from supportbot.bot.domain import (
     AgentActionRecord,
     Conversation,
     ConversationStatus,
+    DecisionRecord,
     DraftStatus,
     Handoff,
     HandoffStatus,
@@ -120,6 +126,18 @@ class Stats:
     csat_auto_positive: int = 0
     reviewed: int = 0  # conversations an agent reviewed (for intent accuracy)
     relabelled: int = 0
+    # shadow-mode channels, reported apart (their conversations are not in the figures above)
+    shadow_conversations: int = 0
+    shadow_decisions: int = 0
+    shadow_answers: int = 0  # decisions that would have been automatic answers
+    shadow_drafts: int = 0
+    shadow_handoffs: int = 0
+    shadow_compared: int = 0  # shadow decisions an agent's own reply could be compared with
+    shadow_agreed: int = 0  # ... of which the reply cited the same article or had the same intent
+
+    @property
+    def shadow_agreement_rate(self) -> float | None:
+        return _ratio(self.shadow_agreed, self.shadow_compared)
 
     @property
     def deflection_rate(self) -> float | None:
@@ -210,6 +228,16 @@ class Stats:
             "intent_accuracy": self.intent_accuracy,
             "reviewed": self.reviewed,
             "relabelled": self.relabelled,
+            "shadow": {
+                "conversations": self.shadow_conversations,
+                "decisions": self.shadow_decisions,
+                "answers": self.shadow_answers,
+                "drafts": self.shadow_drafts,
+                "handoffs": self.shadow_handoffs,
+                "compared": self.shadow_compared,
+                "agreed": self.shadow_agreed,
+                "agreement_rate": self.shadow_agreement_rate,
+            },
         }
 
 
@@ -244,9 +272,15 @@ class EventLog:
 
     def __init__(self, uow: UnitOfWork, since: datetime, until: datetime) -> None:
         self.since, self.until = since, until
-        self.conversations = [c for c in uow.conversations.list(since=since) if c.created_at <= until]
-        ids = {c.id for c in self.conversations}
-        self.decisions = _group(d for d in uow.decisions.list(since=since) if d.conversation_id in ids)
+        conversations = [c for c in uow.conversations.list(since=since) if c.created_at <= until]
+        ids = {c.id for c in conversations}
+        decisions = [d for d in uow.decisions.list(since=since) if d.conversation_id in ids]
+        # shadow-mode decisions are reported apart; conversations with nothing but those are left out
+        self.shadow = [d for d in decisions if d.shadow]
+        self.decisions = _group(d for d in decisions if not d.shadow)
+        shadow_only = {d.conversation_id for d in self.shadow} - set(self.decisions)
+        self.conversations = [c for c in conversations if c.id not in shadow_only]
+        ids -= shadow_only
         self.handoffs = _group(h for h in uow.handoffs.list(since=since) if h.conversation_id in ids)
         self.drafts = _group(d for d in uow.drafts.list(since=since) if d.conversation_id in ids)
         self.actions = _group(a for a in uow.actions.list(since=since) if a.conversation_id in ids)
@@ -381,9 +415,22 @@ def aggregate(facts: Sequence[ConversationFacts], since: datetime, until: dateti
     return s
 
 
+def add_shadow(stats: Stats, shadow: Sequence[DecisionRecord]) -> Stats:
+    """The shadow-mode figures: what the bot would have done, and how often the agents agreed."""
+    stats.shadow_conversations = len({d.conversation_id for d in shadow})
+    stats.shadow_decisions = len(shadow)
+    stats.shadow_answers = sum(d.decision.action is Action.ANSWER for d in shadow)
+    stats.shadow_drafts = sum(d.decision.action is Action.DRAFT for d in shadow)
+    stats.shadow_handoffs = sum(d.decision.action is Action.HANDOFF for d in shadow)
+    stats.shadow_compared = sum(d.shadow_agreement is not None for d in shadow)
+    stats.shadow_agreed = sum(d.shadow_agreement in ("article", "intent") for d in shadow)
+    return stats
+
+
 def compute_stats(uow: UnitOfWork, since: datetime, until: datetime) -> Stats:
-    """Overall stats of the conversations opened in [since, until]."""
-    return aggregate(EventLog(uow, since, until).facts(), since, until)
+    """Overall stats of the conversations opened in [since, until] (shadow-mode decisions apart)."""
+    log = EventLog(uow, since, until)
+    return add_shadow(aggregate(log.facts(), since, until), log.shadow)
 
 
 # ============================================================================ the full picture
@@ -444,7 +491,7 @@ def compute_metrics(uow: UnitOfWork, since: datetime, until: datetime, *, zone: 
     first_day, last_day = since.astimezone(zone).date(), until.astimezone(zone).date()
     days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
     return Metrics(
-        overall=aggregate(facts, since, until),
+        overall=add_shadow(aggregate(facts, since, until), log.shadow),
         by_tier={k: aggregate(v, since, until) for k, v in sorted(by_tier.items())},
         by_platform={k: aggregate(v, since, until) for k, v in sorted(by_platform.items())},
         daily=[(d, aggregate(by_day.get(d, []), since, until)) for d in days],

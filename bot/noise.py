@@ -99,3 +99,17 @@ def is_noise(text: str) -> bool:
     if not words or len(words) > 6 or "?" in text:
         return False
     return " ".join(words) in _NOISE_PHRASES or all(w in _NOISE_WORDS for w in words)
+
+
+_GREETINGS = frozenset({"hi", "hello", "hey", "hiya", "howdy", "yo", "morning", "greetings"})
+_GREETING_WORDS = _GREETINGS | {"good", "afternoon", "evening", "there", "team", "all", "folks", "guys", "everyone"}
+
+
+def is_greeting(text: str) -> bool:
+    """A greeting alone ("hi", "hello team 👋"): no question yet, so the bot prompts for one."""
+    words = _WORDS.findall(_SHORTCODE.sub(" ", text.lower()))
+    if not words or len(words) > 4 or "?" in text:
+        return False
+    return all(w in _GREETING_WORDS for w in words) and (
+        any(w in _GREETINGS for w in words) or words[:2] in (["good", "afternoon"], ["good", "evening"])
+    )

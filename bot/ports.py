@@ -264,6 +264,20 @@ class MessageRepository(abc.ABC):
     ) -> None:
         """Change a message's processing state (and its conversation and error, when given)."""
 
+    def find_external(
+        self, platform: str, workspace_id: str, channel_id: str, external_id: str
+    ) -> StoredMessage | None:
+        """The message stored for this platform id (a reaction names the message it was added to)."""
+        return next(
+            (
+                m
+                for m in self.list()
+                if (m.platform, m.workspace_id, m.channel_id, m.external_id)
+                == (platform, workspace_id, channel_id, external_id)
+            ),
+            None,
+        )
+
     @abc.abstractmethod
     def get(self, message_id: str) -> StoredMessage | None: ...
 
@@ -307,6 +321,10 @@ class DecisionRepository(abc.ABC):
 
     @abc.abstractmethod
     def list(self, *, since: datetime | None = None) -> list[DecisionRecord]: ...
+
+    @abc.abstractmethod
+    def set_shadow_agreement(self, decision_id: str, agreement: str) -> None:
+        """Record how the agents' own reply compared with a shadow decision's would-be answer."""
 
 
 class DraftRepository(abc.ABC):

@@ -371,6 +371,18 @@ def render_html(
             _tile(
                 "Avg. rating", "—" if o.csat_mean_score is None else f"{o.csat_mean_score:.1f} / 5", "1–5 answers only"
             ),
+            *(
+                [
+                    _tile(
+                        "Shadow mode: agents agreed",
+                        pct(o.shadow_agreement_rate),
+                        f"{o.shadow_decisions} shadow decisions, apart from the figures above "
+                        f"({o.shadow_agreed} of {o.shadow_compared} compared)",
+                    )
+                ]
+                if o.shadow_decisions
+                else []
+            ),
         ]
     )
     top_intents = [

@@ -207,8 +207,64 @@ class ModelOpsSettings(BaseModel):
     retrain_out_dir: Path | None = None  # None: a models/ folder beside the SQLite file, else ./models
 
 
+class AcknowledgementSettings(BaseModel):
+    """What the customer is told when the bot drafts or hands off, and the prompt after a bare greeting.
+
+    Read as ``SUPPORTBOT_ACKNOWLEDGEMENT__<NAME>``. ``{expectation}`` in a text is the first-response
+    target of the conversation's SLA (tier and urgency), e.g. "1 business hour".
+    """
+
+    enabled: bool = True
+    text: str = (
+        "Thanks, I've passed this to our support team with the details so far. "
+        "A teammate will reply here, usually within {expectation}."
+    )
+    # per account tier ("*": no CRM account): its own text, or "" for no acknowledgement on that tier
+    tiers: dict[str, str] = Field(default_factory=dict)
+    # the reply to a greeting alone ("hi", "hello team"); "" for none. It opens no conversation.
+    greeting_prompt: str = "Hi! What can we help you with? Ask your question here and we'll take it from there."
+
+    @field_validator("text")
+    @classmethod
+    def _placeholder(cls, value: str) -> str:
+        try:
+            value.format(expectation="1 business hour")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"only {{expectation}} may appear in braces ({exc})") from None
+        return value
+
+    @field_validator("tiers")
+    @classmethod
+    def _tier_placeholders(cls, value: dict[str, str]) -> dict[str, str]:
+        for tier, text in value.items():
+            try:
+                text.format(expectation="1 business hour")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"tier {tier!r}: only {{expectation}} may appear in braces ({exc})") from None
+        return value
+
+
+class EmojiSettings(BaseModel):
+    """Emoji workflows for agents, read as ``SUPPORTBOT_EMOJI__<NAME>``: reaction names (Slack's names;
+    Discord's Unicode emoji are translated to them). Customers' reactions do nothing."""
+
+    enabled: bool = True
+    ticket: list[str] = Field(default_factory=lambda: ["ticket", "admission_tickets"])  # open a conversation
+    claim: list[str] = Field(default_factory=lambda: ["eyes"])  # take the conversation
+    resolve: list[str] = Field(default_factory=lambda: ["white_check_mark", "heavy_check_mark"])  # resolve it
+
+
 class CoreSettings(BaseModel):
     """What the core needs; read as ``SUPPORTBOT_<NAME>`` (nested: ``SUPPORTBOT_POLICY__<NAME>``)."""
+
+    @field_validator("channel_modes")
+    @classmethod
+    def _modes(cls, value: dict[str, str]) -> dict[str, str]:
+        allowed = ("auto", "draft-only", "shadow", "off")
+        for channel, mode in value.items():
+            if mode not in allowed:
+                raise ValueError(f"mode of channel {channel!r} must be one of {', '.join(allowed)}, got {mode!r}")
+        return value
 
     kb_dir: Path = EXAMPLE_DIR / "kb"
     model_dir: Path = EXAMPLE_DIR / "model"
@@ -221,11 +277,17 @@ class CoreSettings(BaseModel):
     # how long a sender's claim keeps other replicas off an item; it must outlast one platform call
     # (their clients time out within 30 s). After a crash, the dead sender's items wait this long.
     delivery_claim_seconds: float = Field(60.0, ge=1)
-    grouping_window_minutes: int = Field(10, ge=0, le=24 * 60)
+    # a new top-level message joins the author's previous conversation only within this many seconds
+    # of their last message there, and only before anyone replied to it (0: never)
+    grouping_window_seconds: int = Field(120, ge=0, le=24 * 3600)
     note_marker: str = Field("//", min_length=1)
     max_message_chars: int = Field(40_000, ge=100)
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    acknowledgement: AcknowledgementSettings = Field(default_factory=AcknowledgementSettings)
+    emoji: EmojiSettings = Field(default_factory=EmojiSettings)
+    # channel id -> auto, draft-only, shadow or off (a manager's `/support mode` wins); unlisted: auto
+    channel_modes: dict[str, str] = Field(default_factory=dict)
     sla: SlaSettings = Field(default_factory=SlaSettings)
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     models: ModelOpsSettings = Field(default_factory=ModelOpsSettings)

@@ -19,6 +19,7 @@ from supportbot.bot.errors import Conflict, NotFound
 from supportbot.bot.intake import THRESHOLD_PREFIX, threshold_overrides
 from supportbot.bot.metrics import compute_stats, work_queue
 from supportbot.bot.models import ModelRegistry, PromotionRefused
+from supportbot.bot.modes import MODES, ChannelModes, parse_channel, parse_mode
 from supportbot.bot.policy import Policy
 from supportbot.bot.ports import Classifier, Clock, Database, UnitOfWork
 from supportbot.bot.report import duration, pct
@@ -31,7 +32,8 @@ HELP = """\
 /support threshold [intent] [value] — show or set automation thresholds (managers)
 /support failed — replies and cards the bot gave up delivering, newest first (agents)
 /support retry <id…>|all — send failed items again (managers)
-/support model [promote VERSION [force] | rollback] — model versions; promote a candidate (managers)"""
+/support model [promote VERSION [force] | rollback] — model versions; promote a candidate (managers)
+/support mode [<channel> auto|draft-only|shadow|off] — channels' modes; set one (managers)"""
 
 _PERIOD = re.compile(r"^(\d{1,3})([hdw])$")
 
@@ -57,8 +59,10 @@ class SupportCommands:
         dispatcher: Dispatcher,
         models: ModelRegistry | None = None,
         crm_health: Callable[[], CrmHealth] | None = None,
+        modes: ChannelModes | None = None,
     ) -> None:
         self.crm_health = crm_health
+        self.modes = modes or ChannelModes()
         self.dispatcher = dispatcher
         self.db = db
         self.clock = clock
@@ -79,6 +83,7 @@ class SupportCommands:
             "threshold": self.threshold,
             "failed": self.failed,
             "model": self.model,
+            "mode": self.mode,
         }
         if name == "retry":
             if actor.role is not Role.MANAGER:
@@ -89,7 +94,9 @@ class SupportCommands:
             return CommandReply(f"Unknown command {name!r}.\n{HELP}", ok=False)
         if name in ("stats", "threshold", "model") and actor.role is not Role.MANAGER:
             return CommandReply(f"/support {name} is for managers.", ok=False)
-        writes = (name == "threshold" and len(args) >= 2) or (name == "model" and bool(args))
+        if name == "mode" and args and actor.role is not Role.MANAGER:
+            return CommandReply("/support mode is for managers.", ok=False)
+        writes = (name in ("threshold", "mode") and len(args) >= 2) or (name == "model" and bool(args))
         try:
             if writes:
                 return await self.db.transaction(lambda uow: handler(uow, actor, args))
@@ -108,7 +115,7 @@ class SupportCommands:
         now = self.clock.now()
         s = compute_stats(uow, now - period, now)
         label = args[0] if args else "7d"
-        fields = (
+        fields: tuple[CardField, ...] = (
             CardField("Conversations", str(s.volume)),
             CardField("Automated resolution", f"{pct(s.automated_resolution_rate)} ({s.automated_resolutions})"),
             CardField("Answered by bot (raw deflection)", f"{pct(s.deflection_rate)} ({s.answered_by_bot})"),
@@ -128,6 +135,16 @@ class SupportCommands:
             ),
             CardField("Top intents", ", ".join(f"{i} ({n})" for i, n in s.top_intents[:5]) or "—", short=False),
         )
+        if s.shadow_decisions:
+            fields += (
+                CardField(
+                    "Shadow mode (not in the figures above)",
+                    f"{s.shadow_decisions} decisions in {s.shadow_conversations} conversations: would have answered "
+                    f"{s.shadow_answers}, drafted {s.shadow_drafts}, handed off {s.shadow_handoffs}; agents agreed "
+                    f"{pct(s.shadow_agreement_rate)} ({s.shadow_agreed} of {s.shadow_compared} compared)",
+                    short=False,
+                ),
+            )
         text = "\n".join(f"{f.label}: {f.value}" for f in fields)
         title = f"Support stats, last {label}"
         return CommandReply(f"{title}\n{text}", (Card(title, fields=fields),))
@@ -219,6 +236,31 @@ class SupportCommands:
             )
         )
         return CommandReply(f"Threshold for {intent} set to {value:.2f}.")
+
+    def mode(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
+        """``mode``: channels not in ``auto``; ``mode <channel> <mode>`` sets one (managers)."""
+        if not args:
+            modes = self.modes.all(uow)
+            if not modes:
+                return CommandReply("Every channel is in auto mode (modes: " + ", ".join(MODES) + ").")
+            lines = [f"<#{channel}>: {mode.value}" for channel, mode in modes.items()]
+            return CommandReply("Channel modes (the rest: auto)\n" + "\n".join(lines))
+        if len(args) != 2:
+            raise ValueError("usage: /support mode <channel> " + "|".join(MODES))
+        channel, mode = parse_channel(args[0]), parse_mode(args[1])
+        previous = self.modes.mode(uow, channel)
+        self.modes.set(uow, channel, mode)
+        uow.actions.add(
+            AgentActionRecord(
+                new_id("act"),
+                actor.user_id,
+                actor.role,
+                "mode",
+                self.clock.now(),
+                detail={"channel": channel, "mode": mode.value, "previous": previous.value},
+            )
+        )
+        return CommandReply(f"<#{channel}> is now in {mode.value} mode (was {previous.value}).")
 
     def model(self, uow: UnitOfWork, actor: Actor, args: list[str]) -> CommandReply:
         """``model``: the versions; ``model promote V [force]``; ``model rollback``."""

@@ -28,6 +28,7 @@ from supportbot.bot.domain import (
     StoredMessage,
 )
 from supportbot.bot.lifecycle import says_not_helped
+from supportbot.bot.modes import Mode, draft_only
 from supportbot.bot.noise import is_noise
 from supportbot.bot.policy import Policy, PolicyInput
 from supportbot.bot.ports import Classifier, KnowledgeBase
@@ -47,6 +48,7 @@ class Snapshot:
     pending_drafts: tuple[Draft, ...] = ()
     open_handoffs: tuple[Handoff, ...] = ()
     overrides: Mapping[str, float] = field(default_factory=dict)  # managers' threshold overrides
+    mode: str = "auto"  # the channel's mode (bot.modes): auto, draft-only, shadow, off
 
     @property
     def human_owned(self) -> bool:
@@ -91,7 +93,8 @@ class Triage:
     def assess(self, snap: Snapshot, account: Account | None) -> Verdict:
         """The one verdict for this message (CPU work: run it off the event loop)."""
         text, conv = snap.msg.text, snap.conversation
-        noise = is_noise(text)
+        # an @mention of the bot, or a message an agent ticketed (🎫), is always a request
+        noise = is_noise(text) and not snap.msg.mentions_bot and not snap.msg.ticket_by
         if conv is None and noise:
             return Verdict(IGNORE, "greeting, thanks or emoji only: no ticket opened", noise=True)
         if conv is not None and not noise:
@@ -113,6 +116,8 @@ class Triage:
         decision = self.policy.decide(
             PolicyInput(classification, account, hits, self.classifier.thresholds(), snap.overrides, knows_kb)
         )
+        if snap.mode == Mode.DRAFT_ONLY and not snap.msg.mentions_bot:
+            decision = draft_only(decision)
         if snap.pending_drafts and decision.action is not Action.HANDOFF:
             # An agent is already reviewing a reply; only what needs a person now goes past the draft.
             return Verdict(RELAY, "a draft is awaiting approval", classification=classification, hits=hits)

@@ -141,6 +141,8 @@ class DecisionRow(SQLModel, table=True):
     decision: Any = _json(nullable=False)
     account_tier: str | None = None
     created_at: datetime = _when(index=True)
+    shadow: bool = False
+    shadow_agreement: str | None = None
 
 
 class DraftRow(SQLModel, table=True):

@@ -357,6 +357,22 @@ class SqlMessageRepository(_Repo, MessageRepository):
         .order_by(_MSG.created_at, _MSG.seq)
     )
 
+    _find_external_stmt = sa.select(*_MSG).where(
+        _MSG.platform == sa.bindparam("platform"),
+        _MSG.workspace_id == sa.bindparam("workspace_id"),
+        _MSG.channel_id == sa.bindparam("channel_id"),
+        _MSG.external_id == sa.bindparam("external_id"),
+    )
+
+    def find_external(
+        self, platform: str, workspace_id: str, channel_id: str, external_id: str
+    ) -> StoredMessage | None:
+        row = self._execute(
+            self._find_external_stmt,
+            {"platform": platform, "workspace_id": workspace_id, "channel_id": channel_id, "external_id": external_id},
+        ).first()
+        return None if row is None else mapping.from_row(StoredMessage, row, copy_json=False)
+
     def _delivered(self, message: StoredMessage) -> str | None:
         return self._execute(
             self._delivered_stmt,
@@ -447,6 +463,9 @@ class SqlDecisionRepository(_Repo, DecisionRepository):
 
     def list(self, *, since: datetime | None = None) -> list[DecisionRecord]:
         return self._all(self._select(since))
+
+    def set_shadow_agreement(self, decision_id: str, agreement: str) -> None:
+        self._execute(self.table.update().where(self.c.id == decision_id).values(shadow_agreement=agreement))
 
 
 class SqlDraftRepository(_Repo, DraftRepository):

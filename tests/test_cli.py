@@ -74,10 +74,10 @@ def test_unknown_account_is_refused(runner):
 
 
 def test_bad_setting_stops_with_its_name(runner, monkeypatch):
-    monkeypatch.setenv("SUPPORTBOT_GROUPING_WINDOW_MINUTES", "-5")
+    monkeypatch.setenv("SUPPORTBOT_GROUPING_WINDOW_SECONDS", "-5")
     result = runner.invoke(main, ["ask", "how do I download my invoices?"])
     assert result.exit_code != 0
-    assert "SUPPORTBOT_GROUPING_WINDOW_MINUTES" in result.output
+    assert "SUPPORTBOT_GROUPING_WINDOW_SECONDS" in result.output
 
 
 def test_db_upgrade_and_kb_index(runner, tmp_path, monkeypatch):

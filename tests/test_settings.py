@@ -37,12 +37,12 @@ def test_a_bad_setting_names_itself(monkeypatch, tmp_path, variable, value, name
 def test_toml_file_and_environment_precedence(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "supportbot.toml").write_text(
-        'grouping_window_minutes = 3\nslack_managers = ["U1", "U2"]\n\n[policy]\ndraft_tiers = ["enterprise", "pro"]\n'
+        'grouping_window_seconds = 3\nslack_managers = ["U1", "U2"]\n\n[policy]\ndraft_tiers = ["enterprise", "pro"]\n'
     )
-    monkeypatch.setenv("SUPPORTBOT_GROUPING_WINDOW_MINUTES", "7")
+    monkeypatch.setenv("SUPPORTBOT_GROUPING_WINDOW_SECONDS", "7")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     settings = load_settings()
-    assert settings.grouping_window_minutes == 7  # the environment wins
+    assert settings.grouping_window_seconds == 7  # the environment wins
     assert settings.slack_managers == ["U1", "U2"]
     assert settings.policy.draft_tiers == ["enterprise", "pro"]
     assert settings.slack_enabled and not settings.serve_playground

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 import yarl
@@ -31,6 +31,7 @@ from supportbot.bot.card_actions import DRAFT_EDIT, DRAFT_REJECT, STAFF_ACTIONS,
 from supportbot.bot.commands import Actor, StaffMessage
 from supportbot.bot.domain import OUT_OF_SCOPE, Author, ConversationStatus, InboundMessage, Role
 from supportbot.bot.errors import ConfigurationError, Conflict, InvalidInput, NotAuthorized, NotFound
+from supportbot.bot.reactions import Reaction
 
 if TYPE_CHECKING:
     from supportbot.bot.core import SupportCore
@@ -163,6 +164,7 @@ class SupportClient(discord.Client):
         intents = discord.Intents.none()
         intents.guilds = True  # GUILD_CREATE (channels, roles, threads), THREAD_*
         intents.guild_messages = True  # MESSAGE_CREATE in guild channels and threads
+        intents.guild_reactions = True  # MESSAGE_REACTION_ADD: agents' emoji workflows (🎫 👀 ✅)
         intents.message_content = True  # privileged: the text of customers' questions
         super().__init__(
             intents=intents, allowed_mentions=discord.AllowedMentions.none(), max_ratelimit_timeout=30.0, **options
@@ -258,6 +260,33 @@ class SupportClient(discord.Client):
                 self.thread_names.pop(next(iter(self.thread_names)))
             await self._customer_message(message, channel_id=channel_id, thread_id=None)
 
+    # ---------------------------------------------------------------- agents' emoji workflows
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        """🎫 / 👀 / ✅ by an agent on a customer's message; the core checks the role and what it means."""
+        if payload.guild_id is None or payload.member is None or payload.member.bot:
+            return
+        if self.user is not None and payload.user_id == self.user.id:
+            return
+        channel = self.get_channel(payload.channel_id) or self.get_partial_messageable(payload.channel_id)
+        parent_id = await self._parent_of(channel)
+        support_channel = parent_id if parent_id is not None else payload.channel_id
+        if support_channel not in self.config.support_channels:
+            return
+        reaction = Reaction(
+            platform=PLATFORM,
+            workspace_id=str(payload.guild_id),
+            channel_id=str(support_channel),
+            message_id=str(payload.message_id),
+            emoji=render.emoji_name(str(payload.emoji.name or "")),
+            actor=self.actor_of(payload.member),
+        )
+        result = await self.core.reactions.react(reaction)
+        if result is not None:
+            log.info("reaction %s by %s: %s", reaction.emoji, reaction.actor.user_id, result.message)
+            if result.ok and result.conversation_id:
+                await self.core.dispatcher.drain()
+                await self.sync_forum_tags(result.conversation_id)
+
     async def _parent_of(self, channel: Any) -> int | None:
         """The parent channel id when ``channel`` is a thread, else None.
 
@@ -338,8 +367,13 @@ class SupportClient(discord.Client):
     async def sync_forum_tags(self, conversation_id: str) -> None:
         """Apply the forum tags named like the conversation's intent and status, if the forum has them."""
         try:
-            conv = await self.core.db.read(lambda uow: uow.conversations.get(conversation_id))
-            if conv is None or conv.platform != PLATFORM:
+
+            def read(uow: Any) -> tuple[Any, bool]:
+                conv = uow.conversations.get(conversation_id)
+                return conv, conv is not None and self.core.intake.modes.mode(uow, conv.channel_id).posts
+
+            conv, posts = await self.core.db.read(read)
+            if conv is None or conv.platform != PLATFORM or not posts:  # shadow or off: nothing customers see
                 return
             forum = self.get_channel(int(conv.channel_id))
             if not isinstance(forum, discord.ForumChannel):
@@ -517,6 +551,15 @@ def support_group() -> app_commands.Group:
     @app_commands.describe(items="Outbound ids from /support failed, separated by spaces, or all")
     async def retry(interaction: discord.Interaction, items: str) -> None:
         await _run_support(interaction, f"retry {items}")
+
+    @group.command(name="mode", description="Channels' modes; set one: auto, draft-only, shadow or off (managers)")
+    @app_commands.describe(channel="The support channel (#mention or id)", mode="What the bot may do there")
+    async def mode(
+        interaction: discord.Interaction,
+        channel: str | None = None,
+        mode: Literal["auto", "draft-only", "shadow", "off"] | None = None,
+    ) -> None:
+        await _run_support(interaction, " ".join(["mode", *([channel] if channel else []), *([mode] if mode else [])]))
 
     model = app_commands.Group(name="model", description="Model versions (managers)", parent=group)
 

@@ -21,7 +21,7 @@ PERMISSIONS: dict[str, str] = {
     "send_messages_in_threads": "answer customers in their threads and post in mirror threads",
     "create_public_threads": "open a thread on a question asked in a support text channel and on each mirror card",
     "manage_threads": "apply intent and status tags to forum posts the bot did not create",
-    "read_message_history": "react to and start threads on existing messages",
+    "read_message_history": "react to and start threads on existing messages, and see agents' 🎫 👀 ✅ on them",
     "add_reactions": "acknowledge a question with 👀 and mark it resolved with ✅",
     "embed_links": "render context packets and drafts as embeds",
     "attach_files": "attach the weekly report's chart (an SVG file) to the summary in the triage channel",

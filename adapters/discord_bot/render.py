@@ -37,7 +37,10 @@ EMOJI = {
     "hourglass": "⌛",
     "thumbsup": "👍",
     "+1": "👍",
+    "ticket": "🎫",
+    "admission_tickets": "🎟️",
 }
+_NAMES = {v.replace("\ufe0f", ""): k for k, v in reversed(list(EMOJI.items()))}
 
 _BOLD = re.compile(r"(?<![*\w])\*([^*\n]+)\*(?![*\w])")
 
@@ -51,6 +54,12 @@ def clip(text: str, limit: int) -> str:
 def markdown(text: str) -> str:
     """The card's Slack-ish ``*bold*`` becomes Discord's ``**bold**``."""
     return _BOLD.sub(r"**\1**", text or "")
+
+
+def emoji_name(emoji: str) -> str:
+    """A Unicode emoji from a reaction event as the Slack-style name the core uses ("🎫" -> "ticket")."""
+    plain = emoji.replace("\ufe0f", "")
+    return _NAMES.get(plain, emoji)
 
 
 def emoji_for(name: str) -> str:

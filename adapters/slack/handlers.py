@@ -30,6 +30,7 @@ from supportbot.bot.commands import Actor, StaffMessage
 from supportbot.bot.core import SupportCore
 from supportbot.bot.domain import Author, InboundMessage, Role
 from supportbot.bot.errors import Conflict, InvalidInput, NotAuthorized, NotFound
+from supportbot.bot.reactions import Reaction
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ class SlackHandlers:
         @bolt.event("message")
         async def on_message(body: dict[str, Any]) -> None:
             await self.on_message(body)  # stores the message before bolt answers 200
+
+        @bolt.event("reaction_added")
+        async def on_reaction(body: dict[str, Any]) -> None:
+            self.spawn(self.on_reaction(body))
 
         @bolt.event("app_home_opened")
         async def on_home(body: dict[str, Any]) -> None:
@@ -167,6 +172,25 @@ class SlackHandlers:
             mentions_bot=message.mentions_bot,
         )
         await self.core.intake.submit(inbound)
+
+    async def on_reaction(self, body: dict[str, Any]) -> None:
+        """An emoji on a message in a customer channel: the core runs agents' workflows (🎫 👀 ✅)."""
+        added = wire.parse_reaction(body)
+        me = self.directory.me
+        if added is None or added.channel == self.triage_channel or (me is not None and added.user == me.user_id):
+            return  # our own 👀 / ✅ come back as events too
+        role, user = await self.directory.role_of(added.user)
+        reaction = Reaction(
+            platform="slack",
+            workspace_id=added.team_id or self.directory.team_id,
+            channel_id=added.channel,
+            message_id=added.ts,
+            emoji=added.reaction,
+            actor=Actor(added.user, role, user.name if user else ""),
+        )
+        result = await self.core.reactions.react(reaction)
+        if result is not None:
+            log.info("reaction %s by %s: %s", added.reaction, added.user, result.message)
 
     async def on_staff_message(self, message: wire.Message, actor: Actor) -> None:
         assert message.thread_ts is not None

@@ -36,6 +36,7 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "message.channels": ("channels:history",),
     "message.groups": ("groups:history",),
     "app_home_opened": (),
+    "reaction_added": ("reactions:read",),  # agents' emoji workflows: 🎫 open, 👀 claim, ✅ resolve
 }
 SLASH_COMMAND = "/support"
 COMMAND_SCOPES = ("commands",)
@@ -60,8 +61,11 @@ def manifest(*, socket_mode: bool, url: str | None = None, name: str = "supportb
     command: dict[str, Any] = {
         "command": SLASH_COMMAND,
         "description": "Support queue, SLAs and stats",
-        "usage_hint": "help | queue | sla | stats [7d] | threshold [intent] [value] | failed | retry <id>|all",
-        "should_escape": False,
+        "usage_hint": (
+            "help | queue | sla | stats [7d] | threshold [intent] [value] | mode [#channel mode] | failed | retry"
+        ),
+        # escaped: a #channel typed after /support mode arrives as <#C123|name>
+        "should_escape": True,
     }
     events: dict[str, Any] = {"bot_events": sorted(EVENT_SCOPES)}
     interactivity: dict[str, Any] = {"is_enabled": True}

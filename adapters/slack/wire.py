@@ -185,7 +185,7 @@ def parse_submission(body: dict[str, Any]) -> FormSubmission | None:
 
 # --------------------------------------------------------------------------- markup
 
-_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9_]+)(?:\|[^>]*)?>")
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]+)(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
 _SUBTEAM = re.compile(r"<!subteam\^[A-Z0-9]+(?:\|([^>]*))?>")
@@ -230,3 +230,28 @@ def _str(value: object) -> str | None:
 
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class ReactionAdded:
+    """A ``reaction_added`` event on a message."""
+
+    user: str
+    reaction: str  # the emoji's name, e.g. "ticket" or "white_check_mark::skin-tone-2"
+    channel: str
+    ts: str  # the message reacted to
+    team_id: str | None
+
+
+def parse_reaction(body: dict[str, Any]) -> ReactionAdded | None:
+    """The reaction from a ``reaction_added`` event_callback, or None (not on a message, missing fields)."""
+    event = body.get("event")
+    if not isinstance(event, dict) or event.get("type") != "reaction_added":
+        return None
+    item = event.get("item")
+    if not isinstance(item, dict) or item.get("type") != "message":
+        return None
+    user, reaction, channel, ts = event.get("user"), event.get("reaction"), item.get("channel"), item.get("ts")
+    if not all(isinstance(v, str) and v for v in (user, reaction, channel, ts)):
+        return None
+    return ReactionAdded(str(user), str(reaction), str(channel), str(ts), _str(body.get("team_id")))

@@ -44,6 +44,7 @@ API_PREFIX = "/api/v10"
 GUILDS = 1 << 0
 GUILD_MEMBERS = 1 << 1
 GUILD_MESSAGES = 1 << 9
+GUILD_MESSAGE_REACTIONS = 1 << 10
 MESSAGE_CONTENT = 1 << 15
 PRIVILEGED = GUILD_MEMBERS | (1 << 8) | MESSAGE_CONTENT
 
@@ -872,6 +873,8 @@ class FakeDiscord:
         return event
 
     def _wants(self, session: Session, event_name: str) -> bool:
+        if event_name.startswith("MESSAGE_REACTION_"):
+            return bool(session.intents & GUILD_MESSAGE_REACTIONS)
         if event_name.startswith(("MESSAGE_",)):
             return bool(session.intents & GUILD_MESSAGES)
         if event_name.startswith(("THREAD_", "GUILD_", "CHANNEL_")):
@@ -930,6 +933,25 @@ class FakeDiscord:
         self.event_times[message["id"]] = time.monotonic()
         await self.dispatch("MESSAGE_CREATE", {**message, "member": self.member_payload(author)})
         return message
+
+    async def reaction_add(self, channel_id: str, message_id: str, emoji: str, *, user: str) -> None:
+        """A member adds a Unicode ``emoji`` to a message: MESSAGE_REACTION_ADD as Discord sends it."""
+        message = self.messages.get(message_id) or {}
+        await self.dispatch(
+            "MESSAGE_REACTION_ADD",
+            {
+                "user_id": user,
+                "type": 0,
+                "message_id": message_id,
+                "message_author_id": (message.get("author") or {}).get("id"),
+                "member": self.member_payload(user, with_user=True),
+                "emoji": {"id": None, "name": emoji},
+                "channel_id": channel_id,
+                "burst": False,
+                "burst_colors": [],
+                "guild_id": self.guild_id,
+            },
+        )
 
     async def forum_post(
         self, title: str, content: str, *, author: str | None = None, forum_id: str | None = None

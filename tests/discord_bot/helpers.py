@@ -39,3 +39,12 @@ async def mirror_of(fake: FakeDiscord, bot) -> str:
 
 def ephemeral(response: dict) -> bool:
     return response["type"] == 4 and bool(response["data"].get("flags", 0) & 64)
+
+
+ACK_MARK = "A teammate will reply here"
+
+
+def replies(fake: FakeDiscord, channel_id: str) -> list[str]:
+    """What the bot posted in ``channel_id`` (a customer's thread) other than its acknowledgement."""
+    posts = [r.json.get("content") or "" for r in fake.find_requests("POST", rf"/channels/{channel_id}/messages")]
+    return [p for p in posts if ACK_MARK not in p]

@@ -54,7 +54,7 @@ async def test_sync_commands_registers_the_support_group(fake, bot):
     (support,) = put.json
     assert support["name"] == "support"
     options = {o["name"]: o for o in support["options"]}
-    assert set(options) == {"help", "queue", "sla", "stats", "threshold", "failed", "retry", "model"}
+    assert set(options) == {"help", "queue", "sla", "stats", "threshold", "failed", "retry", "model", "mode"}
     assert all(o["type"] == 1 for name, o in options.items() if name != "model")  # subcommands
     assert options["model"]["type"] == 2  # a subcommand group: /support model promote VERSION
     model = {o["name"]: o for o in options["model"]["options"]}
@@ -127,7 +127,7 @@ def test_sync_commands_cli_against_a_fake_in_another_process(tmp_path):
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
-        listed = "help, queue, sla, stats, threshold, failed, retry, model"
+        listed = "help, queue, sla, stats, threshold, failed, retry, mode, model"
         assert f"/support ({listed}) registered for server {info['guild_id']}" in done.stdout
         control = info["api_url"].rsplit("/api/", 1)[0] + "/_fake/commands"
         with urllib.request.urlopen(control, timeout=10) as response:

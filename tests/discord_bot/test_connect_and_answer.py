@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from tests.discord_bot.conftest import start_bot
-from tests.discord_bot.fake_discord import GUILD_MESSAGES, GUILDS, MESSAGE_CONTENT, FakeDiscord
+from tests.discord_bot.fake_discord import (
+    GUILD_MESSAGE_REACTIONS,
+    GUILD_MESSAGES,
+    GUILDS,
+    MESSAGE_CONTENT,
+    FakeDiscord,
+)
 
 
 async def test_client_identifies_with_intents_and_gets_the_guild(fake, bot):
@@ -11,7 +17,7 @@ async def test_client_identifies_with_intents_and_gets_the_guild(fake, bot):
     assert connection["path"] == "/gateway"  # learned from GET /gateway/bot on our REST base
     assert connection["query"] == {"v": "10", "encoding": "json", "compress": "zlib-stream"}
     identify = connection["identify"]
-    assert identify["intents"] == GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT
+    assert identify["intents"] == GUILDS | GUILD_MESSAGES | GUILD_MESSAGE_REACTIONS | MESSAGE_CONTENT
     assert fake.find_requests("GET", "/gateway/bot") and fake.find_requests("GET", "/users/@me")
     guild = bot.client.get_guild(int(fake.guild_id))
     assert guild is not None and guild.get_channel(int(fake.forum_id)).type.value == 15

@@ -6,7 +6,7 @@ import copy
 
 from supportbot.bot.domain import DraftStatus, HandoffStatus
 from tests.discord_bot.conftest import start_bot
-from tests.discord_bot.helpers import card_in_thread, custom_ids, ephemeral, mirror_of
+from tests.discord_bot.helpers import ACK_MARK, card_in_thread, custom_ids, ephemeral, mirror_of, replies
 
 
 async def _draft(fake, bot):
@@ -28,11 +28,13 @@ async def test_draft_card_has_persistent_buttons_and_approve_sends_it(fake, ente
     question, staff_thread, card, draft = await _draft(fake, bot)
     assert custom_ids(card) == [f"draft_approve:{draft.id}", f"draft_edit:{draft.id}", f"draft_reject:{draft.id}"]
     assert card["embeds"][0]["title"] == "Draft reply awaiting approval"
-    assert not fake.find_requests("POST", rf"/channels/{question['id']}/messages")  # nothing for the customer yet
+    # nothing for the customer yet but the acknowledgement with the SLA's expectation
+    ack = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")
+    assert ACK_MARK in ack.json["content"] and replies(fake, question["id"]) == []
     pressed = await fake.press_button(card, f"draft_approve:{draft.id}", user=fake.agent)
     response = await fake.wait_for_response(pressed)
     assert ephemeral(response)
-    sent = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")
+    sent = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages", count=2)
     assert sent.json["content"] == draft.text
     assert _draft_status(bot, draft.id).status is DraftStatus.APPROVED
     settled = await fake.wait_for_request("PATCH", rf"/channels/{staff_thread}/messages/{card['id']}")
@@ -52,7 +54,7 @@ async def test_member_without_agent_role_is_refused_and_nothing_changes(fake, en
     assert ephemeral(await fake.wait_for_response(pressed))
     await bot.client.idle()
     assert _draft_status(bot, draft.id).status is DraftStatus.PENDING
-    assert not fake.find_requests("POST", rf"/channels/{question['id']}/messages")
+    assert replies(fake, question["id"]) == []
 
 
 async def test_edit_opens_a_prefilled_modal_and_sends_the_edited_text(fake, enterprise_bot):
@@ -70,7 +72,7 @@ async def test_edit_opens_a_prefilled_modal_and_sends_the_edited_text(fake, ente
         channel_id=staff_thread,
     )
     assert ephemeral(await fake.wait_for_response(submitted))
-    sent = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")
+    sent = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages", count=2)
     assert sent.json["content"] == "Settings → Billing, then PDF."
     assert _draft_status(bot, draft.id).status is DraftStatus.EDITED
 
@@ -106,7 +108,7 @@ async def test_buttons_keep_working_after_a_restart(fake, tmp_path):
         assert second.client is not first.client and len(fake.connections) == 2
         pressed = await fake.press_button(card, f"draft_approve:{draft.id}", user=fake.agent)
         assert ephemeral(await fake.wait_for_response(pressed))
-        sent = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")
+        sent = await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages", count=2)
         assert sent.json["content"] == draft.text
         submitted = await fake.submit_modal(
             f"draft_edit_modal:{draft.id}", {"text": "again"}, user=fake.agent, channel_id=staff_thread
@@ -147,8 +149,9 @@ async def test_a_hand_off_supersedes_the_pending_draft_on_every_card(fake, enter
     bot = enterprise_bot
     question, staff_thread, card, draft = await _draft(fake, bot)
     stale = copy.deepcopy(card)  # what a client shows until the edit reaches it
-    # no thread yet (the bot has not replied): the follow-up comes in the channel, from the same person
-    await fake.customer_message(fake.text_id, "forget it: none of our users can log in, everything is down")
+    # the acknowledgement opened the question's thread: the follow-up comes there
+    await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")
+    await fake.customer_message(question["id"], "forget it: none of our users can log in, everything is down")
     settled = await fake.wait_for_request("PATCH", rf"/channels/{staff_thread}/messages/{card['id']}")
     assert settled.json["components"] == [] and "Superseded" in str(settled.json["embeds"])
     pressed = await fake.press_button(stale, f"draft_approve:{draft.id}", user=fake.agent)
@@ -157,4 +160,7 @@ async def test_a_hand_off_supersedes_the_pending_draft_on_every_card(fake, enter
     await bot.client.idle()
     assert _draft_status(bot, draft.id).status is DraftStatus.SUPERSEDED
     sent = [r.json["content"] for r in fake.find_requests("POST", rf"/channels/{question['id']}/messages")]
-    assert sent and all(draft.text != text for text in sent)  # only the hand-off acknowledgement
+    assert len(sent) == 1 and ACK_MARK in sent[0]  # the one acknowledgement; approving sent nothing
+    with bot.app.uow() as uow:
+        (conv,) = uow.conversations.list()
+    assert conv.urgency.value == "critical"

@@ -304,6 +304,11 @@ class InMemoryDecisionRepository(_Repo, DecisionRepository):
     def list(self, *, since: datetime | None = None) -> list[DecisionRecord]:
         return _oldest_first(_since(self._data.decisions.values(), since))
 
+    def set_shadow_agreement(self, decision_id: str, agreement: str) -> None:
+        record = self._data.decisions.get(decision_id)
+        if record is not None:
+            record.shadow_agreement = agreement
+
 
 class InMemoryDraftRepository(_Repo, DraftRepository):
     def save(self, draft: Draft) -> None:

@@ -149,6 +149,10 @@ class FakeSlack:
     def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
         return [c.params for c in self.of("chat.postMessage") if channel is None or c.params.get("channel") == channel]
 
+    def replies(self, channel: str) -> list[dict[str, Any]]:
+        """Posts in ``channel`` other than the bot's acknowledgement ("A teammate will reply here ...")."""
+        return [p for p in self.posts(channel) if "A teammate will reply here" not in str(p.get("text", ""))]
+
     async def wait_for(self, predicate, timeout: float = 5.0, what: str = "condition") -> Any:
         """Wait until ``predicate()`` is truthy (re-checked on every request); return its value."""
         assert self._changed is not None

@@ -83,7 +83,7 @@ class BotProcess:
             SUPPORTBOT_HTTP_HOST="127.0.0.1",
             SUPPORTBOT_HTTP_PORT=str(self.port),
             SUPPORTBOT_DATABASE_URL=self.database_url,
-            SUPPORTBOT_GROUPING_WINDOW_MINUTES="0",
+            SUPPORTBOT_GROUPING_WINDOW_SECONDS="0",
             # the fake Slack has no rate limits of its own; tests that want 429s inject them
             SUPPORTBOT_SLACK_POST_PER_SECOND="200",
             SUPPORTBOT_SLACK_POST_BURST="200",

@@ -87,6 +87,7 @@ def test_manifest_lists_scopes_events_command_and_urls():
         "message.channels",
         "message.groups",
         "app_home_opened",
+        "reaction_added",
     }
     socket = yaml.safe_load(manifest_yaml(socket_mode=True))
     assert socket["settings"]["socket_mode_enabled"] is True
@@ -94,6 +95,7 @@ def test_manifest_lists_scopes_events_command_and_urls():
     assert {
         "chat:write",
         "reactions:write",
+        "reactions:read",
         "users:read",
         "users:read.email",
         "channels:history",

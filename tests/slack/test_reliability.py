@@ -161,7 +161,7 @@ async def test_pending_outbox_survives_restart(tmp_path, fake_slack, clock):
         await second_app.core.recover()
         triage = fake_slack.posts(TRIAGE)
         assert any("Draft reply awaiting approval" in json.dumps(p.get("blocks")) for p in triage)
-        assert fake_slack.posts(SHARED_BIG) == []  # the draft stays internal
+        assert fake_slack.replies(SHARED_BIG) == []  # the draft stays internal
     finally:
         await second.stop()
 

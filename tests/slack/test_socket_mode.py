@@ -64,14 +64,14 @@ async def test_interactive_approve_over_socket_mode(fake_slack, socket_service):
     await _deliver(
         fake_slack, socket_service, "interactive", block_actions(BOB, "TBIG", "draft_approve", draft_id, message=card)
     )
-    assert fake_slack.posts(SHARED_BIG) == [] and len(fake_slack.of("chat.postEphemeral")) == 1
+    assert fake_slack.replies(SHARED_BIG) == [] and len(fake_slack.of("chat.postEphemeral")) == 1
     await _deliver(
         fake_slack,
         socket_service,
         "interactive",
         block_actions(AGENT, OUR_TEAM, "draft_approve", draft_id, message=card),
     )
-    assert len(fake_slack.posts(SHARED_BIG)) == 1
+    assert len(fake_slack.replies(SHARED_BIG)) == 1
     with socket_service.core.uow() as uow:
         assert uow.drafts.get(draft_id).status is DraftStatus.APPROVED
 

@@ -25,7 +25,7 @@ def test_fresh_sqlite_file_upgrade_is_idempotent(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     assert current_revision(url) is None
     upgrade(url)
-    assert current_revision(url) == head_revision() == "0004"
+    assert current_revision(url) == head_revision() == "0005"
     upgrade(url)  # second run is a no-op
     assert current_revision(url) == head_revision()
     engine = make_engine(url)
