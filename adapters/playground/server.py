@@ -22,7 +22,9 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
+from supportbot.adapters.markdown import safe_html
 from supportbot.adapters.playground import ops, views
 from supportbot.adapters.playground.channel import (
     CUSTOMER_STREAM,
@@ -63,7 +65,7 @@ ROLE: Any = _RequestKey("role", str) if _RequestKey else "role"
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=True,  # every value is HTML-escaped unless a template says otherwise (none does)
+        autoescape=True,  # every value is HTML-escaped; markdown() is our renderer's escaped HTML
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -71,6 +73,7 @@ def _environment() -> jinja2.Environment:
     env.filters["emoji"] = lambda name: EMOJI.get(name, "")
     env.globals["safe_url"] = views.safe_url
     env.globals["blocks"] = views.blocks
+    env.globals["markdown"] = lambda text: Markup(safe_html(text))  # drafts: Markdown as safe HTML
     versions = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:10] for p in (HERE / "static").iterdir()}
     env.globals["static_url"] = lambda name: f"/static/{name}?v={versions.get(name, '0')}"
     return env
