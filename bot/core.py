@@ -214,7 +214,9 @@ class SupportCore:
                 platforms=report_platforms,
             ),
             models=models,
-            reactions=EmojiWorkflows(db=db, intake=intake, commands=commands, settings=settings.emoji),
+            reactions=EmojiWorkflows(
+                db=db, intake=intake, commands=commands, settings=settings.emoji, feedback=feedback
+            ),
         )
 
     # ---------------------------------------------------------------- shortcuts for entry points and tests

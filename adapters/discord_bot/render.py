@@ -37,6 +37,8 @@ EMOJI = {
     "hourglass": "⌛",
     "thumbsup": "👍",
     "+1": "👍",
+    "thumbsdown": "👎",
+    "-1": "👎",
     "ticket": "🎫",
     "admission_tickets": "🎟️",
 }

@@ -191,6 +191,8 @@ class SlackHandlers:
         result = await self.core.reactions.react(reaction)
         if result is not None:
             log.info("reaction %s by %s: %s", added.reaction, added.user, result.message)
+            if result.ok:
+                self.core.dispatcher.kick()
 
     async def on_staff_message(self, message: wire.Message, actor: Actor) -> None:
         assert message.thread_ts is not None

@@ -56,3 +56,24 @@ async def test_customers_reactions_do_nothing(fake, bot):
     convs, handoffs = state(bot)
     assert len(convs) == 1 and handoffs == [] and convs[0].status is not ConversationStatus.RESOLVED
     assert fake.requests[before:] == []
+
+
+async def test_a_customers_thumbs_down_on_the_bots_answer_rates_it_and_hands_off(fake, bot):
+    question = await fake.customer_message(fake.text_id, "How do I download my invoice?")
+    await fake.wait_for_request("POST", rf"/channels/{question['id']}/messages")
+    await settle(bot)
+    (answer_id,) = [
+        m["id"]
+        for m in fake.messages.values()
+        if m.get("channel_id") == question["id"]
+        and m["author"]["id"] == fake.bot_user["id"]
+        and "docs.example.com" in m.get("content", "")
+    ]
+    await fake.reaction_add(question["id"], answer_id, "👎", user=fake.customer)
+    await fake.wait_until(lambda: state(bot)[1], what="a hand-off from the 👎")
+    (handoff,) = state(bot)[1]
+    assert handoff.reason.startswith("The customer said the bot's answer did not help")
+    await fake.reaction_add(question["id"], answer_id, "👍", user=fake.customer)  # rated already
+    await settle(bot)
+    with bot.app.uow() as uow:
+        assert len(uow.actions.list(action="csat")) == 1

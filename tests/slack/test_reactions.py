@@ -90,3 +90,25 @@ async def test_the_bots_own_reactions_do_nothing(slack):
     await slack.event(reaction_added("U_BOT", "eyes", question["ts"]))  # our own 👀, echoed by Slack
     await slack.service.drain(10)
     assert conversations(slack)[1] == [] and slack.fake.calls[calls:] == []
+
+
+async def test_a_customers_thumbs_down_on_the_bots_answer_rates_it_once_and_hands_off(slack):
+    question = await slack.says(ALICE, "How do I download my invoice?", user_team="TSMALL")
+    await slack.service.drain(10)
+    (answer,) = [
+        c
+        for c in slack.fake.of("chat.postMessage")
+        if c.params.get("channel") == SHARED and "Source" in c.params["text"]
+    ]
+    await slack.event(reaction_added(AGENT, "-1", answer.result["ts"]))  # an agent's 👎 is no rating
+    await slack.service.drain(10)
+    assert conversations(slack)[1] == []
+    await slack.event(reaction_added(ALICE, "-1", answer.result["ts"]))
+    await slack.event(reaction_added(ALICE, "+1", answer.result["ts"]))  # rated already: ignored
+    await slack.service.drain(10)
+    _, (handoff,) = conversations(slack)
+    assert handoff.reason.startswith("The customer said the bot's answer did not help")
+    with slack.app.core.uow() as uow:
+        ratings = uow.actions.list(action="csat")
+    assert len(ratings) == 1 and ratings[0].actor_id == ALICE
+    assert question["ts"]
