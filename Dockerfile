@@ -10,7 +10,8 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]"
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    SUPPORTBOT_DATABASE_URL=sqlite:////data/supportbot.db
+    SUPPORTBOT_DATABASE_URL=sqlite:////data/supportbot.db \
+    SUPPORTBOT_HTTP_HOST=0.0.0.0
 COPY --from=build /wheels /wheels
 # the postgres extra: PostgreSQL's driver (psycopg 3), so SUPPORTBOT_DATABASE_URL=postgresql://... just works
 RUN pip install --no-index --find-links=/wheels "supportbot[postgres]" \

@@ -267,7 +267,7 @@ def build_ops_server(runtime: Runtime) -> OpsServer:
     settings, core = runtime.settings, runtime.core
     health = HealthCheck(core, platforms, outbox_stuck_after=settings.health_outbox_stuck_seconds)
     telemetry = core.telemetry if isinstance(core.telemetry, PrometheusTelemetry) else None
-    return OpsServer(settings.http_host, settings.http_port, health, telemetry)
+    return OpsServer(settings.ops_host, settings.http_port, health, telemetry)
 
 
 def build_jobs(runtime: Runtime) -> list[Job]:

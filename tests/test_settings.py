@@ -63,3 +63,11 @@ def test_malformed_toml_is_reported(monkeypatch, tmp_path):
     with pytest.raises(ConfigurationError) as error:
         load_settings()
     assert "supportbot.toml" in str(error.value)
+
+
+def test_the_ops_server_listens_on_every_interface_only_for_slacks_events_api():
+    load = load_settings
+    assert load().ops_host == "127.0.0.1"  # the quick start: nothing reachable from the network
+    assert load(slack_bot_token="xoxb-t", slack_signing_secret="s").ops_host == "0.0.0.0"  # Slack must reach it
+    assert load(slack_bot_token="xoxb-t", slack_app_token="xapp-t").ops_host == "127.0.0.1"  # Socket Mode
+    assert load(http_host="10.0.0.5").ops_host == "10.0.0.5"

@@ -88,7 +88,7 @@ class SlackService:
         self.core = core
         self.ops = ops  # the runtime's ops server; None: run our own on host:port
         self.settings = settings
-        self.host = host or settings.http_host
+        self.host = host or settings.ops_host
         self.port = settings.http_port if port is None else port  # 0: an ephemeral port (tests)
         self.mode: str | None = None
         self.bolt: AsyncApp | None = None

@@ -22,8 +22,9 @@ class SlackSettings(BaseModel):
     # pacing of chat.postMessage per channel: Slack documents about 1 message per second, short bursts allowed
     slack_post_per_second: float = Field(1.0, gt=0)
     slack_post_burst: int = Field(10, ge=1)
-    # the ops server: /healthz, /metrics and, in HTTP mode, the Events API endpoint (0: any free port)
-    http_host: str = "0.0.0.0"
+    # the ops server: /healthz, /metrics and, in HTTP mode, the Events API endpoint (0: any free port).
+    # Unset: every interface in Slack HTTP mode (Slack must reach it), else loopback only (ops_host).
+    http_host: str | None = None
     http_port: int = Field(3000, ge=0, le=65535)
 
     @field_validator("slack_managers", mode="before")
@@ -41,3 +42,10 @@ class SlackSettings(BaseModel):
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token)
+
+    @property
+    def ops_host(self) -> str:
+        """Where the ops server listens: SUPPORTBOT_HTTP_HOST, else 0.0.0.0 for Slack's Events API, else loopback."""
+        if self.http_host:
+            return self.http_host
+        return "0.0.0.0" if self.slack_enabled and not self.slack_app_token else "127.0.0.1"
