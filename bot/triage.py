@@ -154,5 +154,7 @@ def with_reply(verdict: Verdict, reply: ComposedReply | None) -> Verdict:
     if reply.needs_review and decision.action is Action.ANSWER:
         reason = f"{reply.review_reason} (The policy would have answered: {decision.reason})"
         decision = replace(decision, action=Action.DRAFT, rule="composed_reply_needs_review", reason=reason)
+    elif reply.needs_review and decision.action is Action.DRAFT:  # the reviewer should know what to check
+        decision = replace(decision, reason=f"{decision.reason} The composed reply: {reply.review_reason}")
     decision = replace(decision, reply=trace)
     return replace(verdict, decision=decision, reason=decision.reason, reply=reply)
