@@ -74,6 +74,7 @@ from supportbot.bot.modes import ChannelModes, Mode
 from supportbot.bot.noise import is_greeting
 from supportbot.bot.outbox import OutboxWriter
 from supportbot.bot.ports import Clock, Database, Telemetry, UnitOfWork
+from supportbot.bot.presenter import ContextPacket
 from supportbot.bot.shadow import compare_shadow, record_shadow
 from supportbot.bot.text import clean_text, for_model, strip_control
 from supportbot.bot.triage import DECIDE, IGNORE, Snapshot, Triage, Verdict, with_reply
@@ -648,7 +649,9 @@ class Intake:
                 reply=presenter.HANDOFF_ACK,
             )
         if read.mode == Mode.SHADOW:
-            return record_shadow(self, uow, stored, msg, conv, is_new, events, verdict, decision, account)
+            return record_shadow(
+                self, uow, stored, msg, conv, is_new, events, verdict, decision, account, fetch.crm_unavailable
+            )
         return self._decided(
             uow, stored, msg, conv, is_new, events, verdict, decision, account, crm_unavailable=fetch.crm_unavailable
         )
@@ -679,27 +682,8 @@ class Intake:
             account=account,
             articles=verdict.articles(),
         )
-        if classification.intent != OUT_OF_SCOPE or conv.intent is None:
-            conv.intent = classification.intent
-        if classification.urgency.rank > conv.urgency.rank or is_new:
-            conv.urgency = classification.urgency
-        uow.classifications.add(ClassificationRecord(new_id("cls"), conv.id, stored.id, classification, now))
-        record = DecisionRecord(new_id("dec"), conv.id, stored.id, decision, account.tier if account else None, now)
-        uow.decisions.add(record)
-        # SLA clocks first: the cards show when the first response is due.
-        self.bus.publish(uow, conv, [*events, Triaged(conv.id, is_new, account.tier if account else None)])
-        packet = build_packet(
-            uow,
-            conv,
-            account=account,
-            classification=classification,
-            decision=decision,
-            customer_name=msg.author.display_name,
-            # a new conversation's transcript is this message: no need to read it back
-            transcript=[replace(stored, conversation_id=conv.id, state=MessageState.PROCESSED)] if is_new else None,
-            crm_unavailable=crm_unavailable,
-            agent_notes=self._agent_notes(verdict),
-        )
+        record = self.record_decision(uow, stored, conv, is_new, events, classification, decision, account)
+        packet = self.packet_for(uow, stored, msg, conv, is_new, verdict, decision, account, crm_unavailable)
         if is_new:
             self.outbox.queue(
                 uow,
@@ -710,16 +694,7 @@ class Intake:
                 f"eyes:{conv.id}",
                 {"emoji": "eyes", "message_external_id": msg.message_id},
             )
-            card = presenter.mirror_card(packet)
-            self.outbox.queue(
-                uow,
-                conv,
-                Audience.STAFF,
-                OutboundKind.MIRROR_OPEN,
-                card.title,
-                f"mirror:{conv.id}",
-                {"card": card.to_dict()},
-            )
+            self.open_mirror(uow, conv, packet)
         reply = verdict.reply
         if decision.action is Action.ANSWER and reply is not None:
             payload = reply_payload(reply)
@@ -775,6 +750,72 @@ class Intake:
             result.handoff_id, result.reply = handoff.id, presenter.HANDOFF_ACK
         uow.conversations.save(conv)
         return result
+
+    def record_decision(
+        self,
+        uow: UnitOfWork,
+        stored: StoredMessage,
+        conv: Conversation,
+        is_new: bool,
+        events: list[Event],
+        classification: Classification,
+        decision: Decision,
+        account: Account | None,
+        *,
+        shadow: bool = False,
+    ) -> DecisionRecord:
+        """Store the classification and the decision, update the conversation, start its SLA clocks."""
+        now = self.clock.now()
+        if classification.intent != OUT_OF_SCOPE or conv.intent is None:
+            conv.intent = classification.intent
+        if classification.urgency.rank > conv.urgency.rank or is_new:
+            conv.urgency = classification.urgency
+        tier = account.tier if account else None
+        uow.classifications.add(ClassificationRecord(new_id("cls"), conv.id, stored.id, classification, now))
+        record = DecisionRecord(new_id("dec"), conv.id, stored.id, decision, tier, now, shadow=shadow)
+        uow.decisions.add(record)
+        # SLA clocks first: the cards show when the first response is due.
+        self.bus.publish(uow, conv, [*events, Triaged(conv.id, is_new, tier)])
+        return record
+
+    def packet_for(
+        self,
+        uow: UnitOfWork,
+        stored: StoredMessage,
+        msg: InboundMessage,
+        conv: Conversation,
+        is_new: bool,
+        verdict: Verdict,
+        decision: Decision,
+        account: Account | None,
+        crm_unavailable: bool,
+    ) -> ContextPacket:
+        """The context packet the staff cards of this decision show."""
+        return build_packet(
+            uow,
+            conv,
+            account=account,
+            classification=verdict.classification,
+            decision=decision,
+            customer_name=msg.author.display_name,
+            # a new conversation's transcript is this message: no need to read it back
+            transcript=[replace(stored, conversation_id=conv.id, state=MessageState.PROCESSED)] if is_new else None,
+            crm_unavailable=crm_unavailable,
+            agent_notes=self._agent_notes(verdict),
+        )
+
+    def open_mirror(self, uow: UnitOfWork, conv: Conversation, packet: ContextPacket) -> None:
+        """The conversation's card in the triage channel (its thread is where staff follow it)."""
+        card = presenter.mirror_card(packet)
+        self.outbox.queue(
+            uow,
+            conv,
+            Audience.STAFF,
+            OutboundKind.MIRROR_OPEN,
+            card.title,
+            f"mirror:{conv.id}",
+            {"card": card.to_dict()},
+        )
 
     def _agent_notes(self, verdict: Verdict) -> list[str]:
         """The internal notes of the article the reply is built from (or the best hit of a hand-off)."""

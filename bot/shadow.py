@@ -8,29 +8,23 @@ is kept with the decision, so the metrics can say how often the bot agreed with 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from supportbot.bot import presenter
 from supportbot.bot.answers import MARKDOWN
-from supportbot.bot.context import build_packet
 from supportbot.bot.domain import (
     OUT_OF_SCOPE,
     Account,
     Action,
     Audience,
-    ClassificationRecord,
     Conversation,
     ConversationStatus,
     Decision,
-    DecisionRecord,
     InboundMessage,
-    MessageState,
     OutboundKind,
     StoredMessage,
-    new_id,
 )
-from supportbot.bot.events import Event, Triaged
+from supportbot.bot.events import Event
 from supportbot.bot.ports import UnitOfWork
 from supportbot.bot.triage import Verdict
 
@@ -56,42 +50,17 @@ def record_shadow(
     verdict: Verdict,
     decision: Decision,
     account: Account | None,
+    crm_unavailable: bool = False,
 ) -> InboundResult:
     """Record the decision flagged shadow; the triage thread shows what the bot would have sent."""
     from supportbot.bot.intake import InboundResult
 
-    now = intake.clock.now()
     classification = verdict.classification
     assert classification is not None
-    if classification.intent != OUT_OF_SCOPE or conv.intent is None:
-        conv.intent = classification.intent
-    if classification.urgency.rank > conv.urgency.rank or is_new:
-        conv.urgency = classification.urgency
-    tier = account.tier if account else None
-    uow.classifications.add(ClassificationRecord(new_id("cls"), conv.id, stored.id, classification, now))
-    record = DecisionRecord(new_id("dec"), conv.id, stored.id, decision, tier, now, shadow=True)
-    uow.decisions.add(record)
-    intake.bus.publish(uow, conv, [*events, Triaged(conv.id, is_new, tier)])
+    record = intake.record_decision(uow, stored, conv, is_new, events, classification, decision, account, shadow=True)
     if is_new:
-        packet = build_packet(
-            uow,
-            conv,
-            account=account,
-            classification=classification,
-            decision=decision,
-            customer_name=msg.author.display_name,
-            transcript=[replace(stored, conversation_id=conv.id, state=MessageState.PROCESSED)],
-        )
-        card = presenter.mirror_card(packet)
-        intake.outbox.queue(
-            uow,
-            conv,
-            Audience.STAFF,
-            OutboundKind.MIRROR_OPEN,
-            card.title,
-            f"mirror:{conv.id}",
-            {"card": card.to_dict()},
-        )
+        packet = intake.packet_for(uow, stored, msg, conv, is_new, verdict, decision, account, crm_unavailable)
+        intake.open_mirror(uow, conv, packet)
     reply = verdict.reply if decision.action is not Action.HANDOFF else None
     best = next(
         (h for h in verdict.source if reply and reply.citations and h.article.id == reply.citations[0].article_id), None
