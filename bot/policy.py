@@ -111,7 +111,7 @@ class Policy:
             "article_score": round(article.score, 4) if article else 0.0,
         }
         considered = tuple(h.article.id for h in data.hits)
-        if article is not None:  # the chosen article first: the reply is built from it
+        if article is not None:  # the chosen article first: the reply is built from it (triage.reply_source)
             considered = (article.article.id, *(a for a in considered if a != article.article.id))
 
         def decision(action: Action, rule: str, reason: str) -> Decision:

@@ -121,9 +121,7 @@ class Triage:
         if snap.pending_drafts and decision.action is not Action.HANDOFF:
             # An agent is already reviewing a reply; only what needs a person now goes past the draft.
             return Verdict(RELAY, "a draft is awaiting approval", classification=classification, hits=hits)
-        chosen, _route = self.policy.answer_source(classification, hits, knows_kb)
-        source = (chosen, *(h for h in hits if h is not chosen)) if chosen is not None else ()
-        return Verdict(DECIDE, decision.reason, decision, classification, hits, source=source)
+        return Verdict(DECIDE, decision.reason, decision, classification, hits, source=reply_source(hits, decision))
 
     def model_knows_kb(self) -> bool:
         """Whether any article is tagged with an intent the current model predicts."""
@@ -139,6 +137,14 @@ class Triage:
             return None
         replies = [m for m in snap.earlier if m.kind in (MessageKind.BOT_ANSWER, MessageKind.AGENT_REPLY)]
         return replies[-1].text if replies and replies[-1].kind is MessageKind.BOT_ANSWER else None
+
+
+def reply_source(hits: tuple[ArticleHit, ...], decision: Decision) -> tuple[ArticleHit, ...]:
+    """The hits an answer or a draft is built from, the article the policy chose (its first) first."""
+    if decision.action is Action.HANDOFF or not decision.articles:
+        return ()
+    chosen = next((h for h in hits if h.article.id == decision.articles[0]), None)
+    return (chosen, *(h for h in hits if h is not chosen)) if chosen is not None else ()
 
 
 def with_reply(verdict: Verdict, reply: ComposedReply | None) -> Verdict:
