@@ -131,12 +131,8 @@ class Accounts:
                 self._refresh_soon(lookup, key)
             return AccountFetch(cached[0], None, key)
         stale = AccountFetch(cached[0] if cached else None, None, key, crm_unavailable=True)
-        failed_at = self._failed.get(key)
-        if failed_at is not None and now - failed_at < self.failure_ttl:
-            return stale  # asked a moment ago and it failed: do not wait again
-        open_until = self.state.open_until
-        if open_until is not None and now < open_until:
-            return stale  # the breaker is open
+        if self._held_back(key, now):
+            return stale
         started = time.perf_counter()
         try:
             account = await asyncio.wait_for(self._ask(lookup), self.deadline)
@@ -145,19 +141,12 @@ class Accounts:
             return stale
         finally:
             self.telemetry.observe("crm_lookup", time.perf_counter() - started)
-        self._failed.pop(key, None)
-        self.state.last_success, self.state.consecutive_failures, self.state.open_until = now, 0, None
+        self._success(key, now)
         return AccountFetch(account, now if account is not None else None, key)
 
     def _refresh_soon(self, lookup: AccountLookup, key: str) -> None:
         """Ask the CRM again in the background (once per key at a time) and cache the answer."""
-        if self.db is None or key in self._refreshing:
-            return
-        now = self.clock.now()
-        failed_at = self._failed.get(key)
-        if (failed_at is not None and now - failed_at < self.failure_ttl) or (
-            self.state.open_until is not None and now < self.state.open_until
-        ):
+        if self.db is None or key in self._refreshing or self._held_back(key, self.clock.now()):
             return
         task = asyncio.get_running_loop().create_task(self._refresh(lookup, key))
         self._refreshing[key] = task
@@ -171,8 +160,7 @@ class Accounts:
         except Exception as exc:
             self._failure(key, now, exc)
             return
-        self._failed.pop(key, None)
-        self.state.last_success, self.state.consecutive_failures, self.state.open_until = now, 0, None
+        self._success(key, now)
         if account is not None:
             fetch = AccountFetch(account, now, key)
             try:
@@ -188,6 +176,17 @@ class Accounts:
     async def _ask(self, lookup: AccountLookup) -> Account | None:
         async with self._turns:
             return await self.crm.find_account(lookup)
+
+    def _held_back(self, key: str, now: datetime) -> bool:
+        """Not asking the CRM now: this lookup failed a moment ago, or the breaker is open."""
+        failed_at = self._failed.get(key)
+        if failed_at is not None and now - failed_at < self.failure_ttl:
+            return True
+        return self.state.open_until is not None and now < self.state.open_until
+
+    def _success(self, key: str, now: datetime) -> None:
+        self._failed.pop(key, None)
+        self.state.last_success, self.state.consecutive_failures, self.state.open_until = now, 0, None
 
     def _failure(self, key: str, now: datetime, exc: BaseException) -> None:
         reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
