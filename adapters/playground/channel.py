@@ -73,6 +73,19 @@ class EventHub:
         self._subscribers.clear()
 
 
+def listed_citations(raw: Any, text: str, *, markdown: bool) -> list[dict[str, Any]]:
+    """The sources listed under a message: a Markdown reply's own link to a source is not listed again."""
+    out = []
+    for c in raw if isinstance(raw, list) else []:
+        if not isinstance(c, dict):
+            continue
+        url = str(c.get("url", ""))
+        if markdown and url and url in text:
+            continue
+        out.append({"title": str(c.get("title", "")), "url": url, "section": c.get("section")})
+    return out
+
+
 class PlaygroundChannel(Channel):
     platform = PLATFORM
 
@@ -98,11 +111,13 @@ class PlaygroundChannel(Channel):
                     # the reply's Markdown as safe HTML (the page shows plain text when absent)
                     "html": safe_html(outbound.text) if outbound.payload.get("format") == MARKDOWN else None,
                     "author": str(outbound.payload.get("agent_name") or "supportbot"),
-                    "citations": [
-                        {"title": str(c.get("title", "")), "url": str(c.get("url", "")), "section": c.get("section")}
-                        for c in outbound.payload.get("citations", [])
-                        if isinstance(c, dict)
-                    ],
+                    "citations": listed_citations(outbound.payload.get("citations", []), outbound.text, markdown=False),
+                    # the sources to list under the message (a Markdown reply's own links left out)
+                    "listed": listed_citations(
+                        outbound.payload.get("citations", []),
+                        outbound.text,
+                        markdown=outbound.payload.get("format") == MARKDOWN,
+                    ),
                     "decision_id": outbound.payload.get("decision_id"),
                     "feedback": outbound.kind in (OutboundKind.ANSWER, OutboundKind.AGENT_REPLY),
                     "channel_id": delivery.channel_id,

@@ -15,7 +15,7 @@ from typing import Any
 from markupsafe import Markup
 
 from supportbot.adapters.markdown import safe_html
-from supportbot.adapters.playground.channel import PLATFORM, WORKSPACE
+from supportbot.adapters.playground.channel import PLATFORM, WORKSPACE, listed_citations
 from supportbot.bot.answers import MARKDOWN
 from supportbot.bot.cards import Card, CardButton, CardField
 from supportbot.bot.context import latest_packet
@@ -135,18 +135,9 @@ def customer_thread(uow: UnitOfWork, conv: Conversation) -> list[ThreadMessage]:
         if m.channel_id != conv.channel_id or m.kind not in CUSTOMER_VISIBLE:
             continue
         bot_side = m.kind is not MessageKind.CUSTOMER
-        citations = (
-            [
-                {"title": str(c.get("title", "")), "url": safe_url(str(c.get("url", "")))}
-                for c in (m.raw or {}).get("citations", [])
-                if isinstance(c, dict)
-            ]
-            if bot_side
-            else []
-        )
         markdown = bot_side and (m.raw or {}).get("format") == MARKDOWN
-        if markdown:  # the source once: a citation already linked in the reply is not listed again
-            citations = [c for c in citations if not (c["url"] and c["url"] in m.text)]
+        listed = listed_citations((m.raw or {}).get("citations", []), m.text, markdown=markdown) if bot_side else []
+        citations = [{"title": c["title"], "url": safe_url(c["url"])} for c in listed]
         out.append(
             ThreadMessage(
                 id=m.id,

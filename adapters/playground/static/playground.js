@@ -119,8 +119,7 @@
     meta.append(el("span", "msg__author", m.kind === "customer" ? "You" : m.author || "supportbot"));
     meta.append(el("time", null, new Date().toISOString().slice(11, 16)));
     if (m.html) {
-      // Safe HTML rendered by the server from the bot's own Markdown (every text escaped there);
-      // a source it already links to is not listed again.
+      // Safe HTML rendered by the server from the bot's own Markdown (every text escaped there).
       const body = el("div", "msg__text msg__text--md");
       body.innerHTML = m.html;
       body.querySelectorAll("a").forEach(function (a) { a.target = "_blank"; });
@@ -128,9 +127,7 @@
     } else {
       li.append(meta, richText(el("div", "msg__text"), m.text));
     }
-    const sources = (m.citations || []).filter(function (c) {
-      return !(m.html && c.url && m.text && m.text.includes(c.url));
-    });
+    const sources = m.citations || [];  // the server leaves out sources a reply already links to
     if (sources.length) {
       const ul = el("ul", "cites");
       ul.setAttribute("aria-label", "Sources");
@@ -584,7 +581,7 @@
       if (data.channel_id !== main.dataset.channelId) return;
       main.dataset.conversationId = data.conversation_id || main.dataset.conversationId;
       appendMessage({ kind: KIND[data.kind] || "system", author: data.author, text: data.text,
-                      html: data.html, citations: data.citations, decision_id: data.decision_id, feedback: data.feedback,
+                      html: data.html, citations: data.listed, decision_id: data.decision_id, feedback: data.feedback,
                       id: data.message_id }, data.conversation_id);
     });
     customer.addEventListener("reaction", function (e) {
